@@ -1,0 +1,107 @@
+"""Argument checks shared by every plugin: one message format, parameter named first."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from rkhsreg._errors import ConfigurationError, InputError
+
+
+def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool = False,
+               high: float | None = None) -> float:
+    """Return ``value`` as a float after checking it is a finite number in range.
+
+    Args:
+        name: the parameter's name, used in the message.
+        value: what the user gave.
+        low: smallest allowed value (``None``: unbounded).
+        strict: whether ``low`` itself is excluded.
+        high: largest allowed value (``None``: unbounded).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
+            isinstance(value, torch.Tensor) and value.numel() == 1):
+        raise ConfigurationError(f"{name}={value!r} is not a number; pass a finite float.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name}={value!r} is not finite; pass a finite float.")
+    if low is not None and (value < low or (strict and value == low)):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ConfigurationError(f"{name}={value!r} is out of range; it must be {bound}.")
+    if high is not None and value > high:
+        raise ConfigurationError(f"{name}={value!r} is out of range; it must be <= {high:g}.")
+    return value
+
+
+def check_int(name: str, value: Any, *, low: int = 1) -> int:
+    """Return ``value`` after checking it is an integer ``>= low`` (booleans refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name}={value!r} is not an integer; pass an int >= {low}.")
+    if value < low:
+        raise ConfigurationError(f"{name}={value!r} is out of range; it must be an int >= {low}.")
+    return value
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """Return ``value`` after checking it is one of ``allowed``."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigurationError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}.")
+    return value
+
+
+def check_model(model: Any) -> nn.Module:
+    """Check ``model`` is an ``nn.Module`` with at least one parameter."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model={type(model).__name__} is not a torch.nn.Module; pass the network itself.")
+    if next(model.parameters(), None) is None:
+        raise InputError("model has no parameters: a penalty on it is a constant with no gradient; "
+                         "pass the trainable network.")
+    return model
+
+
+def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None) -> torch.Tensor:
+    """Check ``inputs`` is a floating-point batch of the right rank."""
+    if not isinstance(inputs, torch.Tensor):
+        raise InputError(f"inputs={type(inputs).__name__} is not a tensor; pass a float tensor of shape (N, ...).")
+    if not inputs.is_floating_point():
+        raise InputError(f"inputs has dtype {inputs.dtype}; a floating-point tensor is required "
+                         "(convert images with .float() / 255 or a torchvision transform).")
+    if exact_dim is not None and inputs.dim() != exact_dim:
+        raise InputError(f"inputs has shape {tuple(inputs.shape)} (rank {inputs.dim()}); this plugin needs "
+                         f"rank {exact_dim} (N, C, H, W).")
+    if inputs.dim() < min_dim:
+        raise InputError(f"inputs has shape {tuple(inputs.shape)} (rank {inputs.dim()}); a batch of rank "
+                         f">= {min_dim} (N, ...) is required.")
+    if inputs.shape[0] == 0:
+        raise InputError("inputs is an empty batch (N=0); pass at least one example.")
+    return inputs
+
+
+def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torch.Tensor | None:
+    """Check ``targets`` are class indices of shape (N,) matching ``inputs``."""
+    if targets is None:
+        if required:
+            raise InputError("targets=None, but this plugin needs class indices of shape (N,).")
+        return None
+    if not isinstance(targets, torch.Tensor):
+        raise InputError(f"targets={type(targets).__name__} is not a tensor; pass class indices of shape (N,).")
+    if targets.dim() != 1 or targets.shape[0] != inputs.shape[0]:
+        raise InputError(f"targets has shape {tuple(targets.shape)}; class indices of shape ({inputs.shape[0]},) "
+                         "matching the batch are required.")
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise InputError(f"targets has dtype {targets.dtype}; integer class indices are required.")
+    return targets
+
+
+def check_logits(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Check the model returned a (N, K) tensor of scores."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != inputs.shape[0]:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise InputError(f"model output has shape {shape}; rkhsreg needs scores of shape (N, K) = "
+                         f"({inputs.shape[0]}, n_outputs). Wrap the model so it returns logits.")
+    return logits

@@ -1,0 +1,32 @@
+"""The one error hierarchy of rkhsreg.
+
+Every class also subclasses the standard exception a user would already catch
+(``ConfigurationError`` is a ``ValueError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RKHSRegError", "ConfigurationError", "InputError", "PluginNotFoundError", "PluginValidationError"]
+
+
+class RKHSRegError(Exception):
+    """Base class of every error raised on purpose by rkhsreg."""
+
+
+class ConfigurationError(RKHSRegError, ValueError):
+    """A constructor argument or option is outside what is allowed."""
+
+
+class InputError(RKHSRegError, ValueError):
+    """A model, input batch or target tensor handed to a plugin does not fit it."""
+
+
+class PluginNotFoundError(RKHSRegError, KeyError):
+    """No plugin of that name is registered in the entry-point group."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginValidationError(RKHSRegError, TypeError):
+    """A registered plugin does not implement the protocol of its group."""

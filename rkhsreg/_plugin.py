@@ -1,0 +1,112 @@
+"""Plugin protocols: what every penalty and constraint implements.
+
+A penalty maps ``(model, inputs, targets)`` to a differentiable scalar ``weight * estimate``;
+a constraint projects a model's weights in place. Both carry a ``state_dict`` so training
+can resume exactly (power-iteration vectors, random generators, counters).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from rkhsreg._checks import check_real
+
+__all__ = ["Penalty", "Constraint", "PassCount"]
+
+
+@dataclass
+class PassCount:
+    """Work spent by the last call, in full-batch equivalents.
+
+    ``forward`` counts rows pushed through the model divided by the batch size; ``backward``
+    counts rows back-propagated (w.r.t. inputs or parameters) divided by the batch size.
+    A plain training step is ``PassCount(1, 1)``.
+    """
+
+    forward: float = 0.0
+    backward: float = 0.0
+
+    def add(self, forward_rows: int = 0, backward_rows: int = 0, *, batch: int) -> None:
+        """Record ``forward_rows`` / ``backward_rows`` rows for a batch of ``batch`` examples."""
+        self.forward += forward_rows / batch
+        self.backward += backward_rows / batch
+
+
+class Penalty(abc.ABC):
+    """A regularizer added to the training loss.
+
+    Subclasses implement :meth:`estimate` (the unweighted quantity) and declare ``name``.
+    Calling the penalty returns ``weight * estimate``.
+
+    Args:
+        weight: the multiplier λ (>= 0).
+
+    Example:
+        >>> penalty = rkhsreg.create_penalty("gradient_norm", weight=0.1)  # doctest: +SKIP
+        >>> loss = F.cross_entropy(model(x), y) + penalty(model, x, y)      # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = ""
+    #: Whether the returned value replaces the clean loss instead of adding to it.
+    replaces_loss: ClassVar[bool] = False
+
+    def __init__(self, *, weight: float = 1.0) -> None:
+        self.weight = check_real("weight", weight)
+        self.last_passes = PassCount()
+
+    @abc.abstractmethod
+    def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """Return the unweighted penalty, a scalar differentiable w.r.t. the model's parameters."""
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        self.last_passes = PassCount()
+        value = self.estimate(model, inputs, targets)
+        return value * self.weight
+
+    def state_dict(self) -> dict[str, Any]:
+        """State needed to resume exactly (empty for stateless penalties)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; unknown keys are ignored."""
+
+    def _config(self) -> dict[str, Any]:
+        return {"weight": self.weight}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constraint(abc.ABC):
+    """A projection applied to the model's weights after each optimiser step.
+
+    Example:
+        >>> project = rkhsreg.create_constraint("spectral_norm_projection", radius=1.0)  # doctest: +SKIP
+        >>> optimizer.step(); project(model)                                              # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def __call__(self, model: nn.Module) -> None:
+        """Project ``model``'s weights in place (under ``torch.no_grad``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State needed to resume exactly (empty for stateless constraints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; unknown keys are ignored."""
+
+    def _config(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,1 @@
+"""Pure-torch kernels (no Lightning, no plugin registry): PGD, input gradients, spectral norms, deformations."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: small models with and without BatchNorm/Dropout, and snapshot helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """A CNN with BatchNorm and Dropout: every side effect an attack could have shows up here."""
+
+    def __init__(self, num_classes: int = 4, in_chans: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(6, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.dropout = nn.Dropout(0.5)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+@pytest.fixture
+def small_cnn() -> SmallCNN:
+    torch.manual_seed(0)
+    model = SmallCNN()
+    model.train()
+    # non-trivial running statistics so a restore bug is visible
+    with torch.no_grad():
+        model(torch.randn(16, 1, 8, 8))
+    return model
+
+
+@pytest.fixture
+def image_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(6, 1, 8, 8, generator=g), torch.randint(0, 4, (6,), generator=g)
+
+
+def snapshot(model: nn.Module) -> dict:
+    """Everything an inner maximisation must leave untouched."""
+    return {
+        "modes": [m.training for m in model.modules()],
+        "buffers": [b.detach().clone() for b in model.buffers()],
+        "grads": [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()],
+        "params": [p.detach().clone() for p in model.parameters()],
+        "rng": torch.get_rng_state(),
+    }
+
+
+def assert_same_snapshot(before: dict, after: dict) -> None:
+    assert before["modes"] == after["modes"], "a submodule's training flag changed"
+    for a, b in zip(before["buffers"], after["buffers"]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg="a buffer (BatchNorm statistics) changed")
+    for a, b in zip(before["grads"], after["grads"]):
+        assert (a is None) == (b is None), "a parameter's .grad was created or removed"
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg="a parameter's .grad changed")
+    for a, b in zip(before["params"], after["params"]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg="a parameter changed")
+    assert torch.equal(before["rng"], after["rng"]), "the global RNG state changed"
