@@ -64,8 +64,13 @@ class Penalty(abc.ABC):
         """Return the unweighted penalty, a scalar differentiable w.r.t. the model's parameters."""
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                f"{type(self).__name__} needs autograd, but torch.inference_mode is active. Lightning runs "
+                "validation/test under it: pass Trainer(inference_mode=False) to evaluate penalties there.")
         self.last_passes = PassCount()
-        value = self.estimate(model, inputs, targets)
+        with torch.enable_grad():  # gradients w.r.t. inputs are needed even under torch.no_grad
+            value = self.estimate(model, inputs, targets)
         return value * self.weight
 
     def state_dict(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
 
 __all__ = ["inner_mode", "restore_modes"]
 
@@ -27,8 +28,8 @@ def restore_modes(model: nn.Module) -> Iterator[None]:
             module.training = flag
 
 
-def _buffers_snapshot(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(b, b.detach().clone()) for b in model.buffers()]
+def _norm_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, _NormBase) and m.track_running_stats]
 
 
 @contextlib.contextmanager
@@ -38,9 +39,11 @@ def inner_mode(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
     Args:
         model: the network.
         eval_mode: if True (default) every submodule is put in eval mode (BatchNorm uses its
-            running statistics, Dropout is off). If False the modules keep their mode; buffers
-            (BatchNorm statistics) are restored afterwards and the global RNG state is forked, so
-            stochastic layers do not advance it.
+            running statistics, Dropout is off). If False the modules keep their mode: BatchNorm
+            layers in training mode normalise with batch statistics but do not update their running
+            statistics (``track_running_stats`` is switched off meanwhile, so no buffer is written
+            and autograd never sees an in-place change); other buffers are restored on exit; the
+            global RNG state is forked, so stochastic layers do not advance it.
 
     Example:
         >>> with inner_mode(model):          # doctest: +SKIP
@@ -51,12 +54,20 @@ def inner_mode(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
             model.eval()
             yield
             return
-        snapshot = _buffers_snapshot(model)
-        devices = sorted({b.device.index for b, _ in snapshot if b.device.type == "cuda"})
+        norms = _norm_layers(model)
+        others = [(b, b.detach().clone()) for b in model.buffers()
+                  if not any(b is nb for m in norms for nb in m.buffers(recurse=False))]
+        devices = sorted({b.device.index for b, _ in others if b.device.type == "cuda"} |
+                         {p.device.index for p in model.parameters() if p.device.type == "cuda"})
+        for m in norms:
+            m.track_running_stats = False
         try:
             with torch.random.fork_rng(devices=devices):
                 yield
         finally:
+            for m in norms:
+                m.track_running_stats = True
             with torch.no_grad():
-                for buf, saved in snapshot:
-                    buf.copy_(saved)
+                for buf, saved in others:
+                    if not torch.equal(buf, saved):
+                        buf.copy_(saved)

@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` (main job) and `make test` (whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Offline data root: the shared copy beside the checkout when it exists; otherwise torchvision downloads.
+SHARED_DATA := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../shared/data)
+RKHSREG_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
+export RKHSREG_DATA
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml plugins/rkhsreg-logit-squeezing/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch/torchvision from this machine's disk (pip's configuration caps them at these versions)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[lightning,eval,models,test]" -e plugins/rkhsreg-logit-squeezing
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) recipes/quickstart.py --data-dir "$(RKHSREG_DATA)" --out results/demo
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/penalty_cost.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,45 @@
+"""Logit squeezing as a third-party rkhsreg penalty: registered through an entry point only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from rkhsreg import Penalty
+from rkhsreg._checks import check_inputs, check_logits, check_model
+
+__all__ = ["LogitSqueezing"]
+
+
+class LogitSqueezing(Penalty):
+    """``weight × mean_i ‖f(x_i)‖²`` (Kannan et al., 2018), computed in the model's eval mode.
+
+    Args:
+        weight: multiplier λ.
+
+    Example:
+        >>> penalty = rkhsreg.create_penalty("logit_squeezing", weight=0.05)  # doctest: +SKIP
+    """
+
+    name = "logit_squeezing"
+
+    def __init__(self, *, weight: float = 0.05) -> None:
+        super().__init__(weight=weight)
+
+    def _config(self) -> dict[str, Any]:
+        return {"weight": self.weight}
+
+    def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        check_model(model)
+        check_inputs(inputs)
+        flags = [(m, m.training) for m in model.modules()]
+        model.eval()
+        try:
+            logits = check_logits(model(inputs), inputs)
+        finally:
+            for module, flag in flags:
+                module.training = flag
+        self.last_passes.add(forward_rows=inputs.shape[0], backward_rows=inputs.shape[0], batch=inputs.shape[0])
+        return logits.float().pow(2).sum(1).mean()

@@ -1,0 +1,76 @@
+"""Argument handling shared by the penalties that search over inputs (ε-ball or deformations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rkhsreg._checks import check_choice, check_int
+from rkhsreg._errors import ConfigurationError
+
+MODES = ("per_class", "joint")
+NORMS = ("l2", "linf")
+
+
+def check_candidates(value: Any) -> int | str:
+    """``candidates``: an int >= 1 or ``"all"`` (exhaustive search)."""
+    if value == "all":
+        return "all"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"candidates={value!r} is not allowed; pass an int >= 1 or 'all' "
+                                 "(every example of the batch, the exhaustive search).")
+    return value
+
+
+def check_classes(value: Any) -> int | str:
+    """``classes``: ``"all"`` or an int >= 0 (true class + that many top-scoring other classes)."""
+    if value == "all":
+        return "all"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"classes={value!r} is not allowed; pass 'all' or an int >= 0 "
+                                 "(the true class plus that many top-scoring other classes).")
+    return value
+
+
+def check_clip(value: Any) -> tuple[float, float] | None:
+    """``clip``: None or a (low, high) pair with low < high."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"clip={value!r} is not allowed; pass None or a (low, high) pair.") from None
+    if not low < high:
+        raise ConfigurationError(f"clip={value!r} is not allowed; low must be < high.")
+    return low, high
+
+
+def check_mode(value: Any) -> str:
+    return check_choice("mode", value, MODES)
+
+
+def check_norm(value: Any) -> str:
+    return check_choice("norm", value, NORMS)
+
+
+def check_steps(value: Any) -> int:
+    return check_int("steps", value, low=1)
+
+
+def make_generator(seed: Any) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (int >= 0): random starts never use the global RNG."""
+    return torch.Generator().manual_seed(check_int("seed", seed, low=0))
+
+
+def zero_like_parameters(model: torch.nn.Module) -> torch.Tensor:
+    """A scalar 0 attached to the parameters' graph (so ``backward`` works) without running the model."""
+    return next(model.parameters()).sum() * 0.0
+
+
+def counting_forward(model: torch.nn.Module, passes: Any, batch: int):
+    """``model`` as a function that records the rows it sees in ``passes`` (a PassCount)."""
+    def run(z: torch.Tensor) -> torch.Tensor:
+        passes.add(forward_rows=z.shape[0], batch=batch)
+        return model(z)
+    return run

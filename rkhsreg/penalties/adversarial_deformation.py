@@ -1,0 +1,278 @@
+"""‖f‖²_τ: the deformation-stability lower bound of the RKHS norm.
+
+‖f‖_H ≥ sup_{x, τ} (f(L_τx) − f(x)) / ‖Φ(L_τx) − Φ(x)‖, and the kernel map Φ is stable to small
+deformations, so penalising Σ_k sup_{i, τ} (f_k(L_τx_i) − f_k(x_i))² over a budget of small
+smooth deformations controls the norm from below.
+
+Two ways to take the sup over τ:
+
+* ``search="random"`` (the paper's): ``num_examples`` examples × ``num_deformations`` random
+  smooth deformations each, all pushed through the model without a graph; for each output k the
+  pair with the largest (f_k(L_τx) − f_k(x))² wins (the reference code's squared selection).
+* ``search="adversarial"``: sign-gradient ascent over the deformation coefficients within
+  ‖τ‖∞ ≤ ``max_displacement``, ‖∇τ‖∞ ≤ ``max_gradient`` — zero start on the signed f_k for
+  ``mode="per_class"``, random start on ‖f(L_τx) − f(x)‖² for ``mode="joint"`` (its gradient at
+  τ = 0 vanishes). As for ‖f‖²_δ, the first step of every (class, example) pair is scored from one
+  forward and K input-backward passes on the clean images (chain rule through the image gradient,
+  no resampling) and only the ``candidates`` best examples per class continue; the winner is the
+  largest signed gain.
+
+Either way the selected pairs are re-evaluated with the deformation detached, one forward of
+2 rows per class, differentiable w.r.t. the parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
+    check_targets
+from rkhsreg._errors import ConfigurationError
+from rkhsreg._plugin import Penalty
+from rkhsreg.functional._context import inner_mode
+from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
+from rkhsreg.functional.deformation_search import coefficient_gradient, first_step_gain, maximize_deformation
+from rkhsreg.functional.gradients import output_gradients
+from rkhsreg.functional.selection import top_per_class, true_and_top_classes
+from rkhsreg.penalties._common import (check_candidates, check_classes, check_mode, check_steps, counting_forward,
+                                       make_generator, zero_like_parameters)
+
+__all__ = ["AdversarialDeformation"]
+
+SEARCHES = ("random", "adversarial")
+
+
+def check_count(name: str, value: Any) -> int | str:
+    """An int >= 1 or ``"all"``."""
+    if value == "all":
+        return "all"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name}={value!r} is not allowed; pass an int >= 1 or 'all' (the whole batch).")
+    return value
+
+
+def pick_examples(n: int, num_examples: int | str, generator: torch.Generator) -> torch.Tensor:
+    """Sorted indices of ``num_examples`` examples among ``n`` drawn from ``generator`` (all if "all" or >= n)."""
+    if num_examples == "all" or num_examples >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=generator)[:num_examples].sort().values
+
+
+class AdversarialDeformation(Penalty):
+    """‖f‖²_τ = Σ_k sup_{i, τ} (f_k(L_τx_i) − f_k(x_i))² (per class) or sup ‖f(L_τx) − f(x)‖² (joint).
+
+    Rows are assumed independent in the forward pass (true in eval mode, the default).
+
+    Args:
+        weight: multiplier λ_st (paper: 0.1).
+        max_displacement: budget on ‖τ‖∞ (largest displacement), in pixels.
+        max_gradient: budget on ‖∇τ‖∞ (largest spectral norm of the Jacobian of τ).
+        grid_size: side of the control grid of the smooth field.
+        translation: largest translation in pixels (0: none); the total stays within ``max_displacement``.
+        search: ``"random"`` (paper) or ``"adversarial"`` (projected sign-gradient ascent).
+        num_examples: examples of the batch the sup runs over (drawn from the penalty's generator;
+            ``"all"``: the whole batch). Paper: 32.
+        num_deformations: random deformations per example (``search="random"``). Paper: 31.
+        steps: ascent steps (``search="adversarial"``).
+        step_size: sign-step length in pixels (default 1.5·max_displacement/steps).
+        mode: ``"per_class"`` (paper) or ``"joint"``.
+        candidates: examples per class that continue the ascent after the first-order scoring, or
+            ``"all"`` (exhaustive; ``search="adversarial"``, ``mode="per_class"``).
+        classes: ``"all"`` or an int k: only each example's true class and its k top-scoring other
+            classes compete (needs targets).
+        padding_mode: ``"border"`` or ``"zeros"`` for samples outside the image.
+        eval_mode: run the search and the final evaluation with BatchNorm/Dropout in eval mode.
+        seed: seed of the penalty's generator (example subsets, random deformations, random starts).
+
+    Example:
+        >>> penalty = AdversarialDeformation(weight=0.1, max_displacement=2.0, max_gradient=0.3)  # doctest: +SKIP
+        >>> loss = F.cross_entropy(model(x), y) + penalty(model, x, y)                         # doctest: +SKIP
+    """
+
+    name = "adversarial_deformation"
+
+    def __init__(self, *, weight: float = 0.1, max_displacement: float = 2.0, max_gradient: float = 0.3,
+                 grid_size: int = 4, translation: float = 1.0, search: str = "random",
+                 num_examples: int | str = 32, num_deformations: int = 31, steps: int = 5,
+                 step_size: float | None = None, mode: str = "per_class", candidates: int | str = 4,
+                 classes: int | str = "all", padding_mode: str = "border", eval_mode: bool = True,
+                 seed: int = 0) -> None:
+        super().__init__(weight=weight)
+        self.max_displacement = check_real("max_displacement", max_displacement)
+        self.max_gradient = check_real("max_gradient", max_gradient)
+        self.grid_size = check_int("grid_size", grid_size, low=1)
+        self.translation = check_real("translation", translation)
+        self.search = check_choice("search", search, SEARCHES)
+        self.num_examples = check_count("num_examples", num_examples)
+        self.num_deformations = check_int("num_deformations", num_deformations, low=1)
+        self.steps = check_steps(steps)
+        self.step_size = (1.5 * self.max_displacement / self.steps if step_size is None
+                          else check_real("step_size", step_size))
+        self.mode = check_mode(mode)
+        self.candidates = check_candidates(candidates)
+        self.classes = check_classes(classes)
+        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
+        self.eval_mode = bool(eval_mode)
+        self.seed = seed
+        self._generator = make_generator(seed)
+
+    def _config(self) -> dict[str, Any]:
+        config = {"weight": self.weight, "max_displacement": self.max_displacement,
+                  "max_gradient": self.max_gradient, "grid_size": self.grid_size, "translation": self.translation,
+                  "search": self.search, "num_examples": self.num_examples, "mode": self.mode}
+        if self.search == "random":
+            config["num_deformations"] = self.num_deformations
+        else:
+            config.update(steps=self.steps, step_size=self.step_size, candidates=self.candidates)
+        config["classes"] = self.classes
+        return config
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "generator" in state:
+            self._generator.set_state(state["generator"])
+
+    def sample_deformations(self, inputs: torch.Tensor) -> tuple[torch.Tensor, DeformationParams]:
+        """Draw what ``search="random"`` evaluates: the examples' indices (m,) and their deformations
+        (m·num_deformations, example-major), from the penalty's generator (advancing it).
+
+        Exposed so the random search can be replayed (e.g. from a saved :meth:`state_dict`).
+        """
+        n, h, w = inputs.shape[0], inputs.shape[-2], inputs.shape[-1]
+        rows = pick_examples(n, self.num_examples, self._generator)
+        params = sample_params(rows.numel() * self.num_deformations, (h, w),
+                               max_displacement=self.max_displacement, max_gradient=self.max_gradient,
+                               grid_size=self.grid_size, translation=self.translation, generator=self._generator,
+                               device=inputs.device)
+        return rows.to(inputs.device), params
+
+    def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        check_model(model)
+        check_inputs(inputs, exact_dim=4)
+        targets = check_targets(targets, inputs, required=self.classes != "all")
+        if self.max_displacement == 0:
+            return zero_like_parameters(model)
+        x = inputs.detach()
+        with inner_mode(model, self.eval_mode):
+            if self.search == "random":
+                return self._random(model, x, targets)
+            rows = pick_examples(x.shape[0], self.num_examples, self._generator).to(x.device)
+            sub_targets = None if targets is None else targets[rows]
+            if self.mode == "joint":
+                return self._adversarial_joint(model, x, rows)
+            return self._adversarial_per_class(model, x, rows, sub_targets)
+
+    # -- shared ---------------------------------------------------------------------------------------------
+
+    def _slots(self, logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        if self.classes == "all":
+            return torch.arange(logits.shape[1], device=logits.device).expand(logits.shape[0], -1)
+        return true_and_top_classes(logits, targets, self.classes)
+
+    def _value(self, forward, x_sel: torch.Tensor, params_sel: DeformationParams, classes: torch.Tensor | None,
+               n: int) -> torch.Tensor:
+        """Σ of squared output changes at the selected pairs (deformation detached), differentiable w.r.t. θ."""
+        m = x_sel.shape[0]
+        with torch.no_grad():
+            moved = deform(x_sel, params_sel, padding_mode=self.padding_mode)
+        out = forward(torch.cat([moved, x_sel]))
+        self.last_passes.add(backward_rows=2 * m, batch=n)
+        diff = out[:m] - out[m:]
+        if classes is not None:
+            diff = diff.gather(1, classes[:, None])
+        return diff.float().pow(2).sum()
+
+    def _no_grad_forward(self, forward, z: torch.Tensor, chunk: int) -> torch.Tensor:
+        """Forward without a graph in chunks of ``chunk`` rows (memory of one training batch at most)."""
+        with torch.no_grad():
+            return torch.cat([forward(part) for part in z.split(chunk)])
+
+    # -- the paper's random search --------------------------------------------------------------------------
+
+    def _random(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        n, d = x.shape[0], self.num_deformations
+        forward = counting_forward(model, self.last_passes, n)
+        rows, params = self.sample_deformations(x)
+        m = rows.numel()
+        x_sub = x[rows]
+        with torch.no_grad():
+            clean = check_logits(forward(x_sub), x_sub)
+            moved = deform(x_sub.repeat_interleave(d, 0), params, padding_mode=self.padding_mode)
+        out = self._no_grad_forward(forward, moved, max(n, 1))
+        sq = (out.float().view(m, d, -1) - clean.float()[:, None]).pow(2)  # (m, d, K)
+        pair_rows = rows.repeat_interleave(d)
+        if self.mode == "joint":
+            best = sq.sum(-1).flatten().argmax()
+            return self._value(forward, x[pair_rows[best]][None], params[int(best)], None, n)
+        slots = self._slots(clean, None if targets is None else targets[rows])  # (m, S)
+        allowed = torch.zeros(m, sq.shape[-1], dtype=torch.bool, device=sq.device).scatter_(1, slots, True)
+        sq = sq.masked_fill(~allowed[:, None, :], float("-inf")).flatten(0, 1)  # (m·d, K)
+        best_val, best = sq.max(0)
+        classes = torch.nonzero(best_val > float("-inf")).flatten()
+        best = best[classes]
+        return self._value(forward, x[pair_rows[best]], params[best], classes, n)
+
+    # -- adversarial search ---------------------------------------------------------------------------------
+
+    def _ascend(self, objective, x: torch.Tensor, start: DeformationParams | None) -> DeformationParams:
+        return maximize_deformation(objective, x, max_displacement=self.max_displacement,
+                                    max_gradient=self.max_gradient, steps=self.steps, step_size=self.step_size,
+                                    grid_size=self.grid_size, max_translation=self.translation, start=start,
+                                    padding_mode=self.padding_mode)
+
+    def _adversarial_per_class(self, model: nn.Module, x: torch.Tensor, rows: torch.Tensor,
+                               targets: torch.Tensor | None) -> torch.Tensor:
+        n = x.shape[0]
+        x_sub = x[rows]
+        m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
+        forward = counting_forward(model, self.last_passes, n)
+        slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
+
+        def gain(g: torch.Tensor, j: int) -> torch.Tensor:
+            coeff = coefficient_gradient(g, x_sub, self.grid_size, padding_mode=self.padding_mode)
+            return first_step_gain(coeff, size, max_displacement=self.max_displacement,
+                                   max_gradient=self.max_gradient, step_size=self.step_size,
+                                   max_translation=self.translation)
+
+        logits, slots, scores = output_gradients(forward, x_sub, slots, reduce=gain)
+        check_logits(logits, x_sub)
+        self.last_passes.add(backward_rows=m * slots.shape[1], batch=n)
+        keep = top_per_class(scores, slots, m if self.candidates == "all" else self.candidates)
+        cand, classes = keep // slots.shape[1], slots.flatten()[keep]
+        x_c, clean = x_sub[cand], logits[cand, classes]
+
+        def objective(z: torch.Tensor) -> torch.Tensor:
+            return forward(z).gather(1, classes[:, None]).squeeze(1)
+
+        theta = self._ascend(objective, x_c, None)
+        self.last_passes.add(backward_rows=cand.numel() * self.steps, batch=n)
+        with torch.no_grad():
+            gains = objective(deform(x_c, theta, padding_mode=self.padding_mode)) - clean
+        best = top_per_class(gains[:, None], classes[:, None], 1)
+        return self._value(forward, x_c[best], theta[best], classes[best], n)
+
+    def _adversarial_joint(self, model: nn.Module, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        x_sub = x[rows]
+        m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
+        forward = counting_forward(model, self.last_passes, n)
+        with torch.no_grad():
+            clean = check_logits(forward(x_sub), x_sub)
+
+        def objective(z: torch.Tensor) -> torch.Tensor:
+            return (forward(z) - clean).float().pow(2).sum(1)
+
+        start = sample_params(m, size, max_displacement=self.max_displacement, max_gradient=self.max_gradient,
+                              grid_size=self.grid_size, translation=self.translation, generator=self._generator,
+                              random_magnitude=False, device=x.device)
+        start = start.scale(min(1.0, self.step_size / self.max_displacement))
+        theta = self._ascend(objective, x_sub, start)
+        self.last_passes.add(backward_rows=m * self.steps, batch=n)
+        with torch.no_grad():
+            best = int(objective(deform(x_sub, theta, padding_mode=self.padding_mode)).argmax())
+        return self._value(forward, x_sub[best:best + 1], theta[best], None, n)

@@ -1,0 +1,154 @@
+"""‖f‖²_δ against closed forms, an independent brute-force search, and its side-effect contract."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rkhsreg import ConfigurationError, InputError, create_penalty
+from rkhsreg.penalties.adversarial_perturbation import AdversarialPerturbation
+from tests.conftest import assert_same_snapshot, snapshot
+
+
+def linear_model(weight: torch.Tensor) -> nn.Module:
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    return nn.Sequential(nn.Flatten(), layer)
+
+
+def test_per_class_linear_closed_form_l2() -> None:
+    w = torch.randn(5, 12, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(7, 3, 2, 2)
+    for candidates in (1, "all"):
+        value = AdversarialPerturbation(epsilon=0.7, candidates=candidates)(linear_model(w), x)
+        expected = 0.7 ** 2 * w.pow(2).sum()
+        torch.testing.assert_close(value, expected, rtol=1e-3, atol=0)
+
+
+def test_per_class_linear_closed_form_linf() -> None:
+    w = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
+    value = AdversarialPerturbation(epsilon=0.1, norm="linf")(linear_model(w), torch.randn(3, 6))
+    torch.testing.assert_close(value, 0.1 ** 2 * w.abs().sum(1).pow(2).sum(), rtol=1e-3, atol=0)
+
+
+def test_joint_linear_equals_top_singular_value() -> None:
+    u, _, vh = torch.linalg.svd(torch.randn(6, 10, generator=torch.Generator().manual_seed(2)), full_matrices=False)
+    w = u @ torch.diag(torch.tensor([3.0, 1.5, 1.0, 0.5, 0.2, 0.1])) @ vh
+    penalty = AdversarialPerturbation(epsilon=0.5, mode="joint", steps=100, step_size=0.5)
+    value = penalty(linear_model(w), torch.randn(4, 10))
+    torch.testing.assert_close(value, 0.5 ** 2 * torch.linalg.matrix_norm(w, ord=2) ** 2, rtol=1e-3, atol=0)
+
+
+def test_gradient_wrt_weights_linear_closed_form() -> None:
+    w = torch.randn(3, 5, generator=torch.Generator().manual_seed(3))
+    model = linear_model(w)
+    AdversarialPerturbation(epsilon=0.3)(model, torch.randn(4, 5)).backward()
+    # value = Σ_k (W_k·δ_k)² with δ_k = ε W_k/‖W_k‖ detached  ⇒  ∂/∂W_k = 2 ε² W_k
+    torch.testing.assert_close(model[1].weight.grad, 2 * 0.3 ** 2 * w, rtol=1e-4, atol=1e-6)
+
+
+def brute_force(model: nn.Module, x: torch.Tensor, epsilon: float, steps: int) -> torch.Tensor:
+    """One PGD per (class, example), written from the paper's description."""
+    model.eval()
+    clean = model(x).detach()
+    total = torch.zeros(())
+    for k in range(clean.shape[1]):
+        best = -float("inf")
+        for i in range(x.shape[0]):
+            delta = torch.zeros_like(x[i:i + 1])
+            for _ in range(steps):
+                delta.requires_grad_(True)
+                (g,) = torch.autograd.grad(model(x[i:i + 1] + delta)[0, k], delta)
+                with torch.no_grad():
+                    delta = delta + 1.5 * epsilon / steps * g / g.norm()
+                    delta = delta * min(1.0, epsilon / delta.norm().item())
+            with torch.no_grad():
+                best = max(best, (model(x[i:i + 1] + delta)[0, k] - clean[i, k]).item())
+        total = total + best ** 2
+    return total
+
+
+def test_exhaustive_matches_brute_force_and_candidates_never_exceed_it(small_cnn, image_batch) -> None:
+    x, y = image_batch
+    small_cnn.eval()
+    exhaustive = AdversarialPerturbation(epsilon=0.5, candidates="all")(small_cnn, x, y)
+    torch.testing.assert_close(exhaustive, brute_force(small_cnn, x, 0.5, 5), rtol=1e-4, atol=1e-7)
+    for c in (1, 2, 3):
+        assert AdversarialPerturbation(epsilon=0.5, candidates=c)(small_cnn, x, y) <= exhaustive * (1 + 1e-6)
+
+
+def test_true_plus_all_other_classes_equals_all_classes(small_cnn, image_batch) -> None:
+    x, y = image_batch
+    full = AdversarialPerturbation(epsilon=0.5)(small_cnn, x, y)
+    subset = AdversarialPerturbation(epsilon=0.5, classes=3)(small_cnn, x, y)
+    torch.testing.assert_close(subset, full)
+    assert AdversarialPerturbation(epsilon=0.5, classes=0)(small_cnn, x, y) <= full
+
+
+def test_zero_gradient_gives_zero_not_nan() -> None:
+    model = linear_model(torch.zeros(3, 4))
+    value = AdversarialPerturbation(epsilon=1.0)(model, torch.randn(2, 4))
+    value.backward()
+    assert value.item() == 0.0 and torch.isfinite(model[1].weight.grad).all()
+    joint = AdversarialPerturbation(epsilon=1.0, mode="joint")(model, torch.randn(2, 4))
+    assert joint.item() == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mode": "joint"}, {"norm": "linf", "epsilon": 0.1}, {"classes": 1},
+                                    {"eval_mode": False}])
+def test_no_side_effects(small_cnn, image_batch, kwargs) -> None:
+    x, y = image_batch
+    small_cnn(x).sum().backward()  # pre-existing .grad must survive untouched
+    before = snapshot(small_cnn)
+    value = AdversarialPerturbation(**kwargs)(small_cnn, x, y)
+    assert_same_snapshot(before, snapshot(small_cnn))
+    assert torch.isfinite(value)
+
+
+def test_eval_mode_false_backward_works_with_batchnorm(small_cnn, image_batch) -> None:
+    x, y = image_batch
+    AdversarialPerturbation(eval_mode=False)(small_cnn, x, y).backward()
+    assert small_cnn.head.weight.grad is not None
+
+
+def test_bfloat16_close_to_float32(image_batch) -> None:
+    x, _ = image_batch
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3))
+    ref = AdversarialPerturbation(epsilon=0.5)(model, x)
+    low = AdversarialPerturbation(epsilon=0.5)(model.to(torch.bfloat16), x.to(torch.bfloat16))
+    torch.testing.assert_close(low.float(), ref, rtol=5e-2, atol=1e-6)
+
+
+def test_joint_random_start_is_reproducible_and_resumable(small_cnn, image_batch) -> None:
+    x, y = image_batch
+    a, b = AdversarialPerturbation(mode="joint", seed=3), AdversarialPerturbation(mode="joint", seed=3)
+    a(small_cnn, x, y)
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(a(small_cnn, x, y), b(small_cnn, x, y), rtol=0, atol=0)
+
+
+def test_passes_are_counted_and_far_below_exhaustive(small_cnn, image_batch) -> None:
+    x, y = image_batch
+    cheap, full = AdversarialPerturbation(candidates=1), AdversarialPerturbation(candidates="all")
+    cheap(small_cnn, x, y), full(small_cnn, x, y)
+    assert 0 < cheap.last_passes.forward < full.last_passes.forward
+    # exhaustive: K·n rows per PGD step (+ selection), i.e. at least K·steps batch passes forward
+    assert full.last_passes.forward >= 4 * 5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epsilon": -1.0}, "epsilon"), ({"epsilon": float("nan")}, "epsilon"), ({"epsilon": float("inf")}, "epsilon"),
+    ({"steps": 0}, "steps"), ({"norm": "l3"}, "norm"), ({"mode": "both"}, "mode"), ({"candidates": 0}, "candidates"),
+    ({"classes": -1}, "classes"), ({"clip": (1, 0)}, "clip"), ({"weight": -0.1}, "weight"),
+])
+def test_bad_arguments(kwargs, match) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        create_penalty("adversarial_perturbation", **kwargs)
+
+
+def test_classes_subset_needs_targets(small_cnn, image_batch) -> None:
+    with pytest.raises(InputError, match="targets"):
+        AdversarialPerturbation(classes=1)(small_cnn, image_batch[0], None)

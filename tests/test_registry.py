@@ -1,0 +1,57 @@
+"""The entry-point registry: discovery, suggestions, argument checks, validation and disabling."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import rkhsreg
+from rkhsreg import ConfigurationError, PluginNotFoundError, PluginValidationError
+from rkhsreg import _registry
+
+BUILTIN_PENALTIES = {"adversarial_perturbation", "adversarial_deformation", "gradient_norm", "tangent_propagation",
+                     "loss_gradient", "adversarial_training", "spectral_norm"}
+
+
+def test_builtins_and_third_party_example_are_listed_sorted() -> None:
+    names = rkhsreg.list_penalties()
+    assert names == sorted(names)
+    assert BUILTIN_PENALTIES <= set(names)
+    assert "logit_squeezing" in names  # plugins/rkhsreg-logit-squeezing, found by its entry point only
+    assert rkhsreg.list_constraints() == ["spectral_norm_projection"]
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(PluginNotFoundError, match="did you mean 'adversarial_perturbation'"):
+        rkhsreg.create_penalty("adversarial_perturbaton")
+    with pytest.raises(KeyError):  # also a KeyError, for users who catch that
+        rkhsreg.create_constraint("nothing_like_it")
+
+
+def test_unknown_argument_is_named_with_a_suggestion() -> None:
+    with pytest.raises(ConfigurationError, match="unknown argument 'epsilno'.*did you mean 'epsilon'"):
+        rkhsreg.create_penalty("adversarial_perturbation", epsilno=1.0)
+
+
+def test_bad_plugin_fails_at_load_naming_it(monkeypatch) -> None:
+    fake = {"broken": EntryPoint(name="broken", value="builtins:object", group="rkhsreg.penalties"),
+            "missing": EntryPoint(name="missing", value="no_such_module_xyz:Thing", group="rkhsreg.penalties")}
+    monkeypatch.setattr(_registry, "_entry_points", lambda group: fake)
+    with pytest.raises(PluginValidationError, match="'broken'.*not a subclass of rkhsreg.Penalty"):
+        rkhsreg.create_penalty("broken")
+    with pytest.raises(PluginValidationError, match="'missing'.*failed to import"):
+        rkhsreg.create_penalty("missing")
+
+
+def test_plugins_can_be_disabled_by_name(monkeypatch) -> None:
+    monkeypatch.setenv("RKHSREG_DISABLE_PLUGINS", "logit_squeezing, gradient_norm")
+    names = rkhsreg.list_penalties()
+    assert "logit_squeezing" not in names and "gradient_norm" not in names
+    with pytest.raises(PluginNotFoundError):
+        rkhsreg.create_penalty("gradient_norm")
+
+
+def test_unknown_group() -> None:
+    with pytest.raises(ConfigurationError, match="group"):
+        _registry.list_plugins("rkhsreg.nothing")
