@@ -17,6 +17,24 @@ from rkhsreg._registry import (create_constraint, create_penalty, list_constrain
 
 __version__ = "0.1.0"
 
+# Integrations load on first use: a plain-PyTorch user never imports Lightning.
+_LAZY = {
+    "RKHSRegularization": "rkhsreg.lightning.callback",
+    "RKHSNormMonitor": "rkhsreg.lightning.monitor",
+    "RegularizedClassifier": "rkhsreg.lightning.classifier",
+    "plot_norm_bounds": "rkhsreg.lightning.monitor",
+    "regularized_loss": "rkhsreg.training",
+    "apply_constraints": "rkhsreg.training",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rkhsreg' has no attribute {name!r}")
+
+
 __all__ = ["ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
            "PluginValidationError", "RKHSRegError", "create_constraint", "create_penalty", "list_constraints",
-           "list_penalties", "__version__"]
+           "list_penalties", "__version__", *_LAZY]

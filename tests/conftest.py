@@ -7,6 +7,15 @@ import torch
 from torch import nn
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread; several threads on a loaded 2-core machine thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class SmallCNN(nn.Module):
     """A CNN with BatchNorm and Dropout: every side effect an attack could have shows up here."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model
+from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_targets
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import PassCount, Penalty
 from rkhsreg.functional.spectral import (check_input_shape, conv_operator_norm, layer_input_shapes, matching_vector,
@@ -31,8 +31,8 @@ class SpectralNormPenalty(Penalty):
 
     σ is differentiable w.r.t. the weights with the power-iteration vectors held constant
     (∂σ/∂W = u vᵀ). The vectors persist between calls, keyed by parameter name, and are saved by
-    :meth:`state_dict`. ``inputs`` and ``targets`` are not used: the penalty runs no forward or
-    backward pass of the model (``last_passes`` is zero).
+    :meth:`state_dict`. ``inputs`` and ``targets`` are checked like every penalty's but not used:
+    the penalty runs no forward or backward pass of the model (``last_passes`` is zero).
 
     Args:
         weight: λ_sn (>= 0), 0.01 in the paper.
@@ -74,6 +74,7 @@ class SpectralNormPenalty(Penalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         """Σ_l σ_l² (unweighted), a scalar differentiable w.r.t. the layers' weights."""
         model = check_model(model)
+        check_targets(targets, check_inputs(inputs), required=False)  # unused, but a wrong batch is a bug upstream
         self.last_passes = PassCount(0.0, 0.0)
         layers = spectral_layers(model)
         if not layers:

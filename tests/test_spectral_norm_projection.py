@@ -1,0 +1,263 @@
+"""spectral_norm_projection: σ ≤ radius afterwards (checked by SVD / dense operator), clip = SVD clip, no-ops."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import rkhsreg
+from rkhsreg import ConfigurationError, InputError
+from rkhsreg.constraints.spectral_norm_projection import SpectralNormProjection
+
+RADIUS = 0.5
+SHAPE = (1, 6, 6)
+COMBOS = [("reshape", "clip"), ("reshape", "scale"), ("operator", "scale")]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These operators are tiny: one thread avoids OpenMP barrier stalls on a loaded shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def net(dtype: torch.dtype = torch.float64) -> nn.Sequential:
+    """A tall (6×4) and a wide (4×54) reshaped conv and a wide linear layer, all well outside the radius."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 6, 2), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2, padding=1), nn.Flatten(),
+                          nn.Linear(36, 5)).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0)
+    return model
+
+
+def layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+def reshaped_norm(weight: torch.Tensor) -> float:
+    return float(torch.linalg.svdvals(weight.detach().double().reshape(weight.shape[0], -1))[0])
+
+
+def operator_norms(model: nn.Sequential) -> dict[str, float]:
+    """Exact operator norms from the dense matrix of each conv at its input shape (Linear: matrix norm)."""
+    norms, shape = {}, SHAPE
+    for name, m in model.named_children():
+        if isinstance(m, nn.Conv2d):
+            n = math.prod(shape)
+            basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+            out = F.conv2d(basis, m.weight.detach().double(), None, m.stride, m.padding)
+            norms[name] = float(torch.linalg.svdvals(out.reshape(n, -1).T)[0])
+            shape = tuple(out.shape[1:])
+        elif isinstance(m, nn.Linear):
+            norms[name] = reshaped_norm(m.weight)
+        elif isinstance(m, nn.Flatten):
+            shape = (math.prod(shape),)
+    return norms
+
+
+def norms(model: nn.Sequential, method: str) -> dict[str, float]:
+    if method == "operator":
+        return operator_norms(model)
+    return {n: reshaped_norm(m.weight) for n, m in layers(model).items()}
+
+
+@pytest.mark.parametrize("method, projection", COMBOS)
+def test_every_layer_ends_inside_the_radius(method, projection):
+    model = net()
+    before = norms(model, method)
+    assert all(s > 1.5 * RADIUS for s in before.values())
+    rng = torch.get_rng_state()
+    SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, projection=projection)(model)
+    assert torch.equal(rng, torch.get_rng_state()), "the projection used the global RNG"
+    for name, sigma in norms(model, method).items():
+        assert sigma <= RADIUS * (1 + 1e-3), (name, sigma)
+        assert sigma >= RADIUS * (1 - 1e-3), (name, sigma)  # projected onto the boundary, not further
+
+
+def test_clip_equals_hand_built_svd_clip_and_keeps_singular_vectors():
+    model, radius = net(), 2.3  # inside the layers' spectra: some values clipped, some kept
+    before = {n: m.weight.detach().clone() for n, m in layers(model).items()}
+    SpectralNormProjection(radius=radius, projection="clip")(model)
+    clipped = kept = 0
+    for name, m in layers(model).items():
+        matrix = before[name].reshape(before[name].shape[0], -1)
+        u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+        clipped, kept = clipped + int((s > radius).sum()), kept + int((s < radius).sum())
+        expected = (u * s.clamp(max=radius)) @ vh
+        torch.testing.assert_close(m.weight.detach().reshape(matrix.shape), expected, rtol=1e-9, atol=1e-10)
+    assert clipped >= 3 and kept >= 3
+
+
+def test_scale_multiplies_the_weight_by_radius_over_sigma():
+    model = net()
+    before = {n: m.weight.detach().clone() for n, m in layers(model).items()}
+    SpectralNormProjection(radius=RADIUS, projection="scale")(model)
+    for name, m in layers(model).items():
+        torch.testing.assert_close(m.weight.detach(), before[name] * RADIUS / reshaped_norm(before[name]),
+                                   rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("method, projection", COMBOS)
+def test_layers_already_inside_are_bit_identical(method, projection):
+    model = net()
+    inside = layers(model)["2"]
+    with torch.no_grad():
+        inside.weight.mul_(0.3 * RADIUS / max(norms(model, "reshape")["2"], norms(model, "operator")["2"]))
+    before = {n: m.weight.detach().clone() for n, m in layers(model).items()}
+    pointer = inside.weight.data_ptr()
+    version = inside.weight._version
+    SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, projection=projection)(model)
+    assert torch.equal(inside.weight, before["2"]) and inside.weight.data_ptr() == pointer
+    assert inside.weight._version == version, "the weight was written to"
+    assert not torch.equal(layers(model)["0"].weight, before["0"])
+
+
+def test_operator_projection_during_training_keeps_the_bound():
+    model = net(torch.float32)
+    project = SpectralNormProjection(radius=RADIUS, method="operator", input_shape=SHAPE)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x, y = torch.rand(8, *SHAPE, generator=g), torch.randint(0, 5, (8,), generator=g)
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        project(model)
+        assert max(operator_norms(model).values()) <= RADIUS * (1 + 1e-3)
+
+
+def test_reshaped_radius_one_is_not_an_operator_bound():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 4, 3, padding=1).double()
+    with torch.no_grad():
+        conv.weight.mul_(4.0)
+    SpectralNormProjection(radius=1.0, projection="clip")(conv)
+    n = 4 * 8 * 8
+    dense = F.conv2d(torch.eye(n, dtype=torch.float64).reshape(n, 4, 8, 8), conv.weight.detach(), padding=1)
+    assert reshaped_norm(conv.weight) == pytest.approx(1.0)
+    assert float(torch.linalg.svdvals(dense.reshape(n, -1))[0]) > 1.5  # why method='operator' exists
+
+
+def test_radius_schedule():
+    project = SpectralNormProjection(radius=RADIUS, kappa=2.0, projection="clip")
+    assert project.current_radius == pytest.approx(5 * RADIUS)
+    project.set_epoch(2)
+    assert project.current_radius == pytest.approx(RADIUS * (1 + 4 * math.exp(-1)))
+    model = net()
+    project(model)
+    assert max(norms(model, "reshape").values()) == pytest.approx(project.current_radius, rel=1e-6)
+    constant = SpectralNormProjection(radius=RADIUS)
+    constant.set_epoch(10)
+    assert constant.current_radius == RADIUS
+    with pytest.raises(ConfigurationError, match="epoch=-1"):
+        project.set_epoch(-1)
+
+
+@pytest.mark.parametrize("method", ["reshape", "operator"])
+def test_state_dict_round_trip(method):
+    model = net()
+    first = SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, kappa=3.0, iterations=2)
+    first.set_epoch(4)
+    first(model)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    second = SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, kappa=3.0, iterations=2,
+                                    seed=9)
+    second.load_state_dict(torch.load(buffer))
+    assert second.epoch == 4
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    first(a)
+    second(b)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    fresh = copy.deepcopy(model)
+    SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, kappa=3.0, iterations=2, seed=9)(fresh)
+    assert any(not torch.equal(pa, pf) for pa, pf in zip(a.parameters(), fresh.parameters()))  # state mattered
+
+
+def test_missing_state_keys_are_tolerated():
+    project = SpectralNormProjection(radius=RADIUS)
+    project.set_epoch(3)
+    for state in ({}, {"vectors": {}}, {"unknown": 1}, {"vectors": {"0.weight": {"u": torch.ones(99)}}}):
+        project.load_state_dict(state)
+        project(net())
+    assert project.epoch == 3
+
+
+def test_modules_filter():
+    model = net()
+    before = {n: m.weight.detach().clone() for n, m in layers(model).items()}
+    SpectralNormProjection(radius=RADIUS, modules=["2"])(model)
+    changed = {n for n, m in layers(model).items() if not torch.equal(m.weight, before[n])}
+    assert changed == {"2"}
+    model = net()
+    SpectralNormProjection(radius=RADIUS, modules=nn.Linear)(model)
+    changed = {n for n, m in layers(model).items() if not torch.equal(m.weight, before[n])}
+    assert changed == {"4"}
+    with pytest.raises(InputError, match="modules entry 'features' matches no Linear/Conv layer"):
+        SpectralNormProjection(radius=RADIUS, modules=["features"])(net())
+
+
+@pytest.mark.parametrize("method, projection", COMBOS)
+def test_bfloat16_weights_keep_dtype(method, projection):
+    model = net(torch.bfloat16)
+    SpectralNormProjection(radius=RADIUS, method=method, input_shape=SHAPE, projection=projection)(model)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    for sigma in norms(model, method).values():
+        assert sigma <= RADIUS * (1 + 1e-2)  # bfloat16 rounding of the result
+
+
+def test_registered_with_scale_as_default():
+    project = rkhsreg.create_constraint("spectral_norm_projection")
+    assert isinstance(project, SpectralNormProjection)
+    assert (project.radius, project.method, project.projection, project.kappa) == (1.0, "reshape", "scale", None)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"radius": -1.0}, "radius=-1.0 is out of range"),
+    ({"radius": 0.0}, "radius=0.0 is out of range; it must be > 0"),
+    ({"radius": float("nan")}, "radius=nan is not finite"),
+    ({"radius": float("inf")}, "radius=inf is not finite"),
+    ({"method": "svd"}, "method='svd' is not allowed"),
+    ({"method": "operator"}, "input_shape=None is not allowed with method='operator'"),
+    ({"method": "operator", "input_shape": SHAPE, "projection": "clip"}, "projection='clip' is not allowed"),
+    ({"projection": "shrink"}, "projection='shrink' is not allowed"),
+    ({"iterations": 0}, "iterations=0 is out of range"),
+    ({"tol": 0.0}, "tol=0.0 is out of range"),
+    ({"kappa": -2.0}, "kappa=-2.0 is out of range"),
+    ({"modules": [3]}, "modules=.* is not allowed"),
+    ({"modules": []}, "modules=.* is not allowed"),
+    ({"input_shape": (1, 0)}, "input_shape=.* is not allowed"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        SpectralNormProjection(**kwargs)
+
+
+def test_bad_models():
+    with pytest.raises(InputError, match="not a torch.nn.Module"):
+        SpectralNormProjection()(object())
+    class Unused(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.unused = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    with pytest.raises(InputError, match="layer 'unused' is not reached"):
+        SpectralNormProjection(method="operator", input_shape=SHAPE)(Unused())
