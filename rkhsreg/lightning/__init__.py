@@ -1,0 +1,19 @@
+"""PyTorch Lightning integration: callbacks, a classifier module and weight schedules.
+
+Needs ``pip install 'rkhsreg[lightning]'``; the core ``rkhsreg`` package never imports Lightning.
+
+Example:
+    >>> from rkhsreg.lightning import RKHSRegularization, RKHSNormMonitor           # doctest: +SKIP
+    >>> trainer = pl.Trainer(callbacks=[RKHSRegularization({"gradient_norm": {"weight": 0.1}}),
+    ...                                 RKHSNormMonitor(every_n_steps=100)])         # doctest: +SKIP
+"""
+
+from rkhsreg.lightning._adapters import default_batch_to_inputs
+from rkhsreg.lightning._compat import PACKAGE
+from rkhsreg.lightning.callback import RKHSRegularization
+from rkhsreg.lightning.classifier import RegularizedClassifier
+from rkhsreg.lightning.monitor import RKHSNormMonitor, plot_norm_bounds
+from rkhsreg.lightning.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
+
+__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RegularizedClassifier", "plot_norm_bounds", "Schedule",
+           "Constant", "LinearWarmup", "RadiusDecay", "default_batch_to_inputs", "PACKAGE"]

@@ -1,0 +1,291 @@
+"""``RKHSRegularization``: add penalties and constraints to any LightningModule with one callback.
+
+How it hooks in, and why:
+
+- Penalties join the loss **before the single backward**. In ``setup`` the module's ``training_step`` is
+  wrapped (restored in ``teardown``): the wrapper calls the original, takes its loss (a tensor or the
+  ``"loss"`` of a dict) and adds Σ weight × penalty on the same batch. No hook calls ``backward()``: a
+  second backward desynchronises DDP ranks. Gradient accumulation scales the penalties with the loss.
+- Constraints run right after each *real* optimiser step, through
+  ``torch.optim.Optimizer.register_step_post_hook`` on the trainer's optimizers (removed at teardown): a
+  step skipped by accumulation or by AMP's inf check is not followed by a projection.
+- Weights follow :mod:`~rkhsreg.lightning.schedules`, recomputed from ``global_step`` / ``current_epoch``;
+  a constraint with ``set_epoch`` gets the epoch at each epoch start (the paper's radius schedule).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
+                                         extract_inputs, resolve_network)
+from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.lightning.schedules import Schedule
+from rkhsreg.training import (ConstraintSpec, PenaltySpec, PenaltyTerms, apply_constraints, build_constraints,
+                              build_penalties, check_global_batch, evaluate_penalties)
+
+__all__ = ["RKHSRegularization"]
+
+_STATE_VERSION = 1
+_UNSUPPORTED = ("FSDPStrategy", "DeepSpeedStrategy", "ModelParallelStrategy")
+
+
+def _unsupported_strategies() -> tuple[type, ...]:
+    return tuple(cls for cls in (getattr(pl.strategies, name, None) for name in _UNSUPPORTED) if cls is not None)
+
+
+class RKHSRegularization(pl.Callback):
+    """Adds RKHS-norm penalties to the training loss and projects weights after each optimiser step.
+
+    Args:
+        penalties: plugin objects, ``{label: Penalty}`` or ``{registered_name: {"weight": w, **kwargs}}``.
+            A penalty whose weight is 0 is skipped (costs nothing). At most one may replace the clean
+            loss (``replaces_loss``, e.g. PGD adversarial training).
+        constraints: plugin objects, ``{label: Constraint}`` or ``{registered_name: {**kwargs}}``.
+        schedules: ``{label: Schedule}``. A penalty label schedules its weight (every step); a constraint
+            label schedules its ``radius`` (every epoch start) instead of its own ``set_epoch``.
+        batch_to_inputs: ``batch -> (inputs, targets)``; default ``(batch[0], batch[1])``.
+        forward: the network f the penalties differentiate and the constraints project: None (the
+            LightningModule, called as ``pl_module(inputs)``), a submodule name (``"net"``) or a function
+            ``(pl_module, inputs) -> logits``.
+        global_batch: True, or a list of penalty labels, to take the sup over the batch of all DDP processes:
+            each process gathers every process's batch and computes the penalty on it, so a 2-process run
+            equals a 1-process run on the same global batch; those penalties then cost ``world_size`` times
+            their local work. Penalties that average over examples (``loss_gradient``) or ignore the data
+            (``spectral_norm``) are already exact without it.
+        log_validation: also log each penalty's value on validation batches (``<prefix>/<label>/val_value``).
+            Penalties need input gradients: this requires ``Trainer(inference_mode=False)``.
+        log_prefix: prefix of the logged names ``<prefix>/<label>/value``, ``<prefix>/<label>/weighted``,
+            ``<prefix>/<label>/weight`` (scheduled ones), ``<prefix>/passes/forward`` and
+            ``<prefix>/passes/backward`` (extra passes of the step, in local-batch equivalents); every step
+            on which at least one penalty is active, with ``on_step=True``.
+
+    Raises:
+        ConfigurationError: at construction for bad arguments; at ``setup`` for manual optimisation,
+            FSDP / DeepSpeed / model-parallel strategies, or ``log_validation`` under inference mode.
+
+    Example:
+        >>> reg = RKHSRegularization(                                          # doctest: +SKIP
+        ...     penalties={"gradient_norm": {"weight": 0.1}},
+        ...     constraints={"spectral_norm_projection": {"radius": 1.0}})
+        >>> pl.Trainer(callbacks=[reg], strategy="ddp", devices=2).fit(model, loader)  # doctest: +SKIP
+    """
+
+    def __init__(self, penalties: PenaltySpec = None, constraints: ConstraintSpec = None, *,
+                 schedules: Mapping[str, Schedule] | None = None, batch_to_inputs: BatchToInputs | None = None,
+                 forward: ForwardSpec = None, global_batch: bool | Sequence[str] = False,
+                 log_validation: bool = False, log_prefix: str = "rkhsreg") -> None:
+        self.penalties = build_penalties(penalties)
+        self.constraints = build_constraints(constraints)
+        clash = sorted(set(self.penalties) & set(self.constraints))
+        if clash:
+            raise ConfigurationError(f"labels {clash} name both a penalty and a constraint; give them distinct "
+                                     "labels with a dict {label: plugin}.")
+        self.schedules = self._check_schedules(schedules)
+        self.global_batch = global_batch
+        check_global_batch(global_batch, list(self.penalties))
+        self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
+        self.forward = check_forward(forward)
+        if not isinstance(log_validation, bool):
+            raise ConfigurationError(f"log_validation={log_validation!r} is not a bool; pass True or False.")
+        self.log_validation = log_validation
+        if not isinstance(log_prefix, str) or not log_prefix:
+            raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
+        self.log_prefix = log_prefix
+        self.regularized_steps = 0
+        self.projections = 0
+        self._module: pl.LightningModule | None = None
+        self._original: Any = None
+        self._net: nn.Module | None = None
+        self._handles: list[Any] = []
+        self._state_key: str | None = None
+
+    # ------------------------------------------------------------------ configuration
+    def _check_schedules(self, schedules: Mapping[str, Schedule] | None) -> dict[str, Schedule]:
+        if schedules is None:
+            return {}
+        if not isinstance(schedules, Mapping):
+            raise ConfigurationError(f"schedules={schedules!r} is not allowed; pass a dict {{label: Schedule}}.")
+        checked: dict[str, Schedule] = {}
+        for label, schedule in schedules.items():
+            if not isinstance(schedule, Schedule):
+                raise ConfigurationError(f"schedules[{label!r}]={schedule!r} is not an rkhsreg.lightning Schedule; "
+                                         "use Constant, LinearWarmup or RadiusDecay.")
+            if label in self.constraints:
+                if not hasattr(self.constraints[label], "radius"):
+                    raise ConfigurationError(f"schedules[{label!r}]: constraint {label!r} has no 'radius' to "
+                                             "schedule; schedule a penalty weight or a constraint with a radius.")
+            elif label not in self.penalties:
+                known = sorted([*self.penalties, *self.constraints])
+                raise ConfigurationError(f"schedules[{label!r}] names no penalty or constraint; known labels: {known}.")
+            checked[label] = schedule
+        return checked
+
+    @property
+    def state_key(self) -> str:
+        if self._state_key is None:  # Lightning asks several times per step; the labels never change
+            self._state_key = self._generate_state_key(penalties=sorted(self.penalties),
+                                                       constraints=sorted(self.constraints))
+        return self._state_key
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        check_trainer(trainer, type(self).__name__)
+        if self.log_validation and stage in ("fit", "validate") and trainer.validate_loop.inference_mode:
+            raise ConfigurationError("log_validation=True evaluates penalties on validation batches, which needs "
+                                     "gradients w.r.t. the inputs, but the Trainer runs validation under "
+                                     "torch.inference_mode. Create it with Trainer(inference_mode=False), or pass "
+                                     "log_validation=False.")
+        self._net = resolve_network(pl_module, self.forward)
+        if stage != "fit":
+            return
+        if not pl_module.automatic_optimization:
+            raise ConfigurationError(
+                f"{type(pl_module).__name__}.automatic_optimization is False; RKHSRegularization adds penalties to "
+                "the loss Lightning back-propagates, which manual optimisation bypasses. Remove the callback and "
+                "call rkhsreg.training.regularized_loss(loss, model, x, y, penalties) before manual_backward, then "
+                "rkhsreg.training.apply_constraints(model, constraints) after opt.step().")
+        unsupported = _unsupported_strategies()
+        if unsupported and isinstance(trainer.strategy, unsupported):
+            raise ConfigurationError(
+                f"strategy={type(trainer.strategy).__name__} shards parameters, so penalties and spectral-norm "
+                "constraints would see partial weights. Use strategy='ddp' (multi-GPU / multi-node via torchrun or "
+                "SLURM) or a single device.")
+        current = pl_module.__dict__.get("training_step")
+        if getattr(current, "_rkhsreg_wrapped", False):
+            raise ConfigurationError(f"{type(pl_module).__name__}.training_step is already wrapped by another "
+                                     "RKHSRegularization callback; pass all penalties and constraints to one callback.")
+        self._wrap(pl_module)
+
+    def _wrap(self, pl_module: pl.LightningModule) -> None:
+        self._module = pl_module
+        self._original = pl_module.__dict__.get("training_step")
+        step = pl_module.training_step
+
+        @functools.wraps(step)
+        def training_step(*args: Any, **kwargs: Any) -> Any:
+            output = step(*args, **kwargs)
+            batch = args[0] if args else kwargs.get("batch")
+            return self._regularize(pl_module, output, batch)
+
+        training_step._rkhsreg_wrapped = True  # type: ignore[attr-defined]
+        pl_module.training_step = training_step  # type: ignore[method-assign]
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.constraints:
+            for optimizer in trainer.optimizers:
+                self._handles.append(optimizer.register_step_post_hook(self._project))
+
+    def _project(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        apply_constraints(self._net, self.constraints)
+        self.projections += 1
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for label, constraint in self.constraints.items():
+            if label in self.schedules:
+                constraint.radius = self.schedules[label](trainer.global_step, trainer.current_epoch)
+            elif callable(getattr(constraint, "set_epoch", None)):
+                constraint.set_epoch(trainer.current_epoch)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        module = self._module
+        if module is not None and getattr(module.__dict__.get("training_step"), "_rkhsreg_wrapped", False):
+            if self._original is None:
+                del module.__dict__["training_step"]
+            else:
+                module.__dict__["training_step"] = self._original
+        self._module = self._original = None
+
+    # ------------------------------------------------------------------ the step
+    def _apply_schedules(self, trainer: pl.Trainer) -> None:
+        for label, penalty in self.penalties.items():
+            if label in self.schedules:
+                penalty.weight = float(self.schedules[label](trainer.global_step, trainer.current_epoch))
+
+    def _regularize(self, pl_module: pl.LightningModule, output: Any, batch: Any) -> Any:
+        if output is None:  # the user skipped this batch: no loss, no backward
+            return output
+        if isinstance(output, torch.Tensor):
+            loss = output
+        elif isinstance(output, Mapping) and isinstance(output.get("loss"), torch.Tensor):
+            loss = output["loss"]
+        else:
+            raise InputError(f"{type(pl_module).__name__}.training_step returned {type(output).__name__}; "
+                             "RKHSRegularization needs a loss tensor, a dict with a 'loss' tensor, or None.")
+        self._apply_schedules(pl_module.trainer)
+        inputs, targets = extract_inputs(self.batch_to_inputs, batch)
+        terms = evaluate_penalties(self._net, inputs, targets, self.penalties, global_batch=self.global_batch)
+        total = terms.combine(loss)
+        self.regularized_steps += 1
+        if terms.values:  # nothing to log when every penalty is off (Lightning's log costs ~1 ms a call)
+            self._log(pl_module, terms, inputs.shape[0])
+        if isinstance(output, torch.Tensor):
+            return total
+        return {**output, "loss": total}
+
+    def _log(self, pl_module: pl.LightningModule, terms: PenaltyTerms, batch_size: int) -> None:
+        prefix = self.log_prefix
+        metrics: dict[str, Any] = {f"{prefix}/passes/forward": terms.passes.forward,
+                                   f"{prefix}/passes/backward": terms.passes.backward}
+        for label, value in terms.values.items():
+            metrics[f"{prefix}/{label}/value"] = value
+            metrics[f"{prefix}/{label}/weighted"] = terms.weighted[label]
+        for label in self.schedules.keys() & self.penalties.keys():
+            metrics[f"{prefix}/{label}/weight"] = self.penalties[label].weight
+        pl_module.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ validation values
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if not self.log_validation or not self.penalties:
+            return
+        inputs, targets = extract_inputs(self.batch_to_inputs, batch)
+        saved = {label: copy.deepcopy(p.state_dict()) for label, p in self.penalties.items()}
+        try:
+            with torch.enable_grad():
+                terms = evaluate_penalties(self._net, inputs, targets, self.penalties)
+        finally:  # validation must not advance the penalties' state (power iterations, generators)
+            for label, penalty in self.penalties.items():
+                penalty.load_state_dict(saved[label])
+        metrics = {f"{self.log_prefix}/{label}/val_value": value for label, value in terms.values.items()}
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, batch_size=inputs.shape[0])
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": _STATE_VERSION,
+                "penalties": {label: p.state_dict() for label, p in self.penalties.items()},
+                "constraints": {label: c.state_dict() for label, c in self.constraints.items()},
+                "weights": {label: p.weight for label, p in self.penalties.items()},
+                "regularized_steps": self.regularized_steps, "projections": self.projections}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for label, state in state_dict.get("penalties", {}).items():
+            if label in self.penalties:
+                self.penalties[label].load_state_dict(state)
+        for label, state in state_dict.get("constraints", {}).items():
+            if label in self.constraints:
+                self.constraints[label].load_state_dict(state)
+        for label, weight in state_dict.get("weights", {}).items():
+            if label in self.penalties:
+                self.penalties[label].weight = float(weight)
+        self.regularized_steps = int(state_dict.get("regularized_steps", 0))
+        self.projections = int(state_dict.get("projections", 0))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(penalties={self.penalties!r}, constraints={self.constraints!r}, "
+                f"global_batch={self.global_batch!r})")

@@ -1,0 +1,255 @@
+"""``RKHSNormMonitor``: watch lower and upper bounds of ‖f‖_H on a fixed probe batch during training.
+
+Lower bounds come from the penalty plugins' estimates (‖f‖²_δ, ‖f‖²_τ, ‖∇f‖²: each is a sup over the
+probe batch of a squared quantity that ‖f‖_H dominates, up to the plugin's radius); the upper bound is
+the product of per-layer spectral norms, with the reshaped (paper) and the operator (true Lipschitz)
+norms. The monitor evaluates in eval mode, under ``torch.enable_grad`` with the result detached: it never
+back-propagates into the parameters (their ``.grad`` is untouched), restores every submodule's mode,
+the global RNG and the plugins' state (power-iteration vectors, generators).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+from rkhsreg._checks import check_choice, check_int
+from rkhsreg._errors import ConfigurationError, PluginNotFoundError, PluginValidationError
+from rkhsreg._plugin import Penalty
+from rkhsreg._registry import create_penalty
+from rkhsreg.functional._context import restore_modes
+from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
+                                         extract_inputs, resolve_network)
+from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.training import PenaltySpec, build_penalties
+
+__all__ = ["RKHSNormMonitor", "DEFAULT_LOWER_BOUNDS", "plot_norm_bounds"]
+
+#: label -> registered penalty used by default (those that cannot be loaded are skipped with a warning).
+DEFAULT_LOWER_BOUNDS: dict[str, str] = {"perturbation": "adversarial_perturbation",
+                                        "deformation": "adversarial_deformation", "gradient": "gradient_norm"}
+_METHODS = ("reshape", "operator")
+
+
+def _default_lower_bounds() -> dict[str, Penalty]:
+    found: dict[str, Penalty] = {}
+    for label, name in DEFAULT_LOWER_BOUNDS.items():
+        try:
+            found[label] = create_penalty(name, weight=1.0)
+        except (PluginNotFoundError, PluginValidationError) as exc:
+            warnings.warn(f"RKHSNormMonitor: lower bound {label!r} skipped: {exc}", stacklevel=3)
+    return found
+
+
+class RKHSNormMonitor(pl.Callback):
+    """Logs, every ``every_n_steps`` optimiser steps, bounds of the RKHS norm on a fixed probe batch.
+
+    Logged names (``<prefix>`` = ``log_prefix``): ``<prefix>/lower/<label>`` = √(estimate) of each
+    lower-bound penalty (e.g. the per-class δ estimate is ≤ ε² Σ_k ‖f_k‖²_H, so divide by ε for the
+    perturbation bound), and ``<prefix>/upper/<method>`` = Π_l σ_l over conv/linear layers. Values are
+    also kept in :attr:`history` (saved in checkpoints) for :func:`plot_norm_bounds`. Only global rank 0
+    evaluates (the parameters are the same on every rank).
+
+    Args:
+        probe: a fixed ``(inputs, targets)`` batch (or inputs only); None takes the first ``probe_size``
+            examples of the first training batch.
+        every_n_steps: evaluation period in optimiser steps (int >= 1); step 0 is evaluated too.
+        probe_size: examples kept when the probe is taken from the first batch.
+        lower_bounds: penalties used as lower bounds (``{label: Penalty}``, ``{name: {**kwargs}}``, a list);
+            their weight is ignored. None: :data:`DEFAULT_LOWER_BOUNDS` with default arguments.
+        upper_bounds: spectral-norm methods, a subset of ``("reshape", "operator")``; ``()`` for none.
+        batch_to_inputs: ``batch -> (inputs, targets)``, as in :class:`RKHSRegularization`.
+        forward: the network f, as in :class:`RKHSRegularization`.
+        log_prefix: prefix of the logged names.
+
+    Example:
+        >>> monitor = RKHSNormMonitor(every_n_steps=100, lower_bounds={"gradient_norm": {}})  # doctest: +SKIP
+        >>> trainer = pl.Trainer(callbacks=[monitor]); trainer.fit(model, loader)           # doctest: +SKIP
+        >>> plot_norm_bounds(monitor, "bounds.png")                                         # doctest: +SKIP
+    """
+
+    def __init__(self, probe: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None = None, *,
+                 every_n_steps: int = 50, probe_size: int = 64, lower_bounds: PenaltySpec = None,
+                 upper_bounds: Sequence[str] = _METHODS, batch_to_inputs: BatchToInputs | None = None,
+                 forward: ForwardSpec = None, log_prefix: str = "rkhsreg/monitor") -> None:
+        self.every_n_steps = check_int("every_n_steps", every_n_steps)
+        self.probe_size = check_int("probe_size", probe_size)
+        self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
+        if isinstance(upper_bounds, str):
+            raise ConfigurationError(f"upper_bounds={upper_bounds!r} is a string; pass a list such as "
+                                     f"[{upper_bounds!r}] (allowed: {', '.join(map(repr, _METHODS))}).")
+        self.upper_bounds = tuple(check_choice("upper_bounds", m, _METHODS) for m in upper_bounds)
+        self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
+        self.forward = check_forward(forward)
+        if not isinstance(log_prefix, str) or not log_prefix:
+            raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
+        self.log_prefix = log_prefix
+        self.probe: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        if probe is not None:
+            self.probe = extract_inputs(lambda b: b if isinstance(b, (tuple, list)) else (b, None), probe)
+            self.probe = (self.probe[0].detach().clone(),
+                          None if self.probe[1] is None else self.probe[1].detach().clone())
+        self.history: list[dict[str, float]] = []
+        self._last_step = -1
+        self._net: nn.Module | None = None
+        self._warned = False
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(lower=sorted(self.lower_bounds), every=self.every_n_steps)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        check_trainer(trainer, type(self).__name__)
+        self._net = resolve_network(pl_module, self.forward)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        step = trainer.global_step
+        if step == self._last_step or step % self.every_n_steps:
+            return
+        self._last_step = step
+        if not trainer.is_global_zero:
+            return
+        if self.probe is None:
+            inputs, targets = extract_inputs(self.batch_to_inputs, batch)
+            self.probe = (inputs[:self.probe_size].detach().clone(),
+                          None if targets is None else targets[:self.probe_size].detach().clone())
+        metrics = self.measure(self._net)
+        self.history.append({"step": float(step), "epoch": float(trainer.current_epoch), **metrics})
+        pl_module.log_dict({f"{self.log_prefix}/{k}": v for k, v in metrics.items()}, on_step=True, on_epoch=False,
+                           rank_zero_only=True, batch_size=int(self.probe[0].shape[0]))
+
+    def measure(self, net: nn.Module) -> dict[str, float]:
+        """Evaluate every bound on the probe batch now; ``{"lower/<label>": ..., "upper/<method>": ...}``.
+
+        Example:
+            >>> monitor.measure(model)  # doctest: +SKIP
+            {'lower/gradient': 3.1, 'upper/reshape': 41.0, 'upper/operator': 75.2}
+        """
+        if self.probe is None:
+            raise ConfigurationError("RKHSNormMonitor has no probe batch yet; pass probe=(inputs, targets) or let "
+                                     "it take the first training batch.")
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else self.probe[0].device
+        inputs = self.probe[0].to(device)
+        targets = None if self.probe[1] is None else self.probe[1].to(device)
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        metrics: dict[str, float] = {}
+        with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda), \
+                restore_modes(net):
+            net.eval()
+            for label, penalty in self.lower_bounds.items():
+                saved = copy.deepcopy(penalty.state_dict())
+                try:
+                    estimate = penalty.estimate(net, inputs, targets).detach()
+                finally:
+                    penalty.load_state_dict(saved)
+                metrics[f"lower/{label}"] = math.sqrt(max(float(estimate), 0.0))
+            metrics.update(self._upper(net, tuple(inputs.shape[1:])))
+        return metrics
+
+    def _upper(self, net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
+        if not self.upper_bounds:
+            return {}
+        try:
+            from rkhsreg.functional.spectral import layer_spectral_norms
+        except ImportError as exc:
+            if not self._warned:
+                warnings.warn(f"RKHSNormMonitor: upper bounds skipped, rkhsreg.functional.spectral is unavailable "
+                              f"({exc}).", stacklevel=2)
+                self._warned = True
+            return {}
+        out = {}
+        with torch.no_grad():
+            for method in self.upper_bounds:
+                norms = layer_spectral_norms(net, method=method,
+                                             input_shape=input_shape if method == "operator" else None)
+                out[f"upper/{method}"] = float(math.prod(float(v) for v in norms.values()))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(every_n_steps={self.every_n_steps}, lower_bounds={self.lower_bounds!r}, "
+                f"upper_bounds={self.upper_bounds!r})")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history), "last_step": self._last_step, "probe": self.probe}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+        self._last_step = int(state_dict.get("last_step", -1))
+        if state_dict.get("probe") is not None:
+            self.probe = state_dict["probe"]
+
+
+HistorySource = Union[RKHSNormMonitor, Sequence[Mapping[str, float]], str, Path]
+
+
+def _read_history(source: HistorySource) -> list[dict[str, float]]:
+    if isinstance(source, RKHSNormMonitor):
+        return [dict(row) for row in source.history]
+    if isinstance(source, (str, Path)):
+        rows = []
+        with open(source, newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.append({k: float(v) for k, v in row.items() if k and v not in ("", None)})
+        return rows
+    if isinstance(source, Sequence):
+        return [dict(row) for row in source]
+    raise ConfigurationError(f"source={type(source).__name__} is not allowed; pass an RKHSNormMonitor, its "
+                             "history (a list of dicts) or the path of a CSVLogger metrics.csv.")
+
+
+def plot_norm_bounds(source: HistorySource, path: str | Path | None = None, *, title: str | None = None) -> Any:
+    """Plot the lower and upper bounds logged by :class:`RKHSNormMonitor` against the step (log scale).
+
+    Uses matplotlib's object-oriented API (Agg canvas): no pyplot state, no display needed.
+
+    Args:
+        source: the monitor, its ``history``, or a CSVLogger ``metrics.csv`` path.
+        path: where to save the figure (format from the suffix); None to only return it.
+        title: figure title.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Example:
+        >>> fig = plot_norm_bounds(monitor, "bounds.png")  # doctest: +SKIP
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("plot_norm_bounds needs matplotlib: pip install 'rkhsreg[eval]'.") from exc
+    rows = _read_history(source)
+    series: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            short = key.rsplit("/", 2)
+            if len(short) >= 2 and short[-2] in ("lower", "upper") and "step" in row and value > 0:
+                series.setdefault(f"{short[-2]}/{short[-1]}", []).append((row["step"], value))
+    if not series:
+        raise ConfigurationError("source holds no 'lower/...' or 'upper/...' values; log some with RKHSNormMonitor "
+                                 "first.")
+    fig = Figure(figsize=(6.0, 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for key in sorted(series):
+        steps, values = zip(*sorted(series[key]))
+        ax.plot(steps, values, linestyle="--" if key.startswith("upper") else "-", marker=".", label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("bound of ‖f‖_H")
+    ax.set_title(title or "RKHS norm: lower (solid) and upper (dashed) bounds")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig

@@ -1,0 +1,285 @@
+"""RKHSRegularization on one process: training, side effects, hooks, schedules, resume, errors."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+pl = pytest.importorskip("pytorch_lightning")
+
+from rkhsreg import ConfigurationError, InputError, create_penalty  # noqa: E402
+from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, RKHSRegularization  # noqa: E402
+from tests._lightning_helpers import (ClampWeights, LitNet, SquaredLogits, dataset, loader, model,  # noqa: E402
+                                      one_thread, params, small_kwargs, trainer)  # noqa: F401
+
+pytestmark = pytest.mark.slow
+DELTA_TAU_GRAD = ("adversarial_perturbation", "adversarial_deformation", "gradient_norm")
+
+
+def _fit(lit: LitNet, callbacks: list, steps: int = 3, seed: int = 0, **kwargs: Any) -> pl.Trainer:
+    pl.seed_everything(seed, verbose=False)
+    tr = trainer(max_steps=steps, callbacks=callbacks, **kwargs)
+    tr.fit(lit, loader(n=8 * steps))
+    return tr
+
+
+def _assert_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def _penalties(names: tuple[str, ...] = DELTA_TAU_GRAD) -> dict[str, dict[str, Any]]:
+    return {name: small_kwargs(name) for name in names}
+
+
+# ---------------------------------------------------------------------------------------------- training
+def test_callback_without_penalties_changes_nothing() -> None:
+    plain = model("bn")
+    _fit(plain, [])
+    for callback in (RKHSRegularization(), RKHSRegularization({"sq": SquaredLogits(weight=0.0)})):
+        lit = model("bn")
+        _fit(lit, [callback])
+        _assert_equal(params(plain), params(lit))  # bit-identical, BN statistics included
+
+
+def test_bn_dropout_module_trains_and_logs_under_stable_names() -> None:
+    lit = model("bn")
+    before = params(lit)
+    tr = _fit(lit, [RKHSRegularization(_penalties())])
+    after = params(lit)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    metrics = tr.callback_metrics
+    for name in DELTA_TAU_GRAD:
+        value, weighted = metrics[f"rkhsreg/{name}/value"], metrics[f"rkhsreg/{name}/weighted"]
+        assert torch.isfinite(value) and value >= 0
+        torch.testing.assert_close(weighted, value * small_kwargs(name)["weight"])
+    assert metrics["rkhsreg/passes/forward"] > 0 and metrics["rkhsreg/passes/backward"] > 0
+    assert "training_step" not in lit.__dict__  # restored at teardown
+
+
+def test_bn_statistics_only_follow_the_clean_forward_passes() -> None:
+    """With lr=0 the weights stay put, so BN statistics may only differ through the penalties' forwards."""
+    plain, regularized = model("bn", lr=0.0), model("bn", lr=0.0)
+    _fit(plain, [], steps=4)
+    names = (*DELTA_TAU_GRAD, "loss_gradient", "tangent_propagation", "adversarial_training")
+    _fit(regularized, [RKHSRegularization(_penalties(names))], steps=4)
+    a, b = params(plain), params(regularized)
+    assert not torch.equal(a["net.features.1.running_mean"], model("bn").net.features[1].running_mean)
+    _assert_equal(a, b)
+
+
+def test_penalty_gradient_equals_manual_single_backward() -> None:
+    lit_cb, lit_manual = model("tiny", lr=0.1), model("tiny", lr=0.1)
+    penalty = create_penalty("gradient_norm", weight=0.5)
+    _fit(lit_cb, [RKHSRegularization([penalty])], steps=1)
+    x, y = next(iter(loader(n=8)))
+    opt = torch.optim.SGD(lit_manual.parameters(), lr=0.1, momentum=0.9)
+    loss = torch.nn.functional.cross_entropy(lit_manual(x), y) + create_penalty("gradient_norm", weight=0.5)(
+        lit_manual, x, y)
+    loss.backward()
+    opt.step()
+    for k, v in params(lit_manual).items():
+        torch.testing.assert_close(params(lit_cb)[k], v, rtol=1e-6, atol=1e-7)
+
+
+def test_dict_output_and_skipped_batches() -> None:
+    callback = RKHSRegularization({"sq": SquaredLogits(weight=0.1)})
+    _fit(model("tiny", output="dict"), [callback], steps=2)
+    assert callback.regularized_steps == 2
+    callback = RKHSRegularization({"sq": SquaredLogits(weight=0.1)})
+    pl.seed_everything(0, verbose=False)
+    trainer(max_epochs=1, callbacks=[callback]).fit(model("tiny", output="skip_odd"), loader(n=32))
+    assert callback.regularized_steps == 2  # batches 1 and 3 returned None: no loss, no penalty
+
+
+def test_replacing_penalty_takes_the_clean_loss_place() -> None:
+    callback = RKHSRegularization({"adversarial_training": {"epsilon": 0.0, "steps": 1}})
+    lit_at, lit_plain = model("tiny"), model("tiny")
+    _fit(lit_at, [callback], steps=2)
+    _fit(lit_plain, [], steps=2)
+    for k, v in params(lit_plain).items():  # ε = 0: the adversarial loss is the clean loss
+        torch.testing.assert_close(params(lit_at)[k], v, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------- constraints
+def test_constraints_run_after_real_optimizer_steps_only() -> None:
+    clamp = ClampWeights(0.05)
+    callback = RKHSRegularization(constraints={"clamp": clamp})
+    lit = model("tiny")
+    pl.seed_everything(0, verbose=False)
+    trainer(max_epochs=1, accumulate_grad_batches=2, callbacks=[callback]).fit(lit, loader(n=32))
+    assert clamp.calls == callback.projections == 2  # 4 batches, 2 optimiser steps
+    assert all(p.abs().max() <= 0.05 for p in lit.parameters())
+    assert clamp.epochs == [0]  # set_epoch at each epoch start
+    assert callback._handles == []  # step hooks removed at teardown
+
+
+def test_spectral_projection_and_forward_submodule() -> None:
+    callback = RKHSRegularization(constraints={"spectral_norm_projection": {"radius": 0.3}}, forward="net")
+    lit = model("tiny")
+    _fit(lit, [callback], steps=2)
+    for module in lit.net.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            sigma = torch.linalg.matrix_norm(module.weight.detach().flatten(1), ord=2)
+            assert sigma <= 0.3 * 1.01
+
+
+def test_forward_callable_is_used_for_penalties() -> None:
+    seen = []
+
+    def forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return module(x)
+
+    _fit(model("tiny"), [RKHSRegularization({"sq": SquaredLogits(weight=0.1)}, forward=forward)], steps=1)
+    assert seen == [8]
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+def test_schedules_set_weights_and_constraint_radius() -> None:
+    sq, clamp = SquaredLogits(weight=123.0), ClampWeights(1.0)
+    callback = RKHSRegularization({"sq": sq}, {"clamp": clamp},
+                                  schedules={"sq": LinearWarmup(0.4, warmup=4), "clamp": RadiusDecay(0.5, 1.0)})
+    pl.seed_everything(0, verbose=False)
+    tr = trainer(max_epochs=2, callbacks=[callback])
+    tr.fit(model("tiny"), loader(n=16))  # 2 steps per epoch: global_step 0..3
+    assert sq.weight == pytest.approx(0.3)  # last step: global_step 3 of a 4-step ramp
+    assert tr.callback_metrics["rkhsreg/sq/weight"] == pytest.approx(0.3)
+    assert clamp.radius == pytest.approx(0.5 * (1 + 4 * torch.exp(torch.tensor(-1.0)).item()))
+    assert clamp.epochs == []  # a scheduled radius replaces set_epoch
+
+
+def test_weight_zero_schedule_skips_the_penalty() -> None:
+    sq = SquaredLogits(weight=1.0)
+    tr = _fit(model("tiny"), [RKHSRegularization({"sq": sq}, schedules={"sq": Constant(0.0)})], steps=1)
+    assert not any(key.startswith("rkhsreg/") for key in tr.callback_metrics)
+
+
+# ---------------------------------------------------------------------------------------------- resume
+def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
+    def callback() -> RKHSRegularization:
+        return RKHSRegularization({"spectral_norm": {"weight": 0.1},
+                                   "adversarial_deformation": small_kwargs("adversarial_deformation")},
+                                  {"spectral_norm_projection": {"radius": 0.6, "kappa": 1.0}},
+                                  schedules={"spectral_norm": LinearWarmup(0.2, warmup=3)})
+
+    data = loader(n=16)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1,
+                                        save_on_train_epoch_end=True)
+    full = model("tiny")
+    trainer(max_epochs=2, enable_checkpointing=True, callbacks=[callback(), ckpt]).fit(full, data)
+    resumed, cb = model("tiny", seed=7), callback()
+    trainer(max_epochs=2, callbacks=[cb]).fit(resumed, data, ckpt_path=str(tmp_path / "epoch=0.ckpt"))
+    _assert_equal(params(full), params(resumed))
+    assert cb.regularized_steps == 4 and cb.projections == 4
+    state = cb.state_dict()
+    assert set(state["penalties"]) == {"spectral_norm", "adversarial_deformation"}
+    cb.load_state_dict({})  # old or foreign checkpoints: missing keys keep defaults
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def test_log_validation_values_without_advancing_penalty_state() -> None:
+    penalty = create_penalty("spectral_norm", weight=0.1)
+    callback = RKHSRegularization({"spectral_norm": penalty, "gradient_norm": {"weight": 0.5}}, log_validation=True)
+    pl.seed_everything(0, verbose=False)
+    tr = trainer(max_steps=1, inference_mode=False, limit_val_batches=2, val_check_interval=1, callbacks=[callback])
+    tr.fit(model("tiny"), loader(n=8), loader(n=16, seed=1))
+    assert torch.isfinite(tr.callback_metrics["rkhsreg/gradient_norm/val_value"])
+    assert torch.isfinite(tr.callback_metrics["rkhsreg/spectral_norm/val_value"])
+
+
+def test_log_validation_under_inference_mode_explains_the_fix() -> None:
+    callback = RKHSRegularization({"sq": SquaredLogits()}, log_validation=True)
+    with pytest.raises(ConfigurationError, match=r"inference_mode=False"):
+        trainer(max_steps=1, callbacks=[callback]).fit(model("tiny"), loader(n=8), loader(n=8))
+
+
+# ---------------------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs, match", [
+    ({"penalties": "gradient_norm"}, r"penalties='gradient_norm' is not allowed"),
+    ({"penalties": [SquaredLogits(), SquaredLogits()]}, r"two plugins named 'squared_logits'"),
+    ({"penalties": {"sq": 0.1}}, r"penalties\['sq'\]=0.1 is not allowed"),
+    ({"penalties": {"gradient_norm": {"weigth": 0.1}}}, r"unknown argument 'weigth' \(did you mean 'weight'\?\)"),
+    ({"penalties": {"a": create_penalty("adversarial_training"), "b": create_penalty("adversarial_training")}},
+     r"replace the clean loss; at most one"),
+    ({"penalties": {"sq": SquaredLogits()}, "schedules": {"sqq": Constant(1.0)}}, r"schedules\['sqq'\] names no"),
+    ({"penalties": {"sq": SquaredLogits()}, "schedules": {"sq": 0.5}}, r"schedules\['sq'\]=0.5 is not an"),
+    ({"penalties": {"sq": SquaredLogits()}, "global_batch": ["gradient_norm"]},
+     r"global_batch names \['gradient_norm'\]"),
+    ({"penalties": {"sq": SquaredLogits()}, "global_batch": "yes"}, r"global_batch='yes' is not allowed"),
+    ({"batch_to_inputs": 3}, r"batch_to_inputs=3 is not callable"),
+    ({"forward": 3}, r"forward=3 is not allowed"),
+    ({"log_validation": "no"}, r"log_validation='no' is not a bool"),
+    ({"log_prefix": ""}, r"log_prefix='' is not allowed"),
+    ({"penalties": {"x": SquaredLogits()}, "constraints": {"x": ClampWeights()}}, r"name both a penalty and a"),
+])
+def test_bad_arguments_raise_at_construction(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        RKHSRegularization(**kwargs)
+
+
+def test_unknown_penalty_name_suggests_the_closest() -> None:
+    with pytest.raises(KeyError, match=r"did you mean 'gradient_norm'"):
+        RKHSRegularization({"gradient_nrom": {}})
+
+
+class _ManualLit(LitNet):
+    def __init__(self) -> None:
+        super().__init__(model("tiny").net)
+        self.automatic_optimization = False
+
+
+def test_manual_optimisation_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigurationError, match=r"automatic_optimization is False.*regularized_loss"):
+        trainer(max_steps=1, callbacks=[RKHSRegularization({"sq": SquaredLogits()})]).fit(_ManualLit(), loader(n=8))
+
+
+def test_sharded_strategies_are_refused_with_the_fix() -> None:
+    fsdp = object.__new__(pl.strategies.FSDPStrategy)
+    fake_trainer = types.SimpleNamespace(strategy=fsdp)
+    with pytest.raises(ConfigurationError, match=r"FSDPStrategy shards parameters.*strategy='ddp'"):
+        RKHSRegularization({"sq": SquaredLogits()}).setup(fake_trainer, model("tiny"), "fit")
+
+
+def test_two_callbacks_on_one_module_are_refused() -> None:
+    callbacks = [RKHSRegularization({"sq": SquaredLogits()}), RKHSRegularization({"other": SquaredLogits()})]
+    lit = model("tiny")
+    with pytest.raises(ConfigurationError, match=r"already wrapped by another RKHSRegularization"):
+        trainer(max_steps=1, callbacks=callbacks).fit(lit, loader(n=8))
+    assert "training_step" not in lit.__dict__  # restored on the exception
+
+
+def test_unknown_forward_submodule_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"forward='body' is not a submodule of LitNet; its children"):
+        trainer(max_steps=1, callbacks=[RKHSRegularization(forward="body")]).fit(model("tiny"), loader(n=8))
+
+
+def test_batch_that_does_not_fit_the_default_explains_batch_to_inputs() -> None:
+    class DictLit(LitNet):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return torch.nn.functional.cross_entropy(self(batch["image"]), batch["label"])
+
+    x, y = dataset(8).tensors
+    data = DataLoader([{"image": x[i], "label": y[i]} for i in range(8)], batch_size=8)
+    torch.manual_seed(0)
+    lit = DictLit(model("tiny").net)
+    with pytest.raises(InputError, match=r"dict with keys \['image', 'label'\].*batch_to_inputs="):
+        trainer(max_steps=1, callbacks=[RKHSRegularization({"sq": SquaredLogits()})]).fit(lit, data)
+    callback = RKHSRegularization({"sq": SquaredLogits()}, batch_to_inputs=lambda b: (b["image"], b["label"]))
+    trainer(max_steps=1, callbacks=[callback]).fit(DictLit(model("tiny").net), data)
+    assert callback.regularized_steps == 1
+
+
+def test_training_step_returning_no_loss_is_refused() -> None:
+    class StringLit(LitNet):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            return {"not_loss": super().training_step(batch, batch_idx)}
+
+    with pytest.raises(InputError, match=r"returned dict; RKHSRegularization needs a loss tensor"):
+        trainer(max_steps=1, callbacks=[RKHSRegularization({"sq": SquaredLogits()})]).fit(
+            StringLit(model("tiny").net), loader(n=8))

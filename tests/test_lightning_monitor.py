@@ -1,0 +1,79 @@
+"""RKHSNormMonitor: bounds logged on a fixed probe without side effects; the plot helper."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pl = pytest.importorskip("pytorch_lightning")
+
+from rkhsreg import ConfigurationError  # noqa: E402
+from rkhsreg.lightning import RKHSNormMonitor, plot_norm_bounds  # noqa: E402
+from tests._lightning_helpers import loader, model, one_thread, small_kwargs, trainer  # noqa: E402,F401
+from tests.conftest import assert_same_snapshot, snapshot  # noqa: E402
+
+LOWER = {name: small_kwargs(name) for name in ("adversarial_perturbation", "adversarial_deformation",
+                                                  "gradient_norm")}
+
+
+def test_measure_has_no_side_effects(small_cnn, image_batch) -> None:
+    monitor = RKHSNormMonitor(image_batch, lower_bounds=LOWER)
+    small_cnn(image_batch[0]).sum().backward()  # existing .grad must survive untouched
+    before = snapshot(small_cnn)
+    states = {k: p.state_dict() for k, p in monitor.lower_bounds.items()}
+    metrics = monitor.measure(small_cnn)
+    assert_same_snapshot(before, snapshot(small_cnn))
+    for key, penalty in monitor.lower_bounds.items():
+        for name, value in states[key].items():
+            after = penalty.state_dict()[name]
+            assert torch.equal(value, after) if isinstance(value, torch.Tensor) else value == after
+    assert set(metrics) == {"lower/adversarial_perturbation", "lower/adversarial_deformation",
+                            "lower/gradient_norm", "upper/reshape", "upper/operator"}
+    assert all(v >= 0 and v == v for v in metrics.values())
+    assert metrics["upper/operator"] > 0 and metrics["upper/reshape"] > 0
+
+
+def test_upper_bound_dominates_the_gradient_lower_bound_without_batchnorm() -> None:
+    lit = model("tiny")
+    x, y = next(iter(loader(n=8)))
+    metrics = RKHSNormMonitor((x, y), lower_bounds={"gradient_norm": {"mode": "joint"}}).measure(lit)
+    assert metrics["lower/gradient_norm"] <= metrics["upper/operator"] * (1 + 1e-4)
+
+
+def test_monitor_logs_every_n_steps_and_plots(tmp_path) -> None:
+    monitor = RKHSNormMonitor(every_n_steps=2, probe_size=4, lower_bounds={"gradient_norm": {}})
+    logger = pl.loggers.CSVLogger(tmp_path, name="run")
+    tr = trainer(max_steps=4, logger=logger, log_every_n_steps=1, callbacks=[monitor])
+    tr.fit(model("tiny"), loader(n=32))
+    assert [row["step"] for row in monitor.history] == [0.0, 2.0]
+    assert monitor.probe[0].shape[0] == 4
+    assert "rkhsreg/monitor/lower/gradient_norm" in tr.callback_metrics
+    fig = plot_norm_bounds(monitor, tmp_path / "bounds.png")
+    assert (tmp_path / "bounds.png").stat().st_size > 0 and len(fig.axes[0].lines) == 3
+    plot_norm_bounds(tmp_path / "run" / "version_0" / "metrics.csv", tmp_path / "from_csv.png")
+    assert (tmp_path / "from_csv.png").exists()
+    restored = RKHSNormMonitor(lower_bounds={"gradient_norm": {}}, every_n_steps=2)
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.history == monitor.history and torch.equal(restored.probe[0], monitor.probe[0])
+
+
+def test_default_lower_bounds_are_the_three_paper_estimates() -> None:
+    assert set(RKHSNormMonitor().lower_bounds) == {"perturbation", "deformation", "gradient"}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"every_n_steps": 0}, r"every_n_steps=0 is out of range"),
+    ({"upper_bounds": "reshape"}, r"upper_bounds='reshape' is a string"),
+    ({"upper_bounds": ["exact"]}, r"upper_bounds='exact' is not allowed"),
+    ({"lower_bounds": {"gradient_nrom": {}}}, r"did you mean 'gradient_norm'"),
+])
+def test_bad_monitor_arguments(kwargs, match) -> None:
+    with pytest.raises((ConfigurationError, KeyError), match=match):
+        RKHSNormMonitor(**kwargs)
+
+
+def test_measure_without_probe_and_plot_without_bounds_explain() -> None:
+    with pytest.raises(ConfigurationError, match=r"no probe batch yet"):
+        RKHSNormMonitor(lower_bounds={}).measure(model("tiny"))
+    with pytest.raises(ConfigurationError, match=r"holds no 'lower/...' or 'upper/...' values"):
+        plot_norm_bounds([{"step": 0.0, "loss": 1.0}])
