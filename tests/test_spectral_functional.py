@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rkhsreg import ConfigurationError, InputError
+from rkhsreg.functional.lipschitz import lipschitz_upper_bound
 from rkhsreg.functional.spectral import (_conv_operator, conv_operator_norm, layer_input_shapes,
-                                         layer_spectral_norms, lipschitz_upper_bound, power_iteration,
-                                         reshaped_weight)
+                                         layer_spectral_norms, power_iteration, reshaped_weight)
 from rkhsreg.models import _Normalize
 
 

@@ -33,7 +33,7 @@ class SpectralNormProjection(Constraint):
     * ``method="operator"``: the operator norm of each conv as a linear map at the resolution it sees
       for inputs of ``input_shape`` (power iteration through conv / conv_transpose). Only this one
       gives a real Lipschitz bound (combine it with
-      :func:`rkhsreg.functional.spectral.lipschitz_upper_bound` for the whole network).
+      :func:`rkhsreg.functional.lipschitz.lipschitz_upper_bound` for the whole network).
 
     Two projections:
 
