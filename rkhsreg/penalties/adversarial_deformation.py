@@ -14,8 +14,10 @@ Two ways to take the sup over τ:
   ``mode="per_class"``, random start on ‖f(L_τx) − f(x)‖² for ``mode="joint"`` (its gradient at
   τ = 0 vanishes). As for ‖f‖²_δ, the first step of every (class, example) pair is scored from one
   forward and K input-backward passes on the clean images (chain rule through the image gradient,
-  no resampling) and only the ``candidates`` best examples per class continue; the winner is the
-  largest signed gain.
+  no resampling) and only the ``candidates`` best examples per class continue. Unlike ‖f‖²_δ, the
+  steps after the first (signed) one ascend |f_k(L_τx) − f_k(x)|, and the winner is the largest
+  |change|: resampling at sub-pixel positions smooths an image, so the clean x is often a local
+  max of f_k along every deformation, where a signed ascent stalls with a negative gain.
 
 Either way the selected pairs are re-evaluated with the deformation detached, one forward of
 2 rows per class, differentiable w.r.t. the parameters.
@@ -23,6 +25,7 @@ Either way the selected pairs are re-evaluated with the deformation detached, on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,35 +33,21 @@ from torch import nn
 
 from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
     check_targets
-from rkhsreg._errors import ConfigurationError
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
+from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
 from rkhsreg.functional.deformation_search import coefficient_gradient, first_step_gain, maximize_deformation
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
+from rkhsreg.functional.subsets import check_num_examples, pick_examples
 from rkhsreg.penalties._common import (check_candidates, check_classes, check_mode, check_steps, counting_forward,
                                        make_generator, zero_like_parameters)
 
 __all__ = ["AdversarialDeformation"]
 
 SEARCHES = ("random", "adversarial")
-
-
-def check_count(name: str, value: Any) -> int | str:
-    """An int >= 1 or ``"all"``."""
-    if value == "all":
-        return "all"
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name}={value!r} is not allowed; pass an int >= 1 or 'all' (the whole batch).")
-    return value
-
-
-def pick_examples(n: int, num_examples: int | str, generator: torch.Generator) -> torch.Tensor:
-    """Sorted indices of ``num_examples`` examples among ``n`` drawn from ``generator`` (all if "all" or >= n)."""
-    if num_examples == "all" or num_examples >= n:
-        return torch.arange(n)
-    return torch.randperm(n, generator=generator)[:num_examples].sort().values
+Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 class AdversarialDeformation(Penalty):
@@ -106,7 +95,7 @@ class AdversarialDeformation(Penalty):
         self.grid_size = check_int("grid_size", grid_size, low=1)
         self.translation = check_real("translation", translation)
         self.search = check_choice("search", search, SEARCHES)
-        self.num_examples = check_count("num_examples", num_examples)
+        self.num_examples = check_num_examples(num_examples)
         self.num_deformations = check_int("num_deformations", num_deformations, low=1)
         self.steps = check_steps(steps)
         self.step_size = (1.5 * self.max_displacement / self.steps if step_size is None
@@ -174,8 +163,8 @@ class AdversarialDeformation(Penalty):
             return torch.arange(logits.shape[1], device=logits.device).expand(logits.shape[0], -1)
         return true_and_top_classes(logits, targets, self.classes)
 
-    def _value(self, forward, x_sel: torch.Tensor, params_sel: DeformationParams, classes: torch.Tensor | None,
-               n: int) -> torch.Tensor:
+    def _value(self, forward: Forward, x_sel: torch.Tensor, params_sel: DeformationParams,
+               classes: torch.Tensor | None, n: int) -> torch.Tensor:
         """Σ of squared output changes at the selected pairs (deformation detached), differentiable w.r.t. θ."""
         m = x_sel.shape[0]
         with torch.no_grad():
@@ -185,9 +174,9 @@ class AdversarialDeformation(Penalty):
         diff = out[:m] - out[m:]
         if classes is not None:
             diff = diff.gather(1, classes[:, None])
-        return diff.float().pow(2).sum()
+        return wide(diff).pow(2).sum()
 
-    def _no_grad_forward(self, forward, z: torch.Tensor, chunk: int) -> torch.Tensor:
+    def _no_grad_forward(self, forward: Forward, z: torch.Tensor, chunk: int) -> torch.Tensor:
         """Forward without a graph in chunks of ``chunk`` rows (memory of one training batch at most)."""
         with torch.no_grad():
             return torch.cat([forward(part) for part in z.split(chunk)])
@@ -204,7 +193,7 @@ class AdversarialDeformation(Penalty):
             clean = check_logits(forward(x_sub), x_sub)
             moved = deform(x_sub.repeat_interleave(d, 0), params, padding_mode=self.padding_mode)
         out = self._no_grad_forward(forward, moved, max(n, 1))
-        sq = (out.float().view(m, d, -1) - clean.float()[:, None]).pow(2)  # (m, d, K)
+        sq = (wide(out).view(m, d, -1) - wide(clean)[:, None]).pow(2)  # (m, d, K)
         pair_rows = rows.repeat_interleave(d)
         if self.mode == "joint":
             best = sq.sum(-1).flatten().argmax()
@@ -219,9 +208,10 @@ class AdversarialDeformation(Penalty):
 
     # -- adversarial search ---------------------------------------------------------------------------------
 
-    def _ascend(self, objective, x: torch.Tensor, start: DeformationParams | None) -> DeformationParams:
+    def _ascend(self, objective: Forward, x: torch.Tensor, start: DeformationParams | None,
+                steps: int) -> DeformationParams:
         return maximize_deformation(objective, x, max_displacement=self.max_displacement,
-                                    max_gradient=self.max_gradient, steps=self.steps, step_size=self.step_size,
+                                    max_gradient=self.max_gradient, steps=steps, step_size=self.step_size,
                                     grid_size=self.grid_size, max_translation=self.translation, start=start,
                                     padding_mode=self.padding_mode)
 
@@ -233,26 +223,34 @@ class AdversarialDeformation(Penalty):
         forward = counting_forward(model, self.last_passes, n)
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
 
-        def gain(g: torch.Tensor, j: int) -> torch.Tensor:
+        def first_order(g: torch.Tensor, j: int) -> torch.Tensor:
             coeff = coefficient_gradient(g, x_sub, self.grid_size, padding_mode=self.padding_mode)
             return first_step_gain(coeff, size, max_displacement=self.max_displacement,
                                    max_gradient=self.max_gradient, step_size=self.step_size,
                                    max_translation=self.translation)
 
-        logits, slots, scores = output_gradients(forward, x_sub, slots, reduce=gain)
+        logits, slots, scores = output_gradients(forward, x_sub, slots, reduce=first_order)
         check_logits(logits, x_sub)
         self.last_passes.add(backward_rows=m * slots.shape[1], batch=n)
         keep = top_per_class(scores, slots, m if self.candidates == "all" else self.candidates)
         cand, classes = keep // slots.shape[1], slots.flatten()[keep]
         x_c, clean = x_sub[cand], logits[cand, classes]
 
-        def objective(z: torch.Tensor) -> torch.Tensor:
+        def signed(z: torch.Tensor) -> torch.Tensor:
             return forward(z).gather(1, classes[:, None]).squeeze(1)
 
-        theta = self._ascend(objective, x_c, None)
+        def change(z: torch.Tensor) -> torch.Tensor:
+            return (signed(z) - clean).abs()
+
+        # First step on the signed f_k (the step scored above), then on |f_k(L_τx) − f_k(x)|: the
+        # ascent follows whichever sign the change takes. Resampling smooths an image, so x is
+        # often a local max of f_k along every deformation and a signed ascent alone stalls there.
+        theta = self._ascend(signed, x_c, None, 1)
+        if self.steps > 1:
+            theta = self._ascend(change, x_c, theta, self.steps - 1)
         self.last_passes.add(backward_rows=cand.numel() * self.steps, batch=n)
         with torch.no_grad():
-            gains = objective(deform(x_c, theta, padding_mode=self.padding_mode)) - clean
+            gains = change(deform(x_c, theta, padding_mode=self.padding_mode))
         best = top_per_class(gains[:, None], classes[:, None], 1)
         return self._value(forward, x_c[best], theta[best], classes[best], n)
 
@@ -265,13 +263,13 @@ class AdversarialDeformation(Penalty):
             clean = check_logits(forward(x_sub), x_sub)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
-            return (forward(z) - clean).float().pow(2).sum(1)
+            return wide(forward(z) - clean).pow(2).sum(1)
 
         start = sample_params(m, size, max_displacement=self.max_displacement, max_gradient=self.max_gradient,
                               grid_size=self.grid_size, translation=self.translation, generator=self._generator,
                               random_magnitude=False, device=x.device)
         start = start.scale(min(1.0, self.step_size / self.max_displacement))
-        theta = self._ascend(objective, x_sub, start)
+        theta = self._ascend(objective, x_sub, start, self.steps)
         self.last_passes.add(backward_rows=m * self.steps, batch=n)
         with torch.no_grad():
             best = int(objective(deform(x_sub, theta, padding_mode=self.padding_mode)).argmax())
