@@ -29,7 +29,7 @@ from rkhsreg._errors import ConfigurationError
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
-from rkhsreg.functional.deformation import (PADDING_MODES, DeformationParams, displacement, sample_params,
+from rkhsreg.functional.deformation import (PADDING_MODES, displacement, sample_params,
                                             tangent_vectors)
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
