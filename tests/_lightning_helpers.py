@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -13,18 +11,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rkhsreg import Constraint, Penalty
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a loaded 2-core machine OpenMP oversubscription
-    makes them ~100x slower; import this fixture into a test module to run it on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class TinyNet(nn.Module):

@@ -14,7 +14,7 @@ pl = pytest.importorskip("pytorch_lightning")
 from rkhsreg import ConfigurationError, InputError, create_penalty  # noqa: E402
 from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, RKHSRegularization  # noqa: E402
 from tests._lightning_helpers import (ClampWeights, LitNet, SquaredLogits, dataset, loader, model,  # noqa: E402
-                                      one_thread, params, small_kwargs, trainer)  # noqa: F401
+                                      params, small_kwargs, trainer)  # noqa: F401
 
 pytestmark = pytest.mark.slow
 DELTA_TAU_GRAD = ("adversarial_perturbation", "adversarial_deformation", "gradient_norm")

@@ -9,7 +9,7 @@ pl = pytest.importorskip("pytorch_lightning")
 
 from rkhsreg import ConfigurationError  # noqa: E402
 from rkhsreg.lightning import LinearWarmup, RegularizedClassifier, RKHSRegularization  # noqa: E402
-from tests._lightning_helpers import TinyNet, loader, one_thread, trainer  # noqa: E402,F401
+from tests._lightning_helpers import TinyNet, loader, trainer  # noqa: E402,F401
 
 
 def test_wraps_a_module_trains_and_logs() -> None:

@@ -9,7 +9,7 @@ pl = pytest.importorskip("pytorch_lightning")
 
 from rkhsreg import ConfigurationError  # noqa: E402
 from rkhsreg.lightning import RKHSNormMonitor, plot_norm_bounds  # noqa: E402
-from tests._lightning_helpers import loader, model, one_thread, small_kwargs, trainer  # noqa: E402,F401
+from tests._lightning_helpers import loader, model, small_kwargs, trainer  # noqa: E402,F401
 from tests.conftest import assert_same_snapshot, snapshot  # noqa: E402
 
 LOWER = {name: small_kwargs(name) for name in ("adversarial_perturbation", "adversarial_deformation",

@@ -16,14 +16,6 @@ from rkhsreg.functional.spectral import (_conv_operator, conv_operator_norm, lay
 from rkhsreg.models import _Normalize
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These operators are tiny: one thread avoids OpenMP barrier stalls on a loaded shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 CONV = {1: F.conv1d, 2: F.conv2d}
 

@@ -15,14 +15,6 @@ from rkhsreg import ConfigurationError, InputError
 from rkhsreg.penalties.spectral_norm import SpectralNormPenalty
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These operators are tiny: one thread avoids OpenMP barrier stalls on a loaded shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_net() -> nn.Sequential:
     torch.manual_seed(0)

@@ -20,14 +20,6 @@ SHAPE = (1, 6, 6)
 COMBOS = [("reshape", "clip"), ("reshape", "scale"), ("operator", "scale")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These operators are tiny: one thread avoids OpenMP barrier stalls on a loaded shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def net(dtype: torch.dtype = torch.float64) -> nn.Sequential:
     """A tall (6×4) and a wide (4×54) reshaped conv and a wide linear layer, all well outside the radius."""

@@ -12,14 +12,6 @@ from rkhsreg.training import (apply_constraints, build_constraints, build_penalt
 from tests.conftest import SmallCNN
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids OpenMP oversubscription on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class _Count(torch.nn.Module):
     def __init__(self) -> None:

@@ -9,6 +9,8 @@ import torch
 from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
 
+from rkhsreg._plugin import Penalty
+
 MODES = ("per_class", "joint")
 NORMS = ("l2", "linf")
 
@@ -74,3 +76,20 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int):
         passes.add(forward_rows=z.shape[0], batch=batch)
         return model(z)
     return run
+
+
+class SeededPenalty(Penalty):
+    """A penalty with a random stream of its own (``self._generator``, set by the subclass from ``seed``).
+
+    The generator state is the resumable state: after ``load_state_dict(state_dict())`` the next call
+    draws exactly the same random starts, deformations or tangents.
+    """
+
+    _generator: torch.Generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "generator" in state:
+            self._generator.set_state(state["generator"])

@@ -33,7 +33,6 @@ from torch import nn
 
 from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
     check_targets
-from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
@@ -41,8 +40,8 @@ from rkhsreg.functional.deformation_search import coefficient_gradient, first_st
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
 from rkhsreg.functional.subsets import check_num_examples, pick_examples
-from rkhsreg.penalties._common import (check_candidates, check_classes, check_mode, check_steps, counting_forward,
-                                       make_generator, zero_like_parameters)
+from rkhsreg.penalties._common import (SeededPenalty, check_candidates, check_classes, check_mode, check_steps,
+                                       counting_forward, make_generator, zero_like_parameters)
 
 __all__ = ["AdversarialDeformation"]
 
@@ -50,7 +49,7 @@ SEARCHES = ("random", "adversarial")
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-class AdversarialDeformation(Penalty):
+class AdversarialDeformation(SeededPenalty):
     """‖f‖²_τ = Σ_k sup_{i, τ} (f_k(L_τx_i) − f_k(x_i))² (per class) or sup ‖f(L_τx) − f(x)‖² (joint).
 
     Rows are assumed independent in the forward pass (true in eval mode, the default).
@@ -118,13 +117,6 @@ class AdversarialDeformation(Penalty):
             config.update(steps=self.steps, step_size=self.step_size, candidates=self.candidates)
         config["classes"] = self.classes
         return config
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
 
     def sample_deformations(self, inputs: torch.Tensor) -> tuple[torch.Tensor, DeformationParams]:
         """Draw what ``search="random"`` evaluates: the examples' indices (m,) and their deformations

@@ -21,19 +21,19 @@ import torch
 from torch import nn
 
 from rkhsreg._checks import check_inputs, check_logits, check_model, check_real, check_targets
-from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.pgd import pgd_maximize, random_start
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
-from rkhsreg.penalties._common import (check_candidates, check_classes, check_clip, check_mode, check_norm,
-                                       check_steps, counting_forward, make_generator, zero_like_parameters)
+from rkhsreg.penalties._common import (SeededPenalty, check_candidates, check_classes, check_clip, check_mode,
+                                       check_norm, check_steps, counting_forward, make_generator,
+                                       zero_like_parameters)
 
 __all__ = ["AdversarialPerturbation"]
 
 
-class AdversarialPerturbation(Penalty):
+class AdversarialPerturbation(SeededPenalty):
     """‖f‖²_δ = Σ_k sup_{i, ‖δ‖≤ε} (f_k(x_i+δ) − f_k(x_i))² (per class) or sup ‖f(x+δ) − f(x)‖² (joint).
 
     Args:
@@ -78,13 +78,6 @@ class AdversarialPerturbation(Penalty):
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
                 "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)

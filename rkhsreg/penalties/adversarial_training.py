@@ -17,17 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from rkhsreg._checks import check_inputs, check_logits, check_model, check_real, check_targets
-from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.pgd import pgd_maximize, random_start
-from rkhsreg.penalties._common import (check_clip, check_norm, check_steps, counting_forward, make_generator,
-                                       zero_like_parameters)
+from rkhsreg.penalties._common import (SeededPenalty, check_clip, check_norm, check_steps, counting_forward,
+                                       make_generator, zero_like_parameters)
 
 __all__ = ["AdversarialTraining"]
 
 
-class AdversarialTraining(Penalty):
+class AdversarialTraining(SeededPenalty):
     """Cross-entropy on PGD adversarial examples of radius ε.
 
     Args:
@@ -70,13 +69,6 @@ class AdversarialTraining(Penalty):
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
                 "norm": self.norm, "replace": self.replace}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)

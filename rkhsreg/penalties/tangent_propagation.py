@@ -26,7 +26,6 @@ from torch import nn
 from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
     check_targets
 from rkhsreg._errors import ConfigurationError
-from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import (PADDING_MODES, displacement, sample_params,
@@ -34,14 +33,14 @@ from rkhsreg.functional.deformation import (PADDING_MODES, displacement, sample_
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
 from rkhsreg.functional.subsets import check_num_examples, pick_examples
-from rkhsreg.penalties._common import check_classes, check_mode, counting_forward, make_generator
+from rkhsreg.penalties._common import SeededPenalty, check_classes, check_mode, counting_forward, make_generator
 
 __all__ = ["TangentPropagation"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-class TangentPropagation(Penalty):
+class TangentPropagation(SeededPenalty):
     """‖D_τ f‖² = Σ_k max_i Σ_d (∇f_k(x_i)·t_{i,d})² (per class) or max_i Σ_d ‖J_f(x_i) t_{i,d}‖² (joint).
 
     Rows are assumed independent in the forward pass (true in eval mode, the default).
@@ -100,13 +99,6 @@ class TangentPropagation(Penalty):
                 "max_displacement": self.max_displacement, "max_gradient": self.max_gradient,
                 "grid_size": self.grid_size, "translations": self.translations, "mode": self.mode,
                 "classes": self.classes}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
 
     def sample_tangents(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw the examples (m,) and their tangent vectors (m, num_tangents, C, H, W), advancing the generator.
