@@ -81,6 +81,10 @@ def test_penalty_rejects_bad_inputs(name: str) -> None:
         penalty(nn.ReLU(), x, y)
     with pytest.raises(InputError, match="inputs"):
         penalty(model, x[0, 0, 0], y)  # rank 1: not a batch
+    with pytest.raises(InputError, match="targets"):
+        penalty(model, x, y[:, None])  # (N, 1) instead of (N,)
+    with pytest.raises(InputError, match="targets"):
+        penalty(model, x, y[:3])  # not matching the batch
 
 
 @pytest.mark.parametrize("name", CONSTRAINTS)
@@ -101,3 +105,10 @@ def test_constraint_contract(name: str) -> None:
     other = rkhsreg.create_constraint(name)
     other.load_state_dict(constraint.state_dict())
     other.load_state_dict({})
+
+
+@pytest.mark.parametrize("name", CONSTRAINTS)
+@pytest.mark.parametrize("radius", [-1.0, 0.0, float("nan"), float("inf")])
+def test_constraint_rejects_bad_radius(name: str, radius: float) -> None:
+    with pytest.raises(ConfigurationError, match="radius"):
+        rkhsreg.create_constraint(name, radius=radius)

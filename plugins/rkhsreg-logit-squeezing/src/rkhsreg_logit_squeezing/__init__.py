@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rkhsreg import Penalty
-from rkhsreg._checks import check_inputs, check_logits, check_model
+from rkhsreg._checks import check_inputs, check_logits, check_model, check_targets
 
 __all__ = ["LogitSqueezing"]
 
@@ -34,6 +34,7 @@ class LogitSqueezing(Penalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
+        check_targets(targets, inputs, required=False)
         flags = [(m, m.training) for m in model.modules()]
         model.eval()
         try:
