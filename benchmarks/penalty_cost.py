@@ -30,8 +30,8 @@ import time
 CONFIGS: list[tuple[str, str, dict]] = [
     ("plain", "", {}),
     ("weight decay", "", {}),
-    ("‖f‖²_δ per class (candidates=8, default)", "adversarial_perturbation", {"epsilon": 1.0}),
-    ("‖f‖²_δ per class (candidates=4)", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 4}),
+    ("‖f‖²_δ per class (candidates=4, default)", "adversarial_perturbation", {"epsilon": 1.0}),
+    ("‖f‖²_δ per class (candidates=8)", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 8}),
     ("‖f‖²_δ per class (candidates=1)", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 1}),
     ("‖f‖²_δ per class, exhaustive (reference algorithm)", "adversarial_perturbation",
      {"epsilon": 1.0, "candidates": "all"}),

@@ -59,7 +59,7 @@ class AdversarialPerturbation(SeededPenalty):
     name = "adversarial_perturbation"
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
-                 norm: str = "l2", mode: str = "per_class", candidates: int | str = 8, classes: int | str = "all",
+                 norm: str = "l2", mode: str = "per_class", candidates: int | str = 4, classes: int | str = "all",
                  eval_mode: bool = True, clip: tuple[float, float] | None = None, seed: int = 0) -> None:
         super().__init__(weight=weight)
         self.epsilon = check_real("epsilon", epsilon)
