@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml plugins/rkhsreg-logit-squeezing/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch/torchvision from this machine's disk (pip's configuration caps them at these versions)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[lightning,eval,models,test]" -e plugins/rkhsreg-logit-squeezing
+	$(PY) -m pip install -q -e ".[lightning,eval,models,data,test]" -e plugins/rkhsreg-logit-squeezing
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
-	$(PY) recipes/quickstart.py --data-dir "$(RKHSREG_DATA)" --out results/demo
+	$(PY) recipes/mnist_small_data/demo.py --data-dir "$(RKHSREG_DATA)" --out results/demo
 
 test: install
 	$(PY) -m pytest -q

@@ -1,0 +1,576 @@
+"""Reproduce Table 2 of Bietti et al. (ICML 2019): MNIST with 300 / 1,000 training examples.
+
+Resumable runner. Every finished run is appended at once (open/append/flush/fsync, one line) to
+``results/runs.csv``; on restart, finished (row, n, seed, config hash) cells are skipped. Rows with a
+validation grid (``table2.yaml``) first train each grid value at n=300, seed 0 and keep the best
+validation accuracy (never the test set); those runs go to ``results/tuning.csv`` the same way.
+
+Each run trains the paper's network in a plain-PyTorch loop (SGD momentum 0.9, lr 0.05, batch 128,
+StepLR γ=0.5) with the row's penalties and constraints (``rkhsreg.training``), on the data of
+:class:`rkhsreg.data.MNISTSubset`, then evaluates once on the validation split (last 10k of the
+permutation) and the official test set. A ``pl.Trainer`` adds ~1 s of overhead per run and a
+validation pass per epoch that this schedule does not need; the loop computes the same loss as
+``RegularizedClassifier``.
+
+Usage::
+
+    python recipes/mnist_small_data/run.py --n 300 --seeds 0 --threads 1 --data-dir ../shared/data
+    python recipes/mnist_small_data/run.py --rows wd,tau_delta_sn --n 300,1000 --seeds 0-2
+    python recipes/mnist_small_data/run.py --summary          # results/table.{md,csv} only
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+HERE = Path(__file__).resolve().parent
+INITS = ("he_fan_in", "paper", "torch")
+TABLE = HERE / "table2.yaml"
+COLUMNS = ["row", "n", "seed", "epochs", "val_acc", "test_acc", "train_acc", "seconds", "eval_examples", "config_hash",
+           "hparams", "git_commit", "machine", "threads", "finished_at"]
+
+
+# ----------------------------------------------------------------------------- configuration
+
+def load_table(path: Path = TABLE) -> dict[str, Any]:
+    """The rows of Table 2 (``table2.yaml``) with their configs loaded, keyed by row name."""
+    meta = yaml.safe_load(path.read_text())
+    rows: dict[str, Any] = {}
+    for row in meta["rows"]:
+        row = dict(row)
+        row["cfg"] = yaml.safe_load((path.parent / row["config"]).read_text())
+        row["paper"] = {int(k): float(v) for k, v in row["paper"].items()}
+        rows[row["name"]] = row
+    init = str(meta.get("init", "he_fan_in"))
+    if init not in INITS:
+        raise SystemExit(f"{path}: init={init!r} is not allowed; choose one of {', '.join(INITS)}.")
+    for row in rows.values():
+        row["cfg"]["init"] = init
+    return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
+            "rows": rows}
+
+
+def get_key(cfg: dict[str, Any], dotted: str) -> Any:
+    """``cfg["a"]["b"]`` for ``"a.b"``."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def set_key(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``cfg["a"]["b"] = value`` for ``"a.b"`` (the path must exist)."""
+    parts = dotted.split(".")
+    node = cfg
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise KeyError(f"config key {dotted!r} does not exist (no {part!r} mapping)")
+        node = node[part]
+    if parts[-1] not in node:
+        raise KeyError(f"config key {dotted!r} does not exist")
+    node[parts[-1]] = value
+
+
+def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
+    """A copy of ``cfg`` for ``n`` training examples and ``epochs`` epochs (StepLR period scaled alike)."""
+    out = copy.deepcopy(cfg)
+    base = int(out["trainer"]["max_epochs"])
+    epochs = base if epochs is None else int(epochs)
+    step = out["model"].get("lr_step_size")
+    if step is not None:
+        out["model"]["lr_step_size"] = max(1, round(int(step) * epochs / base))
+    out["trainer"]["max_epochs"] = epochs
+    out["data"]["n"] = int(n)
+    return out
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """A short hash of the resolved config: a change of any hyper-parameter makes a new cell."""
+    text = json.dumps({k: cfg.get(k) for k in ("model", "data", "trainer", "init")}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def hparams(cfg: dict[str, Any]) -> str:
+    """The hyper-parameters that differ between rows, as compact JSON (for the CSV)."""
+    model, data = cfg["model"], cfg["data"]
+    keep = {"lr": model["lr"], "weight_decay": model["weight_decay"], "lr_step_size": model.get("lr_step_size"),
+            "penalties": model.get("penalties"), "constraints": model.get("constraints"),
+            "augment": data.get("augment", False), "init": cfg.get("init")}
+    if data.get("augment"):
+        keep["augment_kwargs"] = data.get("augment_kwargs")
+    return json.dumps(keep, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- results files
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one CSV line (header first if the file is new) in one write: open/append/flush/fsync."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    new = not path.exists() or path.stat().st_size == 0
+    if new:
+        writer.writeheader()
+    writer.writerow({k: record.get(k, "") for k in COLUMNS})
+    text = buf.getvalue()
+    if not new:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a line torn by a killed writer: end it, so this record stays whole
+                text = "\n" + text
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_runs(path: Path) -> list[dict[str, str]]:
+    """Every complete line of a runs file (a torn last line from a killed process is ignored)."""
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("finished_at")]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def git_commit() -> str:
+    """``HEAD``'s short hash, ``+dirty`` when the tree has changes (read-only git calls)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (head + ("+dirty" if dirty else "")) or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    """A one-line description of the machine."""
+    cpu = platform.processor() or platform.machine()
+    return f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+
+
+# ----------------------------------------------------------------------------- training
+
+@torch.no_grad()
+def initialize(net: torch.nn.Module, scheme: str) -> None:
+    """Initialise the network's weights in place.
+
+    Args:
+        net: the network.
+        scheme: ``"he_fan_in"``: kaiming normal, fan_in, ReLU gain, for every conv and linear weight
+            (converges in tens of epochs); ``"paper"``: the reference code's normal(0, √(2 / (k·k·out)))
+            for convs (fan_out) and PyTorch's default for the linear layer (a long initial plateau at
+            n=300: ~30 epochs near chance, which its 501 epochs absorb but our CPU schedule cannot);
+            ``"torch"``: PyTorch's defaults (the same plateau).
+    """
+    if scheme == "torch":
+        return
+    for module in net.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            if scheme == "he_fan_in":
+                torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            elif scheme == "paper" and isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif scheme not in INITS:
+                raise ValueError(f"init={scheme!r} is not allowed; choose one of {', '.join(INITS)}.")
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, loader: Iterable[Any]) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) over ``loader``."""
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        correct += int((model(x).argmax(1) == y).sum())
+        total += int(y.numel())
+    return correct / max(total, 1)
+
+
+def _head(loader: Iterable[Any], limit: int | None) -> Iterable[Any]:
+    """The batches of ``loader`` up to ``limit`` examples (all when None)."""
+    seen = 0
+    for x, y in loader:
+        if limit is not None and seen + len(y) > limit:
+            x, y = x[:limit - seen], y[:limit - seen]
+        if len(y) == 0:
+            return
+        seen += len(y)
+        yield x, y
+
+
+def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_test: bool = True,
+              log_every: int = 10, label: str = "", eval_examples: int | None = None,
+              evaluate_val: bool = True) -> dict[str, Any]:
+    """Train one run of a resolved config and evaluate it.
+
+    Args:
+        cfg: a resolved row config (:func:`resolved`).
+        seed: the run's seed (subset permutation 42+seed, initialisation, shuffling, augmentation).
+        data_dir: MNIST data root (None: ``$RKHSREG_DATA``, else ``./data``).
+        evaluate_test: also measure test accuracy (False for tuning runs: the test set is not looked at).
+        log_every: print a progress line every this many epochs (0: never).
+        label: prefix of the progress lines.
+        eval_examples: evaluate on the first this many validation/test examples (None: all 10,000).
+        evaluate_val: measure validation accuracy (``val_acc`` None when False).
+
+    Returns:
+        ``{"val_acc", "test_acc", "train_acc", "seconds", "model"}`` (accuracies in %; ``test_acc`` None when
+        skipped; ``model`` the trained network, in eval mode).
+    """
+    from rkhsreg.data import MNISTSubset
+    from rkhsreg.models import mnist_vgg5
+    from rkhsreg.training import apply_constraints, build_constraints, build_penalties, evaluate_penalties
+
+    model_cfg, data_cfg = cfg["model"], dict(cfg["data"])
+    torch.manual_seed(seed)
+    net = mnist_vgg5(num_classes=int(model_cfg.get("num_classes", 10)), in_chans=int(model_cfg.get("in_chans", 1)))
+    initialize(net, cfg.get("init", "he_fan_in"))
+    data = MNISTSubset(seed=seed, data_dir=data_dir, **data_cfg)
+    data.setup("fit")
+    penalties = build_penalties(copy.deepcopy(model_cfg.get("penalties")))
+    constraints = build_constraints(copy.deepcopy(model_cfg.get("constraints")))
+    opt = torch.optim.SGD(net.parameters(), lr=float(model_cfg["lr"]), momentum=float(model_cfg["momentum"]),
+                          weight_decay=float(model_cfg["weight_decay"]))
+    step = model_cfg.get("lr_step_size")
+    sched = (torch.optim.lr_scheduler.StepLR(opt, step_size=int(step), gamma=float(model_cfg["lr_gamma"]))
+             if step else None)
+    epochs = int(cfg["trainer"]["max_epochs"])
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for c in constraints.values():
+            if callable(getattr(c, "set_epoch", None)):
+                c.set_epoch(epoch)
+        net.train()
+        seen = correct = 0
+        total_loss = 0.0
+        for x, y in data.train_dataloader():
+            logits = net(x)
+            loss = F.cross_entropy(logits, y)
+            terms = evaluate_penalties(net, x, y, penalties)
+            full = terms.combine(loss)
+            opt.zero_grad(set_to_none=True)
+            full.backward()
+            opt.step()
+            apply_constraints(net, constraints)
+            seen += len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            total_loss += float(full.detach()) * len(y)
+        if sched is not None:
+            sched.step()
+        if not math.isfinite(total_loss):
+            raise FloatingPointError(f"{label}: the training loss became {total_loss} at epoch {epoch + 1}")
+        if log_every and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
+            print(f"    {label} epoch {epoch + 1:3d}/{epochs} loss {total_loss / seen:.4f} "
+                  f"train acc {100 * correct / seen:5.1f}% {time.perf_counter() - start:7.1f}s", flush=True)
+    seconds = time.perf_counter() - start
+    train_acc = 100 * correct / max(seen, 1)
+    val_acc = 100 * accuracy(net, _head(data.val_dataloader(), eval_examples)) if evaluate_val else None
+    test_acc = None
+    if evaluate_test:
+        data.setup("test")
+        test_acc = 100 * accuracy(net, _head(data.test_dataloader(), eval_examples))
+    net.eval()
+    return {"val_acc": val_acc, "test_acc": test_acc, "train_acc": train_acc, "seconds": seconds, "model": net}
+
+
+def _record(row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, Any], threads: int,
+            eval_examples: int | None) -> dict[str, Any]:
+    fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
+    return {"row": row, "n": n, "seed": seed, "epochs": cfg["trainer"]["max_epochs"],
+            "val_acc": fmt(result["val_acc"]), "test_acc": fmt(result["test_acc"]),
+            "train_acc": fmt(result["train_acc"]), "seconds": f"{result['seconds']:.1f}",
+            "eval_examples": "all" if eval_examples is None else eval_examples,
+            "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": git_commit(),
+            "machine": machine(), "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+class Runner:
+    """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs."""
+
+    def __init__(self, table: dict[str, Any], results: Path, data_dir: str | None, epochs: int | None,
+                 threads: int, log_every: int = 10, eval_examples: int | None = None, dry: bool = False) -> None:
+        self.table, self.results, self.data_dir = table, results, data_dir
+        self.epochs, self.threads, self.log_every = epochs, threads, log_every
+        self.eval_examples = eval_examples
+        self.dry = dry  # never train: a missing grid point raises LookupError
+        self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
+        self._chosen: dict[str, dict[str, Any]] = {}
+
+    # -- tuning
+    def choose(self, name: str) -> dict[str, Any]:
+        """``{dotted key: value}`` the row's grid chose on the validation split (runs missing grid points)."""
+        if name in self._chosen:
+            return self._chosen[name]
+        row = self.table["rows"][name]
+        chosen: dict[str, Any] = {}
+        for key, source in (row.get("inherit") or {}).items():
+            chosen[key] = self.choose(source)[key]
+        grid = row.get("grid") or {}
+        if grid:
+            n, seed = self.table["tune_n"], self.table["tune_seed"]
+            scope = "all" if self.eval_examples is None else str(self.eval_examples)
+            # a table run of the same config at (tune_n, tune_seed) counts as a grid point: only its
+            # validation accuracy is used
+            done = {(r["row"], r["config_hash"]): r
+                    for r in read_runs(self.runs_path) + read_runs(self.tuning_path)
+                    if int(r["n"]) == n and int(r["seed"]) == seed and r["eval_examples"] == scope}
+            for key, values in grid.items():
+                scores = []
+                for value in values:
+                    cfg = resolved(row["cfg"], n, self.epochs)
+                    for k, v in chosen.items():
+                        set_key(cfg, k, v)
+                    set_key(cfg, key, value)
+                    h = config_hash(cfg)
+                    if (name, h) in done:
+                        val = float(done[(name, h)]["val_acc"])
+                    elif self.dry:
+                        raise LookupError(f"{name}: grid point {key}={value} has not been trained")
+                    else:
+                        print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
+                        result = train_one(cfg, seed, self.data_dir, evaluate_test=False, log_every=self.log_every,
+                                           label=f"{name}[{key.rsplit('.', 1)[-1]}={value}]",
+                                           eval_examples=self.eval_examples)
+                        append_line(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
+                                                              self.eval_examples))
+                        val = result["val_acc"]
+                        print(f"[tune] {name}: {key}={value} -> val {val:.2f}% ({result['seconds']:.0f}s)", flush=True)
+                    scores.append((val, -values.index(value), value))
+                best = max(scores)[2]
+                chosen[key] = best
+                print(f"[tune] {name}: chose {key}={best} "
+                      f"(val {', '.join(f'{v}: {s:.2f}%' for s, _, v in scores)})", flush=True)
+        self._chosen[name] = chosen
+        return chosen
+
+    def config(self, name: str, n: int) -> dict[str, Any]:
+        """The resolved config of row ``name`` at ``n`` with its tuned values."""
+        cfg = resolved(self.table["rows"][name]["cfg"], n, self.epochs)
+        for key, value in self.choose(name).items():
+            set_key(cfg, key, value)
+        return cfg
+
+    def current_hashes(self, ns: Sequence[int]) -> dict[tuple[str, int], str]:
+        """``{(row, n): hash}`` of the configs the grids currently choose (rows whose grid is incomplete left out)."""
+        out = {}
+        for name in self.table["rows"]:
+            for n in ns:
+                try:
+                    out[(name, n)] = config_hash(self.config(name, n))
+                except LookupError:
+                    pass
+        return out
+
+    # -- cells
+    def run(self, rows: Sequence[str], ns: Sequence[int], seeds: Sequence[int]) -> int:
+        """Train every missing (row, n, seed) cell, seeds outermost; returns the number of runs trained."""
+        trained = 0
+        for seed in seeds:
+            for n in ns:
+                for name in rows:
+                    cfg = self.config(name, n)
+                    h = config_hash(cfg)
+                    scope = "all" if self.eval_examples is None else str(self.eval_examples)
+                    done = {(r["row"], int(r["n"]), int(r["seed"]), r["config_hash"], r["eval_examples"])
+                            for r in read_runs(self.runs_path)}
+                    if (name, n, seed, h, scope) in done:
+                        print(f"[skip] {name} n={n} seed={seed} (finished, config {h})", flush=True)
+                        continue
+                    print(f"[run ] {name} n={n} seed={seed} epochs={cfg['trainer']['max_epochs']} config {h} "
+                          f"{hparams(cfg)}", flush=True)
+                    result = train_one(cfg, seed, self.data_dir, log_every=self.log_every, label=f"{name}/{n}/{seed}",
+                                       eval_examples=self.eval_examples)
+                    append_line(self.runs_path, _record(name, n, seed, cfg, result, self.threads,
+                                                        self.eval_examples))
+                    trained += 1
+                    print(f"[done] {name} n={n} seed={seed}: val {result['val_acc']:.2f}% test "
+                          f"{result['test_acc']:.2f}% ({result['seconds']:.0f}s)", flush=True)
+        return trained
+
+
+# ----------------------------------------------------------------------------- summary
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 1000),
+              current: dict[tuple[str, int], str] | None = None) -> str:
+    """Write ``table.md`` and ``table.csv`` (atomically) from ``runs.csv``; returns the Markdown.
+
+    For each (row, n) the runs of the current config (``current``: the validation grids' choice,
+    see :meth:`Runner.current_hashes`) are reported; when it has none yet, the config with the most
+    finished seeds (ties: the most recent) is reported and marked † (not the tuned config).
+    """
+    runs = read_runs(results / "runs.csv")
+    ns = sorted(set(ns) | {int(r["n"]) for r in runs})
+    if current is None:
+        runner = Runner(table, results, None, None, 1, dry=True)
+        current = runner.current_hashes(ns)
+    groups: dict[tuple[str, int], dict[str, list[dict[str, str]]]] = {}
+    for r in runs:
+        groups.setdefault((r["row"], int(r["n"])), {}).setdefault(r["config_hash"], []).append(r)
+    header = ["row", "label"]
+    for n in ns:
+        header += [f"paper_{n}", f"ours_mean_{n}", f"ours_std_{n}", f"seeds_{n}", f"gap_{n}", f"epochs_{n}",
+                   f"seconds_{n}", f"tuned_{n}"]
+    out_rows = []
+    md = ["| method | " + " | ".join(f"paper {n} | ours {n} (seeds) | gap {n}" for n in ns) + " | epochs | s/run |",
+          "|---|" + "---|---|---|" * len(ns) + "---|---|"]
+    for name, row in table["rows"].items():
+        rec: dict[str, Any] = {"row": name, "label": row["label"]}
+        cells, epochs_seen, secs_seen = [], [], []
+        for n in ns:
+            paper = row["paper"].get(n)
+            options = groups.get((name, n), {})
+            mark = ""
+            best = options.get(current.get((name, n), ""))
+            if best is None:
+                best = max(options.values(), key=lambda g: (len({r["seed"] for r in g}),
+                                                            max(r["finished_at"] for r in g)), default=None)
+                mark = " †" if best and (name, n) in current else ""
+            rec[f"paper_{n}"] = paper
+            if best:
+                by_seed = {r["seed"]: r for r in best}  # one run per seed
+                accs = [float(r["test_acc"]) for r in by_seed.values()]
+                mean, std = _mean_std(accs)
+                secs = sum(float(r["seconds"]) for r in by_seed.values()) / len(by_seed)
+                rec.update({f"ours_mean_{n}": round(mean, 2), f"ours_std_{n}": None if std is None else round(std, 2),
+                            f"seeds_{n}": len(accs), f"gap_{n}": round(mean - paper, 2) if paper else None,
+                            f"epochs_{n}": best[0]["epochs"], f"seconds_{n}": round(secs),
+                            f"tuned_{n}": not mark})
+                ours = f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" ({len(accs)}){mark}"
+                cells.append(f"{_pct(paper)} | {ours} | " + ("—" if paper is None else f"{mean - paper:+.2f}"))
+                epochs_seen.append(f"{best[0]['epochs']}")
+                secs_seen.append(f"{secs:.0f}")
+            else:
+                rec.update({f"ours_mean_{n}": None, f"ours_std_{n}": None, f"seeds_{n}": 0, f"gap_{n}": None,
+                            f"epochs_{n}": None, f"seconds_{n}": None})
+                cells.append(f"{_pct(paper)} | — | —")
+                epochs_seen.append("—")
+                secs_seen.append("—")
+        out_rows.append(rec)
+        md.append(f"| {row['label']} | " + " | ".join(cells) + f" | {' / '.join(epochs_seen)} | "
+                  f"{' / '.join(secs_seen)} |")
+    machines = sorted({r["machine"] for r in runs})
+    text = ("# Table 2 (MNIST test accuracy %, mean ± std over seeds; gap = ours − paper)\n\n"
+            + "\n".join(md) + "\n\n"
+            f"{len(runs)} runs from results/runs.csv; machine(s): {'; '.join(machines) or '—'}. "
+            "epochs and s/run (mean training seconds per run) are given per n, in the column order. "
+            "†: no run of the hyper-parameters the validation grid chose yet; an earlier config is shown.\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for rec in out_rows:
+        writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in header})
+    write_atomic(results / "table.md", text)
+    write_atomic(results / "table.csv", buf.getvalue())
+    return text
+
+
+# ----------------------------------------------------------------------------- command line
+
+def parse_ints(text: str, name: str) -> list[int]:
+    """``"0-2,5"`` → ``[0, 1, 2, 5]``; a clear error otherwise."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-")
+                out += list(range(int(lo), int(hi) + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise SystemExit(f"--{name}={text!r} is not allowed; pass integers like '300,1000' or ranges like '0-2'.")
+    if not out:
+        raise SystemExit(f"--{name}={text!r} is empty; pass at least one integer.")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(description="Reproduce Table 2 (MNIST, 300 / 1,000 examples); resumable.")
+    parser.add_argument("--rows", default="all", help="comma-separated row names in the order to run, or 'all'")
+    parser.add_argument("--n", default="300,1000", help="training-set sizes, e.g. 300,1000")
+    parser.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-2 or 0,3")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: each config's max_epochs)")
+    parser.add_argument("--data-dir", default=None, help="MNIST root with MNIST/raw (default: $RKHSREG_DATA, ./data)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--results", default=str(HERE / "results"), help="results folder")
+    parser.add_argument("--table", default=str(TABLE), help="the rows file (table2.yaml)")
+    parser.add_argument("--log-every", type=int, default=10, help="progress line every this many epochs")
+    parser.add_argument("--summary", action="store_true", help="only write results/table.{md,csv} and print it")
+    parser.add_argument("--eval-examples", type=int, default=None,
+                        help="evaluate on the first N validation/test examples (default: all 10,000; tests use few)")
+    args = parser.parse_args(argv)
+
+    table = load_table(Path(args.table))
+    results = Path(args.results)
+    ns = parse_ints(args.n, "n")
+    if args.summary:
+        print(summarize(table, results))
+        return 0
+    rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in table["rows"]]
+    if unknown:
+        raise SystemExit(f"--rows: unknown row(s) {unknown}; choose from {', '.join(table['rows'])} or 'all'.")
+    if args.epochs is not None and args.epochs < 1:
+        raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
+    if args.threads < 1:
+        raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
+    torch.set_num_threads(args.threads)
+    if args.eval_examples is not None and args.eval_examples < 1:
+        raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
+    runner = Runner(table, results, args.data_dir, args.epochs, args.threads, log_every=args.log_every,
+                    eval_examples=args.eval_examples)
+    trained = runner.run(rows, ns, parse_ints(args.seeds, "seeds"))
+    print(f"{trained} run(s) trained; results in {results / 'runs.csv'}", flush=True)
+    print(summarize(table, results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

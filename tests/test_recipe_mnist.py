@@ -1,0 +1,152 @@
+"""recipes/mnist_small_data/run.py on a tiny configuration: append-at-once CSV, resume, tuning, summary."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rkhsreg.data import mnist_files_present
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "mnist_small_data"
+_CANDIDATES = [p for p in (os.environ.get("RKHSREG_DATA"), "/work/shared/data", str(ROOT.parent / "shared" / "data"))
+               if p]
+DATA = next((p for p in _CANDIDATES if mnist_files_present(p)), None)
+pytestmark = pytest.mark.skipif(DATA is None, reason=f"MNIST idx files not found under RKHSREG_DATA or {_CANDIDATES}; "
+                                                     "set RKHSREG_DATA to a folder with MNIST/raw")
+
+
+@pytest.fixture(scope="module")
+def run_module():
+    spec = importlib.util.spec_from_file_location("mnist_small_data_run", RECIPE / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _tiny(tmp_path: Path, capsys, run_module, rows: str, table: Path | None = None) -> str:
+    argv = ["--rows", rows, "--n", "30", "--seeds", "0", "--epochs", "1", "--data-dir", DATA, "--results",
+            str(tmp_path / "results"), "--eval-examples", "100", "--log-every", "0"]
+    if table is not None:
+        argv += ["--table", str(table)]
+    assert run_module.main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_every_row_config_loads_and_builds(run_module):
+    from rkhsreg.training import build_constraints, build_penalties
+
+    table = run_module.load_table()
+    assert len(table["rows"]) == 14                       # every row of Table 2
+    for name, row in table["rows"].items():
+        cfg = run_module.resolved(row["cfg"], 300, None)
+        build_penalties(cfg["model"]["penalties"])
+        build_constraints(cfg["model"]["constraints"])
+        assert set(row["paper"]) == {300, 1000}
+        assert cfg["trainer"]["max_epochs"] >= 1 and cfg["data"]["n"] == 300
+
+
+def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_module):
+    out = _tiny(tmp_path, capsys, run_module, "grad_l2,grad_norm")
+    runs = tmp_path / "results" / "runs.csv"
+    lines = _rows(runs)
+    assert [(r["row"], r["n"], r["seed"], r["epochs"]) for r in lines] == [("grad_l2", "30", "0", "1"),
+                                                                           ("grad_norm", "30", "0", "1")]
+    for r in lines:
+        assert 0 <= float(r["test_acc"]) <= 100 and 0 <= float(r["val_acc"]) <= 100
+        assert r["config_hash"] and r["git_commit"] and r["machine"] and r["hparams"].startswith("{")
+    assert "[run ] grad_l2" in out
+
+    out = _tiny(tmp_path, capsys, run_module, "grad_l2,grad_norm")   # second invocation: nothing left to do
+    assert len(_rows(runs)) == 2
+    assert out.count("[skip]") == 2 and "0 run(s) trained" in out
+
+    table_md = (tmp_path / "results" / "table.md").read_text()
+    assert "grad-ℓ2" in table_md and "93.63" in table_md
+    table_csv = _rows(tmp_path / "results" / "table.csv")
+    grad = next(r for r in table_csv if r["row"] == "grad_l2")
+    assert grad["seeds_30"] == "1" and grad["paper_300"] == "93.63"
+    assert not list((tmp_path / "results").glob("*.tmp"))          # atomic writes leave no temporary files
+
+
+def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module):
+    table = yaml.safe_load((RECIPE / "table2.yaml").read_text())
+    keep = {r["name"]: r for r in table["rows"]}
+    table["tune_n"] = 30
+    table["rows"] = [dict(keep["wd"], grid={"model.weight_decay": [0.0, 0.001]}), keep["wd_aug"]]
+    for row in table["rows"]:
+        row["config"] = str(RECIPE / row["config"])
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(table, allow_unicode=True))
+
+    out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)
+    tuning = _rows(tmp_path / "results" / "tuning.csv")
+    assert [r["row"] for r in tuning] == ["wd", "wd"] and all(r["test_acc"] == "" for r in tuning)
+    best = max(tuning, key=lambda r: float(r["val_acc"]))
+    assert "chose model.weight_decay=" in out
+    run = _rows(tmp_path / "results" / "runs.csv")
+    assert [r["row"] for r in run] == ["wd_aug"]
+    assert f'"weight_decay":{yaml.safe_load(best["hparams"])["weight_decay"]}' in run[0]["hparams"]
+    out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)     # grid and run are both reused
+    assert len(_rows(tmp_path / "results" / "tuning.csv")) == 2 and "[skip] wd_aug" in out
+
+
+def test_bad_arguments_are_refused(run_module):
+    with pytest.raises(SystemExit, match="unknown row"):
+        run_module.main(["--rows", "weight_decay"])
+    with pytest.raises(SystemExit, match="--seeds"):
+        run_module.main(["--seeds", "a-b"])
+
+
+def test_configs_are_valid_lightning_cli_configs():
+    pytest.importorskip("jsonargparse")
+    from rkhsreg.lightning._compat import PACKAGE
+    cli_module = pytest.importorskip(f"{PACKAGE}.cli")
+    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import RegularizedClassifier
+
+    cli = cli_module.LightningCLI(RegularizedClassifier, MNISTSubset, run=False,
+                                  args=["--config", str(RECIPE / "configs" / "tau_delta_sn_aug.yaml"),
+                                        "--data.data_dir", DATA, "--trainer.logger", "false"])
+    assert cli.model.regularization is not None and cli.datamodule.augment and cli.datamodule.n == 300
+    assert cli.trainer.max_epochs == 40
+
+
+def test_a_torn_last_line_is_ignored_and_not_merged(tmp_path, run_module):
+    path = tmp_path / "runs.csv"
+    record = {"row": "wd", "n": 300, "seed": 0, "finished_at": "2026-01-01T00:00:00"}
+    run_module.append_line(path, record)
+    with open(path, "a") as f:
+        f.write("wd,300,1,40,9")                     # a writer killed mid-line
+    run_module.append_line(path, dict(record, seed=2))
+    assert [r["seed"] for r in run_module.read_runs(path)] == ["0", "2"]
+
+
+def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, capsys):
+    import json
+
+    spec = importlib.util.spec_from_file_location("mnist_small_data_demo", RECIPE / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    table = yaml.safe_load((RECIPE / "table2.yaml").read_text())
+    assert set(demo.DEMO_ROWS) <= {r["name"] for r in table["rows"]}
+    out = tmp_path / "demo"
+    assert demo.main(["--data-dir", DATA, "--out", str(out), "--n", "30", "--epochs", "1", "--n-test", "100",
+                      "--n-robust", "10", "--attack-steps", "2", "--epsilons", "1", "--threads", "1"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert len(result["results"]) == 2 and result["n_test"] == 100
+    assert "| Weight decay |" in (out / "results.md").read_text()
+    assert "[2/2]" in capsys.readouterr().out
