@@ -1,0 +1,29 @@
+"""Robustness evaluation: ε-sweeps with a strong attack ensemble, certified bounds, deformation curves.
+
+torchattacks and matplotlib are imported only when an attack runs or a plot is drawn, and Lightning
+only by :mod:`rkhsreg.evaluation.callback`.
+
+Example:
+    >>> from rkhsreg.evaluation import evaluate_robustness
+    >>> result = evaluate_robustness(model, (x, y), norm="l2", epsilons=[0.5, 1.0, 2.0], certify=True)  # doctest: +SKIP
+    >>> print(result.table()); result.save("results/robustness")                                     # doctest: +SKIP
+"""
+
+from rkhsreg.evaluation.attacks import APGD, FAB, APGDTargeted, Attack, RandomNoise, default_attacks
+from rkhsreg.evaluation.certified import certified_accuracy, certified_radii
+from rkhsreg.evaluation.deformation import DeformationResult, evaluate_deformations
+from rkhsreg.evaluation.result import RobustnessResult
+from rkhsreg.evaluation.sanity import MaskedGradientWarning, NondeterminismWarning, RobustnessWarning
+from rkhsreg.evaluation.sweep import evaluate_robustness
+
+__all__ = ["evaluate_robustness", "RobustAccuracy", "RobustnessResult", "Attack", "APGD", "APGDTargeted", "FAB",
+           "RandomNoise", "default_attacks", "certified_accuracy", "certified_radii", "evaluate_deformations",
+           "DeformationResult", "RobustnessWarning", "MaskedGradientWarning", "NondeterminismWarning"]
+
+
+def __getattr__(name: str):
+    """``RobustAccuracy`` (the Lightning callback) is imported on first use: it needs Lightning."""
+    if name == "RobustAccuracy":
+        from rkhsreg.evaluation.callback import RobustAccuracy
+        return RobustAccuracy
+    raise AttributeError(f"module 'rkhsreg.evaluation' has no attribute {name!r}")

@@ -1,0 +1,118 @@
+"""Turn what a user passes as ``data`` into two CPU tensors, and check ε lists and boxes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from rkhsreg._checks import check_real
+from rkhsreg._errors import ConfigurationError, InputError
+
+__all__ = ["collect", "check_epsilons", "check_bounds", "check_inside"]
+
+
+def _pair(item: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if (isinstance(item, (tuple, list)) and len(item) >= 2 and isinstance(item[0], torch.Tensor)):
+        x, y = item[0], item[1]
+        if not isinstance(y, torch.Tensor):
+            y = torch.as_tensor(y)
+        return x, y
+    raise InputError(f"data yielded {type(item).__name__} {where}; pass (inputs, labels) tensors, a Dataset of "
+                     "(input, label) pairs, or a DataLoader of (inputs, labels) batches.")
+
+
+def collect(data: Any, n_examples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n_examples`` examples of ``data`` as ``(inputs, labels)`` CPU tensors.
+
+    Args:
+        data: a pair ``(inputs, labels)`` of tensors; a ``Dataset`` of ``(input, label)`` items; or an
+            iterable of ``(inputs, labels)`` batches (a ``DataLoader``).
+        n_examples: how many to keep (``None``: all).
+
+    Example:
+        >>> x, y = collect((torch.zeros(5, 1, 8, 8), torch.zeros(5, dtype=torch.long)), 3)
+        >>> x.shape, y.shape
+        (torch.Size([3, 1, 8, 8]), torch.Size([3]))
+    """
+    if n_examples is not None and (isinstance(n_examples, bool) or not isinstance(n_examples, int)
+                                   or n_examples < 1):
+        raise ConfigurationError(f"n_examples={n_examples!r} is not allowed; pass a positive int or None (all).")
+    limit = math.inf if n_examples is None else n_examples
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        xs, ys = [data[0]], [data[1]]
+    elif hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (tuple, list)):
+        count = len(data) if n_examples is None else min(len(data), n_examples)
+        items = [_pair(data[i], f"at index {i}") for i in range(count)]
+        xs = [torch.stack([x for x, _ in items])] if items else []
+        ys = [torch.stack([torch.as_tensor(y) for _, y in items])] if items else []
+    elif isinstance(data, Iterable):
+        xs, ys, total = [], [], 0
+        for i, batch in enumerate(data):
+            x, y = _pair(batch, f"as batch {i}")
+            if y.dim() == 0:  # a single (input, label) example
+                x, y = x.unsqueeze(0), y.unsqueeze(0)
+            xs.append(x)
+            ys.append(y)
+            total += x.shape[0]
+            if total >= limit:
+                break
+    else:
+        raise InputError(f"data={type(data).__name__} is not allowed; pass (inputs, labels) tensors, a Dataset or a "
+                         "DataLoader.")
+    if not xs:
+        raise InputError("data is empty; pass at least one example.")
+    inputs = torch.cat([x.detach().cpu() for x in xs])
+    labels = torch.cat([y.detach().cpu().reshape(-1) for y in ys])
+    if n_examples is not None:
+        inputs, labels = inputs[:n_examples], labels[:n_examples]
+    if inputs.shape[0] != labels.shape[0]:
+        raise InputError(f"data has {inputs.shape[0]} inputs but {labels.shape[0]} labels; they must match.")
+    if not inputs.is_floating_point():
+        raise InputError(f"inputs have dtype {inputs.dtype}; float inputs are needed (e.g. pixels / 255).")
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise InputError(f"labels have dtype {labels.dtype}; integer class indices are needed.")
+    if inputs.dim() < 2:
+        raise InputError(f"inputs have shape {tuple(inputs.shape)}; a batch (N, ...) of rank >= 2 is needed.")
+    return inputs, labels.long()
+
+
+def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
+    """Sorted, de-duplicated list of finite radii >= 0.
+
+    Example:
+        >>> check_epsilons([1.0, 0.5, 1.0])
+        [0.5, 1.0]
+    """
+    if isinstance(epsilons, (int, float)) and not isinstance(epsilons, bool):
+        epsilons = [epsilons]
+    if isinstance(epsilons, torch.Tensor):
+        epsilons = epsilons.flatten().tolist()
+    if not isinstance(epsilons, (list, tuple)) or not epsilons:
+        raise ConfigurationError(f"{name}={epsilons!r} is not allowed; pass a non-empty list of radii >= 0, "
+                                 "e.g. [0.25, 0.5, 1.0].")
+    values = [check_real(f"{name}[{i}]", e, low=0.0) for i, e in enumerate(epsilons)]
+    return sorted(set(values))
+
+
+def check_bounds(bounds: Any) -> tuple[float, float]:
+    """``(low, high)`` with ``low < high``, both finite."""
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise ConfigurationError(f"bounds={bounds!r} is not allowed; pass the valid input box as (low, high), "
+                                 "e.g. (0.0, 1.0) for pixels.")
+    low = check_real("bounds[0]", bounds[0], low=None)
+    high = check_real("bounds[1]", bounds[1], low=None)
+    if not low < high:
+        raise ConfigurationError(f"bounds={tuple(bounds)!r} is empty; low must be < high.")
+    return low, high
+
+
+def check_inside(inputs: torch.Tensor, bounds: tuple[float, float]) -> None:
+    """Refuse inputs outside the box (attacks would clip them, changing the clean examples)."""
+    low, high = float(inputs.min()), float(inputs.max())
+    slack = 1e-6 * (bounds[1] - bounds[0])
+    if low < bounds[0] - slack or high > bounds[1] + slack:
+        raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside bounds={bounds!r}; pass the box the "
+                         "inputs live in (bounds=(low, high)), and keep any normalisation inside the model.")

@@ -1,0 +1,311 @@
+"""The attack ensemble: APGD-CE, targeted APGD-DLR and FAB (torchattacks, contained), plus a noise probe.
+
+Foolbox-style: an attack object holds only its budget; the model, the inputs and ε are passed at
+every call, so one object serves every ε and every model. All attacks work in the space of
+:class:`~rkhsreg.evaluation._model.AttackView`: 4-d inputs with pixels in [0, 1]. The sweep
+(:func:`~rkhsreg.evaluation.evaluate_robustness`) never trusts an attack's own success flags: it
+projects each candidate onto the ε-ball and the box, re-classifies it, and shortens it by bisection.
+
+Why wrap torchattacks 3.5.1 rather than call ``torchattacks.AutoAttack``:
+
+* ``AutoAttack`` runs APGD with 10 steps (the original: 100) and APGD-T/FAB-T with ``n_classes − 1``
+  targets (the original: 9); here steps and targets are explicit (defaults 100 and 9).
+* ``APGD``, ``APGDT`` and ``FAB`` call ``torch.manual_seed``/``torch.cuda.manual_seed`` on every
+  call, resetting the caller's global RNG: every call here runs inside ``torch.random.fork_rng``
+  (:func:`~rkhsreg.evaluation._model.evaluation_mode`), with a seed drawn from the evaluation's own
+  generator.
+* Its mode handling calls ``model.eval()`` and then ``model.train()`` on the *whole* model if it was
+  training, which puts frozen submodules (e.g. BatchNorm kept in eval) back in training mode:
+  each submodule's own flag is restored here.
+* FAB calls ``backward()`` on the logits, accumulating ``.grad`` in the model's parameters:
+  parameters' ``requires_grad`` is switched off during attacks (also saving the weight gradients).
+* Inputs are assumed 4-d in [0, 1]: :class:`AttackView` maps any box and rank onto that.
+* The DLR losses index the 3rd (untargeted) and 4th (targeted) largest logit: they need at least 3
+  and 4 classes. :meth:`Attack.supports` says so, and the default ensemble adapts to the class count.
+
+Example:
+    >>> attacks = default_attacks("l2", num_classes=10, steps=100)
+    >>> [a.name for a in attacks]
+    ['fab', 'apgd-ce', 'apgd-t']
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._errors import ConfigurationError
+
+__all__ = ["Attack", "APGD", "APGDTargeted", "FAB", "RandomNoise", "default_attacks", "NORMS"]
+
+#: Norms of the threat models, as spelled in rkhsreg.
+NORMS = ("l2", "linf")
+_TORCHATTACKS_NORM = {"l2": "L2", "linf": "Linf"}
+
+
+def _torchattacks() -> Any:
+    try:
+        import torchattacks
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the default attack ensemble needs torchattacks; install it with "
+                          "pip install 'rkhsreg[eval]'") from exc
+    return torchattacks
+
+
+class Attack(abc.ABC):
+    """One attack of an ensemble: stateless, model and ε passed at every call.
+
+    Subclasses set ``name`` and implement :meth:`perturb`. An attack with ``minimum_norm = True``
+    ignores ε (it is called once, with ``epsilon=math.inf``) and returns the closest adversarial
+    example it finds; the others look for any adversarial example within ε.
+
+    Example:
+        >>> class Shift(Attack):
+        ...     name = "shift"
+        ...     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+        ...         return (inputs + epsilon / inputs[0].numel() ** 0.5).clamp(0, 1)
+    """
+
+    name: ClassVar[str] = ""
+    #: Called once with ε = inf; returns the smallest adversarial example found.
+    minimum_norm: ClassVar[bool] = False
+    #: Uses no gradient (its successes where gradient attacks failed point at masked gradients).
+    gradient_free: ClassVar[bool] = False
+
+    def supports(self, num_classes: int, norm: str) -> str | None:
+        """``None`` if the attack applies, else the reason it does not (then the sweep skips it)."""
+        return None
+
+    @abc.abstractmethod
+    def perturb(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epsilon: float, norm: str,
+                seed: int) -> torch.Tensor:
+        """Return candidate adversarial inputs, same shape as ``inputs`` (4-d, pixels in [0, 1]).
+
+        Args:
+            model: the classifier (an :class:`~rkhsreg.evaluation._model.AttackView`), in eval mode.
+            inputs: clean inputs (n, C, H, W) in [0, 1].
+            labels: true classes (n,).
+            epsilon: radius of the ball in these units (``math.inf`` for minimum-norm attacks).
+            norm: ``"l2"`` or ``"linf"``.
+            seed: the seed of any randomness (the global RNG is forked around the call).
+        """
+
+    def settings(self) -> dict[str, Any]:
+        """The budget, for reports (JSON-serialisable)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"
+
+
+class APGD(Attack):
+    """Untargeted APGD (Croce & Hein 2020) with the cross-entropy or DLR loss, via ``torchattacks.APGD``.
+
+    Args:
+        loss: ``"ce"`` (APGD-CE) or ``"dlr"`` (needs >= 3 classes).
+        steps: iterations per restart (AutoAttack: 100).
+        restarts: random restarts.
+        rho: step-size decrease threshold.
+
+    Example:
+        >>> APGD("ce", steps=100).name
+        'apgd-ce'
+    """
+
+    def __init__(self, loss: str = "ce", *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
+        self.loss = check_choice("loss", loss, ("ce", "dlr"))
+        self.steps = check_int("steps", steps)
+        self.restarts = check_int("restarts", restarts)
+        self.rho = check_real("rho", rho, low=0.0, strict=True, high=1.0)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"apgd-{self.loss}"
+
+    def supports(self, num_classes: int, norm: str) -> str | None:
+        if self.loss == "dlr" and num_classes < 3:
+            return "the DLR loss needs at least 3 classes"
+        return None
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
+        atk = _torchattacks().APGD(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon), steps=self.steps,
+                                   n_restarts=self.restarts, seed=int(seed), loss=self.loss, rho=self.rho)
+        return atk(inputs, labels).detach()
+
+    def settings(self) -> dict[str, Any]:
+        return {"loss": self.loss, "steps": self.steps, "restarts": self.restarts, "rho": self.rho}
+
+
+class APGDTargeted(APGD):
+    """Targeted APGD with the targeted DLR loss, one run per target class, via ``torchattacks.APGDT``.
+
+    The targets are the ``targets`` classes with the highest logits after the true one (AutoAttack:
+    9); fewer when the model has fewer classes. Needs >= 4 classes (the loss uses the 4th largest
+    logit).
+
+    Args:
+        steps: iterations per target (AutoAttack: 100).
+        targets: number of target classes (AutoAttack: 9).
+        restarts: restarts per target.
+        rho: step-size decrease threshold.
+
+    Example:
+        >>> APGDTargeted(steps=100, targets=9).name
+        'apgd-t'
+    """
+
+    def __init__(self, *, steps: int = 100, targets: int = 9, restarts: int = 1, rho: float = 0.75) -> None:
+        super().__init__("dlr", steps=steps, restarts=restarts, rho=rho)
+        self.targets = check_int("targets", targets)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "apgd-t"
+
+    def supports(self, num_classes: int, norm: str) -> str | None:
+        if num_classes < 4:
+            return "the targeted DLR loss needs at least 4 classes"
+        return None
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
+        with torch.no_grad():
+            num_classes = int(model(inputs[:1]).shape[1])
+        atk = _torchattacks().APGDT(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon), steps=self.steps,
+                                    n_restarts=self.restarts, seed=int(seed), rho=self.rho,
+                                    n_classes=min(self.targets + 1, num_classes))
+        return atk(inputs, labels).detach()
+
+    def settings(self) -> dict[str, Any]:
+        return {"loss": "dlr-targeted", "steps": self.steps, "targets": self.targets, "restarts": self.restarts,
+                "rho": self.rho}
+
+
+class FAB(Attack):
+    """Minimum-norm FAB attack (Croce & Hein 2020), untargeted, via ``torchattacks.FAB``.
+
+    Called once with ε = inf, it returns for every example the closest adversarial example it found
+    (the input itself where it found none), whatever the ε of the sweep: its distances let the sweep
+    skip, at each ε, the examples already known to be broken. Each step costs one forward and one
+    backward per class (the gradients of all logit differences).
+
+    Args:
+        steps: iterations (AutoAttack's FAB: 100).
+        restarts: restarts (the first from the clean input, the others random).
+        alpha_max, eta, beta: FAB's step parameters (defaults of the original).
+
+    Example:
+        >>> FAB(steps=100).minimum_norm
+        True
+    """
+
+    name = "fab"
+    minimum_norm = True
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, alpha_max: float = 0.1, eta: float = 1.05,
+                 beta: float = 0.9) -> None:
+        self.steps = check_int("steps", steps)
+        self.restarts = check_int("restarts", restarts)
+        self.alpha_max = check_real("alpha_max", alpha_max, high=1.0)
+        self.eta = check_real("eta", eta, low=1.0)
+        self.beta = check_real("beta", beta, low=0.0, strict=True, high=1.0)
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
+        # eps only bounds the random restarts' radius and the final acceptance: inf keeps every success.
+        atk = _torchattacks().FAB(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon), steps=self.steps,
+                                  n_restarts=self.restarts, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta,
+                                  seed=int(seed), multi_targeted=False)
+        return atk(inputs, labels).detach()
+
+    def settings(self) -> dict[str, Any]:
+        return {"steps": self.steps, "restarts": self.restarts, "alpha_max": self.alpha_max, "eta": self.eta,
+                "beta": self.beta}
+
+
+class RandomNoise(Attack):
+    """Gradient-free probe: ``samples`` random points on the ε-sphere (ℓ2) or ε-box corners (ℓ∞).
+
+    Weak on its own, it costs ``samples`` forwards per example. Its purpose is diagnostic: when it
+    finds adversarial examples the gradient attacks missed, gradients are masked (the sweep warns).
+
+    Example:
+        >>> RandomNoise(samples=8).gradient_free
+        True
+    """
+
+    name = "noise"
+    gradient_free = True
+
+    def __init__(self, *, samples: int = 4) -> None:
+        self.samples = check_int("samples", samples)
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
+        gen = torch.Generator().manual_seed(int(seed))
+        best = inputs.clone()
+        found = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
+        with torch.no_grad():
+            for _ in range(self.samples):
+                if norm == "linf":
+                    noise = torch.randint(0, 2, inputs.shape, generator=gen).float() * 2 - 1
+                    noise = noise * epsilon
+                else:
+                    noise = torch.randn(inputs.shape, generator=gen)
+                    noise = noise / noise.flatten(1).norm(dim=1).clamp(min=1e-30).view(-1, 1, 1, 1) * epsilon
+                candidate = (inputs + noise.to(inputs)).clamp(0.0, 1.0)
+                wrong = model(candidate).argmax(1) != labels
+                new = wrong & ~found
+                best[new] = candidate[new]
+                found |= wrong
+        return best
+
+    def settings(self) -> dict[str, Any]:
+        return {"samples": self.samples}
+
+
+def default_attacks(norm: str = "l2", num_classes: int = 10, *, steps: int = 100, targets: int = 9,
+                    fab_steps: int | None = None, restarts: int = 1) -> list[Attack]:
+    """The standard ensemble for ``num_classes`` classes: FAB (minimum norm), APGD-CE, targeted APGD-DLR.
+
+    With 3 classes the targeted attack is replaced by untargeted APGD-DLR; with 2 classes (where DLR
+    is undefined) the ensemble is FAB and APGD-CE.
+
+    Args:
+        norm: ``"l2"`` or ``"linf"``.
+        num_classes: the model's number of outputs.
+        steps: APGD iterations (per target for APGD-T).
+        targets: target classes of APGD-T.
+        fab_steps: FAB iterations (default: ``steps``).
+        restarts: restarts of each APGD run.
+
+    Example:
+        >>> [a.name for a in default_attacks("linf", num_classes=2)]
+        ['fab', 'apgd-ce']
+    """
+    check_choice("norm", norm, NORMS)
+    num_classes = check_int("num_classes", num_classes, low=2)
+    attacks: list[Attack] = [FAB(steps=steps if fab_steps is None else fab_steps), APGD("ce", steps=steps,
+                                                                                        restarts=restarts)]
+    if num_classes >= 4:
+        attacks.append(APGDTargeted(steps=steps, targets=targets, restarts=restarts))
+    elif num_classes == 3:
+        attacks.append(APGD("dlr", steps=steps, restarts=restarts))
+    return attacks
+
+
+def check_attacks(attacks: Any) -> list[Attack]:
+    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects."""
+    if isinstance(attacks, Attack):
+        attacks = [attacks]
+    if not isinstance(attacks, (list, tuple)) or not attacks or not all(isinstance(a, Attack) for a in attacks):
+        raise ConfigurationError(f"attacks={attacks!r} is not allowed; pass a non-empty list of "
+                                 "rkhsreg.evaluation.Attack objects (e.g. default_attacks('l2', num_classes=10)) "
+                                 "or None for the default ensemble.")
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"attacks has duplicate names {names}; each attack of an ensemble needs its own "
+                                 "name (it keys the per-attack budget report).")
+    return list(attacks)

@@ -1,0 +1,409 @@
+"""``evaluate_robustness``: robust accuracy over a list of ε with an attack ensemble, per-example distances.
+
+How the sweep spends its budget. Everything is driven by one number per example, ``d_i``: the
+norm of the smallest adversarial perturbation found so far (0 when the clean input is misclassified,
+∞ while none is known). An adversarial example at ε is one at every larger ε, so the robust
+accuracy at ε is simply the fraction of examples with ``d_i > ε``; the curve is monotone by
+construction and every attack success, at whatever ε, tightens it.
+
+1. Clean pass; misclassified examples get ``d_i = 0`` and are never attacked.
+2. Minimum-norm attacks (FAB) run once on the correctly classified examples: their distances
+   settle, at every ε above them, the examples they broke.
+3. For each ε, the ε-bounded attacks (APGD-CE, then targeted APGD-DLR) run in turn on the examples
+   still open at ε only: ``d_i > ε`` (not yet broken: skipped when a minimum-norm distance or an
+   earlier success is already within ε) and not yet found robust at a larger ε (see ``order``).
+4. Every candidate is re-checked here, never trusted: projected onto the ε-ball and the input box,
+   re-classified, then shortened by bisection on the segment from the clean input, which turns
+   each success into a tighter ``d_i``.
+
+``order="ascending"`` runs ε from small to large: at each ε every open example gets the whole
+ensemble. ``order="descending"`` (default) runs from large to small and also uses monotonicity the
+other way: an example on which the whole ensemble failed at ε' is counted robust at every ε < ε'
+without being attacked again, so each example pays for one full failed run at most (at the largest
+ε below its distance) instead of one per ε below it. The robust accuracy reported at ε then rests
+on failures at ε' ≥ ε, which for attacks whose search space grows with ε is the same evidence
+(the benchmark in ``benchmarks/evaluation_cost.py`` compares both orders with AutoAttack run alone
+at every ε).
+
+Example:
+    >>> result = evaluate_robustness(model, (x, y), norm="l2", epsilons=[0.25, 0.5, 1.0, 2.0])  # doctest: +SKIP
+    >>> print(result.table())                                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from rkhsreg._checks import check_choice, check_int, check_model, check_real
+from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
+from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
+from rkhsreg.evaluation._sync import Sync
+from rkhsreg.evaluation.attacks import (APGD, NORMS, Attack, RandomNoise, check_attacks, default_attacks)
+from rkhsreg.evaluation.result import RobustnessResult
+from rkhsreg.evaluation.sanity import (MaskedGradientWarning, NondeterminismWarning, SanityLog, curve_checks,
+                                       determinism_gap, gradient_health)
+from rkhsreg.functional.pgd import project
+
+__all__ = ["evaluate_robustness", "ORDERS"]
+
+#: Orders in which the ε of a sweep are attacked.
+ORDERS = ("descending", "ascending")
+#: ``progress(stage, done, total)``: called after each batch with the stage's label and counts.
+Progress = Callable[[str, int, int], None]
+_SEED_MOD = 2 ** 31 - 1
+
+
+def _resolve_seed(seed: Any, generator: Any) -> int:
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise ConfigurationError(f"generator={generator!r} is not a torch.Generator; pass "
+                                     "torch.Generator().manual_seed(seed) or use seed=.")
+        if seed is not None:
+            raise ConfigurationError("seed and generator were both given; pass one of them.")
+        return int(torch.randint(0, _SEED_MOD, (1,), generator=generator, device=generator.device))
+    if seed is None:
+        return 0
+    return check_int("seed", seed, low=0)
+
+
+class _Sweep:
+    """State of one evaluation: inputs in attack space, distances, bookkeeping of stages."""
+
+    def __init__(self, view: AttackView, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str, batch_size: int,
+                 device: torch.device, sync: Sync, seed: int, refine_steps: int, progress: Progress | None) -> None:
+        self.view, self.inputs, self.labels = view, inputs, labels
+        self.norm, self.batch_size, self.device, self.sync = norm, batch_size, device, sync
+        self.seed, self.refine_steps, self.progress = seed, refine_steps, progress
+        self.n = inputs.shape[0]
+        self.dist = torch.full((self.n,), math.inf, dtype=torch.float64)
+        self.success: dict[str, torch.Tensor] = {}  # attack name -> smallest ε (model units) it succeeded at
+        self.stages: list[dict[str, Any]] = []
+        self._stage_no = 0
+
+    # ------------------------------------------------------------------------------- helpers
+    def _norms(self, delta: torch.Tensor) -> torch.Tensor:
+        flat = delta.flatten(1).double()
+        return flat.abs().amax(1) if self.norm == "linf" else flat.norm(dim=1)
+
+    def _wrong(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.view(z).argmax(1) != y
+
+    def _refine(self, z: torch.Tensor, y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Smallest t in (0, 1] (to 2^-refine_steps) with z + t·delta misclassified; t = 1 is."""
+        lo = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype)
+        hi = torch.ones_like(lo)
+        shape = (-1, *([1] * (z.dim() - 1)))
+        for _ in range(self.refine_steps):
+            mid = (lo + hi) / 2
+            wrong = self._wrong(z + mid.view(shape) * delta, y)
+            hi = torch.where(wrong, mid, hi)
+            lo = torch.where(wrong, lo, mid)
+        return hi
+
+    def accept(self, index: torch.Tensor, z: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, eps_z: float,
+               name: str, epsilon: float) -> int:
+        """Verify candidates, shorten the successes, update the distances; return the number of successes."""
+        if not isinstance(adv, torch.Tensor) or adv.shape != z.shape:
+            got = tuple(adv.shape) if isinstance(adv, torch.Tensor) else type(adv).__name__
+            raise InputError(f"attack {name!r} returned {got}; it must return candidates shaped like its inputs "
+                             f"{tuple(z.shape)}.")
+        delta = adv.detach().to(device=z.device, dtype=z.dtype) - z
+        if math.isfinite(eps_z):
+            delta = project(delta, eps_z, self.norm)
+        delta = (z + delta).clamp(0.0, 1.0) - z
+        wrong = self._wrong(z + delta, y) & (self._norms(delta) > 0).to(z.device)
+        if not bool(wrong.any()):
+            return 0
+        rows = wrong.nonzero().squeeze(1)
+        t = self._refine(z[rows], y[rows], delta[rows])
+        found = (t.double().cpu() * self._norms(delta[rows]).cpu()) * self.view.scale
+        if math.isfinite(eps_z):  # a success within ε stays one whatever the rounding of its norm
+            found = torch.minimum(found, torch.full_like(found, epsilon))
+        where = index[rows.cpu()]
+        self.dist[where] = torch.minimum(self.dist[where], found)
+        record = self.success.setdefault(name, torch.full((self.n,), math.inf, dtype=torch.float64))
+        record[where] = torch.minimum(record[where], found if not math.isfinite(eps_z) else
+                                      torch.full_like(found, epsilon))
+        return int(rows.numel())
+
+    # ------------------------------------------------------------------------------- stages
+    def stage(self, attack: Attack, index: torch.Tensor, epsilon: float, label: str | None = None) -> dict[str, Any]:
+        """Run ``attack`` at ``epsilon`` (model units; inf for minimum-norm) on examples ``index``, sharded."""
+        self._stage_no += 1
+        label = label or (f"{attack.name}" if math.isinf(epsilon) else f"{attack.name} eps={epsilon:g}")
+        eps_z = epsilon / self.view.scale
+        fwd0, bwd0, start = self.view.forward_rows, self.view.backward_rows, time.perf_counter()
+        successes, done = 0, 0
+        total = int(index.numel())
+        # created on every rank before the loop, so every rank takes part in the same reductions
+        self.success.setdefault(attack.name, torch.full((self.n,), math.inf, dtype=torch.float64))
+        for number, rows in enumerate(index.split(self.batch_size)):
+            if not self.sync.mine(number):
+                continue
+            z = self.inputs[rows].to(self.device)
+            y = self.labels[rows].to(self.device)
+            seed = (self.seed + 1_000_003 * self._stage_no + 7_919 * number) % _SEED_MOD
+            adv = attack.perturb(self.view, z, y, epsilon=eps_z, norm=self.norm, seed=seed)
+            successes += self.accept(rows, z, y, adv, eps_z, attack.name, epsilon)
+            done += int(rows.numel())
+            if self.progress is not None:
+                self.progress(label, done, total)
+        self.sync.min_(self.dist)
+        self.sync.min_(self.success[attack.name])
+        counts = torch.tensor([successes, self.view.forward_rows - fwd0, self.view.backward_rows - bwd0],
+                              dtype=torch.float64)
+        self.sync.sum_(counts)
+        entry = {"attack": attack.name, "epsilon": None if math.isinf(epsilon) else epsilon, "attacked": total,
+                 "successes": int(counts[0]), "forward_rows": int(counts[1]), "backward_rows": int(counts[2]),
+                 "seconds": round(time.perf_counter() - start, 4)}
+        self.stages.append(entry)
+        return entry
+
+    def map_batches(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], width: int) -> torch.Tensor:
+        """``fn(z, y) -> (b, width)`` over all examples, sharded and gathered (float64, CPU)."""
+        out = torch.zeros(self.n, width, dtype=torch.float64)
+        for number, rows in enumerate(torch.arange(self.n).split(self.batch_size)):
+            if self.sync.mine(number):
+                z, y = self.inputs[rows].to(self.device), self.labels[rows].to(self.device)
+                out[rows] = fn(z, y).detach().double().cpu().reshape(rows.numel(), width)
+        return self.sync.sum_(out)
+
+
+def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilons: Sequence[float],
+                        attacks: Sequence[Attack] | None = None, steps: int = 100, batch_size: int = 128,
+                        device: str | torch.device | None = None, bounds: tuple[float, float] = (0.0, 1.0),
+                        n_examples: int | None = None, seed: int | None = None,
+                        generator: torch.Generator | None = None, order: str = "descending", refine_steps: int = 10,
+                        sanity: bool = True, noise_samples: int = 4, sanity_examples: int = 64,
+                        disagreement_threshold: float = 0.05, certify: bool = False,
+                        distributed: bool | None = None, progress: Progress | None = None) -> RobustnessResult:
+    """Robust accuracy of ``model`` at each ε of ``epsilons``, worst case over an attack ensemble.
+
+    The model is evaluated in eval mode; on return every submodule's mode, every buffer (BatchNorm
+    statistics), every parameter's ``requires_grad`` and ``.grad``, and the global CPU/CUDA RNG
+    states are as they were.
+
+    Args:
+        model: a classifier returning logits (N, K), normalisation inside (ε is in input units).
+        data: ``(inputs, labels)`` tensors, a ``Dataset`` or a ``DataLoader``.
+        norm: ``"l2"`` or ``"linf"``.
+        epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
+        attacks: the ensemble (default: :func:`~rkhsreg.evaluation.attacks.default_attacks` for the
+            model's class count: FAB, APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets).
+        steps: iterations of the default attacks (AutoAttack: 100).
+        batch_size: examples per attack batch.
+        device: where to run (default: the model's device; the model must already be there).
+        bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
+        n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all).
+        seed: seed of every random choice (default 0); or pass ``generator`` (a seed is drawn from it).
+        generator: a ``torch.Generator`` to draw the seed from; the global RNG is never used.
+        order: ``"descending"`` (default) or ``"ascending"``; see the module docstring.
+        refine_steps: bisection steps shortening each success towards the clean input.
+        sanity: run the checks of :mod:`~rkhsreg.evaluation.sanity` (warnings + ``result.sanity``).
+        noise_samples: random points per example and ε of the gradient-free probe (sanity).
+        sanity_examples: at most this many examples for the APGD-CE agreement check.
+        disagreement_threshold: accuracy gap (fraction) between APGD-CE alone and the ensemble above
+            which a :class:`~rkhsreg.evaluation.sanity.MaskedGradientWarning` is issued.
+        certify: also compute the certified accuracy (Lipschitz bound, see
+            :func:`~rkhsreg.evaluation.certified.certified_accuracy`); raises for models it cannot bound.
+        distributed: shard the batches over the ``torch.distributed`` process group (``None``: when
+            one with several processes is initialised). Every rank must pass the same data; every
+            rank gets the full result.
+        progress: ``progress(stage, done, total)`` called after each batch.
+
+    Returns:
+        A :class:`~rkhsreg.evaluation.result.RobustnessResult`.
+
+    Raises:
+        ConfigurationError: a bad argument (named in the message).
+        InputError: data or model outputs that do not fit (shapes, dtypes, labels out of range).
+
+    Example:
+        >>> result = evaluate_robustness(model, (x, y), norm="l2", epsilons=[0.5, 1.0], steps=20)  # doctest: +SKIP
+        >>> result.clean_accuracy, result.robust_accuracy                                         # doctest: +SKIP
+        (0.98, [0.81, 0.42])
+    """
+    check_model(model)
+    norm = check_choice("norm", norm, NORMS)
+    eps_list = check_epsilons(epsilons)
+    steps = check_int("steps", steps)
+    batch_size = check_int("batch_size", batch_size)
+    order = check_choice("order", order, ORDERS)
+    refine_steps = check_int("refine_steps", refine_steps, low=0)
+    noise_samples = check_int("noise_samples", noise_samples, low=0)
+    sanity_examples = check_int("sanity_examples", sanity_examples, low=0)
+    disagreement_threshold = check_real("disagreement_threshold", disagreement_threshold, high=1.0)
+    if not isinstance(sanity, bool) or not isinstance(certify, bool):
+        raise ConfigurationError(f"sanity={sanity!r}, certify={certify!r}: both must be True or False.")
+    if progress is not None and not callable(progress):
+        raise ConfigurationError(f"progress={progress!r} is not callable; pass fn(stage, done, total) or None.")
+    box = check_bounds(bounds)
+    base_seed = _resolve_seed(seed, generator)
+    here = model_device(model)
+    dev = here if device is None else torch.device(device)
+    if dev.type != here.type or (dev.index is not None and here.index is not None and dev.index != here.index):
+        raise ConfigurationError(f"device={str(dev)!r}, but the model is on {str(here)!r}; move it first "
+                                 f"(model.to({str(dev)!r})) or leave device=None.")
+    inputs, labels = collect(data, n_examples)
+    check_inside(inputs, box)
+    if attacks is not None:
+        attacks = check_attacks(attacks)
+
+    started = time.perf_counter()
+    view = AttackView(model, tuple(inputs.shape[1:]), box)
+    sync = Sync(distributed, dev)
+    sweep = _Sweep(view, view.to_attack(inputs), labels, norm=norm, batch_size=batch_size, device=dev, sync=sync,
+                   seed=base_seed, refine_steps=refine_steps, progress=progress)
+    log = SanityLog()
+    with evaluation_mode(model):
+        logits = sweep.map_batches(lambda z, y: view(z), _num_classes(view, sweep))
+        num_classes = logits.shape[1]
+        if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+            raise InputError(f"labels range over [{int(labels.min())}, {int(labels.max())}], but the model has "
+                             f"{num_classes} outputs; labels must be class indices in [0, {num_classes - 1}].")
+        correct = logits.argmax(1) == labels
+        sweep.dist[~correct] = 0.0
+        ensemble = default_attacks(norm, num_classes, steps=steps) if attacks is None else attacks
+        active: list[Attack] = []
+        skipped: list[dict[str, Any]] = []
+        for attack in ensemble:
+            reason = attack.supports(num_classes, norm)
+            (skipped.append({"name": attack.name, "reason": reason}) if reason else active.append(attack))
+        if sanity:
+            _pre_checks(sweep, view, logits, correct, log)
+
+        for attack in (a for a in active if a.minimum_norm):
+            sweep.stage(attack, correct.nonzero().squeeze(1), math.inf)
+        bounded = [a for a in active if not a.minimum_norm]
+        verified = torch.zeros(sweep.n, dtype=torch.float64)  # largest ε at which the whole ensemble failed
+        probe = RandomNoise(samples=noise_samples) if sanity and noise_samples else None
+        probe_hits = 0
+        for epsilon in (eps_list if order == "ascending" else eps_list[::-1]):
+            if epsilon == 0:
+                continue
+            open_ = correct & (verified < epsilon)
+            for attack in bounded:
+                index = (open_ & (sweep.dist > epsilon)).nonzero().squeeze(1)
+                if index.numel():
+                    sweep.stage(attack, index, epsilon)
+            if probe is not None:
+                index = (open_ & (sweep.dist > epsilon)).nonzero().squeeze(1)
+                if index.numel():
+                    probe_hits += sweep.stage(probe, index, epsilon)["successes"]
+            survivors = open_ & (sweep.dist > epsilon)
+            verified[survivors] = torch.maximum(verified[survivors], torch.tensor(epsilon, dtype=torch.float64))
+        if sanity:
+            _post_checks(sweep, correct, eps_list, bounded, probe_hits, sanity_examples, disagreement_threshold,
+                         steps, log)
+
+    robust = [float((sweep.dist > e).double().mean()) for e in eps_list]
+    clean = float(correct.double().mean())
+    if sanity:
+        for name, check in curve_checks(clean, eps_list, robust).items():
+            log.record(name, check["passed"], check["detail"])
+    result = RobustnessResult(
+        norm=norm, epsilons=eps_list, clean_accuracy=clean, robust_accuracy=robust, distances=sweep.dist.clone(),
+        correct=correct.clone(), bounds=box, order=order, seed=base_seed,
+        attacks=[{"name": a.name, "type": type(a).__name__, **a.settings()} for a in active]
+        + [{"name": s["name"], "skipped": s["reason"]} for s in skipped],
+        stages=sweep.stages, forward_rows=sum(s["forward_rows"] for s in sweep.stages),
+        backward_rows=sum(s["backward_rows"] for s in sweep.stages), seconds=time.perf_counter() - started,
+        sanity=log.as_dict())
+    if certify:
+        from rkhsreg.evaluation.certified import attach_certified
+        attach_certified(result, model, inputs, labels, batch_size=batch_size, device=dev)
+    return result
+
+
+def _num_classes(view: AttackView, sweep: _Sweep) -> int:
+    with torch.no_grad():
+        z = sweep.inputs[:1].to(sweep.device)
+        return int(view(z).shape[1])
+
+
+def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: torch.Tensor,
+                log: SanityLog) -> None:
+    """Determinism and gradient health, before any attack."""
+    again = sweep.map_batches(lambda z, y: view(z), logits.shape[1])
+    gap = determinism_gap(logits, again)
+    scale = float(logits.abs().max()) if logits.numel() else 1.0
+    log.record("deterministic", gap <= 1e-5 * max(scale, 1.0), f"largest change of a logit between two identical "
+               f"forwards: {gap:.3g}", warning=NondeterminismWarning, gap=gap,
+               message=f"the model is randomised or non-deterministic (two identical forwards differ by up to "
+                       f"{gap:.3g} in a logit): attacks see a moving target and the robust accuracy is unreliable; "
+                       "evaluate the deterministic model, or use attacks with expectation over transformation.")
+
+    def health(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        bad, rows = gradient_health(view, z, y)
+        return torch.tensor([bad, rows], dtype=torch.float64)
+
+    counts = torch.zeros(2, dtype=torch.float64)
+    index = correct.nonzero().squeeze(1)
+    for number, rows in enumerate(index.split(sweep.batch_size)):
+        if sweep.sync.mine(number):
+            counts += health(sweep.inputs[rows].to(sweep.device), sweep.labels[rows].to(sweep.device))
+    sweep.sync.sum_(counts)
+    bad, rows = int(counts[0]), int(counts[1])
+    share = bad / rows if rows else 0.0
+    log.record("gradients", share <= 0.05, f"{bad} of {rows} correctly classified examples have a zero or "
+               "non-finite input gradient", warning=MaskedGradientWarning, zero_or_nonfinite=bad, examples=rows,
+               message=f"{bad} of {rows} correctly classified examples have a zero or non-finite input gradient: "
+                       "gradients are masked (saturated softmax, quantisation, non-differentiable preprocessing), so "
+                       "gradient attacks fail silently and the robust accuracy is likely overestimated.")
+
+
+def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bounded: list[Attack],
+                 probe_hits: int, sanity_examples: int, threshold: float, steps: int, log: SanityLog) -> None:
+    """Gradient-free successes, APGD-CE agreement, unbounded attack."""
+    log.record("gradient_free", probe_hits == 0, f"random noise found {probe_hits} adversarial examples the gradient "
+               "attacks missed", warning=MaskedGradientWarning, successes=probe_hits,
+               message=f"random noise found {probe_hits} adversarial examples that the gradient attacks missed: "
+                       "gradients are likely masked and the robust accuracy is overestimated.")
+    n = sweep.n
+    ce = next((a for a in bounded if a.name == "apgd-ce"), None) or APGD("ce", steps=steps)
+    positive = [e for e in eps_list if e > 0]
+    if positive and sanity_examples:
+        clean = float(correct.double().mean())
+        accs = [float((sweep.dist > e).double().mean()) for e in positive]
+        target = clean / 2
+        k = min(range(len(positive)), key=lambda i: abs(accs[i] - target))
+        eps = positive[k]
+        broken = correct & (sweep.dist <= eps)
+        known = sweep.success.get("apgd-ce", torch.full((n,), math.inf, dtype=torch.float64)) <= eps
+        unknown = (broken & ~known).nonzero().squeeze(1)
+        failures_est = 0.0
+        if unknown.numel():
+            gen = torch.Generator().manual_seed(sweep.seed)
+            pick = unknown[torch.randperm(unknown.numel(), generator=gen)[:sanity_examples]].sort().values
+            before = sweep.success.get("apgd-ce", torch.full((n,), math.inf, dtype=torch.float64)).clone()
+            sweep.stage(ce, pick, eps, label=f"sanity apgd-ce eps={eps:g}")
+            after = sweep.success.get("apgd-ce", before)
+            hit = int(((after[pick] <= eps) & ~(before[pick] <= eps)).sum())
+            failures_est = (1 - hit / pick.numel()) * unknown.numel()
+        gap = failures_est / n
+        log.record("ce_agreement", gap <= threshold, f"at eps={eps:g}, APGD-CE alone is estimated to leave "
+                   f"{gap:.1%} more examples robust than the ensemble", warning=MaskedGradientWarning,
+                   epsilon=eps, gap=gap,
+                   message=f"APGD-CE alone overestimates the robust accuracy at eps={eps:g} by about {gap:.1%} "
+                           "compared with the ensemble (DLR / minimum-norm attacks): the cross-entropy gradient is "
+                           "weak here (small or saturated logits, masked gradients); do not trust CE-only "
+                           "evaluations of this model.")
+    alive = (correct & torch.isinf(sweep.dist)).nonzero().squeeze(1)
+    diameter = sweep.view.scale * (1.0 if sweep.norm == "linf" else math.sqrt(sweep.inputs[0].numel()))
+    left = 0
+    if alive.numel():
+        sweep.stage(ce, alive, diameter, label="sanity unbounded apgd-ce")
+        left = int((correct & (sweep.dist > diameter)).sum())
+    log.record("unbounded", left == 0, f"{left} examples stay correctly classified under APGD-CE at "
+               f"eps={diameter:.4g} (the diameter of the input box)", warning=MaskedGradientWarning, remaining=left,
+               message=f"{left} examples stay correctly classified under an attack of unbounded size (eps = "
+                       f"{diameter:.4g}, the input box's diameter): a working attack reaches 0% there, so gradients "
+                       "are masked or the model ignores its input.")

@@ -1,0 +1,211 @@
+"""``rkhsreg evaluate``: one-line errors with a non-zero exit, and a full run writing JSON/CSV/PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("torchattacks")
+pytest.importorskip("torchvision")
+
+from rkhsreg.cli import main  # noqa: E402
+from rkhsreg.evaluation._datasets import cifar10_folder  # noqa: E402
+from tests._evaluation_helpers import tiny_cnn, write_image_folder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RKHSREG_DATA") or ROOT.parent / "shared" / "data")
+TINY = "tests._evaluation_helpers:tiny_cnn"
+
+
+
+@pytest.fixture
+def folder(tmp_path):
+    write_image_folder(tmp_path / "images")
+    return tmp_path / "images"
+
+
+@pytest.fixture
+def weights(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save(tiny_cnn().state_dict(), path)
+    return path
+
+
+def _run(capsys, *args):
+    code = main(["evaluate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(err: str, match: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got {err!r}"
+    assert "Traceback" not in err
+    assert match in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--model", TINY, "--weights", "missing.pt"], "--weights 'missing.pt': no such file"),
+    (["--model", TINY, "--checkpoint", "missing.ckpt"], "--checkpoint 'missing.ckpt': no such file"),
+    (["--model", "tests._evaluation_helpers:nope"], "has no attribute 'nope'"),
+    (["--model", "no_such_package.models:net"], "cannot import module 'no_such_package.models'"),
+    (["--model", "tiny_cnn"], "is not allowed; pass 'package.module:factory'"),
+    (["--model", "timm:resnet18"], "has random weights; pass --weights"),
+    (["--model", TINY, "--model-kwargs", "{width: 2}"], "is not valid JSON"),
+    (["--model", TINY, "--model-kwargs", '{"width": 2}'], "could not be built"),
+])
+def test_bad_model_is_one_line_error(capsys, folder, args, match):
+    code, out, err = _run(capsys, *args, "--data", f"imagefolder:{folder}", "--epsilons", "0.5", "--no-progress")
+    assert code != 0 and out == ""
+    _one_line_error(err, match)
+
+
+@pytest.mark.parametrize("epsilons, match", [
+    ("0.5,abc", "is not a comma-separated list of numbers"),
+    ("-1", "is not a finite radius >= 0"),
+    (",", "holds no radius"),
+    ("inf", "is not a finite radius >= 0"),
+])
+def test_bad_epsilon_list_is_one_line_error(capsys, folder, epsilons, match):
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--model", TINY, "--data", f"imagefolder:{folder}", "--epsilons", epsilons])
+    assert exit_.value.code == 2
+    _one_line_error(capsys.readouterr().err, match)
+
+
+@pytest.mark.parametrize("data, match", [
+    ("svhn", "data='svhn' is not allowed"),
+    ("imagefolder:/no/such/folder", "is not a folder"),
+])
+def test_bad_data_is_one_line_error(capsys, weights, data, match):
+    code, _, err = _run(capsys, "--model", TINY, "--weights", str(weights), "--data", data, "--epsilons", "0.5")
+    assert code == 2
+    _one_line_error(err, match)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--model", "timm:resnet1800"], "unknown timm model 'resnet1800'; did you mean"),
+    (["--model", TINY, "--checkpoint", "{w}"], "pass --checkpoint or --weights, not both"),
+    (["--model", TINY, "--device", "cuda:7"] if not torch.cuda.is_available() else ["--model", TINY, "--device",
+                                                                                     "nonsense"], "--device"),
+])
+def test_other_user_errors(capsys, folder, weights, extra, match):
+    extra = [e.replace("{w}", str(weights)) for e in extra]
+    code, _, err = _run(capsys, *extra, "--weights", str(weights), "--data", f"imagefolder:{folder}",
+                        "--epsilons", "0.5", "--no-progress")
+    assert code == 2
+    _one_line_error(err, match)
+
+
+def test_weights_that_do_not_fit_or_hold_objects(capsys, tmp_path, folder):
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"conv.weight": torch.zeros(2)}, wrong)
+    code, _, err = _run(capsys, "--model", TINY, "--weights", str(wrong), "--data", f"imagefolder:{folder}",
+                        "--epsilons", "0.5")
+    assert code == 2
+    _one_line_error(err, "does not fit the model")
+    pickled = tmp_path / "pickled.ckpt"
+    torch.save({"state_dict": tiny_cnn().state_dict(), "hparams": argparse_namespace()}, pickled)
+    code, _, err = _run(capsys, "--model", TINY, "--checkpoint", str(pickled), "--data", f"imagefolder:{folder}",
+                        "--epsilons", "0.5")
+    assert code == 2
+    _one_line_error(err, "holds pickled objects besides tensors")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    code, _, err = _run(capsys, "--model", TINY, "--weights", str(garbage), "--data", f"imagefolder:{folder}",
+                        "--epsilons", "0.5")
+    assert code == 2
+    _one_line_error(err, "is not a readable torch checkpoint")
+
+
+def argparse_namespace():
+    import argparse
+    return argparse.Namespace(lr=0.1)
+
+
+def test_run_on_image_folder_writes_json_csv_png(capsys, tmp_path, folder):
+    # a Lightning-style checkpoint: the network under a 'model.' prefix, extra non-tensor entries
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in tiny_cnn().state_dict().items()}, "epoch": 3}, ckpt)
+    out = tmp_path / "results" / "robustness"
+    code, stdout, _ = _run(capsys, "--model", TINY, "--checkpoint", str(ckpt), "--data", f"imagefolder:{folder}",
+                           "--epsilons", "0.02,0.05,0.2", "--steps", "3", "--n-examples", "10", "--batch-size", "4",
+                           "--out", str(out), "--certify")
+    assert code == 0
+    assert "robust acc" in stdout and "certified" in stdout and "wrote" in stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["n_ex"] == 10 and record["threat_model"] == "L2"
+    assert set(record["robust_acc"]) == {"0.02", "0.05", "0.2"}
+    assert 0 <= record["clean_acc"] <= 1 and record["certified_acc"] is not None
+    assert record["versions"]["torchattacks"] and record["versions"]["torch"]
+    assert [a["name"] for a in record["attack"]["ensemble"]] == ["fab", "apgd-ce", "apgd-t"]
+    assert record["attack"]["ensemble"][1]["steps"] == 3
+    assert record["run"]["checkpoint"] == str(ckpt)
+    assert out.with_suffix(".csv").read_text().splitlines()[0] == "epsilon,robust_acc,certified_acc"
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["robustness.csv", "robustness.json", "robustness.png"]
+
+
+@pytest.mark.skipif(not (SHARED / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists(), reason="no MNIST copy")
+def test_run_on_mnist_with_paper_network(capsys, tmp_path):
+    from rkhsreg.models import mnist_vgg5
+
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg.pt"
+    torch.save(mnist_vgg5(width=2).state_dict(), weights)
+    code, stdout, _ = _run(capsys, "--model", "rkhsreg.models:mnist_vgg5", "--model-kwargs", '{"width": 2}',
+                           "--weights", str(weights), "--data", "mnist", "--data-dir", str(SHARED),
+                           "--epsilons", "0.5,1", "--steps", "2", "--n-examples", "6", "--no-progress", "--no-sanity")
+    assert code == 0 and "n = 6" in stdout
+
+
+def _fake_cifar_archive(folder: Path) -> Path:
+    src = folder / "src"
+    for split in ("train", "test"):
+        write_image_folder(src / split, classes=2, per_class=2, size=4)
+    archive = folder / "CIFAR-10-images_jpeg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in ("train", "test"):
+            tar.add(src / split, arcname=split)
+    return archive
+
+
+def test_cifar10_archive_is_extracted_once_outside_the_repo(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    (root / "cifar10_jpeg").mkdir(parents=True)
+    _fake_cifar_archive(root / "cifar10_jpeg")
+    monkeypatch.setenv("RKHSREG_CACHE", str(tmp_path / "cache"))
+    split = cifar10_folder(root, "test")
+    assert split == tmp_path / "cache" / "cifar10_jpeg" / "test"
+    assert sorted(p.name for p in split.iterdir()) == [".complete", "class0", "class1"]
+    stamp = (split / ".complete").stat().st_mtime_ns
+    assert cifar10_folder(root, "test") == split and (split / ".complete").stat().st_mtime_ns == stamp
+    assert not (tmp_path / "cache" / "cifar10_jpeg" / "train").exists()  # only the split asked for
+    # an extracted tree is used as it is
+    assert cifar10_folder(tmp_path / "cache" / "cifar10_jpeg", "test") == split
+
+
+def test_cifar10_cache_next_to_archive_when_writable(tmp_path, monkeypatch):
+    monkeypatch.delenv("RKHSREG_CACHE", raising=False)
+    _fake_cifar_archive(tmp_path)
+    split = cifar10_folder(tmp_path, "test")
+    assert split == tmp_path / "cifar10_jpeg_extracted" / "test"
+    assert not str(split).startswith(str(ROOT))
+
+
+def test_console_entry_exits_nonzero_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "rkhsreg.cli", "evaluate", "--model", TINY, "--weights",
+                           str(tmp_path / "none.pt"), "--data", "mnist", "--epsilons", "0.5"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"rkhsreg evaluate: error: --weights '{tmp_path / 'none.pt'}': "
+                                                "no such file"]

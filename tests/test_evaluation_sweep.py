@@ -1,0 +1,250 @@
+"""evaluate_robustness: known answers, side-effect containment, masking warnings, argument errors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("torchattacks")
+
+from rkhsreg import ConfigurationError, InputError  # noqa: E402
+from rkhsreg.evaluation import (APGD, FAB, Attack, MaskedGradientWarning, NondeterminismWarning,  # noqa: E402
+                                RobustnessResult, default_attacks, evaluate_robustness)
+from tests._evaluation_helpers import Masked, linear_problem, quadrant_data, trained_cnn  # noqa: E402
+from tests.conftest import assert_same_snapshot, snapshot  # noqa: E402
+
+EPS = [0.0, 0.08, 0.18, 0.32, 0.44, 0.55]
+
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return linear_problem(n=40)
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return trained_cnn()
+
+
+def _closed_form_curve(true: torch.Tensor, eps: list[float]) -> list[float]:
+    return [float((true > e).double().mean()) for e in eps]
+
+
+@pytest.mark.parametrize("order", ["descending", "ascending"])
+def test_linear_distances_and_curve_match_closed_form(linear, order):
+    model, x, y, true = linear
+    result = evaluate_robustness(model, (x, y), epsilons=EPS, steps=20, batch_size=16, order=order)
+    assert isinstance(result, RobustnessResult)
+    correct = true > 0
+    assert torch.equal(result.correct, correct)
+    assert torch.all(result.distances[~correct] == 0)
+    rel = result.distances[correct] / true[correct]
+    assert float(rel.min()) >= 1 - 1e-4, "an upper bound below the true minimal distance: a bug in verification"
+    assert float(rel.max()) <= 1.01, f"per-example distances off by {float(rel.max()) - 1:.2%}"
+    assert result.clean_accuracy == pytest.approx(float(correct.double().mean()))
+    # distances in [d, 1.01 d] bracket the curve between the closed form at ε and at ε / 1.01 ...
+    for e, acc in zip(EPS, result.robust_accuracy):
+        assert _closed_form_curve(true, [e])[0] <= acc <= _closed_form_curve(true, [e / 1.01])[0]
+    # ... which coincide on this grid (no true distance within 1% of a grid point): the exact closed form
+    assert all(float(((true - e).abs() / max(e, 1e-9)).min()) > 0.01 for e in EPS if e > 0)
+    assert result.robust_accuracy == pytest.approx(_closed_form_curve(true, EPS))
+    assert result.robust_accuracy[0] == pytest.approx(result.clean_accuracy)
+    assert result.sanity["warnings"] == []
+
+
+def test_result_curve_is_the_distance_tail(linear):
+    model, x, y, _ = linear
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2, 0.4], steps=10, batch_size=64, sanity=False)
+    for e, acc in zip(result.epsilons, result.robust_accuracy):
+        assert acc == result.accuracy_at(e)
+    assert result.n_examples == 40 and result.sanity == {"checks": {}, "warnings": []}
+
+
+def test_no_side_effects_on_model_rng_and_grads(cnn):
+    x, y = quadrant_data(24, seed=3)
+    cnn.train()
+    cnn.features[1].eval()  # a frozen BatchNorm: its own flag must survive
+    cnn.head.weight.grad = torch.full_like(cnn.head.weight, 0.5)
+    before = snapshot(cnn)
+    requires = [p.requires_grad for p in cnn.parameters()]
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.25, 1.0], steps=5, batch_size=8)
+    assert_same_snapshot(before, snapshot(cnn))
+    assert [p.requires_grad for p in cnn.parameters()] == requires
+    assert result.clean_accuracy > 0.5
+    cnn.head.weight.grad = None
+
+
+def test_same_seed_same_result_and_generator_is_used(cnn):
+    x, y = quadrant_data(24, seed=4)
+    a = evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=5, seed=3, sanity=False)
+    b = evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=5, seed=3, sanity=False)
+    assert torch.equal(a.distances, b.distances)
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=2, generator=g, sanity=False)
+    assert not torch.equal(state, g.get_state())
+
+
+def test_skips_examples_already_broken(cnn):
+    x, y = quadrant_data(32, seed=6)
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64,
+                                 order="ascending", sanity=False)
+    fab = result.stages[0]
+    assert fab["attack"] == "fab" and fab["epsilon"] is None
+    correct = int(result.correct.sum())
+    assert fab["attacked"] == correct
+    for stage in result.stages[1:]:
+        # never more than the examples still open at that ε, and never a misclassified one
+        assert stage["attacked"] <= int((result.correct & (result.distances > stage["epsilon"] * 0)).sum())
+    ce = [s for s in result.stages if s["attack"] == "apgd-ce"]
+    assert [s["epsilon"] for s in ce] == sorted(s["epsilon"] for s in ce)
+    assert all(later["attacked"] <= earlier["attacked"] for earlier, later in zip(ce, ce[1:]))
+
+
+def test_descending_attacks_each_example_fully_at_most_once(cnn):
+    x, y = quadrant_data(32, seed=6)
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64, sanity=False)
+    targeted = sum(s["attacked"] - s["successes"] for s in result.stages if s["attack"] == "apgd-t")
+    assert targeted <= int(result.correct.sum())
+    assert result.robust_accuracy == sorted(result.robust_accuracy, reverse=True)
+
+
+def test_zeroed_gradients_trigger_masking_warning(linear):
+    model, x, y, _ = linear
+    with pytest.warns(MaskedGradientWarning, match="zero or non-finite input gradient"):
+        result = evaluate_robustness(Masked(model), (x, y), epsilons=[0.2], steps=5, batch_size=64)
+    assert not result.sanity["checks"]["gradients"]["passed"]
+
+
+def test_saturated_logits_trigger_ce_disagreement(cnn):
+    class Scaled(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x) * 1e6  # softmax saturated even near the boundary; DLR and FAB are scale-free
+
+    x, y = quadrant_data(32, seed=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_robustness(Scaled(cnn), (x, y), epsilons=[0.25, 1.0], steps=10, batch_size=64)
+    assert any("APGD-CE alone overestimates" in str(w.message) for w in caught)
+    assert not result.sanity["checks"]["ce_agreement"]["passed"]
+
+
+def test_randomised_model_warns(cnn):
+    class Noisy(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(nn.functional.dropout(x, 0.2, training=True))
+
+    x, y = quadrant_data(16, seed=5)
+    before = torch.get_rng_state()
+    with pytest.warns(NondeterminismWarning, match="randomised or non-deterministic"):
+        evaluate_robustness(Noisy(cnn), (x, y), epsilons=[0.25], steps=2, batch_size=64, noise_samples=0,
+                            sanity_examples=0)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_data_as_loader_and_dataset(linear):
+    model, x, y, _ = linear
+    dataset = torch.utils.data.TensorDataset(x, y)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=7)
+    a = evaluate_robustness(model, loader, epsilons=[0.2], steps=5, n_examples=20, sanity=False)
+    b = evaluate_robustness(model, dataset, epsilons=[0.2], steps=5, n_examples=20, sanity=False)
+    c = evaluate_robustness(model, (x[:20], y[:20]), epsilons=[0.2], steps=5, sanity=False)
+    assert a.n_examples == b.n_examples == c.n_examples == 20
+    assert torch.equal(a.distances, c.distances) and torch.equal(b.distances, c.distances)
+
+
+def test_other_bounds_and_rank_2_inputs():
+    model, x, y, true = linear_problem(n=20)
+    flat = nn.Sequential(nn.Flatten(), model)  # rank-2 inputs are handled by the view
+    scaled = x.flatten(1) * 2 - 1  # inputs in [-1, 1]; the model sees them mapped back
+
+    class Back(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = flat
+
+        def forward(self, z):
+            return self.inner((z + 1) / 2)
+
+    result = evaluate_robustness(Back(), (scaled, y), epsilons=[0.2], bounds=(-1.0, 1.0), steps=10, sanity=False)
+    correct = true > 0
+    rel = result.distances[correct] / (2 * true[correct])  # distances double in [-1, 1] units
+    assert float(rel.max()) <= 1.01 and float(rel.min()) >= 1 - 1e-4
+
+
+def test_linf_norm_runs_and_bounds_distances(linear):
+    model, x, y, true = linear
+    result = evaluate_robustness(model, (x, y), norm="linf", epsilons=[0.01, 0.05], steps=10, sanity=False)
+    correct = true > 0
+    w = model.w.detach()
+    linf_true = true[correct] * w.norm() / w.abs().sum()  # |v| / ‖w‖₁ (box inactive at these sizes)
+    assert torch.all(result.distances[correct] >= linf_true.double() * (1 - 1e-4))
+    assert float((result.distances[correct] / linf_true).max()) < 1.5
+
+
+def test_custom_attack_objects_and_bad_candidates(linear):
+    model, x, y, _ = linear
+
+    class WrongShape(Attack):
+        name = "wrong"
+
+        def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+            return inputs[:, :, :2]
+
+    with pytest.raises(InputError, match="attack 'wrong' returned"):
+        evaluate_robustness(model, (x, y), epsilons=[0.1], attacks=[WrongShape()], sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2], attacks=[APGD("ce", steps=5)], sanity=False)
+    assert [a["name"] for a in result.attacks] == ["apgd-ce"]
+
+
+def test_default_ensemble_adapts_to_class_count():
+    assert [a.name for a in default_attacks("l2", 10)] == ["fab", "apgd-ce", "apgd-t"]
+    assert [a.name for a in default_attacks("l2", 3)] == ["fab", "apgd-ce", "apgd-dlr"]
+    assert [a.name for a in default_attacks("l2", 2)] == ["fab", "apgd-ce"]
+    assert default_attacks("l2", 10)[2].settings()["targets"] == 9
+    assert default_attacks("l2", 10, steps=100)[1].settings()["steps"] == 100
+    assert FAB().minimum_norm and APGD("dlr").supports(2, "l2")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epsilons": []}, "epsilons=\\[\\] is not allowed"),
+    ({"epsilons": [0.1, -1.0]}, "epsilons\\[1\\]=-1.0 is out of range"),
+    ({"epsilons": "0.1,0.2"}, "epsilons='0.1,0.2' is not allowed"),
+    ({"epsilons": [math.inf]}, "epsilons\\[0\\]=inf is not finite"),
+    ({"epsilons": [0.1], "norm": "l3"}, "norm='l3' is not allowed"),
+    ({"epsilons": [0.1], "order": "random"}, "order='random' is not allowed"),
+    ({"epsilons": [0.1], "batch_size": 0}, "batch_size=0 is out of range"),
+    ({"epsilons": [0.1], "bounds": (1.0, 0.0)}, "bounds=\\(1.0, 0.0\\) is empty"),
+    ({"epsilons": [0.1], "bounds": (0.2, 0.3)}, "outside bounds"),
+    ({"epsilons": [0.1], "attacks": ["fab"]}, "attacks=\\['fab'\\] is not allowed"),
+    ({"epsilons": [0.1], "seed": 1, "generator": torch.Generator()}, "seed and generator were both given"),
+    ({"epsilons": [0.1], "device": "meta"}, "device='meta', but the model is on 'cpu'"),
+    ({"epsilons": [0.1], "n_examples": 0}, "n_examples=0 is not allowed"),
+])
+def test_bad_arguments_name_the_parameter(linear, kwargs, match):
+    model, x, y, _ = linear
+    with pytest.raises(ConfigurationError if "outside" not in match else InputError, match=match):
+        evaluate_robustness(model, (x, y), **kwargs)
+
+
+def test_bad_data(linear):
+    model, x, y, _ = linear
+    with pytest.raises(InputError, match="labels range over"):
+        evaluate_robustness(model, (x, y + 5), epsilons=[0.1])
+    with pytest.raises(InputError, match="integer class indices"):
+        evaluate_robustness(model, (x, y.float()), epsilons=[0.1])
+    with pytest.raises(InputError, match="is not a torch.nn.Module"):
+        evaluate_robustness(lambda z: z, (x, y), epsilons=[0.1])
