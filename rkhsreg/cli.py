@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="robust accuracy over a list of epsilons (attack ensemble), "
                                          "optionally certified accuracy",
                         description="Robust accuracy of a trained classifier over a list of epsilons: worst case of "
-                                    "FAB, APGD-CE and targeted APGD-DLR, per-example distances, sanity checks.")
+                                    "FAB-T, APGD-CE and targeted APGD-DLR, per-example distances, sanity checks.")
     src = ev.add_argument_group("model")
     src.add_argument("--model", required=True,
                      help="'package.module:factory' (e.g. rkhsreg.models:mnist_vgg5) or 'timm:<name>'")

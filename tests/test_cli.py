@@ -145,7 +145,7 @@ def test_run_on_image_folder_writes_json_csv_png(capsys, tmp_path, folder):
     assert set(record["robust_acc"]) == {"0.02", "0.05", "0.2"}
     assert 0 <= record["clean_acc"] <= 1 and record["certified_acc"] is not None
     assert record["versions"]["torchattacks"] and record["versions"]["torch"]
-    assert [a["name"] for a in record["attack"]["ensemble"]] == ["fab", "apgd-ce", "apgd-t"]
+    assert [a["name"] for a in record["attack"]["ensemble"]] == ["fab-t", "apgd-ce", "apgd-t"]
     assert record["attack"]["ensemble"][1]["steps"] == 3
     assert record["run"]["checkpoint"] == str(ckpt)
     assert out.with_suffix(".csv").read_text().splitlines()[0] == "epsilon,robust_acc,certified_acc"

@@ -95,7 +95,7 @@ def test_skips_examples_already_broken(cnn):
     result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64,
                                  order="ascending", sanity=False)
     fab = result.stages[0]
-    assert fab["attack"] == "fab" and fab["epsilon"] is None
+    assert fab["attack"] == "fab-t" and fab["epsilon"] is None
     correct = int(result.correct.sum())
     assert fab["attacked"] == correct
     for stage in result.stages[1:]:
@@ -211,10 +211,11 @@ def test_custom_attack_objects_and_bad_candidates(linear):
 
 
 def test_default_ensemble_adapts_to_class_count():
-    assert [a.name for a in default_attacks("l2", 10)] == ["fab", "apgd-ce", "apgd-t"]
-    assert [a.name for a in default_attacks("l2", 3)] == ["fab", "apgd-ce", "apgd-dlr"]
+    assert [a.name for a in default_attacks("l2", 10)] == ["fab-t", "apgd-ce", "apgd-t"]
+    assert [a.name for a in default_attacks("l2", 3)] == ["fab-t", "apgd-ce", "apgd-dlr"]
     assert [a.name for a in default_attacks("l2", 2)] == ["fab", "apgd-ce"]
     assert default_attacks("l2", 10)[2].settings()["targets"] == 9
+    assert default_attacks("l2", 10)[0].settings()["targets"] == 9
     assert default_attacks("l2", 10, steps=100)[1].settings()["steps"] == 100
     assert FAB().minimum_norm and APGD("dlr").supports(2, "l2")
 
@@ -248,3 +249,11 @@ def test_bad_data(linear):
         evaluate_robustness(model, (x, y.float()), epsilons=[0.1])
     with pytest.raises(InputError, match="is not a torch.nn.Module"):
         evaluate_robustness(lambda z: z, (x, y), epsilons=[0.1])
+
+
+def test_fab_t_keeps_the_closest_success_over_all_targets(cnn):
+    x, y = quadrant_data(16, seed=9)
+    one = evaluate_robustness(cnn, (x, y), epsilons=[0.5], attacks=[FAB(steps=10, targets=1)], sanity=False)
+    all_ = evaluate_robustness(cnn, (x, y), epsilons=[0.5], attacks=[FAB(steps=10, targets=3)], sanity=False)
+    assert torch.all(all_.distances <= one.distances)  # deterministic runs: the first target is in both
+    assert bool((all_.distances < one.distances).any())

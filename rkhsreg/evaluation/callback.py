@@ -48,7 +48,7 @@ class RobustAccuracy(pl.Callback):
         n_examples: probe size: the first ``n_examples`` validation examples (per rank), or of ``data``.
         data: a fixed probe ``(inputs, labels)`` (or a Dataset / DataLoader) instead of validation batches.
         steps: iterations of the default attacks (cheaper than the 100 of a final evaluation).
-        attacks: an explicit ensemble (default: FAB, APGD-CE, targeted APGD-DLR).
+        attacks: an explicit ensemble (default: FAB-T, APGD-CE, targeted APGD-DLR).
         batch_size: attack batch size.
         bounds: the valid input box.
         batch_to_inputs: ``batch -> (inputs, targets)``; default ``(batch[0], batch[1])``.

@@ -7,7 +7,7 @@ accuracy at ε is simply the fraction of examples with ``d_i > ε``; the curve i
 construction and every attack success, at whatever ε, tightens it.
 
 1. Clean pass; misclassified examples get ``d_i = 0`` and are never attacked.
-2. Minimum-norm attacks (FAB) run once on the correctly classified examples: their distances
+2. Minimum-norm attacks (FAB-T) run once on the correctly classified examples: their distances
    settle, at every ε above them, the examples they broke.
 3. For each ε, the ε-bounded attacks (APGD-CE, then targeted APGD-DLR) run in turn on the examples
    still open at ε only: ``d_i > ε`` (not yet broken: skipped when a minimum-norm distance or an
@@ -197,7 +197,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         norm: ``"l2"`` or ``"linf"``.
         epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
         attacks: the ensemble (default: :func:`~rkhsreg.evaluation.attacks.default_attacks` for the
-            model's class count: FAB, APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets).
+            model's class count: FAB-T, APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets).
         steps: iterations of the default attacks (AutoAttack: 100).
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
