@@ -25,6 +25,10 @@ _LAZY = {
     "plot_norm_bounds": "rkhsreg.lightning.monitor",
     "regularized_loss": "rkhsreg.training",
     "apply_constraints": "rkhsreg.training",
+    "evaluate_robustness": "rkhsreg.evaluation",
+    "RobustnessResult": "rkhsreg.evaluation",
+    "evaluate_deformations": "rkhsreg.evaluation",
+    "certified_accuracy": "rkhsreg.evaluation",
 }
 
 
