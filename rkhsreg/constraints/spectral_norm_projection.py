@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ from torch import nn
 from rkhsreg._checks import check_choice, check_int, check_model, check_real
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import Constraint
-from rkhsreg.functional.spectral import (check_input_shape, conv_operator_norm, layer_input_shapes, matching_vector,
+from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormProjection"]
@@ -103,7 +102,7 @@ class SpectralNormProjection(Constraint):
         self.epoch = 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self._shapes: tuple[Any, dict[str, tuple[int, ...]]] | None = None
+        self._input_shapes = InputShapeCache(self.input_shape)
 
     @property
     def current_radius(self) -> float:
@@ -162,11 +161,6 @@ class SpectralNormProjection(Constraint):
                 raise InputError(f"modules entry {entry!r} matches no Linear/Conv layer of the model; layers: "
                                  f"{', '.join(repr(n) for n, _ in layers) or 'none'}.")
         return [(name, m) for name, m in layers if any(_matches(e, name, m) for e in self.modules)]
-
-    def _input_shapes(self, model: nn.Module) -> dict[str, tuple[int, ...]]:
-        if self._shapes is None or self._shapes[0]() is not model:
-            self._shapes = (weakref.ref(model), layer_input_shapes(model, self.input_shape))
-        return self._shapes[1]
 
     def state_dict(self) -> dict[str, Any]:
         """Power-iteration vectors (keyed by parameter name), the epoch and the generator state."""

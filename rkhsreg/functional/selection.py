@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["top_per_class", "true_and_top_classes"]
+__all__ = ["top_per_class", "true_and_top_classes", "worst_rows"]
 
 
 def top_per_class(scores: torch.Tensor, classes: torch.Tensor, k: int) -> torch.Tensor:
@@ -37,3 +37,16 @@ def true_and_top_classes(logits: torch.Tensor, targets: torch.Tensor, top_k: int
     others = logits.detach().float().scatter(1, targets[:, None], float("-inf"))
     top = others.topk(min(top_k, logits.shape[1] - 1), dim=1).indices
     return torch.cat([targets[:, None], top], dim=1)
+
+
+def worst_rows(scores: torch.Tensor, slots: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sup over the batch: ``(rows, classes)`` of the entries a penalty keeps.
+
+    ``mode="per_class"``: for each class, the row with the largest score; ``mode="joint"``: every slot
+    of the single row whose scores sum highest.
+    """
+    if mode == "joint":
+        row = scores.sum(1).argmax()
+        return row.repeat(slots.shape[1]), slots[row]
+    keep = top_per_class(scores, slots, 1)
+    return keep // slots.shape[1], slots.flatten()[keep]

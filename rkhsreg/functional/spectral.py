@@ -24,6 +24,7 @@ never from the global RNG.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -446,6 +447,19 @@ def layer_input_shapes(model: nn.Module, input_shape: Sequence[int]) -> dict[str
 def _missing_layer(name: str, input_shape: Sequence[int]) -> InputError:
     return InputError(f"layer {name!r} is not reached by a forward of zeros(1, *{tuple(input_shape)!r}); "
                       "check input_shape, or leave unused layers out of the model.")
+
+
+class InputShapeCache:
+    """``layer_input_shapes(model, input_shape)`` computed once per model (recomputed for another model)."""
+
+    def __init__(self, input_shape: Sequence[int] | None) -> None:
+        self.input_shape = input_shape
+        self._cached: tuple[Any, dict[str, tuple[int, ...]]] | None = None
+
+    def __call__(self, model: nn.Module) -> dict[str, tuple[int, ...]]:
+        if self._cached is None or self._cached[0]() is not model:
+            self._cached = (weakref.ref(model), layer_input_shapes(model, self.input_shape))
+        return self._cached[1]
 
 
 def layer_spectral_norms(model: nn.Module, *, method: str = "reshape", input_shape: Sequence[int] | None = None,

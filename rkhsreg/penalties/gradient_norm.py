@@ -18,7 +18,7 @@ from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
-from rkhsreg.functional.selection import top_per_class, true_and_top_classes
+from rkhsreg.functional.selection import true_and_top_classes, worst_rows
 from rkhsreg.penalties._common import check_classes, check_mode, counting_forward
 
 __all__ = ["GradientNorm"]
@@ -67,12 +67,7 @@ class GradientNorm(Penalty):
                                                        reduce=lambda g, j: wide(g.flatten(1)).pow(2).sum(1))
             check_logits(logits, x)
             self.last_passes.add(backward_rows=n * slots.shape[1], batch=n)
-            if self.mode == "joint":
-                row = sq_norms.sum(1).argmax()
-                rows, classes = row.repeat(slots.shape[1]), slots[row]
-            else:
-                keep = top_per_class(sq_norms, slots, 1)
-                rows, classes = keep // slots.shape[1], slots.flatten()[keep]
+            rows, classes = worst_rows(sq_norms, slots, self.mode)
             return self._value(forward, x, rows, classes, n)
 
     def _value(self, forward, x: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor, n: int) -> torch.Tensor:

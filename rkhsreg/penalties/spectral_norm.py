@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from torch import nn
 from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_targets
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import PassCount, Penalty
-from rkhsreg.functional.spectral import (check_input_shape, conv_operator_norm, layer_input_shapes, matching_vector,
+from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormPenalty"]
@@ -69,7 +68,7 @@ class SpectralNormPenalty(Penalty):
         self.seed = check_int("seed", seed, low=0)
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self._shapes: tuple[Any, dict[str, tuple[int, ...]]] | None = None
+        self._input_shapes = InputShapeCache(self.input_shape)
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         """Σ_l σ_l² (unweighted), a scalar differentiable w.r.t. the layers' weights."""
@@ -109,11 +108,6 @@ class SpectralNormPenalty(Penalty):
                                       iters=self.iterations, generator=self._generator)
         self._vectors[key] = {"u": u, "v": v}
         return sigma
-
-    def _input_shapes(self, model: nn.Module) -> dict[str, tuple[int, ...]]:
-        if self._shapes is None or self._shapes[0]() is not model:
-            self._shapes = (weakref.ref(model), layer_input_shapes(model, self.input_shape))
-        return self._shapes[1]
 
     def state_dict(self) -> dict[str, Any]:
         """Power-iteration vectors (keyed by parameter name) and the generator state."""

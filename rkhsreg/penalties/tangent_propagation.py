@@ -31,7 +31,7 @@ from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import (PADDING_MODES, displacement, sample_params,
                                             tangent_vectors)
 from rkhsreg.functional.gradients import output_gradients
-from rkhsreg.functional.selection import top_per_class, true_and_top_classes
+from rkhsreg.functional.selection import true_and_top_classes, worst_rows
 from rkhsreg.functional.subsets import check_num_examples, pick_examples
 from rkhsreg.penalties._common import SeededPenalty, check_classes, check_mode, counting_forward, make_generator
 
@@ -141,12 +141,7 @@ class TangentPropagation(SeededPenalty):
             check_logits(logits, x)
             self.last_passes.add(backward_rows=m * slots.shape[1], batch=n)
             scores = products.pow(2).sum(-1)  # (m, S)
-            if self.mode == "joint":
-                row = scores.sum(1).argmax()
-                sel, classes = row.repeat(slots.shape[1]), slots[row]
-            else:
-                keep = top_per_class(scores, slots, 1)
-                sel, classes = keep // slots.shape[1], slots.flatten()[keep]
+            sel, classes = worst_rows(scores, slots, self.mode)
             return self._value(forward, x[sel], tangents[sel], classes, n)
 
     def _value(self, forward: Forward, x_sel: torch.Tensor, t_sel: torch.Tensor, classes: torch.Tensor,
