@@ -81,6 +81,11 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
     assert grad["seeds_30"] == "1" and grad["paper_300"] == "93.63"
     assert not list((tmp_path / "results").glob("*.tmp"))          # atomic writes leave no temporary files
 
+    assert run_module.main(["--summary", "--results", str(tmp_path / "results"), "--n", "30"]) == 0
+    png = (tmp_path / "results" / "accuracy_vs_n.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000             # the accuracy-vs-n plot, drawn
+    assert not list((tmp_path / "results").glob("*.tmp*"))
+
 
 def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module):
     table = yaml.safe_load((RECIPE / "table2.yaml").read_text())

@@ -25,6 +25,7 @@ import argparse
 import copy
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -510,6 +511,14 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
     return text
 
 
+def plot_accuracy(results: Path) -> Path:
+    """``results/accuracy_vs_n.png`` from ``results/table.csv`` (``plot.py``, loaded by path like ``demo.py`` loads us)."""
+    spec = importlib.util.spec_from_file_location("mnist_small_data_plot", HERE / "plot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.plot(results / "table.csv", results / "accuracy_vs_n.png")
+
+
 # ----------------------------------------------------------------------------- command line
 
 def parse_ints(text: str, name: str) -> list[int]:
@@ -552,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parse_ints(args.n, "n")
     if args.summary:
         print(summarize(table, results))
+        print(f"written: {plot_accuracy(results)}")
         return 0
     rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in table["rows"]]
