@@ -16,12 +16,27 @@ from typing import Any
 from rkhsreg.data.root import ENV_VAR, DatasetNotFoundError, load_mnist, mnist_files_present, resolve_data_root
 from rkhsreg.data.splits import MNIST_TRAIN_SIZE, VALIDATION_SIZE, check_subset_size, subset_indices
 
+# Protein sequences (FASTA, one-hot, SCOP 1.67, offline stand-in tasks, BLOSUM62 augmentation), loaded on first use.
+_PROTEIN = {
+    "FastaRecord": "fasta", "AstralHeader": "fasta", "read_fasta": "fasta", "write_fasta": "fasta",
+    "parse_fasta": "fasta", "parse_astral_header": "fasta",
+    "AMINO_ACIDS": "protein", "SequenceTask": "protein", "sequence_indices": "protein",
+    "one_hot_indices": "protein", "encode_sequences": "protein",
+    "list_scop_tasks": "scop", "load_scop_task": "scop", "download_scop167": "scop", "SCOP167_URL": "scop",
+    "build_standin_tasks": "protein_tasks", "STANDIN_DATASETS": "protein_tasks",
+    "BlosumSubstitution": "substitutions",
+}
+
 __all__ = ["MNISTSubset", "DatasetNotFoundError", "ENV_VAR", "MNIST_TRAIN_SIZE", "VALIDATION_SIZE",
-           "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "subset_indices"]
+           "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "subset_indices",
+           *_PROTEIN]
 
 
 def __getattr__(name: str) -> Any:
     if name == "MNISTSubset":
         from rkhsreg.data.mnist import MNISTSubset
         return MNISTSubset
+    if name in _PROTEIN:
+        import importlib
+        return getattr(importlib.import_module(f"rkhsreg.data.{_PROTEIN[name]}"), name)
     raise AttributeError(f"module 'rkhsreg.data' has no attribute {name!r}")

@@ -1,0 +1,168 @@
+"""FASTA files and ASTRAL/SCOP headers, read and written without third-party packages.
+
+Example:
+    >>> records = parse_fasta(">d1tph1_ c.1.1.1 (1:) Triosephosphate isomerase {Chicken}\\nRKFFVG\\nGNWK\\n")
+    >>> records[0].id, records[0].sequence
+    ('d1tph1_', 'RKFFVGGNWK')
+    >>> parse_astral_header(records[0].description).sccs
+    'c.1.1.1'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rkhsreg._errors import InputError
+
+__all__ = ["FastaRecord", "AstralHeader", "parse_fasta", "read_fasta", "format_fasta", "write_fasta",
+           "parse_astral_header"]
+
+
+@dataclass(frozen=True)
+class FastaRecord:
+    """One FASTA entry.
+
+    Attributes:
+        id: the header's first word (without ``>``).
+        description: the whole header line (without ``>``), id included.
+        sequence: the residues, lines joined, whitespace removed, case kept.
+    """
+
+    id: str
+    description: str
+    sequence: str
+
+
+@dataclass(frozen=True)
+class AstralHeader:
+    """The fields of an ASTRAL/SCOP header ``>d1tph1_ c.1.1.1 (1:) Triosephosphate isomerase {Chicken ...}``.
+
+    Attributes:
+        sid: the SCOP domain identifier (``d1tph1_``).
+        sccs: the SCOP concise classification string ``class.fold.superfamily.family`` (``c.1.1.1``).
+        region: the chain/residue region (``1:``), without parentheses.
+        name: the protein name.
+        species: the text in braces (organism, taxonomy id), or ``""``.
+    """
+
+    sid: str
+    sccs: str
+    region: str
+    name: str
+    species: str
+
+    @property
+    def superfamily(self) -> str:
+        """``class.fold.superfamily`` (``c.1.1``): the level of the SCOP 1.67 superfamily tasks."""
+        return ".".join(self.sccs.split(".")[:3])
+
+
+def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[FastaRecord]:
+    """Parse FASTA text (a string or an iterable of lines).
+
+    Blank lines are ignored; ``;`` comment lines are skipped. Sequence lines are joined with their
+    whitespace removed.
+
+    Args:
+        text: the FASTA content.
+        source: a name for error messages (the file path).
+
+    Raises:
+        InputError: sequence lines before the first header, an empty header, or an entry with no residues.
+    """
+    lines = text.splitlines() if isinstance(text, str) else text
+    records: list[FastaRecord] = []
+    header: str | None = None
+    chunks: list[str] = []
+    header_line = 0
+
+    def close() -> None:
+        if header is None:
+            return
+        sequence = "".join(chunks)
+        if not sequence:
+            raise InputError(f"{source}:{header_line}: entry {header!r} has no sequence lines; every FASTA "
+                             "header must be followed by at least one residue.")
+        records.append(FastaRecord(header.split()[0], header, sequence))
+
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            close()
+            header, chunks, header_line = line[1:].strip(), [], number
+            if not header:
+                raise InputError(f"{source}:{number}: empty FASTA header '>'; a header needs an identifier.")
+        else:
+            if header is None:
+                raise InputError(f"{source}:{number}: sequence line before the first '>' header; "
+                                 "is this a FASTA file?")
+            chunks.append("".join(line.split()))
+    close()
+    return records
+
+
+def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
+    """Read every entry of a FASTA file.
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        InputError: the content is not FASTA (see :func:`parse_fasta`).
+
+    Example:
+        >>> read_fasta("pos-test.c.1.1.fasta")[0].id  # doctest: +SKIP
+        'd1tph1_'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist.")
+    with open(path, encoding="utf-8") as f:
+        return parse_fasta(f, source=str(path))
+
+
+def format_fasta(records: Iterable[FastaRecord], width: int = 60) -> str:
+    """FASTA text of ``records``: the description as header, residues wrapped at ``width`` (0: one line)."""
+    out = []
+    for record in records:
+        out.append(f">{record.description}\n")
+        seq = record.sequence
+        step = width if width > 0 else max(len(seq), 1)
+        out.extend(seq[i:i + step] + "\n" for i in range(0, len(seq), step))
+    return "".join(out)
+
+
+def write_fasta(records: Iterable[FastaRecord], path: str | os.PathLike[str], width: int = 60) -> None:
+    """Write ``records`` to ``path`` (see :func:`format_fasta`)."""
+    Path(path).write_text(format_fasta(records, width), encoding="utf-8")
+
+
+_ASTRAL = re.compile(r"^(?P<sid>\S+)\s+(?P<sccs>[a-z]\.\d+\.\d+\.\d+)\s+\((?P<region>[^)]*)\)\s*(?P<rest>.*)$")
+
+
+def parse_astral_header(description: str) -> AstralHeader:
+    """Split an ASTRAL header into its fields (see :class:`AstralHeader`).
+
+    Raises:
+        InputError: the header does not have the ASTRAL layout ``sid sccs (region) name {species}``.
+
+    Example:
+        >>> h = parse_astral_header("d1dv0a_ a.5.2.1 (A:) DNA repair protein Hhr23a {Human (Homo sapiens)}")
+        >>> h.sid, h.superfamily, h.region, h.species
+        ('d1dv0a_', 'a.5.2', 'A:', 'Human (Homo sapiens)')
+    """
+    match = _ASTRAL.match(description.lstrip(">").strip())
+    if match is None:
+        raise InputError(f"header {description!r} is not an ASTRAL header; expected "
+                         "'sid class.fold.superfamily.family (region) name {species}', e.g. "
+                         "'d1tph1_ c.1.1.1 (1:) Triosephosphate isomerase {Chicken}'.")
+    rest = match["rest"].strip()
+    species = ""
+    if rest.endswith("}") and "{" in rest:
+        brace = rest.index("{")
+        rest, species = rest[:brace].strip(), rest[brace + 1:-1].strip()
+    return AstralHeader(match["sid"], match["sccs"], match["region"], rest, species)

@@ -1,0 +1,152 @@
+"""SCOP-like small-data tasks built from real offline protein sets (the aaanalysis TSV benchmarks).
+
+The SCOP 1.67 archive cannot be fetched without internet access. This module builds a stand-in with
+the same shape: many balanced binary tasks with ``train_size`` training sequences each (100 in the
+paper) and a held-out test set, split into a tuning half and a reporting half.
+
+How (deterministic given ``seed``):
+
+1. read ``<root>/protein/aaanalysis/<DATASET>.tsv`` (columns ``entry, gene, sequence, label``);
+   drop sequences with characters that are not letters; drop exact duplicate sequences (all copies
+   when they carry both labels);
+2. refuse a set whose alphabet is not the amino-acid one (SEQ_LOCATION uses a reduced alphabet of
+   14 letters: its letters are not residues, so a one-hot of the 20 would mislead);
+3. shuffle positives and negatives with ``random.Random(seed, dataset)`` and cut disjoint chunks:
+   task j of a set gets ``train_size/2`` positives and negatives for training, ``test_positives``
+   positives and ``test_negatives`` negatives for testing, never shared with another task of that
+   set. The test sets have more negatives than positives, like SCOP's, and more than 50 negatives
+   so that ROC50 (first 50 false positives) and auROC50 (FPR ≤ 0.5) measure different things;
+4. the first half of each set's tasks (rounded down) form the tuning half, the rest the reporting
+   half, so both halves mix the sets alike.
+
+Example:
+    >>> tasks = build_standin_tasks("../shared/data", tasks_per_dataset=4)  # doctest: +SKIP
+    >>> [t.name for t in tasks if t.meta["half"] == "tune"][:2]             # doctest: +SKIP
+    ['capsid-0', 'capsid-1']
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from rkhsreg._checks import check_int
+from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg.data.protein import AMINO_ACIDS, SequenceTask
+from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
+
+__all__ = ["STANDIN_DATASETS", "read_labelled_tsv", "build_standin_tasks"]
+
+#: The sequence-level aaanalysis sets usable as stand-ins (full amino-acid alphabet, thousands of sequences).
+STANDIN_DATASETS = ("SEQ_CAPSID", "SEQ_TAIL", "SEQ_SOLUBLE", "SEQ_DISULFIDE")
+_MIN_STANDARD_LETTERS = 18
+
+
+def _tsv_path(root: str | os.PathLike[str] | None, dataset: str) -> Path:
+    return resolve_data_root(root) / "protein" / "aaanalysis" / f"{dataset}.tsv"
+
+
+def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tuple[list[str], list[int]]:
+    """The cleaned, de-duplicated sequences of one aaanalysis set and their 0/1 labels, in file order.
+
+    Args:
+        root: the data root holding ``protein/aaanalysis`` (None: ``$RKHSREG_DATA``, else ``./data``).
+        dataset: the file stem, e.g. ``"SEQ_CAPSID"``.
+
+    Raises:
+        DatasetNotFoundError: the file is missing.
+        InputError: missing columns, a label other than 0/1, or a reduced alphabet (fewer than 18 of the
+            20 amino-acid letters present).
+    """
+    path = _tsv_path(root, dataset)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{str(path)!r} does not exist; pass the data root that holds "
+                                   "protein/aaanalysis/<DATASET>.tsv (e.g. ../shared/data).")
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        if not {"sequence", "label"} <= set(reader.fieldnames or ()):
+            raise InputError(f"{str(path)!r} has columns {reader.fieldnames}; 'sequence' and 'label' are needed.")
+        rows = list(reader)
+    labels_of: dict[str, set[int]] = {}
+    order: list[str] = []
+    for line, row in enumerate(rows, start=2):
+        label = row["label"].strip()
+        if label not in ("0", "1"):
+            raise InputError(f"{str(path)}:{line}: label {label!r} is not allowed; expected 0 or 1.")
+        seq = row["sequence"].strip().upper()
+        if not seq.isalpha() or not seq.isascii():
+            continue
+        if seq not in labels_of:
+            labels_of[seq] = set()
+            order.append(seq)
+        labels_of[seq].add(int(label))
+    letters = set("".join(order))
+    standard = letters & set(AMINO_ACIDS)
+    if len(standard) < _MIN_STANDARD_LETTERS:
+        raise InputError(f"{dataset}: its sequences use only {''.join(sorted(letters))} ({len(standard)} of the 20 "
+                         "amino-acid letters): a reduced alphabet whose letters are not residues. Use one of "
+                         f"{', '.join(STANDIN_DATASETS)}.")
+    kept = [s for s in order if len(labels_of[s]) == 1]
+    return kept, [next(iter(labels_of[s])) for s in kept]
+
+
+def build_standin_tasks(root: str | os.PathLike[str] | None = None, *,
+                        datasets: Sequence[str] = STANDIN_DATASETS, tasks_per_dataset: int = 4,
+                        train_size: int = 100, test_positives: int = 50, test_negatives: int = 150,
+                        seed: int = 0) -> list[SequenceTask]:
+    """Balanced binary small-data tasks from real protein sets, tuning half first (see the module docstring).
+
+    Args:
+        root: the data root holding ``protein/aaanalysis``.
+        datasets: aaanalysis set names (default: :data:`STANDIN_DATASETS`).
+        tasks_per_dataset: tasks cut from each set (>= 2: one tuning, one reporting at least).
+        train_size: training sequences per task (even; half positive).
+        test_positives: positive test sequences per task.
+        test_negatives: negative test sequences per task.
+        seed: seed of the shuffles.
+
+    Returns:
+        Tasks named ``<set>-<j>`` (``capsid-0``…), ``group`` the set, ``meta["half"]`` ``"tune"`` or
+        ``"report"``; the tuning tasks of every set come first, then the reporting tasks.
+
+    Raises:
+        ConfigurationError: bad sizes, or a set too small for the tasks asked.
+    """
+    tasks_per_dataset = check_int("tasks_per_dataset", tasks_per_dataset, low=2)
+    check_int("train_size", train_size, low=2)
+    if train_size % 2:
+        raise ConfigurationError(f"train_size={train_size} is not allowed; pass an even int (balanced classes).")
+    check_int("test_positives", test_positives, low=1)
+    check_int("test_negatives", test_negatives, low=1)
+    check_int("seed", seed, low=0)
+    if isinstance(datasets, str) or not datasets:
+        raise ConfigurationError(f"datasets={datasets!r} is not allowed; pass a non-empty list of set names.")
+    half_train = train_size // 2
+    need = {1: tasks_per_dataset * (half_train + test_positives), 0: tasks_per_dataset * (half_train + test_negatives)}
+    tune: list[SequenceTask] = []
+    report: list[SequenceTask] = []
+    for dataset in datasets:
+        sequences, labels = read_labelled_tsv(root, dataset)
+        rng = random.Random(f"{seed}:{dataset}")
+        pools = {c: [s for s, y in zip(sequences, labels) if y == c] for c in (1, 0)}
+        for c, pool in pools.items():
+            if len(pool) < need[c]:
+                raise ConfigurationError(f"{dataset} has {len(pool)} usable sequences of class {c}; "
+                                         f"tasks_per_dataset={tasks_per_dataset} tasks need {need[c]}. "
+                                         "Ask for fewer or smaller tasks.")
+            rng.shuffle(pool)
+        short = dataset.removeprefix("SEQ_").lower()
+        for j in range(tasks_per_dataset):
+            chunk = {c: pools[c][j * need[c] // tasks_per_dataset:(j + 1) * need[c] // tasks_per_dataset]
+                     for c in (1, 0)}
+            train = chunk[1][:half_train] + chunk[0][:half_train]
+            test = chunk[1][half_train:] + chunk[0][half_train:]
+            half = "tune" if j < tasks_per_dataset // 2 else "report"
+            task = SequenceTask(f"{short}-{j}", train, [1] * half_train + [0] * half_train,
+                                test, [1] * test_positives + [0] * test_negatives, group=dataset,
+                                meta={"half": half, "seed": seed, "index": j})
+            (tune if half == "tune" else report).append(task)
+    return tune + report
