@@ -133,3 +133,32 @@ def write_image_folder(root, classes: int = 4, per_class: int = 3, size: int = 8
         for i in range(per_class):
             pixels = (torch.rand(size, size, 3, generator=g) * 255).to(torch.uint8).numpy()
             Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def quadrant_net(in_chans: int = 3) -> nn.Sequential:
+    """A fixed chain network that classifies images by their brightest quadrant (``class<k>`` of
+    :func:`write_quadrant_folder`): logit k = sum over channels of the mean of quadrant k. For CLI tests
+    (``tests._evaluation_helpers:quadrant_net``), no weights file needed."""
+    head = nn.Linear(in_chans * 4, 4)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(4).repeat(1, in_chans))  # feature c*4 + q -> class q
+        head.bias.zero_()
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), head)
+
+
+def write_quadrant_folder(root, per_class: int = 3, size: int = 8, seed: int = 0) -> None:
+    """RGB PNG images ``root/class<k>/<i>.png`` whose quadrant k (row-major) is bright, with noise."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    half = size // 2
+    for c in range(4):
+        folder = Path(root) / f"class{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        r, col = divmod(c, 2)
+        for i in range(per_class):
+            pixels = torch.rand(size, size, 3, generator=g) * 0.6
+            pixels[r * half:(r + 1) * half, col * half:(col + 1) * half] += 0.35
+            Image.fromarray((pixels.clamp(0, 1) * 255).to(torch.uint8).numpy()).save(folder / f"{i}.png")

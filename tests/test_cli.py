@@ -17,7 +17,7 @@ pytest.importorskip("torchvision")
 
 from rkhsreg.cli import main  # noqa: E402
 from rkhsreg.evaluation._datasets import cifar10_folder  # noqa: E402
-from tests._evaluation_helpers import tiny_cnn, write_image_folder  # noqa: E402
+from tests._evaluation_helpers import tiny_cnn, write_image_folder, write_quadrant_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RKHSREG_DATA") or ROOT.parent / "shared" / "data")
@@ -209,3 +209,40 @@ def test_console_entry_exits_nonzero_without_traceback(tmp_path):
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"rkhsreg evaluate: error: --weights '{tmp_path / 'none.pt'}': "
                                                 "no such file"]
+
+
+def _volatile_free(record: dict) -> dict:
+    """The JSON of a run without what legitimately differs between two runs (times, world size, command line)."""
+    record = json.loads(json.dumps(record))
+    record["budget"].pop("seconds")
+    for stage in record["budget"]["stages"]:
+        stage.pop("seconds")
+    for key in ("world_size", "command"):
+        record["run"].pop(key)
+    return record
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_write_the_one_process_json(capsys, tmp_path):
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available in this build")
+    write_quadrant_folder(tmp_path / "images")  # 12 images the quadrant network classifies correctly
+    args = ["--model", "tests._evaluation_helpers:quadrant_net", "--data", f"imagefolder:{tmp_path / 'images'}",
+            "--epsilons", "0.5,1.5,1.7", "--steps", "3", "--batch-size", "4", "--n-examples", "10", "--certify",
+            "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "rkhsreg.cli", "evaluate", *args, "--out", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("threat model, n = 10") == 1, proc.stdout  # rank 0 alone prints the table
+    code, _, _ = _run(capsys, *args, "--out", str(tmp_path / "one"))
+    assert code == 0
+    two = json.loads((tmp_path / "two.json").read_text())
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert two["run"]["world_size"] == 2 and one["run"]["world_size"] == 1
+    # stages of up to 3 batches (4, 4, 2 examples): each process attacked its share, the reductions gave the whole
+    assert max(s["attacked"] for s in two["budget"]["stages"]) > 4
+    assert 0 < two["robust_acc"]["1.7"] < two["robust_acc"]["0.5"] == 1.0
+    assert _volatile_free(two) == _volatile_free(one)
+    assert (tmp_path / "two.csv").read_text() == (tmp_path / "one.csv").read_text()
