@@ -5,11 +5,13 @@ Input layout: ``(N, 21, L)`` floats, channels 0–19 the one-hot residues (alpha
 as :func:`rkhsreg.data.protein.encode_sequences` returns with ``mask_channel=True``.
 
 Why the mask travels as a channel: the penalties perturb the whole input tensor and know nothing
-of padding. :class:`MaskResidues` multiplies the 20 residue channels by the **detached** mask
-channel, so f does not depend on the padding positions nor on the mask channel: its input
-gradient is exactly zero there, normalised-gradient PGD (which starts from zero) never moves
-them, and every ε-ball search, gradient penalty and adversarial example is confined to the real
-residues of each sequence. Plain ``(N, 20, L)`` inputs are accepted too (no masking).
+of padding. :class:`MaskResidues` multiplies the 20 residue channels by the **binarised** mask
+channel ``(x[:, 20] > 0.5)``, so f does not depend on the padding positions, and on the mask
+channel only through a threshold: the input gradient is exactly zero at both, normalised-gradient
+PGD (which starts from zero) never moves them, and a random start (joint ‖f‖²_δ, ℓ∞ PGD) changes
+f only if it moves one mask entry by more than 0.5. Every ε-ball search, gradient penalty and
+adversarial example is thus confined to the real residues of each sequence. Plain ``(N, 20, L)``
+inputs are accepted too (no masking).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ ALPHABET_SIZE = 20
 
 
 class MaskResidues(nn.Module):
-    """``x[:, :20] * x[:, 20:21].detach()`` for (N, 21, L) inputs; (N, 20, L) inputs pass unchanged.
+    """``x[:, :20] * (x[:, 20:21] > 0.5)`` for (N, 21, L) inputs; (N, 20, L) inputs pass unchanged.
 
     Example:
         >>> x = torch.zeros(1, 21, 3); x[0, 0] = 1.0; x[0, 20, :2] = 1.0
@@ -40,7 +42,7 @@ class MaskResidues(nn.Module):
                              "(rkhsreg.data.encode_sequences).")
         if x.shape[1] == ALPHABET_SIZE:
             return x
-        return x[:, :ALPHABET_SIZE] * x[:, ALPHABET_SIZE:].detach()
+        return x[:, :ALPHABET_SIZE] * (x[:, ALPHABET_SIZE:].detach() > 0.5).to(x.dtype)
 
 
 class _GlobalMaxPool(nn.Module):

@@ -227,6 +227,12 @@ class Runner:
         self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
         self.dry = dry
         self._encoded: dict[str, EncodedTask] = {}
+        self._commit: str | None = None  # HEAD when the first run of this process finished
+
+    def commit(self) -> str:
+        if self._commit is None:
+            self._commit = git_commit(HERE)
+        return self._commit
 
     def seed_of(self, task: Any) -> int:
         """One seed per task (its position in the task list): every row starts from the same weights."""
@@ -246,7 +252,7 @@ class Runner:
                 "epochs": cfg["trainer"]["max_epochs"], "auroc50": f"{result['auroc50']:.4f}",
                 "auroc": f"{result['auroc']:.4f}", "roc50": f"{result['roc50']:.4f}",
                 "train_loss": f"{result['train_loss']:.4f}", "seconds": f"{result['seconds']:.1f}",
-                "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": git_commit(HERE),
+                "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": self.commit(),
                 "machine": machine(), "threads": self.threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def _run_cells(self, path: Path, row: str, augment: int, cfg: dict[str, Any], tasks: list[Any]) -> list[float]:
