@@ -99,7 +99,7 @@ def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module)
 
     out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)
     tuning = _rows(tmp_path / "results" / "tuning.csv")
-    assert [r["row"] for r in tuning] == ["wd", "wd"] and all(r["test_acc"] == "" for r in tuning)
+    assert [r["row"] for r in tuning] == ["wd", "wd"] and all(r["test_acc"] for r in tuning)
     best = max(tuning, key=lambda r: float(r["val_acc"]))
     assert "chose model.weight_decay=" in out
     run = _rows(tmp_path / "results" / "runs.csv")
@@ -107,6 +107,14 @@ def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module)
     assert f'"weight_decay":{yaml.safe_load(best["hparams"])["weight_decay"]}' in run[0]["hparams"]
     out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)     # grid and run are both reused
     assert len(_rows(tmp_path / "results" / "tuning.csv")) == 2 and "[skip] wd_aug" in out
+    # the chosen grid point's run is the table's (tune_n, tune_seed) cell: copied, not trained again
+    out = _tiny(tmp_path, capsys, run_module, "wd", table=path)
+    assert "[copy] wd n=30 seed=0" in out and "[run ] wd" not in out
+    copied = next(r for r in _rows(tmp_path / "results" / "runs.csv") if r["row"] == "wd")
+    assert {k: copied[k] for k in ("config_hash", "val_acc", "test_acc", "seconds")} == \
+        {k: best[k] for k in ("config_hash", "val_acc", "test_acc", "seconds")}
+    out = _tiny(tmp_path, capsys, run_module, "wd", table=path)
+    assert "[skip] wd" in out and len(_rows(tmp_path / "results" / "runs.csv")) == 2
 
 
 def test_bad_arguments_are_refused(run_module):

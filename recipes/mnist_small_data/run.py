@@ -3,7 +3,10 @@
 Resumable runner. Every finished run is appended at once (open/append/flush/fsync, one line) to
 ``results/runs.csv``; on restart, finished (row, n, seed, config hash) cells are skipped. Rows with a
 validation grid (``table2.yaml``) first train each grid value at n=300, seed 0 and keep the best
-validation accuracy (never the test set); those runs go to ``results/tuning.csv`` the same way.
+validation accuracy (never the test set); those runs go to ``results/tuning.csv`` the same way. A tuning
+run also records its test accuracy, which the choice never reads: the chosen value's tuning run *is* the
+table's (n=300, seed 0) cell (training is seeded and deterministic, so re-training it would give the same
+numbers) and is copied to ``runs.csv`` instead of being trained twice.
 
 Each run trains the paper's network in a plain-PyTorch loop (SGD momentum 0.9, lr 0.05, batch 128,
 StepLR γ=0.5) with the row's penalties and constraints (``rkhsreg.training``), on the data of
@@ -320,6 +323,11 @@ def _record(row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, 
             "machine": machine(), "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
+def _cell(r: dict[str, str]) -> tuple[str, int, int, str, str]:
+    """A CSV record's cell key: (row, n, seed, config hash, evaluation scope)."""
+    return r["row"], int(r["n"]), int(r["seed"]), r["config_hash"], r["eval_examples"]
+
+
 class Runner:
     """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs."""
 
@@ -364,7 +372,7 @@ class Runner:
                         raise LookupError(f"{name}: grid point {key}={value} has not been trained")
                     else:
                         print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
-                        result = train_one(cfg, seed, self.data_dir, evaluate_test=False, log_every=self.log_every,
+                        result = train_one(cfg, seed, self.data_dir, evaluate_test=True, log_every=self.log_every,
                                            label=f"{name}[{key.rsplit('.', 1)[-1]}={value}]",
                                            eval_examples=self.eval_examples)
                         append_line(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
@@ -407,10 +415,16 @@ class Runner:
                     cfg = self.config(name, n)
                     h = config_hash(cfg)
                     scope = "all" if self.eval_examples is None else str(self.eval_examples)
-                    done = {(r["row"], int(r["n"]), int(r["seed"]), r["config_hash"], r["eval_examples"])
-                            for r in read_runs(self.runs_path)}
-                    if (name, n, seed, h, scope) in done:
+                    key = (name, n, seed, h, scope)
+                    done = {_cell(r) for r in read_runs(self.runs_path)}
+                    if key in done:
                         print(f"[skip] {name} n={n} seed={seed} (finished, config {h})", flush=True)
+                        continue
+                    tuned = [r for r in read_runs(self.tuning_path) if _cell(r) == key and r["test_acc"]]
+                    if tuned:  # the grid's run of this very config: copy it instead of training it again
+                        append_line(self.runs_path, tuned[-1])
+                        print(f"[copy] {name} n={n} seed={seed} from tuning.csv (config {h}): val "
+                              f"{tuned[-1]['val_acc']}% test {tuned[-1]['test_acc']}%", flush=True)
                         continue
                     print(f"[run ] {name} n={n} seed={seed} epochs={cfg['trainer']['max_epochs']} config {h} "
                           f"{hparams(cfg)}", flush=True)
