@@ -12,6 +12,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rkhsreg import InputError  # noqa: E402
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
 from tests._evaluation_helpers import quadrant_data, trained_cnn  # noqa: E402
 
@@ -33,7 +34,14 @@ def main() -> None:
     dist.init_process_group("gloo")
     model, x, y = problem()
     result = evaluate_robustness(model, (x, y), **SETTINGS)
-    torch.save({"rank": dist.get_rank(), "world": dist.get_world_size(), "distances": result.distances,
+    # the same examples in another order on rank 1 (a shuffled loader): refused on every rank, before any attack
+    order = torch.arange(x.shape[0]) if dist.get_rank() == 0 else torch.arange(x.shape[0]).flip(0)
+    try:
+        evaluate_robustness(model, (x[order], y[order]), **SETTINGS)
+        mismatch = ""
+    except InputError as exc:
+        mismatch = str(exc)
+    torch.save({"mismatch": mismatch, "rank": dist.get_rank(), "world": dist.get_world_size(), "distances": result.distances,
                 "robust": result.robust_accuracy, "clean": result.clean_accuracy,
                 "attacked": [s["attacked"] for s in result.stages],
                 "rows": result.forward_rows + result.backward_rows,

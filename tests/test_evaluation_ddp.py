@@ -58,3 +58,4 @@ def test_two_processes_equal_one(tmp_path):
         assert got["attacked"] == [s["attacked"] for s in reference.stages]
         assert got["rows"] == reference.forward_rows + reference.backward_rows
         assert got["checks"] == {k: v["passed"] for k, v in reference.sanity["checks"].items()}
+        assert "processes passed different data" in got["mismatch"]

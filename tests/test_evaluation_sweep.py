@@ -257,3 +257,58 @@ def test_fab_t_keeps_the_closest_success_over_all_targets(cnn):
     all_ = evaluate_robustness(cnn, (x, y), epsilons=[0.5], attacks=[FAB(steps=10, targets=3)], sanity=False)
     assert torch.all(all_.distances <= one.distances)  # deterministic runs: the first target is in both
     assert bool((all_.distances < one.distances).any())
+
+
+def test_progress_counts_this_process_share(linear, monkeypatch):
+    """Under torch.distributed each process runs every other batch: its bars must end at its own share."""
+    import rkhsreg.evaluation.sweep as sweep_module
+
+    class FirstOfTwo:  # rank 0 of 2, reductions left out: only the progress calls matter here
+        rank, world, active = 0, 2, True
+
+        def __init__(self, enabled, device):
+            pass
+
+        def mine(self, number):
+            return number % 2 == 0
+
+        def min_(self, tensor):
+            return tensor
+
+        max_ = sum_ = min_
+
+        def check_same(self, inputs, labels):
+            pass
+
+    monkeypatch.setattr(sweep_module, "Sync", FirstOfTwo)
+    model, x, y, _ = linear
+    calls: dict[str, list[tuple[int, int]]] = {}
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2], steps=2, batch_size=8, sanity=False,
+                                 progress=lambda label, done, total: calls.setdefault(label, []).append((done, total)))
+    assert calls and len(calls) == len(result.stages)
+    for stage in result.stages:
+        label = stage["attack"] if stage["epsilon"] is None else f"{stage['attack']} eps={stage['epsilon']:g}"
+        batches = [min(8, stage["attacked"] - start) for start in range(0, stage["attacked"], 8)]
+        share = sum(batches[0::2])
+        assert calls[label] == [(sum(batches[0:2 * k + 1:2]), share) for k in range(len(batches[0::2]))]
+
+
+def test_non_finite_logits_or_inputs_are_refused(linear):
+    model, x, y, _ = linear
+
+    class NaNRow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, z):
+            out = self.inner(z).clone()
+            out[z.flatten(1)[:, 0] > 0.55] = float("nan")
+            return out
+
+    with pytest.raises(InputError, match="non-finite logits \\(nan or inf\\) for [1-9][0-9]* of 40 clean inputs"):
+        evaluate_robustness(NaNRow(), (x, y), epsilons=[0.1], sanity=False)
+    bad = x.clone()
+    bad[3, 0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="inputs hold 1 nan or inf values"):
+        evaluate_robustness(model, (bad, y), epsilons=[0.1])

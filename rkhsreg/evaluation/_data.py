@@ -110,7 +110,9 @@ def check_bounds(bounds: Any) -> tuple[float, float]:
 
 
 def check_inside(inputs: torch.Tensor, bounds: tuple[float, float]) -> None:
-    """Refuse inputs outside the box (attacks would clip them, changing the clean examples)."""
+    """Refuse inputs outside the box (attacks would clip them, changing the clean examples) or not finite."""
+    if not bool(torch.isfinite(inputs).all()):
+        raise InputError(f"inputs hold {int((~torch.isfinite(inputs)).sum())} nan or inf values; pass finite inputs.")
     low, high = float(inputs.min()), float(inputs.max())
     slack = 1e-6 * (bounds[1] - bounds[0])
     if low < bounds[0] - slack or high > bounds[1] + slack:

@@ -63,3 +63,21 @@ class Sync:
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """In-place element-wise sum over ranks."""
         return self._reduce(tensor, self._dist.ReduceOp.SUM if self.active else None)
+
+    def check_same(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Refuse examples that differ between ranks, in value or in order (the batches of a stage are cut from
+        one list of examples; a rank with other data, e.g. a shuffled DataLoader, would mix up examples)."""
+        if not self.active:
+            return
+        n = inputs.shape[0]
+        place = torch.arange(1, n + 1, dtype=torch.float64)
+        rows = inputs.detach().reshape(n, -1).double().sum(1).cpu()
+        mine = torch.tensor([n, float(rows.sum()), float((rows * place).sum()),
+                             float((labels.detach().double().cpu() * place).sum())], dtype=torch.float64)
+        low, high = self.min_(mine.clone()), self.max_(mine.clone())
+        if not torch.equal(low, high):
+            from rkhsreg._errors import InputError
+            raise InputError(f"the {self.world} processes passed different data (rank {self.rank}: {n} examples); "
+                             "the evaluation shards one list of examples over them: pass the same examples in the same "
+                             "order on every rank (no shuffling, no DistributedSampler), or distributed=False to "
+                             "evaluate each rank's own data alone.")

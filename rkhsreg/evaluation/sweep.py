@@ -55,7 +55,8 @@ __all__ = ["evaluate_robustness", "ORDERS"]
 
 #: Orders in which the ε of a sweep are attacked.
 ORDERS = ("descending", "ascending")
-#: ``progress(stage, done, total)``: called after each batch with the stage's label and counts.
+#: ``progress(stage, done, total)``: called after each batch with the stage's label and the examples of this
+#: process's share of the stage done so far and in all (the whole stage in a single process).
 Progress = Callable[[str, int, int], None]
 _SEED_MOD = 2 ** 31 - 1
 
@@ -143,11 +144,12 @@ class _Sweep:
         fwd0, bwd0, start = self.view.forward_rows, self.view.backward_rows, time.perf_counter()
         successes, done = 0, 0
         total = int(index.numel())
+        batches = [(number, rows) for number, rows in enumerate(index.split(self.batch_size))
+                   if self.sync.mine(number)]
+        share = sum(int(rows.numel()) for _, rows in batches)
         # created on every rank before the loop, so every rank takes part in the same reductions
         self.success.setdefault(attack.name, torch.full((self.n,), math.inf, dtype=torch.float64))
-        for number, rows in enumerate(index.split(self.batch_size)):
-            if not self.sync.mine(number):
-                continue
+        for number, rows in batches:
             z = self.inputs[rows].to(self.device)
             y = self.labels[rows].to(self.device)
             seed = (self.seed + 1_000_003 * self._stage_no + 7_919 * number) % _SEED_MOD
@@ -155,7 +157,7 @@ class _Sweep:
             successes += self.accept(rows, z, y, adv, eps_z, attack.name, epsilon)
             done += int(rows.numel())
             if self.progress is not None:
-                self.progress(label, done, total)
+                self.progress(label, done, share)
         self.sync.min_(self.dist)
         self.sync.min_(self.success[attack.name])
         counts = torch.tensor([successes, self.view.forward_rows - fwd0, self.view.backward_rows - bwd0],
@@ -217,7 +219,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         distributed: shard the batches over the ``torch.distributed`` process group (``None``: when
             one with several processes is initialised). Every rank must pass the same data; every
             rank gets the full result.
-        progress: ``progress(stage, done, total)`` called after each batch.
+        progress: ``progress(stage, done, total)`` called after each batch (under ``torch.distributed``:
+            ``done`` and ``total`` count this process's share of the stage).
 
     Returns:
         A :class:`~rkhsreg.evaluation.result.RobustnessResult`.
@@ -260,12 +263,18 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
     started = time.perf_counter()
     view = AttackView(model, tuple(inputs.shape[1:]), box)
     sync = Sync(distributed, dev)
+    sync.check_same(inputs, labels)
     sweep = _Sweep(view, view.to_attack(inputs), labels, norm=norm, batch_size=batch_size, device=dev, sync=sync,
                    seed=base_seed, refine_steps=refine_steps, progress=progress)
     log = SanityLog()
     with evaluation_mode(model):
         logits = sweep.map_batches(lambda z, y: view(z), _num_classes(view, sweep))
         num_classes = logits.shape[1]
+        finite = torch.isfinite(logits).all(1)
+        if not bool(finite.all()):
+            raise InputError(f"the model returned non-finite logits (nan or inf) for {int((~finite).sum())} of "
+                             f"{sweep.n} clean inputs (first: example {int((~finite).nonzero()[0])}); attacks and "
+                             "distances need finite scores. Check the model and its weights.")
         if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
             raise InputError(f"labels range over [{int(labels.min())}, {int(labels.max())}], but the model has "
                              f"{num_classes} outputs; labels must be class indices in [0, {num_classes - 1}].")
