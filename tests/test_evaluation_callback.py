@@ -66,3 +66,6 @@ def test_bad_arguments():
         RobustAccuracy([])
     with pytest.raises(ConfigurationError, match="log_prefix='' is not allowed"):
         RobustAccuracy([0.5], log_prefix="")
+    # the box is checked when the callback is built, not at the first validation epoch
+    with pytest.raises(ConfigurationError, match="bounds=\\(1.0, 0.0\\) is empty"):
+        RobustAccuracy([0.5], bounds=(1.0, 0.0))

@@ -76,3 +76,27 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
+
+
+def test_atomic_write_never_changes_the_process_umask(tmp_path, monkeypatch):
+    # setting the umask to read it opens a window in which other threads create world-writable files
+    reference = tmp_path / "reference"
+    reference.write_text("x")  # the permissions open() gives under the current umask
+
+    def no_umask(mask):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    path = atomic_write(tmp_path / "sub" / "r.txt", b"data")
+    assert path.read_bytes() == b"data"
+    assert path.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+
+
+def test_json_keys_tell_close_epsilons_apart():
+    from rkhsreg.evaluation.result import epsilon_key
+
+    eps = [0.1234567, 0.1234568, 1.0, 2.5e-05]
+    result = _result(epsilons=eps, robust_accuracy=[0.75, 0.5, 0.25, 0.75])
+    record = result.to_dict()
+    assert record["robust_acc"] == {"0.1234567": 0.75, "0.1234568": 0.5, "1": 0.25, "2.5e-05": 0.75}
+    assert all(float(epsilon_key(e)) == e for e in eps)

@@ -28,8 +28,9 @@ import torch
 
 from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
-from rkhsreg.evaluation._data import check_epsilons, collect
+from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation.attacks import Attack, check_attacks
+from rkhsreg.evaluation.result import epsilon_key
 from rkhsreg.evaluation.sweep import evaluate_robustness
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
@@ -74,7 +75,7 @@ class RobustAccuracy(pl.Callback):
         self.steps = check_int("steps", steps)
         self.attacks = None if attacks is None else check_attacks(attacks)
         self.batch_size = check_int("batch_size", batch_size)
-        self.bounds = bounds
+        self.bounds = check_bounds(bounds)
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
         if not isinstance(log_prefix, str) or not log_prefix:
@@ -115,7 +116,8 @@ class RobustAccuracy(pl.Callback):
         if result is None:
             return
         metrics = {f"{self.log_prefix}/clean": result.clean_accuracy}
-        metrics.update({f"{self.log_prefix}/eps={e:g}": a for e, a in zip(result.epsilons, result.robust_accuracy)})
+        metrics.update({f"{self.log_prefix}/eps={epsilon_key(e)}": a
+                        for e, a in zip(result.epsilons, result.robust_accuracy)})
         self.history.append({"epoch": float(trainer.current_epoch), **metrics})
         pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=self.fixed is None,
                            batch_size=result.n_examples)

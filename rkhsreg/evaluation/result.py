@@ -13,18 +13,21 @@ import json
 import math
 import os
 import platform
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["RobustnessResult", "atomic_write", "library_versions"]
+__all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions"]
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``).
+
+    The temporary file is created with ``os.open(..., 0o666)``, so it gets the permissions ``open()``
+    would give (the umask applies) without touching the process-wide umask.
 
     Example:
         >>> atomic_write(tmp_path / "a.txt", "hello")  # doctest: +SKIP
@@ -32,15 +35,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -67,8 +73,16 @@ def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _key(epsilon: float) -> str:
-    return f"{epsilon:g}"
+def epsilon_key(epsilon: float) -> str:
+    """A short text for ε that tells distinct floats apart (``repr`` without a trailing ``.0``): JSON keys,
+    logged metric names. ``f"{ε:g}"`` would map 0.1234567 and 0.1234568 to the same key.
+
+    Example:
+        >>> epsilon_key(1.0), epsilon_key(0.5), epsilon_key(0.1234567)
+        ('1', '0.5', '0.1234567')
+    """
+    text = repr(float(epsilon))
+    return text[:-2] if text.endswith(".0") else text
 
 
 @dataclass
@@ -133,9 +147,9 @@ class RobustnessResult:
             "n_ex": self.n_examples,
             "clean_acc": self.clean_accuracy,
             "eps": list(self.epsilons),
-            "robust_acc": {_key(e): a for e, a in zip(self.epsilons, self.robust_accuracy)},
+            "robust_acc": {epsilon_key(e): a for e, a in zip(self.epsilons, self.robust_accuracy)},
             "certified_acc": (None if self.certified_accuracy is None else
-                              {_key(e): a for e, a in zip(self.epsilons, self.certified_accuracy)}),
+                              {epsilon_key(e): a for e, a in zip(self.epsilons, self.certified_accuracy)}),
             "lipschitz_constant": self.lipschitz_constant,
             "attack": {"ensemble": self.attacks, "order": self.order, "seed": self.seed,
                        "bounds": list(self.bounds)},
