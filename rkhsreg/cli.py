@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -224,7 +225,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
         raise _UserError(str(exc)) from exc
     result.metadata.update({"model": args.model, "checkpoint": args.checkpoint or args.weights, "data": args.data,
                             "split": args.split, "device": str(device), "world_size": world,
-                            "command": " ".join(["rkhsreg", *sys.argv[1:]])})
+                            "command": shlex.join(["rkhsreg", *args.argv])})
     if rank == 0:
         print(result.table())
         if args.out:
@@ -241,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ...       "--epsilons", "0.5,1"])  # doctest: +SKIP
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in the results (sys.argv is the caller's when main() is called from Python)
     try:
         if args.command == "evaluate":
             return _evaluate(args)

@@ -148,6 +148,9 @@ def test_run_on_image_folder_writes_json_csv_png(capsys, tmp_path, folder):
     assert [a["name"] for a in record["attack"]["ensemble"]] == ["fab-t", "apgd-ce", "apgd-t"]
     assert record["attack"]["ensemble"][1]["steps"] == 3
     assert record["run"]["checkpoint"] == str(ckpt)
+    # the command as given to main(), not the test runner's sys.argv
+    assert record["run"]["command"].startswith(f"rkhsreg evaluate --model {TINY} --checkpoint {ckpt} ")
+    assert record["run"]["command"].endswith(f"--out {out} --certify")
     assert out.with_suffix(".csv").read_text().splitlines()[0] == "epsilon,robust_acc,certified_acc"
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.parent.iterdir()) == ["robustness.csv", "robustness.json", "robustness.png"]
