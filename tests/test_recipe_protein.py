@@ -102,6 +102,7 @@ def test_tiny_run_resumes_and_summarizes(run_module, tmp_path, capsys):
     assert len([r for r in _rows(results / "runs.csv") if r["finished_at"]]) == 4
     text = (results / "table.md").read_text()
     assert "| No regularization | 0.446 |" in text and "(1)" in text
+    assert "| SN proj | " in text.split("Paired differences")[1]          # the paired section lists the rows
     summary = _rows(results / "table.csv")
     assert [r["row"] for r in summary] == ["none", "sn_proj"] and summary[0]["tasks_no_da"] == "1"
 
@@ -113,3 +114,11 @@ def test_bad_arguments(run_module):
         run_module.main(["--augment", "2"])
     with pytest.raises(SystemExit, match="--scop-root"):
         run_module.main(["--source", "scop"])
+
+
+def test_paired_differences(run_module):
+    a, b = {"t1": 0.5, "t2": 0.7, "t3": 0.4, "x": 0.9}, {"t1": 0.4, "t2": 0.7, "t3": 0.6}
+    mean, sem, win, tie, loss = run_module.paired(a, b)          # diffs +0.1, 0, -0.2 on the common tasks
+    assert mean == pytest.approx(-0.1 / 3) and (win, tie, loss) == (1, 1, 1)
+    assert sem == pytest.approx(0.152752523 / 3 ** 0.5)
+    assert run_module.paired({"a": 1.0}, {"b": 1.0}) is None
