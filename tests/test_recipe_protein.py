@@ -122,3 +122,30 @@ def test_paired_differences(run_module):
     assert mean == pytest.approx(-0.1 / 3) and (win, tie, loss) == (1, 1, 1)
     assert sem == pytest.approx(0.152752523 / 3 ** 0.5)
     assert run_module.paired({"a": 1.0}, {"b": 1.0}) is None
+
+
+SCOP_SAMPLE = ROOT.parent / "shared" / "data" / "protein" / "scop167_sample"
+
+
+@pytest.mark.skipif(not (SCOP_SAMPLE / "pos-test.c.1.1.fasta").is_file(), reason="SCOP sample not present")
+def test_scop_source_on_real_benchmark_files(run_module, tmp_path, capsys):
+    """Two tasks in the benchmark's layout, made of the real sample files (the first tunes, the second reports)."""
+    import shutil
+
+    scop = tmp_path / "SCOP167-superfamily"
+    scop.mkdir()
+    for task in ("c.1.1", "c.1.1b"):
+        for sign in ("pos", "neg"):
+            for split in ("train", "test"):
+                shutil.copy(SCOP_SAMPLE / f"{sign}-test.c.1.1.fasta", scop / f"{sign}-{split}.{task}.fasta")
+    results = tmp_path / "results"
+    argv = ["--source", "scop", "--scop-root", str(tmp_path), "--rows", "none", "--augment", "0", "--epochs", "1",
+            "--results", str(results)]
+    assert run_module.main(argv) == 0
+    runs = _rows(results / "runs.csv")
+    assert [(r["task"], r["half"]) for r in runs] == [("c.1.1b", "report")]
+    assert 0.0 <= float(runs[0]["auroc50"]) <= 1.0
+    for path in scop.glob("*.c.1.1.fasta"):       # one task left: it reports, nothing can tune
+        path.unlink()
+    with pytest.raises(SystemExit, match="choose hyper-parameters on tuning tasks"):
+        run_module.main(argv[:4] + ["--rows", "wd"] + argv[6:])

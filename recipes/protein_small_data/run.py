@@ -321,6 +321,12 @@ class Runner:
 
     def run(self, rows: Sequence[str], augments: Sequence[int]) -> None:
         """Every (row, augment) on the reporting tasks; the no-augmentation column of all rows first."""
+        tuned = [n for n in rows if self.table["rows"][n].get("grid") or self.table["rows"][n].get("inherit")]
+        if tuned and not self.half("tune"):
+            raise SystemExit(f"rows {tuned} choose hyper-parameters on tuning tasks, but there are none "
+                             f"({len(self.tasks)} task(s), all reporting); use more tasks or only untuned rows.")
+        if not self.half("report"):
+            raise SystemExit(f"no reporting task among the {len(self.tasks)} task(s); use more tasks.")
         for augment in augments:
             for name in rows:
                 print(f"[row ] {name} da={augment}", flush=True)
