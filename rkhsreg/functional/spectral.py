@@ -318,7 +318,11 @@ def conv_operator_norm(module_or_weight: nn.Module | Tensor, input_shape: Sequen
         module_or_weight: an ``nn.Conv1d/2d/3d`` (its stride, padding, dilation, groups and padding
             mode are used) or a weight tensor (then pass those as keywords; defaults 1, 0, 1, 1, 'zeros').
         input_shape: one example's shape ``(C, *spatial)`` (a leading batch of 1 is accepted).
-        stride, padding, dilation, groups, padding_mode: the conv's settings, only with a weight.
+        stride: the conv's stride, only with a weight.
+        padding: the conv's padding, only with a weight.
+        dilation: the conv's dilation, only with a weight.
+        groups: the conv's groups, only with a weight.
+        padding_mode: the conv's padding mode, only with a weight.
         v: start vector of the input shape, e.g. the one returned by the previous call.
         iters: iterations (>= 0), i.e. products by ``AᵀA``; the maximum when ``tol`` is given.
         tol: stop early once ``σ`` changes by less than ``tol`` relatively (Lanczos: also once the
