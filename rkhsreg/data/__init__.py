@@ -26,10 +26,16 @@ _PROTEIN = {
     "build_standin_tasks": "protein_tasks", "STANDIN_DATASETS": "protein_tasks",
     "BlosumSubstitution": "substitutions",
 }
+# CIFAR-10 (ImageFolder JPEG copy extracted once into a cache, or torchvision's layout), loaded on first use.
+_CIFAR10 = {
+    "CIFAR10Data": "cifar10", "cifar10_transforms": "cifar10", "CIFAR10_CLASSES": "cifar10_files",
+    "CIFAR10_MEAN": "cifar10_files", "CIFAR10_STD": "cifar10_files", "find_cifar10": "cifar10_files",
+    "extract_once": "cifar10_files", "cifar10_datasets": "cifar10_files", "load_cifar10_tensors": "cifar10_files",
+}
 
 __all__ = ["MNISTSubset", "DatasetNotFoundError", "ENV_VAR", "MNIST_TRAIN_SIZE", "VALIDATION_SIZE",
            "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "subset_indices",
-           *_PROTEIN]
+           *_PROTEIN, *_CIFAR10]
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +45,7 @@ def __getattr__(name: str) -> Any:
     if name in _PROTEIN:
         import importlib
         return getattr(importlib.import_module(f"rkhsreg.data.{_PROTEIN[name]}"), name)
+    if name in _CIFAR10:
+        import importlib
+        return getattr(importlib.import_module(f"rkhsreg.data.{_CIFAR10[name]}"), name)
     raise AttributeError(f"module 'rkhsreg.data' has no attribute {name!r}")
