@@ -54,6 +54,13 @@ def _epsilons(text: str) -> list[float]:
     return values
 
 
+def _names(text: str) -> list[str]:
+    names = [part for part in text.replace(" ", "").split(",") if part]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no attack name (e.g. default,square)")
+    return names
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -100,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     atk.add_argument("--norm", choices=("l2", "linf"), default="l2")
     atk.add_argument("--epsilons", type=_epsilons, required=True, help="comma-separated radii, e.g. 0.25,0.5,1")
     atk.add_argument("--steps", type=_positive, default=100, help="APGD/FAB iterations (default 100)")
+    atk.add_argument("--attacks", type=_names, default=None,
+                     help="comma-separated ensemble: default (FAB-T, APGD-CE, APGD-T), fab-t, fab, apgd-ce, apgd-dlr, "
+                          "apgd-t, square (gradient-free, 5000 queries), noise; e.g. default,square")
     atk.add_argument("--order", choices=("descending", "ascending"), default="descending")
     atk.add_argument("--bounds", type=_bounds, default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
     atk.add_argument("--certify", action="store_true", help="also compute the certified (Lipschitz) accuracy")
@@ -216,7 +226,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                 # the table lists the sanity warnings; do not print them twice
                 warnings.filterwarnings("ignore", category=RobustnessWarning)
                 result = evaluate_robustness(
-                    model, data, norm=args.norm, epsilons=args.epsilons, steps=args.steps,
+                    model, data, norm=args.norm, epsilons=args.epsilons, steps=args.steps, attacks=args.attacks,
                     batch_size=args.batch_size, device=device, bounds=args.bounds, seed=args.seed, order=args.order,
                     sanity=not args.no_sanity, certify=args.certify, progress=progress)
         finally:

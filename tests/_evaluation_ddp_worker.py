@@ -41,7 +41,8 @@ def main() -> None:
         mismatch = ""
     except InputError as exc:
         mismatch = str(exc)
-    torch.save({"mismatch": mismatch, "rank": dist.get_rank(), "world": dist.get_world_size(), "distances": result.distances,
+    torch.save({"mismatch": mismatch,
+                "rank": dist.get_rank(), "world": dist.get_world_size(), "distances": result.distances,
                 "robust": result.robust_accuracy, "clean": result.clean_accuracy,
                 "attacked": [s["attacked"] for s in result.stages],
                 "rows": result.forward_rows + result.backward_rows,

@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("torchattacks")
 pytest.importorskip("torchvision")
 
-from rkhsreg.cli import main  # noqa: E402
+from rkhsreg.cli import build_parser, main  # noqa: E402
 from rkhsreg.evaluation._datasets import cifar10_folder  # noqa: E402
 from tests._evaluation_helpers import tiny_cnn, write_image_folder, write_quadrant_folder  # noqa: E402
 
@@ -78,6 +78,23 @@ def test_bad_epsilon_list_is_one_line_error(capsys, folder, epsilons, match):
         main(["evaluate", "--model", TINY, "--data", f"imagefolder:{folder}", "--epsilons", epsilons])
     assert exit_.value.code == 2
     _one_line_error(capsys.readouterr().err, match)
+
+
+def test_attack_names_on_the_command_line(capsys, tmp_path):
+    from rkhsreg.evaluation import ATTACK_NAMES
+
+    write_quadrant_folder(tmp_path / "images")
+    base = ["--model", "tests._evaluation_helpers:quadrant_net", "--data", f"imagefolder:{tmp_path / 'images'}",
+            "--epsilons", "20", "--steps", "3", "--no-progress", "--no-sanity"]  # noise breaks all: Square idle
+    code, out, err = _run(capsys, *base, "--attacks", "default,sqare")
+    assert code == 2 and out == ""
+    _one_line_error(err, "unknown attack 'sqare'; did you mean 'square'?")
+    code, _, _ = _run(capsys, *base, "--attacks", "noise, square", "--out", str(tmp_path / "r"))
+    assert code == 0
+    ensemble = json.loads((tmp_path / "r.json").read_text())["attack"]["ensemble"]
+    assert [a["name"] for a in ensemble] == ["noise", "square"] and ensemble[1]["queries"] == 5000
+    help_text = build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help()
+    assert all(name in help_text for name in ATTACK_NAMES)
 
 
 @pytest.mark.parametrize("data, match", [

@@ -230,7 +230,8 @@ def test_default_ensemble_adapts_to_class_count():
     ({"epsilons": [0.1], "batch_size": 0}, "batch_size=0 is out of range"),
     ({"epsilons": [0.1], "bounds": (1.0, 0.0)}, "bounds=\\(1.0, 0.0\\) is empty"),
     ({"epsilons": [0.1], "bounds": (0.2, 0.3)}, "outside bounds"),
-    ({"epsilons": [0.1], "attacks": ["fab"]}, "attacks=\\['fab'\\] is not allowed"),
+    ({"epsilons": [0.1], "attacks": [3]}, "attacks=\\[3\\] is not allowed"),
+    ({"epsilons": [0.1], "attacks": ["fabt"]}, "unknown attack 'fabt'; did you mean 'fab-t'\\?"),
     ({"epsilons": [0.1], "seed": 1, "generator": torch.Generator()}, "seed and generator were both given"),
     ({"epsilons": [0.1], "device": "meta"}, "device='meta', but the model is on 'cpu'"),
     ({"epsilons": [0.1], "n_examples": 0}, "n_examples=0 is not allowed"),
@@ -312,3 +313,20 @@ def test_non_finite_logits_or_inputs_are_refused(linear):
     bad[3, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="inputs hold 1 nan or inf values"):
         evaluate_robustness(model, (bad, y), epsilons=[0.1])
+
+
+def test_non_finite_candidates_are_discarded(linear):
+    model, x, y, _ = linear
+
+    class NaNAttack(Attack):
+        name = "nan"
+
+        def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+            out = inputs.clone()
+            out[::2] = float("nan")  # the model's argmax of NaN logits is a class, often a wrong one
+            return out
+
+    result = evaluate_robustness(model, (x, y), epsilons=[0.1, 0.5], attacks=[NaNAttack()], sanity=False)
+    assert not torch.isnan(result.distances).any()
+    assert torch.equal(result.distances, torch.where(result.correct, math.inf, 0.0).double())
+    assert result.robust_accuracy == [result.clean_accuracy] * 2

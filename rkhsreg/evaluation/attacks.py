@@ -10,10 +10,10 @@ Why wrap torchattacks 3.5.1 rather than call ``torchattacks.AutoAttack``:
 
 * ``AutoAttack`` runs APGD with 10 steps (the original: 100) and APGD-T/FAB-T with ``n_classes − 1``
   targets (the original: 9); here steps and targets are explicit (defaults 100 and 9).
-* ``APGD``, ``APGDT`` and ``FAB`` call ``torch.manual_seed``/``torch.cuda.manual_seed`` on every
-  call, resetting the caller's global RNG: every call here runs inside ``torch.random.fork_rng``
-  (:func:`~rkhsreg.evaluation._model.evaluation_mode`), with a seed drawn from the evaluation's own
-  generator.
+* ``APGD``, ``APGDT``, ``FAB`` and ``Square`` call ``torch.manual_seed``/``torch.cuda.manual_seed``
+  on every call, resetting the caller's global RNG: every ``perturb`` here runs inside
+  ``torch.random.fork_rng`` (and the whole evaluation inside
+  :func:`~rkhsreg.evaluation._model.evaluation_mode`), with a seed drawn from the evaluation's own.
 * Its mode handling calls ``model.eval()`` and then ``model.train()`` on the *whole* model if it was
   training, which puts frozen submodules (e.g. BatchNorm kept in eval) back in training mode:
   each submodule's own flag is restored here.
@@ -32,6 +32,9 @@ Example:
 from __future__ import annotations
 
 import abc
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -40,7 +43,8 @@ from torch import nn
 from rkhsreg._checks import check_choice, check_int, check_real
 from rkhsreg._errors import ConfigurationError
 
-__all__ = ["Attack", "APGD", "APGDTargeted", "FAB", "RandomNoise", "default_attacks", "NORMS"]
+__all__ = ["Attack", "APGD", "APGDTargeted", "FAB", "RandomNoise", "default_attacks", "check_attacks",
+           "resolve_attacks", "ATTACK_NAMES", "NORMS"]
 
 #: Norms of the threat models, as spelled in rkhsreg.
 NORMS = ("l2", "linf")
@@ -54,6 +58,14 @@ def _torchattacks() -> Any:
         raise ImportError("the default attack ensemble needs torchattacks; install it with "
                           "pip install 'rkhsreg[eval]'") from exc
     return torchattacks
+
+
+@contextmanager
+def forked_rng(inputs: torch.Tensor) -> Iterator[None]:
+    """Fork the global CPU RNG (and that of ``inputs``' CUDA device): torchattacks reseeds them on every call."""
+    devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
 
 
 class Attack(abc.ABC):
@@ -135,7 +147,8 @@ class APGD(Attack):
     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
         atk = _torchattacks().APGD(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon), steps=self.steps,
                                    n_restarts=self.restarts, seed=int(seed), loss=self.loss, rho=self.rho)
-        return atk(inputs, labels).detach()
+        with forked_rng(inputs):
+            return atk(inputs, labels).detach()
 
     def settings(self) -> dict[str, Any]:
         return {"loss": self.loss, "steps": self.steps, "restarts": self.restarts, "rho": self.rho}
@@ -178,7 +191,8 @@ class APGDTargeted(APGD):
         atk = _torchattacks().APGDT(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon), steps=self.steps,
                                     n_restarts=self.restarts, seed=int(seed), rho=self.rho,
                                     n_classes=min(self.targets + 1, num_classes))
-        return atk(inputs, labels).detach()
+        with forked_rng(inputs):
+            return atk(inputs, labels).detach()
 
     def settings(self) -> dict[str, Any]:
         return {"loss": "dlr-targeted", "steps": self.steps, "targets": self.targets, "restarts": self.restarts,
@@ -232,6 +246,10 @@ class FAB(Attack):
                                    seed=int(seed), multi_targeted=targeted, n_classes=n_classes)
 
     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
+        with forked_rng(inputs):
+            return self._perturb(model, inputs, labels, epsilon=epsilon, norm=norm, seed=seed)
+
+    def _perturb(self, model, inputs, labels, *, epsilon, norm, seed):
         if self.targets is None:
             # eps only bounds the random restarts' radius and the final acceptance: inf keeps every success.
             return self._attack(model, norm, epsilon, seed)(inputs, labels).detach()
@@ -331,16 +349,66 @@ def default_attacks(norm: str = "l2", num_classes: int = 10, *, steps: int = 100
     return attacks
 
 
-def check_attacks(attacks: Any) -> list[Attack]:
-    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects."""
-    if isinstance(attacks, Attack):
+#: Names accepted in ``attacks=[...]`` besides :class:`Attack` objects; ``"default"`` is the default ensemble.
+ATTACK_NAMES = ("default", "fab-t", "fab", "apgd-ce", "apgd-dlr", "apgd-t", "square", "noise")
+
+
+def _from_name(name: str, norm: str, num_classes: int, steps: int) -> list[Attack]:
+    if name == "default":
+        return default_attacks(norm, num_classes, steps=steps)
+    if name == "square":
+        from rkhsreg.evaluation.square import Square
+        return [Square()]
+    return [{"fab-t": lambda: FAB(steps=steps), "fab": lambda: FAB(steps=steps, targets=None),
+             "apgd-ce": lambda: APGD("ce", steps=steps), "apgd-dlr": lambda: APGD("dlr", steps=steps),
+             "apgd-t": lambda: APGDTargeted(steps=steps), "noise": RandomNoise}[name]()]
+
+
+def check_attacks(attacks: Any) -> list[Attack | str]:
+    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects and names of :data:`ATTACK_NAMES`.
+
+    Example:
+        >>> check_attacks(["default", "square"])
+        ['default', 'square']
+    """
+    if isinstance(attacks, (Attack, str)):
         attacks = [attacks]
-    if not isinstance(attacks, (list, tuple)) or not attacks or not all(isinstance(a, Attack) for a in attacks):
+    if (not isinstance(attacks, (list, tuple)) or not attacks
+            or not all(isinstance(a, (Attack, str)) for a in attacks)):
         raise ConfigurationError(f"attacks={attacks!r} is not allowed; pass a non-empty list of "
-                                 "rkhsreg.evaluation.Attack objects (e.g. default_attacks('l2', num_classes=10)) "
-                                 "or None for the default ensemble.")
-    names = [a.name for a in attacks]
+                                 "rkhsreg.evaluation.Attack objects or names (e.g. ['default', 'square'], "
+                                 f"names: {', '.join(ATTACK_NAMES)}), or None for the default ensemble.")
+    for item in attacks:
+        if isinstance(item, str) and item not in ATTACK_NAMES:
+            close = difflib.get_close_matches(item, ATTACK_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(ATTACK_NAMES)}."
+            raise ConfigurationError(f"attacks holds the unknown attack {item!r}; {hint}")
+    _unique([a if isinstance(a, str) else a.name for a in attacks if a != "default"])
+    return list(attacks)
+
+
+def _unique(names: list[str]) -> None:
     if len(set(names)) != len(names):
         raise ConfigurationError(f"attacks has duplicate names {names}; each attack of an ensemble needs its own "
                                  "name (it keys the per-attack budget report).")
-    return list(attacks)
+
+
+def resolve_attacks(attacks: Any, norm: str, num_classes: int, *, steps: int = 100) -> list[Attack]:
+    """The ensemble as :class:`Attack` objects: names built with ``steps`` for ``num_classes`` classes.
+
+    Args:
+        attacks: ``None`` (the default ensemble) or what :func:`check_attacks` accepts.
+        norm: ``"l2"`` or ``"linf"``.
+        num_classes: the model's number of outputs.
+        steps: iterations of the attacks built from names.
+
+    Example:
+        >>> [a.name for a in resolve_attacks(["default", "square"], "l2", 10)]
+        ['fab-t', 'apgd-ce', 'apgd-t', 'square']
+    """
+    items = check_attacks(["default"] if attacks is None else attacks)
+    out: list[Attack] = []
+    for item in items:
+        out.extend(_from_name(item, norm, num_classes, steps) if isinstance(item, str) else [item])
+    _unique([a.name for a in out])
+    return out

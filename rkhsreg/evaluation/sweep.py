@@ -45,7 +45,7 @@ from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
 from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
-from rkhsreg.evaluation.attacks import (APGD, NORMS, Attack, RandomNoise, check_attacks, default_attacks)
+from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise, check_attacks, resolve_attacks
 from rkhsreg.evaluation.result import RobustnessResult
 from rkhsreg.evaluation.sanity import (MaskedGradientWarning, NondeterminismWarning, SanityLog, curve_checks,
                                        determinism_gap, gradient_health)
@@ -120,6 +120,7 @@ class _Sweep:
         if math.isfinite(eps_z):
             delta = project(delta, eps_z, self.norm)
         delta = (z + delta).clamp(0.0, 1.0) - z
+        # NaN > 0 is False: a non-finite candidate is never a success (NaN logits have an argmax)
         wrong = self._wrong(z + delta, y) & (self._norms(delta) > 0).to(z.device)
         if not bool(wrong.any()):
             return 0
@@ -198,8 +199,12 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         data: ``(inputs, labels)`` tensors, a ``Dataset`` or a ``DataLoader``.
         norm: ``"l2"`` or ``"linf"``.
         epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
-        attacks: the ensemble (default: :func:`~rkhsreg.evaluation.attacks.default_attacks` for the
-            model's class count: FAB-T, APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets).
+        attacks: the ensemble: :class:`~rkhsreg.evaluation.attacks.Attack` objects and/or names of
+            :data:`~rkhsreg.evaluation.attacks.ATTACK_NAMES` (built with ``steps``), e.g.
+            ``["default", "square"]`` to add the gradient-free Square attack. Default: ``["default"]``,
+            :func:`~rkhsreg.evaluation.attacks.default_attacks` for the model's class count (FAB-T,
+            APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets). At each ε the
+            gradient-free attacks run after the others.
         steps: iterations of the default attacks (AutoAttack: 100).
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
@@ -280,7 +285,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
                              f"{num_classes} outputs; labels must be class indices in [0, {num_classes - 1}].")
         correct = logits.argmax(1) == labels
         sweep.dist[~correct] = 0.0
-        ensemble = default_attacks(norm, num_classes, steps=steps) if attacks is None else attacks
+        ensemble = resolve_attacks(attacks, norm, num_classes, steps=steps)
         active: list[Attack] = []
         skipped: list[dict[str, Any]] = []
         for attack in ensemble:
@@ -291,26 +296,28 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
 
         for attack in (a for a in active if a.minimum_norm):
             sweep.stage(attack, correct.nonzero().squeeze(1), math.inf)
-        bounded = [a for a in active if not a.minimum_norm]
+        # gradient-free attacks last: the slowest per example, and what they break the others missed
+        bounded = ([a for a in active if not a.minimum_norm and not a.gradient_free]
+                   + [a for a in active if not a.minimum_norm and a.gradient_free])
+        gradient_based = any(not a.gradient_free for a in active)
         verified = torch.zeros(sweep.n, dtype=torch.float64)  # largest ε at which the whole ensemble failed
         probe = RandomNoise(samples=noise_samples) if sanity and noise_samples else None
-        probe_hits = 0
+        free_hits: dict[str, int] = {}  # successes of gradient-free attacks where the gradient ones failed
         for epsilon in (eps_list if order == "ascending" else eps_list[::-1]):
             if epsilon == 0:
                 continue
             open_ = correct & (verified < epsilon)
-            for attack in bounded:
+            for attack in [*bounded, *([probe] if probe is not None else [])]:
                 index = (open_ & (sweep.dist > epsilon)).nonzero().squeeze(1)
                 if index.numel():
-                    sweep.stage(attack, index, epsilon)
-            if probe is not None:
-                index = (open_ & (sweep.dist > epsilon)).nonzero().squeeze(1)
-                if index.numel():
-                    probe_hits += sweep.stage(probe, index, epsilon)["successes"]
+                    hits = sweep.stage(attack, index, epsilon)["successes"]
+                    if attack.gradient_free and gradient_based:
+                        label = "noise probe" if attack is probe else attack.name
+                        free_hits[label] = free_hits.get(label, 0) + hits
             survivors = open_ & (sweep.dist > epsilon)
             verified[survivors] = torch.maximum(verified[survivors], torch.tensor(epsilon, dtype=torch.float64))
         if sanity:
-            _post_checks(sweep, correct, eps_list, bounded, probe_hits, sanity_examples, disagreement_threshold,
+            _post_checks(sweep, correct, eps_list, bounded, free_hits, sanity_examples, disagreement_threshold,
                          steps, log)
 
     robust = [float((sweep.dist > e).double().mean()) for e in eps_list]
@@ -370,12 +377,14 @@ def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: 
 
 
 def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bounded: list[Attack],
-                 probe_hits: int, sanity_examples: int, threshold: float, steps: int, log: SanityLog) -> None:
+                 free_hits: dict[str, int], sanity_examples: int, threshold: float, steps: int, log: SanityLog) -> None:
     """Gradient-free successes, APGD-CE agreement, unbounded attack."""
-    log.record("gradient_free", probe_hits == 0, f"random noise found {probe_hits} adversarial examples the gradient "
-               "attacks missed", warning=MaskedGradientWarning, successes=probe_hits,
-               message=f"random noise found {probe_hits} adversarial examples that the gradient attacks missed: "
-                       "gradients are likely masked and the robust accuracy is overestimated.")
+    hits = sum(free_hits.values())
+    who = " and ".join(free_hits) or "none ran"
+    log.record("gradient_free", hits == 0, f"gradient-free attacks ({who}) found {hits} adversarial examples the "
+               "gradient attacks missed", warning=MaskedGradientWarning, successes=hits, by_attack=dict(free_hits),
+               message=f"gradient-free attacks ({who}) found {hits} adversarial examples that the gradient attacks "
+                       "missed: gradients are likely masked and the robust accuracy is overestimated.")
     n = sweep.n
     ce = next((a for a in bounded if a.name == "apgd-ce"), None) or APGD("ce", steps=steps)
     positive = [e for e in eps_list if e > 0]
