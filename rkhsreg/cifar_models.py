@@ -57,7 +57,8 @@ def cifar_vgg11(num_classes: int = 10, width: int = 64, pool: str = "max", bias:
             classifier's hidden layers too (512·width/64). Smaller widths are for CPU smoke runs.
         pool: ``"max"`` (the reference code) or ``"avg"``.
         bias: biases in the convs and linear layers (the reference code has them).
-        mean, std: per-channel normalisation applied first.
+        mean: per-channel mean subtracted first.
+        std: per-channel standard deviation divided first.
 
     Example:
         >>> cifar_vgg11(width=16)(torch.rand(1, 3, 32, 32)).shape  # doctest: +SKIP
