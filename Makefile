@@ -27,7 +27,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) benchmarks/penalty_cost.py
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks --threads 1
 
 # The documentation site (mkdocs.yml): any warning fails the build; written to site/.
 $(DOCS_STAMP): $(STAMP)
