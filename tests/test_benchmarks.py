@@ -1,0 +1,129 @@
+"""The benchmark suite: its helpers measure what they claim, and ``--quick`` runs end to end with a valid JSON.
+
+No timing is asserted anywhere (the numbers depend on the machine and its load); only structure,
+pass counts, memory of a known allocation, and values against closed forms or a reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import rkhsreg
+from benchmarks import run_all
+from benchmarks._reference_delta import reference_delta_penalty
+from benchmarks._timing import CountingModel, MemoryProbe, compare_steps, machine_info, machine_tag
+from rkhsreg.models import mnist_vgg5
+
+DATA = os.environ.get("RKHSREG_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def test_reference_delta_equals_the_exhaustive_search_and_counts_its_passes():
+    torch.manual_seed(0)
+    model = mnist_vgg5(width=4)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(12, 1, 28, 28, generator=g), torch.randint(0, 10, (12,), generator=g)
+    value, counted = reference_delta_penalty(model, x, epsilon=1.0, steps=5)
+    library = rkhsreg.create_penalty("adversarial_perturbation", epsilon=1.0, candidates="all").estimate(model, x, y)
+    torch.testing.assert_close(value, library, rtol=1e-5, atol=0)
+    k, n, steps = 10, 12, 5  # clean pass, K PGDs of `steps` steps, K gain passes, 2K final rows
+    assert counted.forward_passes == pytest.approx(1 + k * steps + k + 2 * k / n)
+    assert counted.backward_passes == pytest.approx(k * steps + 2 * k / n)
+    value.backward()  # differentiable w.r.t. the parameters
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_reference_delta_survives_zero_gradients():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].weight.zero_()  # f is constant: every input gradient is 0 (the reference code's NaN case)
+    value, _ = reference_delta_penalty(model, torch.rand(5, 1, 2, 2))
+    assert value.item() == 0.0
+
+
+def test_memory_probe_sees_a_known_allocation():
+    probe = MemoryProbe("cpu")
+    if not probe.available:
+        pytest.skip("no peak-memory measurement on this platform")
+    megabytes = probe.measure(lambda: torch.ones(16 * 2 ** 20).sum())  # 64 MiB of float32, every page written
+    assert 60 <= megabytes <= 100
+    assert probe.measure(lambda: None) < 8
+
+
+def test_compare_steps_interleaves_and_reports_every_round():
+    calls: list[str] = []
+    result = compare_steps(lambda: calls.append("p"), lambda: calls.append("q"), steps=3, rounds=2, warmup=1,
+                           memory=None)
+    assert calls == (["p", "q"] + ["p", "q"] * 3) * 2  # warm-up pair, then alternating timed pairs
+    assert len(result) == 2 and all(r["memory_ratio"] is None and r["time_ratio"] > 0 for r in result)
+
+
+def test_counting_model_counts_rows():
+    counted = CountingModel(torch.nn.Identity(), batch=8)
+    counted(torch.zeros(8, 2))
+    counted(torch.zeros(2, 2))
+    counted.add_backward(4)
+    assert (counted.forward_passes, counted.backward_passes) == (1.25, 0.5)
+
+
+def test_machine_tag_is_a_file_name():
+    info = machine_info()
+    tag = machine_tag(info)
+    assert tag.startswith("cpu-") and "/" not in tag and " " not in tag
+    assert machine_tag({"gpu": "NVIDIA H100 80GB HBM3", "arch": "x86_64", "cores": 16}) == "cuda-nvidia-h100-80gb-hbm3"
+
+
+def _check(out: Path, sections: list[str]) -> dict:
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["cpu-x86_64-test.json", "cpu-x86_64-test.md"] or len(files) == 2
+    report = json.loads(next(out.glob("*.json")).read_text())
+    assert run_all.validate(report) == []
+    assert report["complete"] and report["quick"] and list(report["sections"]) == sections
+    text = next(out.glob("*.md")).read_text()
+    assert "shared with other jobs" in text and "Quick mode" in text
+    return report
+
+
+def test_quick_run_in_process_sections(tmp_path):
+    """``--quick`` for the in-process sections (step costs on both models, Lightning callback)."""
+    out = tmp_path / "results"
+    code = run_all.main(["--quick", "--sections", "step_cost,callback", "--out", str(out), "--tag", "cpu-x86_64-test",
+                         "--data-dir", DATA])
+    assert code == 0
+    report = _check(out, ["step_cost", "callback"])
+    models = report["sections"]["step_cost"]["models"]
+    assert set(models) == {"mnist_vgg5", "resnet18"}
+    rows = {r["label"]: r for r in models["mnist_vgg5"]["rows"]}
+    delta = rows["‖f‖²_δ per class, candidates=4 (default)"]
+    reference = rows["‖f‖²_δ straightforward: one PGD per class and example"]
+    # batch 8, K = 10, 5 steps: the reference's passes follow from its algorithm alone
+    assert reference["passes"]["forward"] == pytest.approx(1 + 10 * 6 + 20 / 8)
+    assert delta["passes"]["forward"] < reference["passes"]["forward"]
+    assert delta["value"] <= reference["value"] * (1 + 1e-5)  # the exhaustive value is the sup the search targets
+    assert len(report["sections"]["callback"]["rounds"]) == 2
+
+
+@pytest.mark.slow
+def test_quick_run_subprocess_sections(tmp_path):
+    """``--quick`` for the sections that start processes (evaluation_cost.py; 1- and 2-process DDP)."""
+    if not (Path(DATA) / "MNIST" / "raw").is_dir():
+        pytest.skip("evaluation_cost.py needs MNIST on disk")
+    out = tmp_path / "results"
+    code = run_all.main(["--quick", "--sections", "evaluation,ddp", "--rounds", "1", "--out", str(out), "--tag",
+                         "cpu-x86_64-test", "--data-dir", DATA])
+    assert code == 0
+    report = _check(out, ["evaluation", "ddp"])
+    assert report["sections"]["ddp"]["runs"][0]["penalty"] == "none"
+
+
+def test_bad_options_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--sections", "step_cost,nope"])
+    assert "unknown ['nope']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--rounds", "0"])
+    assert "--rounds=0 is out of range" in capsys.readouterr().err
