@@ -164,7 +164,10 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer:
     """One SGD step as a function: cross-entropy (+ ``penalty``, or replaced by it), backward, step, projection.
 
     Args:
-        model, x, y, optimizer: the network, one fixed batch and its optimiser.
+        model: the network.
+        x: one fixed input batch.
+        y: its labels.
+        optimizer: the optimiser of ``model``.
         penalty: an :class:`rkhsreg.Penalty` (or any ``fn(model, x, y) -> scalar``; an object with
             ``replaces_loss=True`` replaces the clean loss).
         constraint: an :class:`rkhsreg.Constraint` applied after the optimiser step.

@@ -178,7 +178,10 @@ def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_di
     """CIFAR-10's training and test sets as torchvision datasets of ``(image, label)`` pairs.
 
     Args:
-        data_dir, cache_dir, source, download: see :func:`find_cifar10`.
+        data_dir: the data root (see :func:`find_cifar10`).
+        cache_dir: where an archive is extracted (see :func:`find_cifar10`).
+        source: ``"auto"``, ``"imagefolder"`` or ``"torchvision"`` (see :func:`find_cifar10`).
+        download: let torchvision download CIFAR-10 when nothing is found.
         train_transform: transform of the training images (default: ``ToTensor()``, [0, 1] floats).
         test_transform: transform of the test images (default: ``ToTensor()``).
 
@@ -214,6 +217,13 @@ def load_cifar10_tensors(data_dir: str | os.PathLike[str] | None = None, *, trai
 
     The order is ``torch.randperm(n, generator=Generator().manual_seed(0))`` (an ImageFolder lists
     one class after another, so a plain prefix would hold one class).
+
+    Args:
+        data_dir: the data root (see :func:`find_cifar10`).
+        train: the training split (True) or the test split.
+        limit: keep this many images (None: all).
+        cache_dir: where an archive is extracted.
+        source: ``"auto"``, ``"imagefolder"`` or ``"torchvision"``.
 
     Returns:
         ``(images (N, 3, 32, 32), labels (N,))``.
