@@ -143,8 +143,8 @@ def test_vgg11_matches_the_reference_architecture():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 5
     conv = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]  # N(0, 2 / (9 * 512)) initialisation
-    assert conv.out_channels == 512 and float(conv.bias.abs().max()) == 0.0
-    assert abs(conv.weight.std().item() - math.sqrt(2 / (9 * 512))) < 0.02 * math.sqrt(2 / (9 * 512))
+    assert conv.out_channels == 512 and float(conv.bias.detach().abs().max()) == 0.0
+    assert abs(conv.weight.detach().std().item() - math.sqrt(2 / (9 * 512))) < 0.02 * math.sqrt(2 / (9 * 512))
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
