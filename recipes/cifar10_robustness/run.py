@@ -370,7 +370,8 @@ def summarize(experiment: dict[str, Any], profile: str, results: Path) -> str:
     machines = sorted({r["machine"] for r in runs})
     settings = sorted({(r["epochs"], r["train_examples"], r["test_examples"], r["eval_examples"], r["eval_steps"])
                        for r in runs})
-    md += ["", f"{len(runs)} runs from `runs.csv`; machine(s): {'; '.join(machines) or '—'}; (epochs, training images, "
+    shown = sum(len(p) for p in points.values())
+    md += ["", f"{shown} runs shown (the latest of each cell) of {len(runs)} in `runs.csv`; machine(s): {'; '.join(machines) or '—'}; (epochs, training images, "
            f"test images, robustness images, attack steps): {settings or '—'}. Plot: `tradeoff.png`."]
     text = "\n".join(md) + "\n"
     buf = io.StringIO()
