@@ -10,7 +10,8 @@ Paper reference (their code, CPU, same net, 2 threads): ‖f‖²_τ 4.6×, ‖D
 
 Usage::
 
-    python benchmarks/deformation_cost.py [--data-dir DIR] [--threads 1] [--steps 3] [--only SUBSTRING] [--json out.json]
+    python benchmarks/deformation_cost.py [--data-dir DIR] [--threads 1] [--steps 3] [--only SUBSTRING]
+        [--json out.json]
 """
 
 from __future__ import annotations

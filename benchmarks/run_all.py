@@ -22,6 +22,7 @@ Usage::
     python -m benchmarks                       # or: make bench; python benchmarks/run_all.py
     python -m benchmarks --quick --out /tmp/b  # tiny sizes: checks the pipeline in about a minute
     python -m benchmarks --sections step_cost --models resnet18
+    python -m benchmarks --render benchmarks/results/cpu-x86_64-2cores.json   # rewrite the .md from the JSON
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def section_evaluation(opts: argparse.Namespace, log: Callable[[str], None]) -> 
         start = time.perf_counter()
         proc = _subprocess(args, opts.threads)
         if proc.returncode != 0 or not target.exists():
-            raise RuntimeError(f"evaluation_cost.py failed (exit {proc.returncode}):\n{_tail(proc.stderr or proc.stdout)}")
+            raise RuntimeError(f"evaluation_cost.py failed (exit {proc.returncode}):\n"
+                               f"{_tail(proc.stderr or proc.stdout)}")
         report = json.loads(target.read_text())
     out: dict[str, Any] = {"command": "python benchmarks/evaluation_cost.py " + " ".join(_public_args(args[1:])),
                            "seconds": time.perf_counter() - start, "report": report, "stdout_tail": _tail(proc.stdout)}
@@ -198,18 +200,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     if "step_cost" in sections:
         lines += ["## Training-step cost relative to a plain step", "",
                   "Time: median over the timed step pairs of (step with the plugin) / (plain step just before), SGD "
-                  f"momentum 0.9, one fixed batch; {report['rounds']} round(s) in one process. Peak memory: extra memory of one step "
-                  "above what is resident before it, plugin step / plain step. Passes: the plugin's own "
-                  "forward/backward passes in full-batch equivalents (a plain step is 1 / 1 on top). Value: the "
-                  "penalty found on the same model and batch (÷ the straightforward implementation's, for ‖f‖²_δ "
-                  "per class).", ""]
+                  f"momentum 0.9, one fixed batch; {report['rounds']} round(s) in one process. Peak memory: extra "
+                  "memory of one step above what is resident before it, plugin step / plain step. Passes: the "
+                  "plugin's own forward/backward passes in full-batch equivalents (a plain step is 1 / 1 on top). "
+                  "Value: the penalty found on the same model and batch (÷ the straightforward implementation's, "
+                  "for ‖f‖²_δ per class).", ""]
         data = sections["step_cost"]
         if "error" in data:
             lines += [f"Failed: `{data['error']}`", ""]
         for name, res in data.get("models", {}).items():
             plain = next((r for r in res["rows"] if r["kind"] == "plain" and "rounds" in r), None)
-            plain_s = "" if plain is None else (f"; plain step {_r([x['plain_seconds'] for x in plain['rounds']], '{:.3f} s')}"
-                                                f", {_r([x['plain_mb'] for x in plain['rounds']], '{:.0f} MiB')}")
+            plain_s = "" if plain is None else (
+                f"; plain step {_r([x['plain_seconds'] for x in plain['rounds']], '{:.3f} s')}, "
+                f"{_r([x['plain_mb'] for x in plain['rounds']], '{:.0f} MiB')}")
             lines += [f"### {name}: {res['description']}", "",
                       f"Batch {res['batch']}, data: {res['data']}{plain_s}. Memory: {res['memory_method']}.", "",
                       step_cost.format_rows(res["rows"]), ""]
@@ -261,7 +264,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                       f"mnist_vgg5(width={st['width']}), {st['batch']} examples per process and step, {st['steps']} "
                       f"timed steps after {st['warmup']}, {st['threads_per_process']} thread(s) per process. Ideal "
                       "ratio on two free cores: 2.", "",
-                      "| penalty | round | 1 process (examples/s) | 2 processes (examples/s) | ratio |", "|---|---|---|---|---|"]
+                      "| penalty | round | 1 process (examples/s) | 2 processes (examples/s) | ratio |",
+                      "|---|---|---|---|---|"]
             lines += [f"| {r['penalty']} | {r['round']} | {r['examples_per_second']['1']:.1f} | "
                       f"{r['examples_per_second']['2']:.1f} | {r['ratio_2_to_1']:.2f}× |" for r in dd["runs"]]
             lines.append("")
@@ -393,6 +397,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="data root with MNIST/raw and cifar10_jpeg (default: $RKHSREG_DATA)")
     parser.add_argument("--out", default=str(HERE / "results"), help="folder of <tag>.json and <tag>.md")
     parser.add_argument("--tag", default="", help="file name tag (default: from the machine, '-quick' added)")
+    parser.add_argument("--render", default="", help="only rewrite the Markdown next to this results JSON")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
@@ -412,6 +417,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks`` and ``python benchmarks/run_all.py``."""
     opts = parse_args(argv)
+    if opts.render:
+        source = Path(opts.render)
+        write_atomic(source.with_suffix(".md"), render_markdown(json.loads(source.read_text())))
+        print(f"wrote {source.with_suffix('.md')}")
+        return 0
     report = run(opts, log=lambda s: print(s, flush=True))
     failed = [name for name, sec in report["sections"].items() if "error" in sec]
     print(f"wrote {Path(opts.out) / report['tag']}.json and .md" + (f"; failed sections: {failed}" if failed else ""))

@@ -143,7 +143,7 @@ def _plugin(config: Config, spec: ModelSpec) -> tuple[Any, Any]:
 
 def _values(config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
             penalty: Any) -> dict[str, Any]:
-    """Values found on the warm model: the straightforward ‖f‖²_δ, every ‖f‖²_δ / ‖f‖²_τ row and its ``compare``."""
+    """Values found on the warm model: the straightforward ‖f‖²_δ, each ‖f‖²_δ / ‖f‖²_τ row and its ``compare``."""
     if config.kind == "reference":
         value, _ = reference_delta_penalty(model, x, epsilon=1.0)
         return {"value": float(value.detach())}
@@ -254,8 +254,8 @@ def measure_model(name: str, *, quick: bool = False, steps: int = 3, rounds: int
     reference = next((r.get("value") for r in out["rows"] if r["kind"] == "reference"), None)
     if reference is not None:
         for r in out["rows"]:
-            if r.get("plugin") == "adversarial_perturbation" and r.get("kwargs", {}).get("mode", "per_class") == "per_class" \
-                    and "value" in r:
+            per_class = r.get("kwargs", {}).get("mode", "per_class") == "per_class"
+            if r.get("plugin") == "adversarial_perturbation" and per_class and "value" in r:
                 r["value_vs_reference"] = r["value"] / reference if reference else None
     return out
 
@@ -268,8 +268,8 @@ def format_rows(rows: Sequence[dict[str, Any]], header: bool = True) -> str:
     """A Markdown table of measured rows (time and memory ratios of both rounds, passes, value)."""
     lines = []
     if header:
-        lines += ["| configuration | time ×plain (round 1 / 2) | peak memory ×plain (round 1 / 2) | forward / backward "
-                  "passes | value found (÷ straightforward); notes |", "|---|---|---|---|---|"]
+        lines += ["| configuration | time ×plain (round 1 / 2) | peak memory ×plain (round 1 / 2) | "
+                  "forward / backward passes | value found (÷ straightforward); notes |", "|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['label']} | failed: {r['error']} | | | |")

@@ -342,9 +342,9 @@ def summarize(experiment: dict[str, Any], profile: str, results: Path) -> str:
             for p in points.get((row, sn), []):
                 robust = dict(zip(p["eps"], p["robust"]))
                 cells_ = [robust.get(e) for e in eps_test]
-                md.append(f"| {experiment['rows'][row]['label']} | {'yes' if sn else 'no'} | {p['strength'] or '—'} | "
-                          f"{p['standard']:.3f} | " + " | ".join("—" if c is None else f"{c:.3f}" for c in cells_)
-                          + " |")
+                shown_cells = " | ".join("—" if c is None else f"{c:.3f}" for c in cells_)
+                md.append(f"| {experiment['rows'][row]['label']} | {'yes' if sn else 'no'} | "
+                          f"{p['strength'] or '—'} | {p['standard']:.3f} | {shown_cells} |")
                 table_rows.append({"row": row, "sn": int(sn), "strength": p["strength"], "standard": p["standard"],
                                    **{f"robust_{e:g}": c for e, c in zip(eps_test, cells_)}})
     md += ["", "## Best robust accuracy per ε_test (its standard accuracy), next to the paper", "",
@@ -371,8 +371,9 @@ def summarize(experiment: dict[str, Any], profile: str, results: Path) -> str:
     settings = sorted({(r["epochs"], r["train_examples"], r["test_examples"], r["eval_examples"], r["eval_steps"])
                        for r in runs})
     shown = sum(len(p) for p in points.values())
-    md += ["", f"{shown} runs shown (the latest of each cell) of {len(runs)} in `runs.csv`; machine(s): {'; '.join(machines) or '—'}; (epochs, training images, "
-           f"test images, robustness images, attack steps): {settings or '—'}. Plot: `tradeoff.png`."]
+    md += ["", f"{shown} runs shown (the latest of each cell) of {len(runs)} in `runs.csv`; machine(s): "
+           f"{'; '.join(machines) or '—'}; (epochs, training images, test images, robustness images, attack "
+           f"steps): {settings or '—'}. Plot: `tradeoff.png`."]
     text = "\n".join(md) + "\n"
     buf = io.StringIO()
     fields = ["row", "sn", "strength", "standard"] + [f"robust_{e:g}" for e in eps_test]

@@ -52,7 +52,8 @@ class CIFAR10Data(pl.LightningDataModule):
     Args:
         data_dir: data root (default ``$RKHSREG_DATA``, else ``./data``).
         cache_dir: where the JPEG archive is extracted (default ``$RKHSREG_CACHE``, else ``~/.cache/rkhsreg``).
-        source: ``"auto"``, ``"imagefolder"`` or ``"torchvision"`` (see :func:`~rkhsreg.data.cifar10_files.find_cifar10`).
+        source: ``"auto"``, ``"imagefolder"`` or ``"torchvision"``
+            (see :func:`~rkhsreg.data.cifar10_files.find_cifar10`).
         download: let torchvision download CIFAR-10 (online only).
         train_examples: keep this many training images (the paper's seeded permutation), None: all 50,000.
         test_examples: keep this many test images (a fixed permutation), None: all 10,000.

@@ -56,7 +56,7 @@ _COMPLETE = ".complete"
 
 @dataclass(frozen=True)
 class CIFAR10Location:
-    """A CIFAR-10 found on disk: ``kind`` is ``"imagefolder"`` (``path`` holds train/ and test/) or ``"torchvision"``."""
+    """A CIFAR-10 on disk: ``kind`` is ``"imagefolder"`` (``path`` holds train/ and test/) or ``"torchvision"``."""
 
     kind: str
     path: Path
@@ -200,7 +200,8 @@ def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_di
                        datasets.ImageFolder(str(where.path / "test"), transform=test_t))
         for ds in (train, test):
             if tuple(ds.classes) != CIFAR10_CLASSES:
-                raise DatasetNotFoundError(f"{ds.root}: classes {ds.classes} are not CIFAR-10's {list(CIFAR10_CLASSES)}.")
+                raise DatasetNotFoundError(f"{ds.root}: classes {ds.classes} are not CIFAR-10's "
+                                           f"{list(CIFAR10_CLASSES)}.")
         return train, test
     try:
         return (datasets.CIFAR10(str(where.path), train=True, transform=train_t, download=download),
