@@ -35,7 +35,7 @@ class MaskResidues(nn.Module):
         [1.0, 1.0, 0.0]
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] not in (ALPHABET_SIZE, ALPHABET_SIZE + 1):
             raise InputError(f"inputs has shape {tuple(x.shape)}; the protein CNN needs (N, 20, L) one-hot "
                              "sequences or (N, 21, L) with the mask as the last channel "
@@ -46,7 +46,7 @@ class MaskResidues(nn.Module):
 
 
 class _GlobalMaxPool(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.amax(dim=-1)
 
 
