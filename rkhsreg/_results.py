@@ -14,13 +14,13 @@ import csv
 import io
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_line", "read_runs", "write_atomic", "git_commit", "machine"]
+__all__ = ["append_line", "read_runs", "atomic_write", "write_atomic", "git_commit", "machine"]
 
 
 def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -> None:
@@ -55,19 +55,40 @@ def read_runs(path: Path, complete: str = "finished_at") -> list[dict[str, str]]
         return [r for r in csv.DictReader(f) if r.get(complete)]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``).
+
+    The temporary file is created with ``os.open(..., 0o666)``, so it gets the permissions ``open()``
+    would give (the umask applies) without touching the process-wide umask. On any failure the old
+    file is left as it was and the temporary file is removed.
+
+    Example:
+        >>> atomic_write(Path("results") / "table.md", "| a |\n")  # doctest: +SKIP
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    payload = data.encode() if isinstance(data, str) else data
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
+    return path
+
+
+write_atomic = atomic_write  # the runners' name for it
 
 
 def git_commit(cwd: Path) -> str:

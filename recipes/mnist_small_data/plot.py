@@ -1,7 +1,7 @@
 """Plot test accuracy against the number of training examples, ours (mean ± std over seeds) next to the paper's.
 
 Reads ``results/table.csv`` (written by ``run.py --summary``) and writes ``results/accuracy_vs_n.png``
-atomically (temporary file + ``os.replace``). ``run.py --summary`` calls it; it also runs alone::
+atomically. ``run.py --summary`` calls it; it also runs alone::
 
     python recipes/mnist_small_data/plot.py [--results recipes/mnist_small_data/results]
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from rkhsreg._results import atomic_write
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,17 +57,12 @@ def plot(table_csv: Path, out_png: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_png.parent, prefix=out_png.name + ".", suffix=".tmp.png")
-    os.close(fd)
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, out_png)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        fig.savefig(buf, format="png", dpi=120)
     finally:
         plt.close(fig)
+    atomic_write(out_png, buf.getvalue())
     return out_png
 
 

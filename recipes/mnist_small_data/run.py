@@ -32,11 +32,7 @@ import importlib.util
 import io
 import json
 import math
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -45,6 +41,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import yaml
+
+from rkhsreg import _results
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
@@ -127,65 +125,28 @@ def hparams(cfg: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- results files
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one CSV line (header first if the file is new) in one write: open/append/flush/fsync."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    new = not path.exists() or path.stat().st_size == 0
-    if new:
-        writer.writeheader()
-    writer.writerow({k: record.get(k, "") for k in COLUMNS})
-    text = buf.getvalue()
-    if not new:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":  # a line torn by a killed writer: end it, so this record stays whole
-                text = "\n" + text
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one run's CSV line at once (header first if the file is new; see :mod:`rkhsreg._results`)."""
+    _results.append_line(path, record, COLUMNS)
 
 
 def read_runs(path: Path) -> list[dict[str, str]]:
-    """Every complete line of a runs file (a torn last line from a killed process is ignored)."""
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get("finished_at")]
+    """Every finished run of a CSV file (a line torn by a killed writer is ignored)."""
+    return _results.read_runs(path)
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    _results.atomic_write(path, text)
 
 
 def git_commit() -> str:
     """``HEAD``'s short hash, ``+dirty`` when the tree has changes (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return (head + ("+dirty" if dirty else "")) or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return _results.git_commit(HERE)
 
 
 def machine() -> str:
     """A one-line description of the machine."""
-    cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    return _results.machine()
 
 
 # ----------------------------------------------------------------------------- training

@@ -13,46 +13,15 @@ import json
 import math
 import os
 import platform
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rkhsreg._results import atomic_write
+
 __all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions"]
-
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``).
-
-    The temporary file is created with ``os.open(..., 0o666)``, so it gets the permissions ``open()``
-    would give (the umask applies) without touching the process-wide umask.
-
-    Example:
-        >>> atomic_write(tmp_path / "a.txt", "hello")  # doctest: +SKIP
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def library_versions() -> dict[str, str]:
