@@ -43,6 +43,7 @@ import torch.nn.functional as F
 import yaml
 
 from rkhsreg import _results
+from rkhsreg._config_keys import parse_ints, set_key
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
@@ -69,27 +70,6 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         row["cfg"]["init"] = init
     return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
             "rows": rows}
-
-
-def get_key(cfg: dict[str, Any], dotted: str) -> Any:
-    """``cfg["a"]["b"]`` for ``"a.b"``."""
-    node: Any = cfg
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-def set_key(cfg: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``cfg["a"]["b"] = value`` for ``"a.b"`` (the path must exist)."""
-    parts = dotted.split(".")
-    node = cfg
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            raise KeyError(f"config key {dotted!r} does not exist (no {part!r} mapping)")
-        node = node[part]
-    if parts[-1] not in node:
-        raise KeyError(f"config key {dotted!r} does not exist")
-    node[parts[-1]] = value
 
 
 def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
@@ -495,24 +475,6 @@ def plot_accuracy(results: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- command line
-
-def parse_ints(text: str, name: str) -> list[int]:
-    """``"0-2,5"`` → ``[0, 1, 2, 5]``; a clear error otherwise."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-")
-                out += list(range(int(lo), int(hi) + 1))
-            elif part:
-                out.append(int(part))
-    except ValueError:
-        raise SystemExit(f"--{name}={text!r} is not allowed; pass integers like '300,1000' or ranges like '0-2'.")
-    if not out:
-        raise SystemExit(f"--{name}={text!r} is empty; pass at least one integer.")
-    return out
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from rkhsreg._config_keys import set_key
 from rkhsreg._results import append_line, git_commit, machine, read_runs, write_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -63,19 +64,6 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         row["cfg"] = yaml.safe_load((path.parent / row["config"]).read_text())
         rows[row["name"]] = row
     return {"tasks": dict(meta["tasks"]), "augment": dict(meta["augment"]), "rows": rows}
-
-
-def set_key(cfg: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``cfg["a"]["b"] = value`` for ``"a.b"``; the path must exist."""
-    parts = dotted.split(".")
-    node = cfg
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            raise KeyError(f"config key {dotted!r} does not exist (no {part!r} mapping)")
-        node = node[part]
-    if parts[-1] not in node:
-        raise KeyError(f"config key {dotted!r} does not exist")
-    node[parts[-1]] = value
 
 
 def resolved(cfg: dict[str, Any], augment: bool, p: float, epochs: int | None) -> dict[str, Any]:
