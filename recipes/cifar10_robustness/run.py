@@ -41,6 +41,9 @@ from typing import Any
 import torch
 import yaml
 
+from rkhsreg import _results
+from rkhsreg._config_keys import parse_ints
+
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE / "profiles.yaml"
 COLUMNS = ["row", "sn", "strength", "seed", "standard_acc", "eval_clean_acc", "robust_acc", "eps_test",
@@ -107,32 +110,13 @@ def cells(experiment: dict[str, Any], profile: str, rows: Sequence[str], sn: Seq
 # ----------------------------------------------------------------------------- results files
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one CSV line (header first if the file is new) in one write, flushed and fsync'ed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    new = not path.exists() or path.stat().st_size == 0
-    if new:
-        writer.writeheader()
-    writer.writerow({k: record.get(k, "") for k in COLUMNS})
-    text = buf.getvalue()
-    if not new:
-        with open(path, "rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":  # a line torn by a killed writer: end it so this record stays whole
-                text = "\n" + text
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one run's CSV line at once (header first if the file is new; see :mod:`rkhsreg._results`)."""
+    _results.append_line(path, record, COLUMNS)
 
 
 def read_runs(path: Path) -> list[dict[str, str]]:
     """Every complete line of a runs file (a torn last line is ignored)."""
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", newline="") as handle:
-        return [r for r in csv.DictReader(handle) if r.get("finished_at")]
+    return _results.read_runs(path)
 
 
 def _key(row: str, sn: bool, strength: float | None, seed: int, h: str) -> tuple[str, str, str, str, str]:
@@ -437,24 +421,6 @@ def plot(experiment: dict[str, Any], points: dict[tuple[str, bool], list[dict[st
 
 
 # ----------------------------------------------------------------------------- command line
-
-def parse_ints(text: str, name: str) -> list[int]:
-    """``"0-2,5"`` → ``[0, 1, 2, 5]``."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-")
-                out += list(range(int(lo), int(hi) + 1))
-            elif part:
-                out.append(int(part))
-    except ValueError:
-        raise SystemExit(f"--{name}={text!r} is not allowed; pass integers like '0' or ranges like '0-2'.") from None
-    if not out:
-        raise SystemExit(f"--{name}={text!r} is empty; pass at least one integer.")
-    return out
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
