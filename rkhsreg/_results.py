@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_line", "read_runs", "atomic_write", "write_atomic", "git_commit", "machine"]
+__all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic", "git_commit", "machine"]
 
 
 def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -> None:
@@ -45,6 +45,16 @@ def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def csv_text(header: Sequence[str], records: Sequence[Mapping[str, Any]]) -> str:
+    """A CSV table (header line, then one line per record; ``None`` written as an empty field)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(header), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in header})
+    return buf.getvalue()
 
 
 def read_runs(path: Path, complete: str = "finished_at") -> list[dict[str, str]]:

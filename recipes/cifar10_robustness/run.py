@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -125,14 +124,7 @@ def _key(row: str, sn: bool, strength: float | None, seed: int, h: str) -> tuple
 
 def git_commit() -> str:
     """``HEAD``'s short hash, ``+dirty`` when tracked files changed (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return (head + ("+dirty" if dirty else "")) or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return _results.git_commit(HERE)
 
 
 def machine(device: str) -> str:

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import hashlib
 import importlib.util
-import io
 import json
 import math
 import sys
@@ -456,13 +454,8 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
             f"{len(runs)} runs from results/runs.csv; machine(s): {'; '.join(machines) or '—'}. "
             "epochs and s/run (mean training seconds per run) are given per n, in the column order. "
             "†: no run of the hyper-parameters the validation grid chose yet; an earlier config is shown.\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    for rec in out_rows:
-        writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in header})
     write_atomic(results / "table.md", text)
-    write_atomic(results / "table.csv", buf.getvalue())
+    write_atomic(results / "table.csv", _results.csv_text(header, out_rows))
     return text
 
 

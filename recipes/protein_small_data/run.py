@@ -29,7 +29,6 @@ import argparse
 import copy
 import hashlib
 import importlib
-import io
 import json
 import math
 import statistics
@@ -44,7 +43,7 @@ import torch.nn.functional as F
 import yaml
 
 from rkhsreg._config_keys import set_key
-from rkhsreg._results import append_line, git_commit, machine, read_runs, write_atomic
+from rkhsreg._results import append_line, csv_text, git_commit, machine, read_runs, write_atomic
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table3.yaml"
@@ -439,15 +438,8 @@ def summarize(table: dict[str, Any], results: Path, runner: Runner | None = None
             "auROC50 = ROC area for FPR ≤ 0.5, normalised (paper's); ROC50 = area up to the first 50 false "
             "positives (classic); s/run = mean training seconds (without / with augmentation). "
             "The data differ from the paper's (see docs/protein_small_data.md).\n")
-    buf = io.StringIO()
-    import csv
-
-    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in header})
     write_atomic(results / "table.md", text)
-    write_atomic(results / "table.csv", buf.getvalue())
+    write_atomic(results / "table.csv", csv_text(header, records))
     return text
 
 
