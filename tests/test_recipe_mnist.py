@@ -117,6 +117,34 @@ def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module)
     assert "[skip] wd" in out and len(_rows(tmp_path / "results" / "runs.csv")) == 2
 
 
+def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
+    table = run_module.load_table()
+    assert table["epochs_by_n"] == {1000: 20}
+    runner = run_module.Runner(table, tmp_path, None, None, 1, dry=True)
+    tuned = {"model.weight_decay": 5e-4}
+    runner._chosen["wd"] = tuned                               # no grid runs needed for this check
+    at_300, at_1000 = runner.config("wd", 300), runner.config("wd", 1000)
+    assert (at_300["trainer"]["max_epochs"], at_300["model"]["lr_step_size"]) == (40, 15)
+    assert (at_1000["trainer"]["max_epochs"], at_1000["model"]["lr_step_size"]) == (20, 8)
+    # --epochs overrides the table for every n
+    forced = run_module.Runner(table, tmp_path, None, 10, 1, dry=True)
+    forced._chosen["wd"] = tuned
+    assert forced.config("wd", 1000)["trainer"]["max_epochs"] == 10
+    # the n=300 cells keep their hash (the runs already in results/runs.csv stay current)
+    plain = run_module.resolved(table["rows"]["wd"]["cfg"], 300, None)
+    run_module.set_key(plain, "model.weight_decay", 5e-4)
+    assert run_module.config_hash(plain) == run_module.config_hash(at_300)
+
+    raw = yaml.safe_load((RECIPE / "table2.yaml").read_text())
+    raw["epochs_by_n"] = {1000: 0}
+    for row in raw["rows"]:
+        row["config"] = str(RECIPE / row["config"])
+    bad = tmp_path / "table.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with pytest.raises(SystemExit, match=r"epochs_by_n\[1000\]=0 is not allowed"):
+        run_module.load_table(bad)
+
+
 def test_bad_arguments_are_refused(run_module):
     with pytest.raises(SystemExit, match="unknown row"):
         run_module.main(["--rows", "weight_decay"])

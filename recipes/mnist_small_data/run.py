@@ -66,8 +66,13 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         raise SystemExit(f"{path}: init={init!r} is not allowed; choose one of {', '.join(INITS)}.")
     for row in rows.values():
         row["cfg"]["init"] = init
+    epochs_by_n = {}
+    for key, value in (meta.get("epochs_by_n") or {}).items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise SystemExit(f"{path}: epochs_by_n[{key}]={value!r} is not allowed; pass an int >= 1.")
+        epochs_by_n[int(key)] = value
     return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
-            "rows": rows}
+            "epochs_by_n": epochs_by_n, "rows": rows}
 
 
 def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
@@ -300,7 +305,7 @@ class Runner:
             for key, values in grid.items():
                 scores = []
                 for value in values:
-                    cfg = resolved(row["cfg"], n, self.epochs)
+                    cfg = resolved(row["cfg"], n, self.epochs_for(n))
                     for k, v in chosen.items():
                         set_key(cfg, k, v)
                     set_key(cfg, key, value)
@@ -326,9 +331,13 @@ class Runner:
         self._chosen[name] = chosen
         return chosen
 
+    def epochs_for(self, n: int) -> int | None:
+        """Epochs at ``n``: ``--epochs`` when given, else ``table2.yaml``'s ``epochs_by_n``, else the config's."""
+        return self.epochs if self.epochs is not None else self.table.get("epochs_by_n", {}).get(n)
+
     def config(self, name: str, n: int) -> dict[str, Any]:
         """The resolved config of row ``name`` at ``n`` with its tuned values."""
-        cfg = resolved(self.table["rows"][name]["cfg"], n, self.epochs)
+        cfg = resolved(self.table["rows"][name]["cfg"], n, self.epochs_for(n))
         for key, value in self.choose(name).items():
             set_key(cfg, key, value)
         return cfg
@@ -475,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", default="all", help="comma-separated row names in the order to run, or 'all'")
     parser.add_argument("--n", default="300,1000", help="training-set sizes, e.g. 300,1000")
     parser.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-2 or 0,3")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: each config's max_epochs)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs for every n (default: table2.yaml's epochs_by_n, else each config's max_epochs)")
     parser.add_argument("--data-dir", default=None, help="MNIST root with MNIST/raw (default: $RKHSREG_DATA, ./data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--results", default=str(HERE / "results"), help="results folder")
