@@ -184,6 +184,17 @@ def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, capsys):
     spec.loader.exec_module(demo)
     table = yaml.safe_load((RECIPE / "table2.yaml").read_text())
     assert set(demo.DEMO_ROWS) <= {r["name"] for r in table["rows"]}
+    # the demo's fixed values are the validation grids' choice from the committed results/tuning.csv
+    spec = importlib.util.spec_from_file_location("mnist_small_data_run_for_demo", RECIPE / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = run
+    try:
+        spec.loader.exec_module(run)
+        runner = run.Runner(run.load_table(), RECIPE / "results", None, None, 1, dry=True)
+        for name, fixed in demo.DEMO_ROWS.items():
+            assert fixed == runner.choose(name), name
+    finally:
+        sys.modules.pop(spec.name, None)
     out = tmp_path / "demo"
     assert demo.main(["--data-dir", DATA, "--out", str(out), "--n", "30", "--epochs", "1", "--n-test", "100",
                       "--n-robust", "10", "--attack-steps", "2", "--epsilons", "1", "--threads", "1"]) == 0
