@@ -218,7 +218,10 @@ class FAB(Attack):
         steps: iterations per target (AutoAttack: 100).
         targets: target classes (AutoAttack: 9); ``None``: untargeted.
         restarts: restarts of the untargeted attack (the first from the clean input, the others random).
-        alpha_max, eta, beta: FAB's step parameters (defaults of the original).
+        alpha_max: FAB's largest step bias towards the original input (default of the original).
+        eta: FAB's overshoot factor of the step (default of the original).
+        beta: FAB's backward step: after a success the iterate moves to (1 − beta)·x + beta·x_adv
+            (default of the original).
 
     Example:
         >>> FAB(steps=100).name, FAB(targets=None).name
