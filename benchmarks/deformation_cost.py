@@ -16,18 +16,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
-
-import torch
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import machine_info, write_json  # noqa: E402
-from benchmarks.step_cost import Config, format_rows, measure_model  # noqa: E402
+from benchmarks.step_cost import Config, config_main  # noqa: E402
 
 _ADV = {"search": "adversarial"}
 CONFIGS = [
@@ -45,19 +40,7 @@ CONFIGS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=3, help="timed step pairs per round (median)")
-    parser.add_argument("--only", default="", help="substring filter on the configuration labels")
-    parser.add_argument("--json", default="", help="also write the results here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"# {machine_info()}")
-    print(format_rows([]))
-    result = measure_model("mnist_vgg5", steps=args.steps, only=args.only, data_dir=args.data_dir, configs=CONFIGS)
-    if args.json:
-        write_json(args.json, result)
+    config_main(__doc__.splitlines()[0], CONFIGS)
 
 
 if __name__ == "__main__":

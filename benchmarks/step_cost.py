@@ -288,6 +288,26 @@ def format_rows(rows: Sequence[dict[str, Any]], header: bool = True) -> str:
     return "\n".join(lines)
 
 
+def config_main(description: str, configs: Sequence[Config], argv: Sequence[str] | None = None) -> None:
+    """Command line of the one-model scripts (penalty_cost.py, deformation_cost.py): ``configs`` on mnist_vgg5."""
+    from benchmarks._timing import machine_info, write_json
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=3, help="timed step pairs per round (median)")
+    parser.add_argument("--only", default="", help="substring filter on the configuration labels")
+    parser.add_argument("--json", default="", help="also write the results here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"# {machine_info()}")
+    print(format_rows([]))
+    result = measure_model("mnist_vgg5", steps=args.steps, only=args.only, data_dir=args.data_dir,
+                           configs=list(configs))
+    if args.json:
+        write_json(args.json, result)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mnist_vgg5,resnet18")

@@ -89,7 +89,7 @@ def test_penalty_rejects_bad_inputs(name: str) -> None:
 
 @pytest.mark.parametrize("name", CONSTRAINTS)
 def test_constraint_contract(name: str) -> None:
-    model, (x, _) = _model(), _batch()
+    model, _ = _model(), _batch()
     constraint = rkhsreg.create_constraint(name)
     assert isinstance(constraint, rkhsreg.Constraint)
     rng = torch.get_rng_state()

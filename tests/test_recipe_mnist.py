@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rkhsreg.data import mnist_files_present
+from tests._recipe_helpers import recipe_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "mnist_small_data"
@@ -24,12 +24,8 @@ pytestmark = pytest.mark.skipif(DATA is None, reason=f"MNIST idx files not found
 
 @pytest.fixture(scope="module")
 def run_module():
-    spec = importlib.util.spec_from_file_location("mnist_small_data_run", RECIPE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with recipe_module("mnist_small_data_run", RECIPE / "run.py") as module:
+        yield module
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -185,16 +181,10 @@ def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, capsys):
     table = yaml.safe_load((RECIPE / "table2.yaml").read_text())
     assert set(demo.DEMO_ROWS) <= {r["name"] for r in table["rows"]}
     # the demo's fixed values are the validation grids' choice from the committed results/tuning.csv
-    spec = importlib.util.spec_from_file_location("mnist_small_data_run_for_demo", RECIPE / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = run
-    try:
-        spec.loader.exec_module(run)
+    with recipe_module("mnist_small_data_run_for_demo", RECIPE / "run.py") as run:
         runner = run.Runner(run.load_table(), RECIPE / "results", None, None, 1, dry=True)
         for name, fixed in demo.DEMO_ROWS.items():
             assert fixed == runner.choose(name), name
-    finally:
-        sys.modules.pop(spec.name, None)
     out = tmp_path / "demo"
     assert demo.main(["--data-dir", DATA, "--out", str(out), "--n", "30", "--epochs", "1", "--n-test", "100",
                       "--n-robust", "10", "--attack-steps", "2", "--epsilons", "1", "--threads", "1"]) == 0

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rkhsreg.training import build_constraints, build_penalties
+from tests._recipe_helpers import recipe_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "protein_small_data"
@@ -26,12 +25,8 @@ PAPER = {"none": (.446, .500), "wd": (.501, .546), "sn_proj": (.591, .632), "pgd
 
 @pytest.fixture(scope="module")
 def run_module():
-    spec = importlib.util.spec_from_file_location("protein_small_data_run", RECIPE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with recipe_module("protein_small_data_run", RECIPE / "run.py") as module:
+        yield module
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
