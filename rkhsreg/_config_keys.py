@@ -14,9 +14,10 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["get_key", "set_key", "parse_ints"]
+__all__ = ["get_key", "set_key", "parse_ints", "load_rows"]
 
 
 def get_key(cfg: dict[str, Any], dotted: str) -> Any:
@@ -57,3 +58,17 @@ def parse_ints(text: str, name: str) -> list[int]:
     if not out:
         raise SystemExit(f"--{name}={text!r} is empty; pass at least one integer.")
     return out
+
+
+def load_rows(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A recipe's rows file (YAML with ``rows: [{name, config, ...}]``): the file's mapping and its rows keyed by
+    name, in the file's order, each with its ``config`` file (relative to ``path``) loaded as ``row["cfg"]``."""
+    import yaml
+
+    meta = yaml.safe_load(Path(path).read_text())
+    rows: dict[str, dict[str, Any]] = {}
+    for row in meta["rows"]:
+        row = dict(row)
+        row["cfg"] = yaml.safe_load((Path(path).parent / row["config"]).read_text())
+        rows[row["name"]] = row
+    return meta, rows

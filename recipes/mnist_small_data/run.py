@@ -38,10 +38,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 from rkhsreg import _results
-from rkhsreg._config_keys import parse_ints, set_key
+from rkhsreg._config_keys import load_rows, parse_ints, set_key
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
@@ -54,13 +53,9 @@ COLUMNS = ["row", "n", "seed", "epochs", "val_acc", "test_acc", "train_acc", "se
 
 def load_table(path: Path = TABLE) -> dict[str, Any]:
     """The rows of Table 2 (``table2.yaml``) with their configs loaded, keyed by row name."""
-    meta = yaml.safe_load(path.read_text())
-    rows: dict[str, Any] = {}
-    for row in meta["rows"]:
-        row = dict(row)
-        row["cfg"] = yaml.safe_load((path.parent / row["config"]).read_text())
+    meta, rows = load_rows(path)
+    for row in rows.values():
         row["paper"] = {int(k): float(v) for k, v in row["paper"].items()}
-        rows[row["name"]] = row
     init = str(meta.get("init", "he_fan_in"))
     if init not in INITS:
         raise SystemExit(f"{path}: init={init!r} is not allowed; choose one of {', '.join(INITS)}.")

@@ -40,9 +40,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import yaml
 
-from rkhsreg._config_keys import set_key
+from rkhsreg._config_keys import load_rows, set_key
 from rkhsreg._results import append_line, csv_text, git_commit, machine, read_runs, write_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -56,12 +55,7 @@ COLUMNS_MD = {0: "no_da", 1: "da"}
 
 def load_table(path: Path = TABLE) -> dict[str, Any]:
     """``table3.yaml`` with every row's config loaded, rows keyed by name (in the file's order)."""
-    meta = yaml.safe_load(path.read_text())
-    rows: dict[str, Any] = {}
-    for row in meta["rows"]:
-        row = dict(row)
-        row["cfg"] = yaml.safe_load((path.parent / row["config"]).read_text())
-        rows[row["name"]] = row
+    meta, rows = load_rows(path)
     return {"tasks": dict(meta["tasks"]), "augment": dict(meta["augment"]), "rows": rows}
 
 
