@@ -42,17 +42,26 @@ def _tiny(tmp_path: Path, capsys, run_module, rows: str, table: Path | None = No
     return capsys.readouterr().out
 
 
-def test_every_row_config_loads_and_builds(run_module):
+@pytest.mark.parametrize("rows_file, count", [("table2.yaml", 14), ("beyond.yaml", 2)])
+def test_every_row_config_loads_and_builds(run_module, rows_file, count):
     from rkhsreg.training import build_constraints, build_penalties
 
-    table = run_module.load_table()
-    assert len(table["rows"]) == 14                       # every row of Table 2
+    table = run_module.load_table(RECIPE / rows_file)
+    assert len(table["rows"]) == count                    # every row of Table 2 (and the two beyond it)
     for name, row in table["rows"].items():
         cfg = run_module.resolved(row["cfg"], 300, None)
         build_penalties(cfg["model"]["penalties"])
         build_constraints(cfg["model"]["constraints"])
         assert set(row["paper"]) == {300, 1000}
         assert cfg["trainer"]["max_epochs"] >= 1 and cfg["data"]["n"] == 300
+        for key, values in (row.get("grid") or {}).items():      # every grid key names an existing setting
+            for value in values:
+                run_module.set_key(cfg, key, value)
+                build_penalties(cfg["model"]["penalties"])
+                build_constraints(cfg["model"]["constraints"])
+        for key, source in (row.get("inherit") or {}).items():   # inherited from a row that tunes that key
+            src = table["rows"][source]
+            assert key in (src.get("grid") or {}) or key in (src.get("inherit") or {}), (name, key, source)
 
 
 def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_module):
