@@ -79,6 +79,19 @@ def test_exhaustive_matches_brute_force_and_candidates_never_exceed_it(small_cnn
         assert AdversarialPerturbation(epsilon=0.5, candidates=c)(small_cnn, x, y) <= exhaustive * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("candidates", ["all", 2])
+def test_pgd_in_chunks_of_max_rows_gives_the_same_value_and_passes(small_cnn, image_batch, candidates) -> None:
+    x, y = image_batch
+    small_cnn.eval()
+    whole = AdversarialPerturbation(epsilon=0.5, candidates=candidates, max_rows=10_000)
+    reference = whole(small_cnn, x, y)
+    for max_rows in (1, 3, None):                     # None: chunks of the batch size
+        chunked = AdversarialPerturbation(epsilon=0.5, candidates=candidates, max_rows=max_rows)
+        torch.testing.assert_close(chunked(small_cnn, x, y), reference, rtol=1e-5, atol=1e-7)
+        assert chunked.last_passes.forward == pytest.approx(whole.last_passes.forward)
+        assert chunked.last_passes.backward == pytest.approx(whole.last_passes.backward)
+
+
 def test_true_plus_all_other_classes_equals_all_classes(small_cnn, image_batch) -> None:
     x, y = image_batch
     full = AdversarialPerturbation(epsilon=0.5)(small_cnn, x, y)
@@ -143,6 +156,7 @@ def test_passes_are_counted_and_far_below_exhaustive(small_cnn, image_batch) -> 
     ({"epsilon": -1.0}, "epsilon"), ({"epsilon": float("nan")}, "epsilon"), ({"epsilon": float("inf")}, "epsilon"),
     ({"steps": 0}, "steps"), ({"norm": "l3"}, "norm"), ({"mode": "both"}, "mode"), ({"candidates": 0}, "candidates"),
     ({"classes": -1}, "classes"), ({"clip": (1, 0)}, "clip"), ({"weight": -0.1}, "weight"),
+    ({"max_rows": 0}, "max_rows"), ({"max_rows": 2.5}, "max_rows"),
 ])
 def test_bad_arguments(kwargs, match) -> None:
     with pytest.raises(ConfigurationError, match=match):

@@ -10,7 +10,8 @@ of every (class, example) pair is taken from one forward and K input-backward pa
 gradient norm ε‖∇_x f_k(x_i)‖ is the first-order estimate of the pair's value, and only the
 ``candidates`` best examples of each class continue PGD. Their trajectories are exactly those of
 the exhaustive search (``candidates="all"``), so the result equals it whenever the winning
-example is among the candidates.
+example is among the candidates. PGD pushes at most ``max_rows`` rows (default: the batch size)
+through the model at once, so the exhaustive search's K·n rows cost the memory of one batch, not K.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_inputs, check_logits, check_model, check_real, check_targets
+from rkhsreg._checks import check_inputs, check_int, check_logits, check_model, check_real, check_targets
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
@@ -50,6 +51,8 @@ class AdversarialPerturbation(SeededPenalty):
         eval_mode: run the search and the final evaluation with BatchNorm/Dropout in eval mode.
         clip: optional (low, high) bounds for the perturbed inputs (the paper does not clip).
         seed: seed of the generator for random starts (joint mode).
+        max_rows: most (class, example) rows one PGD pass takes (per-class mode; ``None``: the batch size).
+            Rows are independent, so the result does not depend on it; only peak memory and speed do.
 
     Example:
         >>> penalty = AdversarialPerturbation(epsilon=0.5)                 # doctest: +SKIP
@@ -60,7 +63,8 @@ class AdversarialPerturbation(SeededPenalty):
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
                  norm: str = "l2", mode: str = "per_class", candidates: int | str = 4, classes: int | str = "all",
-                 eval_mode: bool = True, clip: tuple[float, float] | None = None, seed: int = 0) -> None:
+                 eval_mode: bool = True, clip: tuple[float, float] | None = None, seed: int = 0,
+                 max_rows: int | None = None) -> None:
         super().__init__(weight=weight)
         self.epsilon = check_real("epsilon", epsilon)
         self.steps = check_steps(steps)
@@ -73,11 +77,13 @@ class AdversarialPerturbation(SeededPenalty):
         self.eval_mode = bool(eval_mode)
         self.clip = check_clip(clip)
         self.seed = seed
+        self.max_rows = None if max_rows is None else check_int("max_rows", max_rows, low=1)
         self._generator = make_generator(seed)
 
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
-                "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes}
+                "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes,
+                "max_rows": self.max_rows}
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
@@ -101,17 +107,24 @@ class AdversarialPerturbation(SeededPenalty):
         keep = top_per_class(scores, slots, n if self.candidates == "all" else self.candidates)
         rows, classes = keep // slots.shape[1], slots.flatten()[keep]
         x_c, clean = x[rows], logits[rows, classes]
-
-        def objective(z: torch.Tensor) -> torch.Tensor:
-            return forward(z).gather(1, classes[:, None]).squeeze(1)
-
         # PGD from zero on the candidates (the first step repeats the one already scored: one
-        # extra pass on K·candidates rows instead of keeping n·K input gradients in memory).
-        delta = pgd_maximize(objective, x_c, epsilon=self.epsilon, steps=self.steps, step_size=self.step_size,
-                             norm=self.norm, clip=self.clip)
+        # extra pass on K·candidates rows instead of keeping n·K input gradients in memory), in
+        # chunks of at most max_rows rows.
+        chunk = n if self.max_rows is None else self.max_rows
+        deltas, gains = [], []
+        for start in range(0, rows.numel(), chunk):
+            part = slice(start, start + chunk)
+
+            def objective(z: torch.Tensor, cls: torch.Tensor = classes[part]) -> torch.Tensor:
+                return forward(z).gather(1, cls[:, None]).squeeze(1)
+
+            d = pgd_maximize(objective, x_c[part], epsilon=self.epsilon, steps=self.steps,
+                             step_size=self.step_size, norm=self.norm, clip=self.clip)
+            with torch.no_grad():
+                gains.append(objective(x_c[part] + d) - clean[part])
+            deltas.append(d)
+        delta, gain = torch.cat(deltas), torch.cat(gains)
         self.last_passes.add(backward_rows=rows.numel() * self.steps, batch=n)
-        with torch.no_grad():
-            gain = objective(x_c + delta) - clean
         best = top_per_class(gain[:, None], classes[:, None], 1)
         return self._value(forward, x[rows[best]], delta[best], classes[best], n)
 
