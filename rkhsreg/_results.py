@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic", "git_commit", "machine"]
+__all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic", "embed_table", "git_commit",
+           "machine"]
 
 
 def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -> None:
@@ -99,6 +100,23 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
 
 
 write_atomic = atomic_write  # the runners' name for it
+
+
+def embed_table(page: str | os.PathLike[str], source: str, text: str) -> Path:
+    """Replace, in the Markdown ``page``, the block between ``<!-- table:start (source) -->`` and the next
+    ``<!-- table:end -->`` by ``text`` (atomically), so a docs page shows exactly a runner's summary.
+
+    Raises:
+        ValueError: the page has no such block (the markers name the summary file they hold).
+    """
+    page = Path(page)
+    content = page.read_text(encoding="utf-8")
+    start = f"<!-- table:start ({source}) -->\n"
+    begin = content.find(start)
+    end = content.find("<!-- table:end -->", begin + len(start)) if begin >= 0 else -1
+    if begin < 0 or end < 0:
+        raise ValueError(f"{page}: no '{start.strip()}' ... '<!-- table:end -->' block to write the table into.")
+    return atomic_write(page, content[:begin + len(start)] + text.strip() + "\n" + content[end:])
 
 
 def git_commit(cwd: Path) -> str:

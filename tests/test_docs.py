@@ -15,7 +15,8 @@ import pytest
 
 from rkhsreg.cli import build_parser
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 _DIRECTIVE = re.compile(r"^:::\s+(rkhsreg[\w.]*)\s*$", re.MULTILINE)
 _OPTION_ROW = re.compile(r"^\| `(--[\w-]+)` \|", re.MULTILINE)
 
@@ -62,3 +63,27 @@ def test_cli_options_table_matches_the_parser() -> None:
     options = _evaluate_options()
     assert documented - options == set(), "documented options that `rkhsreg evaluate` does not have"
     assert options - documented == set(), "options of `rkhsreg evaluate` missing from the docs' table"
+
+
+def test_embedded_result_tables_equal_their_summary_files():
+    """A docs block ``<!-- table:start (path) --> … <!-- table:end -->`` holds exactly that summary's table."""
+    blocks = 0
+    for page in (ROOT / "docs").rglob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"<!-- table:start \(([^)]+)\) -->\n(.*?)<!-- table:end -->", text, re.S):
+            source = (ROOT / match.group(1)).read_text(encoding="utf-8")
+            assert source.strip().endswith(match.group(2).strip()), \
+                f"{page.name}: the block of {match.group(1)} is stale; rerun the runner with --summary --docs"
+            blocks += 1
+    assert blocks >= 2                                    # the MNIST and protein tables
+
+
+def test_embed_table_replaces_only_its_block(tmp_path):
+    from rkhsreg._results import embed_table
+
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- table:start (a/table.md) -->\nold\n<!-- table:end -->\noutro\n")
+    embed_table(page, "a/table.md", "| new |\n\nfootnote\n")
+    assert page.read_text() == "intro\n<!-- table:start (a/table.md) -->\n| new |\n\nfootnote\n<!-- table:end -->\noutro\n"
+    with pytest.raises(ValueError, match="b/table.md"):
+        embed_table(page, "b/table.md", "x")

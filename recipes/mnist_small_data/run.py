@@ -20,6 +20,7 @@ Usage::
     python recipes/mnist_small_data/run.py --n 300 --seeds 0 --threads 1 --data-dir ../shared/data
     python recipes/mnist_small_data/run.py --rows wd,tau_delta_sn --n 300,1000 --seeds 0-2
     python recipes/mnist_small_data/run.py --summary          # results/table.{md,csv} only
+    python recipes/mnist_small_data/run.py --summary --docs docs/mnist_small_data.md   # and the docs' table
 """
 
 from __future__ import annotations
@@ -487,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", default=str(TABLE), help="the rows file (table2.yaml)")
     parser.add_argument("--log-every", type=int, default=10, help="progress line every this many epochs")
     parser.add_argument("--summary", action="store_true", help="only write results/table.{md,csv} and print it")
+    parser.add_argument("--docs", default=None,
+                        help="also write the summary into this Markdown page's '<!-- table:start (…table.md) -->' block")
     parser.add_argument("--eval-examples", type=int, default=None,
                         help="evaluate on the first N validation/test examples (default: all 10,000; tests use few)")
     args = parser.parse_args(argv)
@@ -495,8 +498,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = Path(args.results)
     ns = parse_ints(args.n, "n")
     if args.summary:
-        print(summarize(table, results))
+        text = summarize(table, results)
+        print(text)
         print(f"written: {plot_accuracy(results)}")
+        if args.docs:  # the markers name the table file relative to the repository root
+            table_md = (results / "table.md").resolve()
+            root = HERE.parents[1]
+            source = table_md.relative_to(root).as_posix() if table_md.is_relative_to(root) else str(table_md)
+            try:
+                print(f"written: {_results.embed_table(args.docs, source, text.partition(chr(10) * 2)[2])}")
+            except (OSError, ValueError) as err:
+                raise SystemExit(f"--docs={args.docs!r}: {err}") from None
         return 0
     rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in table["rows"]]
