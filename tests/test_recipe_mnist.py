@@ -81,6 +81,9 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
 
     table_md = (tmp_path / "results" / "table.md").read_text()
     assert "grad-ℓ2" in table_md and "93.63" in table_md
+    # a 1-epoch run with the grid untrained is not the tuned config: marked †
+    assert "| grad-ℓ2 | — | " in table_md and next(line for line in table_md.splitlines()
+                                                   if line.startswith("| grad-ℓ2 |")).count(" (1) †") == 1
     table_csv = _rows(tmp_path / "results" / "table.csv")
     grad = next(r for r in table_csv if r["row"] == "grad_l2")
     assert grad["seeds_30"] == "1" and grad["paper_300"] == "93.63"

@@ -429,7 +429,7 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
             if best is None:
                 best = max(options.values(), key=lambda g: (len({r["seed"] for r in g}),
                                                             max(r["finished_at"] for r in g)), default=None)
-                mark = " †" if best and (name, n) in current else ""
+                mark = " †" if best else ""  # not the grids' choice (or the row's grid is unfinished)
             rec[f"paper_{n}"] = paper
             if best:
                 by_seed = {r["seed"]: r for r in best}  # one run per seed
@@ -458,7 +458,8 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
             + "\n".join(md) + "\n\n"
             f"{len(runs)} runs from results/runs.csv; machine(s): {'; '.join(machines) or '—'}. "
             "epochs and s/run (mean training seconds per run) are given per n, in the column order. "
-            "†: no run of the hyper-parameters the validation grid chose yet; an earlier config is shown.\n")
+            "†: no run of the hyper-parameters the validation grid chose yet (or its grid is unfinished); "
+            "another config is shown.\n")
     write_atomic(results / "table.md", text)
     write_atomic(results / "table.csv", _results.csv_text(header, out_rows))
     return text
