@@ -81,6 +81,7 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
 
     table_md = (tmp_path / "results" / "table.md").read_text()
     assert "grad-ℓ2" in table_md and "93.63" in table_md
+    assert "Ordering check" not in table_md              # no weight-decay run: nothing to compare against
     # a 1-epoch run with the grid untrained is not the tuned config: marked †
     assert "| grad-ℓ2 | — | " in table_md and next(line for line in table_md.splitlines()
                                                    if line.startswith("| grad-ℓ2 |")).count(" (1) †") == 1
@@ -151,6 +152,19 @@ def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
     with pytest.raises(SystemExit, match=r"epochs_by_n\[1000\]=0 is not allowed"):
         run_module.load_table(bad)
+
+
+def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
+    table = {"rows": {"wd": {"label": "WD"}, "a": {"label": "A"}, "b": {"label": "B"}, "c": {"label": "C"}}}
+    records = [{"row": "wd", "ours_mean_300": 90.0, "paper_300": 89.0},
+               {"row": "a", "ours_mean_300": 91.5, "paper_300": 95.5},
+               {"row": "b", "ours_mean_300": 89.9, "paper_300": 93.0},
+               {"row": "c", "ours_mean_300": None, "paper_300": 94.0}]
+    text = run_module.ordering(table, records, [300, 1000])
+    assert "n=300 (3 of 4 rows): not above WD (90.00): B 89.90; our best: A 91.50 (paper's best: A 95.50)." in text
+    assert "n=1000" not in text                            # no runs at that n
+    records[2]["ours_mean_300"] = 90.5
+    assert "not above WD (90.00): none;" in run_module.ordering(table, records, [300])
 
 
 def test_bad_arguments_are_refused(run_module):

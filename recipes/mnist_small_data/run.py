@@ -459,10 +459,30 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
             f"{len(runs)} runs from results/runs.csv; machine(s): {'; '.join(machines) or '—'}. "
             "epochs and s/run (mean training seconds per run) are given per n, in the column order. "
             "†: no run of the hyper-parameters the validation grid chose yet (or its grid is unfinished); "
-            "another config is shown.\n")
+            "another config is shown.\n" + ordering(table, out_rows, ns))
     write_atomic(results / "table.md", text)
     write_atomic(results / "table.csv", _results.csv_text(header, out_rows))
     return text
+
+
+def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Sequence[int],
+             baseline: str = "wd") -> str:
+    """The paper's ordering claims checked on our means, one line per n: the rows not above ``baseline``
+    (the paper: every regularizer beats weight decay) and our best row next to the paper's best row."""
+    lines = []
+    for n in ns:
+        ours = {r["row"]: r[f"ours_mean_{n}"] for r in records if r.get(f"ours_mean_{n}") is not None}
+        paper = {r["row"]: r[f"paper_{n}"] for r in records if r.get(f"paper_{n}") is not None}
+        if baseline not in ours or len(ours) < 2:
+            continue
+        label = lambda name: table["rows"][name]["label"]  # noqa: E731
+        below = [f"{label(k)} {v:.2f}" for k, v in ours.items() if k != baseline and v <= ours[baseline]]
+        best = max(ours, key=ours.get)
+        paper_best = max(paper, key=paper.get) if paper else None
+        lines.append(f"- n={n} ({len(ours)} of {len(table['rows'])} rows): not above {label(baseline)} "
+                     f"({ours[baseline]:.2f}): {', '.join(below) or 'none'}; our best: {label(best)} {ours[best]:.2f}"
+                     + (f" (paper's best: {label(paper_best)} {paper[paper_best]:.2f})" if paper_best else "") + ".")
+    return ("\nOrdering check (means):\n" + "\n".join(lines) + "\n") if lines else ""
 
 
 def plot_accuracy(results: Path) -> Path:
