@@ -7,11 +7,11 @@ a short ℓ2 robustness curve (``rkhsreg.evaluation.evaluate_robustness`` with f
 paper's PGD-ℓ2 through torchattacks when the evaluator is unavailable). Writes ``<out>/results.json`` and
 ``<out>/results.md``.
 
-Measured (session 2, `time make demo` with the venv already installed, 2-core x86_64 CPU sandbox, idle):
-4 min 01 s in all (weight decay trains in 13 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 136 s, the attacks take the rest);
-a fresh machine adds the venv install (~3 min). Outcome of that run: weight decay 89.54% clean, ℓ2 robust
-80/60/32/11% at ε=0.5/1/1.5/2; τ+δ+SN 88.90% clean, 87/75/57/30% — far more robust, but at 25 epochs the
-regularized network has not yet fitted the 300 digits (90% training accuracy), so its clean accuracy trails.
+Measured (session 3, `time make demo` with the venv already installed, 2-core x86_64 CPU sandbox, idle):
+5 min 29 s in all (weight decay trains in 19 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 225 s, the attacks take the
+rest); a fresh machine adds the venv install (~2-3.5 min). Outcome of that run: weight decay 91.93% clean,
+ℓ2 robust 90/68/34/12% at ε=0.5/1/1.5/2; τ+δ+SN 93.99% clean, 94/80/56/22% (the table's seed-0 cells, trained
+with 2 threads instead of 1: 92.09% and 93.84% there).
 
 Usage::
 
