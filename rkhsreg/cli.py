@@ -185,7 +185,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise _UserError(f"{flag} {path!r}: no such file")
     rank, world = _distributed()
     try:
-        return _evaluate_on(args, rank, world)
+        status = _evaluate_on(args, rank, world)
+        if world > 1:  # every rank past its last collective before any tears gloo/NCCL down: a rank that
+            import torch.distributed as dist  # destroys its group while another still talks to it can abort
+
+            dist.barrier()
+        return status
     finally:
         if world > 1:
             import torch.distributed as dist

@@ -48,6 +48,9 @@ def main() -> None:
                 "rows": result.forward_rows + result.backward_rows,
                 "checks": {k: v["passed"] for k, v in result.sanity["checks"].items()}},
                Path(args.out) / f"rank{os.environ['RANK']}.pt")
+    # both ranks past their last collective before either tears gloo down (a rank destroying its group while
+    # the other still talks to it can abort with 'terminate called without an active exception')
+    dist.barrier()
     dist.destroy_process_group()
 
 
