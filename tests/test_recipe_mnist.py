@@ -152,6 +152,10 @@ def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
     with pytest.raises(SystemExit, match=r"epochs_by_n\[1000\]=0 is not allowed"):
         run_module.load_table(bad)
+    raw["epochs_by_n"] = {"n1000": 20}
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with pytest.raises(SystemExit, match="epochs_by_n key 'n1000' is not allowed"):
+        run_module.load_table(bad)
 
 
 def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):

@@ -64,6 +64,9 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         row["cfg"]["init"] = init
     epochs_by_n = {}
     for key, value in (meta.get("epochs_by_n") or {}).items():
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise SystemExit(f"{path}: epochs_by_n key {key!r} is not allowed; use a training-set size (int), "
+                             "e.g. {1000: 20}.")
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise SystemExit(f"{path}: epochs_by_n[{key}]={value!r} is not allowed; pass an int >= 1.")
         epochs_by_n[int(key)] = value
