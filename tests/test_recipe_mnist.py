@@ -169,6 +169,20 @@ def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
     assert "n=1000" not in text                            # no runs at that n
     records[2]["ours_mean_300"] = 90.5
     assert "not above WD (90.00): none;" in run_module.ordering(table, records, [300])
+    assert "paired gain" not in text                       # no per-seed results: no paired line
+
+
+def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(run_module):
+    table = {"rows": {"wd": {"label": "WD"}, "a": {"label": "A"}, "b": {"label": "B"}}}
+    records = [{"row": "wd", "ours_mean_300": 90.0, "by_seed_300": {"0": 89.0, "1": 91.0}},
+               {"row": "a", "ours_mean_300": 90.5, "by_seed_300": {"0": 90.0, "1": 91.0, "2": 90.5}},
+               {"row": "b", "ours_mean_300": 95.0, "by_seed_300": {"5": 95.0}}]   # no seed in common with WD
+    text = run_module.ordering(table, records, [300])
+    # A − WD on the shared seeds 0 and 1: +1.0 and 0.0 -> mean 0.5, std 0.71; seed 2 has no WD run to pair with
+    assert "paired gain over WD, seed by seed (mean ± std (seeds both ran)): A +0.50 ± 0.71 (2)." in text
+    assert "B +" not in text
+    assert run_module.paired_gain({"0": 1.0}, {"1": 2.0}) is None
+    assert run_module.paired_gain({"0": 3.0}, {"0": 2.5}) == (0.5, None, 1)
 
 
 def test_bad_arguments_are_refused(run_module):
