@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from rkhsreg._scripts import load_script
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,11 +45,7 @@ DEMO_ROWS = {
 
 
 def _load_runner() -> Any:
-    spec = importlib.util.spec_from_file_location("mnist_small_data_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("mnist_small_data_run", HERE / "run.py")
 
 
 def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: list[float],

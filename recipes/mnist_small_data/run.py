@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import torch.nn.functional as F
 
 from rkhsreg import _results
 from rkhsreg._config_keys import load_rows, parse_ints, set_key
+from rkhsreg._scripts import load_script
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
@@ -182,7 +182,7 @@ def _head(loader: Iterable[Any], limit: int | None) -> Iterable[Any]:
 
 def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_test: bool = True,
               log_every: int = 10, label: str = "", eval_examples: int | None = None,
-              evaluate_val: bool = True) -> dict[str, Any]:
+              evaluate_val: bool = True, trace: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train one run of a resolved config and evaluate it.
 
     Args:
@@ -194,6 +194,9 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         label: prefix of the progress lines.
         eval_examples: evaluate on the first this many validation/test examples (None: all 10,000).
         evaluate_val: measure validation accuracy (``val_acc`` None when False).
+        trace: called after every SGD step's backward with ``{"epoch", "step", "lr", "ce", "loss",
+            "penalties": {label: weighted value}, "grad_norm" (ℓ2 norm of every parameter's gradient, after
+            the penalties), "batch_acc"}`` (floats; see ``trace.py``). None: nothing is measured.
 
     Returns:
         ``{"val_acc", "test_acc", "train_acc", "seconds", "model"}`` (accuracies in %; ``test_acc`` None when
@@ -218,6 +221,7 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
              if step else None)
     epochs = int(cfg["trainer"]["max_epochs"])
     start = time.perf_counter()
+    steps = 0
     for epoch in range(epochs):
         for c in constraints.values():
             if callable(getattr(c, "set_epoch", None)):
@@ -232,6 +236,9 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
             full = terms.combine(loss)
             opt.zero_grad(set_to_none=True)
             full.backward()
+            if trace is not None:
+                trace(_step_record(net, epoch, steps, opt, loss, full, terms, logits, y))
+            steps += 1
             opt.step()
             apply_constraints(net, constraints)
             seen += len(y)
@@ -253,6 +260,16 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         test_acc = 100 * accuracy(net, _head(data.test_dataloader(), eval_examples))
     net.eval()
     return {"val_acc": val_acc, "test_acc": test_acc, "train_acc": train_acc, "seconds": seconds, "model": net}
+
+
+def _step_record(net: torch.nn.Module, epoch: int, step: int, opt: torch.optim.Optimizer, ce: torch.Tensor,
+                 full: torch.Tensor, terms: Any, logits: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """One SGD step as seen by ``train_one(trace=...)`` (after the backward, before the update)."""
+    grads = [p.grad.detach().pow(2).sum() for p in net.parameters() if p.grad is not None]
+    return {"epoch": epoch, "step": step, "lr": float(opt.param_groups[0]["lr"]), "ce": float(ce.detach()),
+            "loss": float(full.detach()), "penalties": {k: float(v) for k, v in terms.weighted.items()},
+            "grad_norm": float(torch.stack(grads).sum().sqrt()) if grads else 0.0,
+            "batch_acc": float((logits.detach().argmax(1) == y).float().mean())}
 
 
 def _record(row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, Any], threads: int,
@@ -510,10 +527,7 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
 
 def plot_accuracy(results: Path) -> Path:
     """``results/accuracy_vs_n.png`` from ``results/table.csv`` (``plot.py``, loaded by path like ``demo.py`` loads us)."""
-    spec = importlib.util.spec_from_file_location("mnist_small_data_plot", HERE / "plot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.plot(results / "table.csv", results / "accuracy_vs_n.png")
+    return load_script("mnist_small_data_plot", HERE / "plot.py").plot(results / "table.csv", results / "accuracy_vs_n.png")
 
 
 # ----------------------------------------------------------------------------- command line
