@@ -17,11 +17,13 @@ def trace_module():
 
 
 def test_relapses_count_falls_to_chance_after_fitting(trace_module):
-    accs = [0.1, 0.5, 0.85, 0.9, 0.2, 0.1, 0.5, 0.95, 0.25, 0.9]
+    accs = [0.1, 0.4, 0.85, 0.9, 0.2, 0.1, 0.45, 0.95, 0.25, 0.9]
     records = [{"step": i, "batch_acc": a} for i, a in enumerate(accs)]
-    # step 4 falls below 0.3 after step 2 reached 0.8; step 5 is the same relapse; step 8 is a second one
+    # step 4 falls below 0.3 after step 2 reached 0.5; step 5 is the same relapse; step 8 is a second one
     assert trace_module.relapses(records) == [4, 8]
     assert trace_module.relapses(records, fit=0.99) == []          # never fitted: no relapse
+    early = [{"step": i, "batch_acc": a} for i, a in enumerate([0.1, 0.4, 0.2])]
+    assert trace_module.relapses(early) == [] and trace_module.relapses(early, fit=0.4) == [2]
     assert trace_module.relapses(records[:4]) == []
 
 
