@@ -527,7 +527,8 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
 
 def plot_accuracy(results: Path) -> Path:
     """``results/accuracy_vs_n.png`` from ``results/table.csv`` (``plot.py``, loaded by path like ``demo.py`` loads us)."""
-    return load_script("mnist_small_data_plot", HERE / "plot.py").plot(results / "table.csv", results / "accuracy_vs_n.png")
+    plot = load_script("mnist_small_data_plot", HERE / "plot.py").plot
+    return plot(results / "table.csv", results / "accuracy_vs_n.png")
 
 
 # ----------------------------------------------------------------------------- command line
