@@ -105,3 +105,18 @@ def check_logits(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         raise InputError(f"model output has shape {shape}; rkhsreg needs scores of shape (N, K) = "
                          f"({inputs.shape[0]}, n_outputs). Wrap the model so it returns logits.")
     return logits
+
+
+def check_device(name: str, value: str | torch.device) -> torch.device:
+    """``torch.device(value)``, refusing a name torch does not parse and a CUDA device where CUDA is unavailable.
+
+    Raises:
+        ConfigurationError: naming ``name``, the value and what is allowed.
+    """
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ConfigurationError(f"{name}={value!r} is not a device; pass cpu, cuda or cuda:0 (…).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"{name}={value!r}: CUDA is not available on this machine; pass cpu.")
+    return device

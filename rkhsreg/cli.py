@@ -201,7 +201,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     import torch
 
-    from rkhsreg._errors import RKHSRegError
+    from rkhsreg._checks import check_device
+    from rkhsreg._errors import ConfigurationError, RKHSRegError
     from rkhsreg.evaluation._datasets import load_dataset, subset
     from rkhsreg.evaluation._loading import build_model, load_weights
     from rkhsreg.evaluation.sanity import RobustnessWarning
@@ -218,11 +219,9 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
             device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
         else:
             try:
-                device = torch.device(args.device)
-            except RuntimeError:
-                raise _UserError(f"--device {args.device!r} is not a device (cpu, cuda, cuda:0…)") from None
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise _UserError(f"--device {args.device!r}: CUDA is not available here")
+                device = check_device("--device", args.device)
+            except ConfigurationError as err:
+                raise _UserError(str(err)) from None
         model.to(device)
         data = subset(dataset, args.n_examples, seed=args.seed)
         progress = _Progress(enabled=not args.no_progress and rank == 0)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rkhsreg.data import mnist_files_present
@@ -190,6 +191,21 @@ def test_bad_arguments_are_refused(run_module):
         run_module.main(["--rows", "weight_decay"])
     with pytest.raises(SystemExit, match="--seeds"):
         run_module.main(["--seeds", "a-b"])
+    with pytest.raises(SystemExit, match=r"--device='nonsense' is not a device; pass cpu, cuda"):
+        run_module.main(["--rows", "wd", "--device", "nonsense"])
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match=r"--device='cuda:7': CUDA is not available on this machine"):
+            run_module.main(["--rows", "wd", "--device", "cuda:7"])
+
+
+def test_train_one_on_an_explicit_cpu_device_matches_the_default(run_module):
+    # the device path moves batches and the network; on the CPU it must change nothing (same seed, same numbers)
+    cfg = run_module.resolved(run_module.load_table()["rows"]["wd"]["cfg"], 30, 1)
+    a = run_module.train_one(cfg, 0, DATA, log_every=0, eval_examples=50)
+    b = run_module.train_one(cfg, 0, DATA, log_every=0, eval_examples=50, device=torch.device("cpu"))
+    assert (a["val_acc"], a["test_acc"], a["train_acc"]) == (b["val_acc"], b["test_acc"], b["train_acc"])
+    assert all(torch.equal(p, q) for p, q in zip(a["model"].parameters(), b["model"].parameters()))
+    assert run_module.machine("cpu") == run_module.machine()
 
 
 def test_configs_are_valid_lightning_cli_configs():

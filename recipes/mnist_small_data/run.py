@@ -40,7 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from rkhsreg import _results
+from rkhsreg._checks import check_device
 from rkhsreg._config_keys import load_rows, parse_ints, set_key
+from rkhsreg._errors import ConfigurationError
 from rkhsreg._scripts import load_script
 
 HERE = Path(__file__).resolve().parent
@@ -126,9 +128,12 @@ def git_commit() -> str:
     return _results.git_commit(HERE)
 
 
-def machine() -> str:
-    """A one-line description of the machine."""
-    return _results.machine()
+def machine(device: torch.device | str = "cpu") -> str:
+    """A one-line description of the machine, and of the accelerator when ``device`` is not the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{_results.machine()}, {torch.cuda.get_device_name(device)}"
+    return _results.machine() if device.type == "cpu" else f"{_results.machine()}, {device}"
 
 
 # ----------------------------------------------------------------------------- training
@@ -158,11 +163,12 @@ def initialize(net: torch.nn.Module, scheme: str) -> None:
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, loader: Iterable[Any]) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) over ``loader``."""
+def accuracy(model: torch.nn.Module, loader: Iterable[Any], device: torch.device | str = "cpu") -> float:
+    """Top-1 accuracy of ``model`` (eval mode, on ``device``) over ``loader``."""
     model.eval()
     correct = total = 0
     for x, y in loader:
+        x, y = x.to(device), y.to(device)
         correct += int((model(x).argmax(1) == y).sum())
         total += int(y.numel())
     return correct / max(total, 1)
@@ -182,7 +188,8 @@ def _head(loader: Iterable[Any], limit: int | None) -> Iterable[Any]:
 
 def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_test: bool = True,
               log_every: int = 10, label: str = "", eval_examples: int | None = None,
-              evaluate_val: bool = True, trace: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              evaluate_val: bool = True, trace: Callable[[dict[str, Any]], None] | None = None,
+              device: torch.device | str = "cpu") -> dict[str, Any]:
     """Train one run of a resolved config and evaluate it.
 
     Args:
@@ -197,6 +204,8 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         trace: called after every SGD step's backward with ``{"epoch", "step", "lr", "ce", "loss",
             "penalties": {label: weighted value}, "grad_norm" (ℓ2 norm of every parameter's gradient, after
             the penalties), "batch_acc"}`` (floats; see ``trace.py``). None: nothing is measured.
+        device: where the network trains and is evaluated (batches are moved there; the data pipeline,
+            its deformations and the seeded generators stay on the CPU, so the batches are the same).
 
     Returns:
         ``{"val_acc", "test_acc", "train_acc", "seconds", "model"}`` (accuracies in %; ``test_acc`` None when
@@ -209,7 +218,8 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
     model_cfg, data_cfg = cfg["model"], dict(cfg["data"])
     torch.manual_seed(seed)
     net = mnist_vgg5(num_classes=int(model_cfg.get("num_classes", 10)), in_chans=int(model_cfg.get("in_chans", 1)))
-    initialize(net, cfg.get("init", "he_fan_in"))
+    initialize(net, cfg.get("init", "he_fan_in"))  # on the CPU, so the initial weights do not depend on device
+    net.to(device)
     data = MNISTSubset(seed=seed, data_dir=data_dir, **data_cfg)
     data.setup("fit")
     penalties = build_penalties(copy.deepcopy(model_cfg.get("penalties")))
@@ -230,6 +240,7 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         seen = correct = 0
         total_loss = 0.0
         for x, y in data.train_dataloader():
+            x, y = x.to(device), y.to(device)
             logits = net(x)
             loss = F.cross_entropy(logits, y)
             terms = evaluate_penalties(net, x, y, penalties)
@@ -253,11 +264,11 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
                   f"train acc {100 * correct / seen:5.1f}% {time.perf_counter() - start:7.1f}s", flush=True)
     seconds = time.perf_counter() - start
     train_acc = 100 * correct / max(seen, 1)
-    val_acc = 100 * accuracy(net, _head(data.val_dataloader(), eval_examples)) if evaluate_val else None
+    val_acc = 100 * accuracy(net, _head(data.val_dataloader(), eval_examples), device) if evaluate_val else None
     test_acc = None
     if evaluate_test:
         data.setup("test")
-        test_acc = 100 * accuracy(net, _head(data.test_dataloader(), eval_examples))
+        test_acc = 100 * accuracy(net, _head(data.test_dataloader(), eval_examples), device)
     net.eval()
     return {"val_acc": val_acc, "test_acc": test_acc, "train_acc": train_acc, "seconds": seconds, "model": net}
 
@@ -273,14 +284,14 @@ def _step_record(net: torch.nn.Module, epoch: int, step: int, opt: torch.optim.O
 
 
 def _record(row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, Any], threads: int,
-            eval_examples: int | None) -> dict[str, Any]:
+            eval_examples: int | None, device: torch.device | str = "cpu") -> dict[str, Any]:
     fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
     return {"row": row, "n": n, "seed": seed, "epochs": cfg["trainer"]["max_epochs"],
             "val_acc": fmt(result["val_acc"]), "test_acc": fmt(result["test_acc"]),
             "train_acc": fmt(result["train_acc"]), "seconds": f"{result['seconds']:.1f}",
             "eval_examples": "all" if eval_examples is None else eval_examples,
             "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": git_commit(),
-            "machine": machine(), "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "machine": machine(device), "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def _cell(r: dict[str, str]) -> tuple[str, int, int, str, str]:
@@ -292,10 +303,12 @@ class Runner:
     """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs."""
 
     def __init__(self, table: dict[str, Any], results: Path, data_dir: str | None, epochs: int | None,
-                 threads: int, log_every: int = 10, eval_examples: int | None = None, dry: bool = False) -> None:
+                 threads: int, log_every: int = 10, eval_examples: int | None = None, dry: bool = False,
+                 device: torch.device | str = "cpu") -> None:
         self.table, self.results, self.data_dir = table, results, data_dir
         self.epochs, self.threads, self.log_every = epochs, threads, log_every
         self.eval_examples = eval_examples
+        self.device = torch.device(device)
         self.dry = dry  # never train: a missing grid point raises LookupError
         self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
         self._chosen: dict[str, dict[str, Any]] = {}
@@ -334,9 +347,9 @@ class Runner:
                         print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
                         result = train_one(cfg, seed, self.data_dir, evaluate_test=True, log_every=self.log_every,
                                            label=f"{name}[{key.rsplit('.', 1)[-1]}={value}]",
-                                           eval_examples=self.eval_examples)
+                                           eval_examples=self.eval_examples, device=self.device)
                         append_line(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
-                                                              self.eval_examples))
+                                                              self.eval_examples, self.device))
                         val = result["val_acc"]
                         print(f"[tune] {name}: {key}={value} -> val {val:.2f}% ({result['seconds']:.0f}s)", flush=True)
                     scores.append((val, -values.index(value), value))
@@ -393,9 +406,9 @@ class Runner:
                     print(f"[run ] {name} n={n} seed={seed} epochs={cfg['trainer']['max_epochs']} config {h} "
                           f"{hparams(cfg)}", flush=True)
                     result = train_one(cfg, seed, self.data_dir, log_every=self.log_every, label=f"{name}/{n}/{seed}",
-                                       eval_examples=self.eval_examples)
+                                       eval_examples=self.eval_examples, device=self.device)
                     append_line(self.runs_path, _record(name, n, seed, cfg, result, self.threads,
-                                                        self.eval_examples))
+                                                        self.eval_examples, self.device))
                     trained += 1
                     print(f"[done] {name} n={n} seed={seed}: val {result['val_acc']:.2f}% test "
                           f"{result['test_acc']:.2f}% ({result['seconds']:.0f}s)", flush=True)
@@ -543,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="epochs for every n (default: table2.yaml's epochs_by_n, else each config's max_epochs)")
     parser.add_argument("--data-dir", default=None, help="MNIST root with MNIST/raw (default: $RKHSREG_DATA, ./data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu",
+                        help="where to train: cpu (default), cuda, cuda:1… (the config hash does not include it: a "
+                             "finished cell is skipped whatever device ran it; runs.csv's machine column names it)")
     parser.add_argument("--results", default=str(HERE / "results"), help="results folder")
     parser.add_argument("--table", default=str(TABLE), help="the rows file (table2.yaml)")
     parser.add_argument("--log-every", type=int, default=10, help="progress line every this many epochs")
@@ -578,10 +594,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
     torch.set_num_threads(args.threads)
+    try:
+        device = check_device("--device", args.device)
+    except ConfigurationError as err:
+        raise SystemExit(str(err)) from None
     if args.eval_examples is not None and args.eval_examples < 1:
         raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
     runner = Runner(table, results, args.data_dir, args.epochs, args.threads, log_every=args.log_every,
-                    eval_examples=args.eval_examples)
+                    eval_examples=args.eval_examples, device=device)
     trained = runner.run(rows, ns, parse_ints(args.seeds, "seeds"))
     print(f"{trained} run(s) trained; results in {results / 'runs.csv'}", flush=True)
     print(summarize(table, results))

@@ -25,7 +25,9 @@ import torch
 import yaml
 
 from rkhsreg import _results
+from rkhsreg._checks import check_device
 from rkhsreg._config_keys import set_key
+from rkhsreg._errors import ConfigurationError
 from rkhsreg._scripts import load_script
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", default=str(HERE / "results"), help="results folder holding the grids' runs")
     parser.add_argument("--data-dir", default=None, help="MNIST root with MNIST/raw (default: $RKHSREG_DATA, ./data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:1…")
     parser.add_argument("--out", default=None, help="CSV file for the per-step records (default: print only)")
     parser.add_argument("--eval-examples", type=int, default=None,
                         help="evaluate on the first N validation/test examples (default: all 10,000; tests use few)")
@@ -90,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.chance < args.fit <= 1:
         raise SystemExit(f"--chance={args.chance}, --fit={args.fit} are not allowed; need 0 <= chance < fit <= 1.")
     torch.set_num_threads(args.threads)
+    try:
+        device = check_device("--device", args.device)
+    except ConfigurationError as err:
+        raise SystemExit(str(err)) from None
     # the grids' choice as the table made it (its epochs, every evaluation image); --epochs applies afterwards
     runner = run.Runner(table, Path(args.results), args.data_dir, None, args.threads, dry=True)
     overrides = parse_set(args.set)
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"[trace] {args.row} n={args.n} seed={args.seed} {run.hparams(cfg)}", flush=True)
     result = run.train_one(cfg, args.seed, args.data_dir, label=f"{args.row}/{args.n}/{args.seed}",
-                           eval_examples=args.eval_examples, trace=keep)
+                           eval_examples=args.eval_examples, trace=keep, device=device)
     header = FIELDS + sorted({k for r in records for k in r} - set(FIELDS))
     if args.out:
         print(f"written: {_results.atomic_write(args.out, _results.csv_text(header, records))}")
