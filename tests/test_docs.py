@@ -72,6 +72,7 @@ def test_embedded_result_tables_equal_their_summary_files():
         text = page.read_text(encoding="utf-8")
         for match in re.finditer(r"<!-- table:start \(([^)]+)\) -->\n(.*?)<!-- table:end -->", text, re.S):
             source = (ROOT / match.group(1)).read_text(encoding="utf-8")
+            assert match.group(2).strip(), f"{page.name}: the block of {match.group(1)} is empty"
             assert source.strip().endswith(match.group(2).strip()), \
                 f"{page.name}: the block of {match.group(1)} is stale; rerun the runner with --summary --docs"
             blocks += 1
