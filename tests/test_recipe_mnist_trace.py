@@ -55,6 +55,10 @@ def test_trace_writes_one_record_per_sgd_step_with_each_penalty(tmp_path, capsys
 def test_trace_refuses_bad_arguments(trace_module):
     with pytest.raises(SystemExit, match="--row='weight_decay' is unknown"):
         trace_module.main(["--row", "weight_decay"])
+    with pytest.raises(SystemExit, match=r"--threads=0 is out of range; pass an int >= 1"):
+        trace_module.main(["--row", "wd", "--threads", "0"])
+    with pytest.raises(SystemExit, match=r"--n=0 is out of range"):
+        trace_module.main(["--row", "wd", "--n", "0"])
     with pytest.raises(SystemExit, match="need 0 <= chance < fit <= 1"):
         trace_module.main(["--row", "wd", "--fit", "0.2", "--chance", "0.3"])
     with pytest.raises(SystemExit, match="--set model.nope=1"):

@@ -79,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="CSV file for the per-step records (default: print only)")
     parser.add_argument("--eval-examples", type=int, default=None,
                         help="evaluate on the first N validation/test examples (default: all 10,000; tests use few)")
-    parser.add_argument("--fit", type=float, default=0.5, help="batch accuracy that counts as learning (before a relapse)")
+    parser.add_argument("--fit", type=float, default=0.5,
+                        help="batch accuracy that counts as learning (before a relapse)")
     parser.add_argument("--chance", type=float, default=0.3, help="batch accuracy that counts as a relapse")
     args = parser.parse_args(argv)
 
@@ -88,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--row={args.row!r} is unknown; choose from {', '.join(table['rows'])}.")
     if args.epochs is not None and args.epochs < 1:
         raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
+    for name in ("n", "threads"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name}={getattr(args, name)} is out of range; pass an int >= 1.")
     if args.eval_examples is not None and args.eval_examples < 1:
         raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
     if not 0 <= args.chance < args.fit <= 1:
