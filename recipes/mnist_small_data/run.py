@@ -546,6 +546,23 @@ def plot_accuracy(results: Path) -> Path:
 
 # ----------------------------------------------------------------------------- command line
 
+def check_run_args(args: argparse.Namespace) -> torch.device:
+    """Check the options ``run.py`` and ``trace.py`` share (``--epochs``, ``--threads``, ``--eval-examples``,
+    ``--device``; ``SystemExit`` naming the option otherwise), apply ``--threads`` and return the device."""
+    if args.epochs is not None and args.epochs < 1:
+        raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
+    if args.threads < 1:
+        raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
+    if args.eval_examples is not None and args.eval_examples < 1:
+        raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
+    try:
+        device = check_device("--device", args.device)
+    except ConfigurationError as err:
+        raise SystemExit(str(err)) from None
+    torch.set_num_threads(args.threads)
+    return device
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Reproduce Table 2 (MNIST, 300 / 1,000 examples); resumable.")
@@ -589,17 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [r for r in rows if r not in table["rows"]]
     if unknown:
         raise SystemExit(f"--rows: unknown row(s) {unknown}; choose from {', '.join(table['rows'])} or 'all'.")
-    if args.epochs is not None and args.epochs < 1:
-        raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
-    if args.threads < 1:
-        raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
-    torch.set_num_threads(args.threads)
-    try:
-        device = check_device("--device", args.device)
-    except ConfigurationError as err:
-        raise SystemExit(str(err)) from None
-    if args.eval_examples is not None and args.eval_examples < 1:
-        raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
+    device = check_run_args(args)
     runner = Runner(table, results, args.data_dir, args.epochs, args.threads, log_every=args.log_every,
                     eval_examples=args.eval_examples, device=device)
     trained = runner.run(rows, ns, parse_ints(args.seeds, "seeds"))

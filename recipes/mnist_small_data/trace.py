@@ -21,13 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from rkhsreg import _results
-from rkhsreg._checks import check_device
 from rkhsreg._config_keys import set_key
-from rkhsreg._errors import ConfigurationError
 from rkhsreg._scripts import load_script
 
 HERE = Path(__file__).resolve().parent
@@ -87,20 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = run.load_table(Path(args.table))
     if args.row not in table["rows"]:
         raise SystemExit(f"--row={args.row!r} is unknown; choose from {', '.join(table['rows'])}.")
-    if args.epochs is not None and args.epochs < 1:
-        raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
-    for name in ("n", "threads"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name}={getattr(args, name)} is out of range; pass an int >= 1.")
-    if args.eval_examples is not None and args.eval_examples < 1:
-        raise SystemExit(f"--eval-examples={args.eval_examples} is out of range; pass an int >= 1 or leave it out.")
+    if args.n < 1:
+        raise SystemExit(f"--n={args.n} is out of range; pass an int >= 1.")
     if not 0 <= args.chance < args.fit <= 1:
         raise SystemExit(f"--chance={args.chance}, --fit={args.fit} are not allowed; need 0 <= chance < fit <= 1.")
-    torch.set_num_threads(args.threads)
-    try:
-        device = check_device("--device", args.device)
-    except ConfigurationError as err:
-        raise SystemExit(str(err)) from None
+    device = run.check_run_args(args)
     # the grids' choice as the table made it (its epochs, every evaluation image); --epochs applies afterwards
     runner = run.Runner(table, Path(args.results), args.data_dir, None, args.threads, dry=True)
     overrides = parse_set(args.set)
