@@ -43,7 +43,8 @@ def _tiny(tmp_path: Path, capsys, run_module, rows: str, table: Path | None = No
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("rows_file, count", [("table2.yaml", 14), ("beyond.yaml", 2), ("schedule.yaml", 14), ("schedule_paper_init.yaml", 3)])
+@pytest.mark.parametrize("rows_file, count", [("table2.yaml", 14), ("beyond.yaml", 2), ("schedule.yaml", 14),
+                                              ("schedule_paper_init.yaml", 14)])
 def test_every_row_config_loads_and_builds(run_module, rows_file, count):
     from rkhsreg.training import build_constraints, build_penalties
 
