@@ -172,6 +172,19 @@ def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
     records[2]["ours_mean_300"] = 90.5
     assert "not above WD (90.00): none;" in run_module.ordering(table, records, [300])
     assert "paired gain" not in text                       # no per-seed results: no paired line
+    # ranks ours (B < WD < A) against the paper's (WD < B < A): Spearman 1 − 6·2/(3·8) = 0.5, Kendall (2 − 1)/3;
+    # gaps +1.0, −4.0, −3.1
+    assert ("agreement with the paper over these 3 rows: Spearman ρ = 0.50, Kendall τ = 0.33; mean |gap| 2.70, "
+            "largest -4.00 (A).") in text
+
+
+def test_agreement_is_rank_correlation_and_gaps(run_module):
+    rho, tau, gaps = run_module.agreement([91.0, 92.0, 93.0, 94.0], [89.0, 90.0, 91.0, 92.0])
+    assert (rho, tau) == pytest.approx((1.0, 1.0)) and gaps == pytest.approx([2.0] * 4)   # same order, shifted
+    rho, tau, _ = run_module.agreement([4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    assert (rho, tau) == pytest.approx((-1.0, -1.0))                                      # reversed order
+    rho, _, _ = run_module.agreement([1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0])          # a tie: average ranks
+    assert rho == pytest.approx(3 / 10 ** 0.5)
 
 
 def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(run_module):

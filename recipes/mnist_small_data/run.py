@@ -509,11 +509,21 @@ def paired_gain(ours: dict[str, float], base: dict[str, float]) -> tuple[float, 
     return mean, std, len(shared)
 
 
+def agreement(ours: Sequence[float], paper: Sequence[float]) -> tuple[float, float, list[float]]:
+    """How far our means follow the paper's over the same rows: Spearman ρ and Kendall τ of the two columns
+    (ties ranked as in scipy), and the per-row gaps ours − paper."""
+    from scipy.stats import kendalltau, spearmanr
+
+    return (float(spearmanr(ours, paper)[0]), float(kendalltau(ours, paper)[0]),
+            [o - p for o, p in zip(ours, paper, strict=True)])
+
+
 def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Sequence[int],
              baseline: str = "wd") -> str:
     """The paper's ordering claims checked on our means, one line per n: the rows not above ``baseline``
-    (the paper: every regularizer beats weight decay) and our best row next to the paper's best row; then,
-    when per-seed results are known, each row's paired gain over ``baseline`` on the seeds both ran."""
+    (the paper: every regularizer beats weight decay) and our best row next to the paper's best row; the rank
+    agreement of our means with the paper's (3 rows or more); then, when per-seed results are known, each row's
+    paired gain over ``baseline`` on the seeds both ran."""
     lines = []
     for n in ns:
         ours = {r["row"]: r[f"ours_mean_{n}"] for r in records if r.get(f"ours_mean_{n}") is not None}
@@ -527,6 +537,13 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
         lines.append(f"- n={n} ({len(ours)} of {len(table['rows'])} rows): not above {label(baseline)} "
                      f"({ours[baseline]:.2f}): {', '.join(below) or 'none'}; our best: {label(best)} {ours[best]:.2f}"
                      + (f" (paper's best: {label(paper_best)} {paper[paper_best]:.2f})" if paper_best else "") + ".")
+        shared = [k for k in ours if k in paper]
+        if len(shared) >= 3:
+            rho, tau, gaps = agreement([ours[k] for k in shared], [paper[k] for k in shared])
+            worst = max(range(len(shared)), key=lambda i: abs(gaps[i]))
+            lines.append(f"  - agreement with the paper over these {len(shared)} rows: Spearman ρ = {rho:.2f}, "
+                         f"Kendall τ = {tau:.2f}; mean |gap| {sum(map(abs, gaps)) / len(gaps):.2f}, largest "
+                         f"{gaps[worst]:+.2f} ({label(shared[worst])}).")
         seeds = {r["row"]: r[f"by_seed_{n}"] for r in records if r.get(f"by_seed_{n}")}
         gains = {k: paired_gain(v, seeds[baseline]) for k, v in seeds.items() if k != baseline and baseline in seeds}
         gains = {k: g for k, g in gains.items() if g is not None}
