@@ -70,3 +70,18 @@ def assert_same_snapshot(before: dict, after: dict) -> None:
     for a, b in zip(before["params"], after["params"]):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg="a parameter changed")
     assert torch.equal(before["rng"], after["rng"]), "the global RNG state changed"
+
+
+def directional_difference(penalty, state: dict, model: nn.Module, x: torch.Tensor, param: torch.Tensor,
+                           direction: torch.Tensor, h: float) -> float:
+    """Central difference of a seeded penalty along ``direction`` in ``param``, replaying the same samples
+    (``state``) at both points, to compare with ``(param.grad * direction).sum()``."""
+    def at(s: float) -> float:
+        penalty.load_state_dict(state)
+        with torch.no_grad():
+            param.add_(s * direction)
+            out = penalty(model, x).item()
+            param.sub_(s * direction)
+        return out
+
+    return (at(h) - at(-h)) / (2 * h)

@@ -13,7 +13,7 @@ import rkhsreg
 from rkhsreg import ConfigurationError, InputError
 from rkhsreg.functional.deformation import deform, displacement_norm, jacobian_norm
 from rkhsreg.penalties.adversarial_deformation import AdversarialDeformation
-from tests.conftest import SmallCNN, assert_same_snapshot, snapshot
+from tests.conftest import SmallCNN, assert_same_snapshot, directional_difference, snapshot
 
 # -- a model where the sup is known exactly ------------------------------------------------------------------
 #
@@ -200,17 +200,7 @@ def test_value_is_differentiable_and_its_gradient_matches_finite_differences(sea
     weight = model.head.weight
     assert weight.grad is not None and weight.grad.abs().sum() > 0
     direction = torch.randn(weight.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    h = 1e-6
-
-    def at(t: float) -> float:
-        penalty.load_state_dict(state)
-        with torch.no_grad():
-            weight.add_(t * direction)
-            out = penalty(model, x).item()
-            weight.sub_(t * direction)
-        return out
-
-    fd = (at(h) - at(-h)) / (2 * h)
+    fd = directional_difference(penalty, state, model, x, weight, direction, 1e-6)
     assert fd == pytest.approx((weight.grad * direction).sum().item(), rel=1e-4)
 
 

@@ -10,7 +10,7 @@ import rkhsreg
 from rkhsreg import ConfigurationError, InputError
 from rkhsreg.functional.deformation import image_gradient
 from rkhsreg.penalties.tangent_propagation import TangentPropagation
-from tests.conftest import assert_same_snapshot, snapshot
+from tests.conftest import assert_same_snapshot, directional_difference, snapshot
 
 KW = dict(num_examples=5, num_tangents=6, grid_size=3, seed=4)
 
@@ -56,19 +56,6 @@ def test_linear_model_class_subset():
     torch.testing.assert_close(value, own[own > float("-inf")].sum(), rtol=1e-5, atol=0)
 
 
-def _directional_difference(penalty, state, model, x, param, direction, h: float) -> float:
-    """Central difference of the penalty along ``direction`` in ``param``, same samples (state) each time."""
-    def at(s: float) -> float:
-        penalty.load_state_dict(state)
-        with torch.no_grad():
-            param.add_(s * direction)
-            out = penalty(model, x).item()
-            param.sub_(s * direction)
-        return out
-
-    return (at(h) - at(-h)) / (2 * h)
-
-
 def test_gradient_matches_closed_form_and_finite_differences():
     model, (x, _) = _linear(torch.float64), _batch(torch.float64)
     penalty = TangentPropagation(weight=0.1, **KW)
@@ -82,7 +69,7 @@ def test_gradient_matches_closed_form_and_finite_differences():
     closed = torch.stack([2 * 0.1 * (dots[k, best[k], :, None] * t[best[k]]).sum(0) for k in range(3)])
     torch.testing.assert_close(weight.grad, closed)
     direction = torch.randn(weight.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    fd = _directional_difference(penalty, state, model, x, weight, direction, 1e-4)
+    fd = directional_difference(penalty, state, model, x, weight, direction, 1e-4)
     assert fd == pytest.approx((weight.grad * direction).sum().item(), rel=1e-6)
 
 
@@ -101,7 +88,7 @@ def test_nonlinear_model_brute_force_and_double_backprop():
     value.backward()
     conv = model[0].weight
     direction = torch.randn(conv.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    fd = _directional_difference(penalty, state, model, x, conv, direction, 1e-6)
+    fd = directional_difference(penalty, state, model, x, conv, direction, 1e-6)
     assert fd == pytest.approx((conv.grad * direction).sum().item(), rel=1e-5)
 
 
