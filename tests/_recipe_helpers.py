@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,3 +19,9 @@ def recipe_module(name: str, path: Path) -> Iterator[ModuleType]:
         yield load_script(name, path)
     finally:
         sys.modules.pop(name, None)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Every row of a results CSV (``runs.csv``, ``tuning.csv``, ``table.csv``) as a dict."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

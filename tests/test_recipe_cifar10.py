@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests._cifar10_helpers import make_imagefolder
+from tests._recipe_helpers import read_rows
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "cifar10_robustness" / "run.py"
 
@@ -54,8 +54,7 @@ def test_runner_end_to_end_resumes_and_summarises(run_module, tmp_path, capsys):
             "--epochs", "1", "--train-examples", "16", "--test-examples", "10", "--eval-examples", "4",
             "--eval-steps", "2", "--width", "4", "--data-dir", str(data), "--results", str(results)]
     assert run_module.main(argv) == 0
-    with open(results / "runs.csv", newline="") as handle:
-        runs = list(csv.DictReader(handle))
+    runs = read_rows(results / "runs.csv")
     assert [(r["row"], r["sn"], r["strength"]) for r in runs] == [("clean", "0", ""), ("pgd_l2", "0", "0.25")]
     for r in runs:
         robust = json.loads(r["robust_acc"])

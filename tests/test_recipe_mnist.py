@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import os
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch
 import yaml
 
 from rkhsreg.data import mnist_files_present
-from tests._recipe_helpers import recipe_module
+from tests._recipe_helpers import read_rows, recipe_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "mnist_small_data"
@@ -27,11 +26,6 @@ pytestmark = pytest.mark.skipif(DATA is None, reason=f"MNIST idx files not found
 def run_module():
     with recipe_module("mnist_small_data_run", RECIPE / "run.py") as module:
         yield module
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _tiny(tmp_path: Path, capsys, run_module, rows: str, table: Path | None = None) -> str:
@@ -69,7 +63,7 @@ def test_every_row_config_loads_and_builds(run_module, rows_file, count):
 def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_module):
     out = _tiny(tmp_path, capsys, run_module, "grad_l2,grad_norm")
     runs = tmp_path / "results" / "runs.csv"
-    lines = _rows(runs)
+    lines = read_rows(runs)
     assert [(r["row"], r["n"], r["seed"], r["epochs"]) for r in lines] == [("grad_l2", "30", "0", "1"),
                                                                            ("grad_norm", "30", "0", "1")]
     for r in lines:
@@ -78,7 +72,7 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
     assert "[run ] grad_l2" in out
 
     out = _tiny(tmp_path, capsys, run_module, "grad_l2,grad_norm")   # second invocation: nothing left to do
-    assert len(_rows(runs)) == 2
+    assert len(read_rows(runs)) == 2
     assert out.count("[skip]") == 2 and "0 run(s) trained" in out
 
     table_md = (tmp_path / "results" / "table.md").read_text()
@@ -87,7 +81,7 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
     # a 1-epoch run with the grid untrained is not the tuned config: marked †
     assert "| grad-ℓ2 | — | " in table_md and next(line for line in table_md.splitlines()
                                                    if line.startswith("| grad-ℓ2 |")).count(" (1) †") == 1
-    table_csv = _rows(tmp_path / "results" / "table.csv")
+    table_csv = read_rows(tmp_path / "results" / "table.csv")
     grad = next(r for r in table_csv if r["row"] == "grad_l2")
     assert grad["seeds_30"] == "1" and grad["paper_300"] == "93.63"
     assert not list((tmp_path / "results").glob("*.tmp"))          # atomic writes leave no temporary files
@@ -109,23 +103,23 @@ def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module)
     path.write_text(yaml.safe_dump(table, allow_unicode=True))
 
     out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)
-    tuning = _rows(tmp_path / "results" / "tuning.csv")
+    tuning = read_rows(tmp_path / "results" / "tuning.csv")
     assert [r["row"] for r in tuning] == ["wd", "wd"] and all(r["test_acc"] for r in tuning)
     best = max(tuning, key=lambda r: float(r["val_acc"]))
     assert "chose model.weight_decay=" in out
-    run = _rows(tmp_path / "results" / "runs.csv")
+    run = read_rows(tmp_path / "results" / "runs.csv")
     assert [r["row"] for r in run] == ["wd_aug"]
     assert f'"weight_decay":{yaml.safe_load(best["hparams"])["weight_decay"]}' in run[0]["hparams"]
     out = _tiny(tmp_path, capsys, run_module, "wd_aug", table=path)     # grid and run are both reused
-    assert len(_rows(tmp_path / "results" / "tuning.csv")) == 2 and "[skip] wd_aug" in out
+    assert len(read_rows(tmp_path / "results" / "tuning.csv")) == 2 and "[skip] wd_aug" in out
     # the chosen grid point's run is the table's (tune_n, tune_seed) cell: copied, not trained again
     out = _tiny(tmp_path, capsys, run_module, "wd", table=path)
     assert "[copy] wd n=30 seed=0" in out and "[run ] wd" not in out
-    copied = next(r for r in _rows(tmp_path / "results" / "runs.csv") if r["row"] == "wd")
+    copied = next(r for r in read_rows(tmp_path / "results" / "runs.csv") if r["row"] == "wd")
     assert {k: copied[k] for k in ("config_hash", "val_acc", "test_acc", "seconds")} == \
         {k: best[k] for k in ("config_hash", "val_acc", "test_acc", "seconds")}
     out = _tiny(tmp_path, capsys, run_module, "wd", table=path)
-    assert "[skip] wd" in out and len(_rows(tmp_path / "results" / "runs.csv")) == 2
+    assert "[skip] wd" in out and len(read_rows(tmp_path / "results" / "runs.csv")) == 2
 
 
 def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):

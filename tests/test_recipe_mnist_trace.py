@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
-from tests._recipe_helpers import recipe_module
+from tests._recipe_helpers import read_rows, recipe_module
 from tests.test_recipe_mnist import DATA, RECIPE, pytestmark  # noqa: F401  (skip without MNIST)
 
 
@@ -42,8 +40,7 @@ def test_trace_writes_one_record_per_sgd_step_with_each_penalty(tmp_path, capsys
     with pytest.raises(SystemExit, match=r"grid is unfinished .* \(model.penalties.loss_gradient.weight\)"):
         trace_module.main(argv)
     assert trace_module.main(argv + ["--set", "model.penalties.loss_gradient.weight=0.5"]) == 0
-    with open(out, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(out)
     assert [int(r["step"]) for r in rows] == [0, 1, 2] and {r["epoch"] for r in rows} == {"0"}
     for r in rows:
         assert float(r["ce"]) > 0 and float(r["grad_norm"]) > 0 and 0 <= float(r["batch_acc"]) <= 1

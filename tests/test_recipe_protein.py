@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 import yaml
 
 from rkhsreg.training import build_constraints, build_penalties
-from tests._recipe_helpers import recipe_module
+from tests._recipe_helpers import read_rows, recipe_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "protein_small_data"
@@ -27,11 +26,6 @@ PAPER = {"none": (.446, .500), "wd": (.501, .546), "sn_proj": (.591, .632), "pgd
 def run_module():
     with recipe_module("protein_small_data_run", RECIPE / "run.py") as module:
         yield module
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_table_has_every_row_of_table3_with_buildable_configs(run_module):
@@ -76,7 +70,7 @@ def test_tiny_run_resumes_and_summarizes(run_module, tmp_path, capsys):
     argv = ["--table", str(table), "--results", str(results), "--data-dir", DATA, "--epochs", "2"]
 
     assert run_module.main(argv) == 0
-    runs, tuning = _rows(results / "runs.csv"), _rows(results / "tuning.csv")
+    runs, tuning = read_rows(results / "runs.csv"), read_rows(results / "tuning.csv")
     assert len(tuning) == 2 and {r["half"] for r in tuning} == {"tune"}          # 2 radii × 1 tuning task
     assert sorted((r["row"], r["augment"]) for r in runs) == [("none", "0"), ("none", "1"), ("sn_proj", "0"),
                                                                ("sn_proj", "1")]
@@ -94,11 +88,11 @@ def test_tiny_run_resumes_and_summarizes(run_module, tmp_path, capsys):
     capsys.readouterr()
     assert run_module.main(argv) == 0
     assert "[done]" not in capsys.readouterr().out
-    assert len([r for r in _rows(results / "runs.csv") if r["finished_at"]]) == 4
+    assert len([r for r in read_rows(results / "runs.csv") if r["finished_at"]]) == 4
     text = (results / "table.md").read_text()
     assert "| No regularization | 0.446 |" in text and "(1)" in text
     assert "| SN proj | " in text.split("Paired differences")[1]          # the paired section lists the rows
-    summary = _rows(results / "table.csv")
+    summary = read_rows(results / "table.csv")
     assert [r["row"] for r in summary] == ["none", "sn_proj"] and summary[0]["tasks_no_da"] == "1"
 
 
@@ -137,7 +131,7 @@ def test_scop_source_on_real_benchmark_files(run_module, tmp_path, capsys):
     argv = ["--source", "scop", "--scop-root", str(tmp_path), "--rows", "none", "--augment", "0", "--epochs", "1",
             "--results", str(results)]
     assert run_module.main(argv) == 0
-    runs = _rows(results / "runs.csv")
+    runs = read_rows(results / "runs.csv")
     assert [(r["task"], r["half"]) for r in runs] == [("c.1.1b", "report")]
     assert 0.0 <= float(runs[0]["auroc50"]) <= 1.0
     for path in scop.glob("*.c.1.1.fasta"):       # one task left: it reports, nothing can tune
