@@ -85,3 +85,13 @@ def directional_difference(penalty, state: dict, model: nn.Module, x: torch.Tens
         return out
 
     return (at(h) - at(-h)) / (2 * h)
+
+
+def assert_bfloat16_close(make_penalty, model: nn.Module, x: torch.Tensor, rel: float) -> None:
+    """A penalty on a bfloat16 model and input is finite, reported in float32, differentiable, and within ``rel``
+    of the float32 value (``make_penalty()`` builds a fresh, identically seeded penalty for each precision)."""
+    ref = make_penalty()(model, x)
+    low = make_penalty()(model.to(torch.bfloat16), x.bfloat16())
+    low.backward()
+    assert torch.isfinite(low) and low.dtype == torch.float32
+    assert low.item() == pytest.approx(ref.item(), rel=rel)
