@@ -183,6 +183,79 @@ def _r(values: Sequence[float | None], fmt: str = "{:.2f}×") -> str:
     return " / ".join("–" if v is None else fmt.format(v) for v in values)
 
 
+def _step_cost_lines(data: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    lines = ["Time: median over the timed step pairs of (step with the plugin) / (plain step just before), SGD "
+             f"momentum 0.9, one fixed batch; {report['rounds']} round(s) in one process. Peak memory: extra "
+             "memory of one step above what is resident before it, plugin step / plain step. Passes: the "
+             "plugin's own forward/backward passes in full-batch equivalents (a plain step is 1 / 1 on top). "
+             "Value: the penalty found on the same model and batch (÷ the straightforward implementation's, "
+             "for ‖f‖²_δ per class).", ""]
+    for name, res in data.get("models", {}).items():
+        plain = next((r for r in res["rows"] if r["kind"] == "plain" and "rounds" in r), None)
+        plain_s = "" if plain is None else (
+            f"; plain step {_r([x['plain_seconds'] for x in plain['rounds']], '{:.3f} s')}, "
+            f"{_r([x['plain_mb'] for x in plain['rounds']], '{:.0f} MiB')}")
+        lines += [f"### {name}: {res['description']}", "",
+                  f"Batch {res['batch']}, data: {res['data']}{plain_s}. Memory: {res['memory_method']}.", "",
+                  step_cost.format_rows(res["rows"]), ""]
+    return lines
+
+
+def _evaluation_lines(ev: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    s = ev["summary"]
+    lines = [f"Command: `{ev['command']}` (its full JSON is under `sections.evaluation.report`).", "",
+             "| round | one run at ε_max | curve, descending (default) | curve, ascending | "
+             "AutoAttack over the 8 ε ÷ our curve (desc. / asc.) |", "|---|---|---|---|---|"]
+    for i, r in enumerate(s["rounds"], 1):
+        d, a = r.get("descending", {}), r.get("ascending", {})
+        lines.append(f"| {i} | {r['single_seconds']:.1f} s | {d.get('seconds', 0):.1f} s | "
+                     f"{a.get('seconds', 0):.1f} s | "
+                     f"{_r([d.get('autoattack_time_ratio'), a.get('autoattack_time_ratio')])} |")
+    if s["per_epsilon"]:
+        lines += ["", f"AutoAttack, all 8 ε: {s['autoattack_seconds_all_eps']:.1f} s. Robust accuracy (ours "
+                  f"≤ AutoAttack at every ε: {s['ours_at_most_autoattack']}):", "",
+                  "| ε | ours | AutoAttack | AutoAttack s |", "|---|---|---|---|"]
+        lines += [f"| {p['epsilon']:g} | {p['ours']:.3f} | {p['autoattack']:.3f} | "
+                  f"{p['autoattack_seconds']:.1f} |" for p in s["per_epsilon"]]
+    return lines + [""]
+
+
+def _callback_lines(cb: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    st = cb["settings"]
+    lines = [f"MNIST net (width {st['width']}), batch {st['batch']}, median of {st['steps']} Trainer steps; "
+             f"fixed cost from a 4→3 linear model, batch 1, {st['tiny_steps']} steps.", "",
+             "| round | plain step | with callback | ratio | fixed cost per step | fixed cost ÷ plain step |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {i} | {r['plain_ms']:.1f} ms | {r['callback_ms']:.1f} ms | {r['ratio']:.3f}× | "
+              f"{r['fixed_us']:.0f} µs | {100 * r['fixed_fraction_of_step']:.2f} % |"
+              for i, r in enumerate(cb["rounds"], 1)]
+    return lines + [""]
+
+
+def _ddp_lines(dd: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    st = dd["settings"]
+    lines = [f"`Trainer(strategy=\"ddp\", accelerator=\"cpu\", devices=1 or 2)`, RegularizedClassifier on "
+             f"mnist_vgg5(width={st['width']}), {st['batch']} examples per process and step, {st['steps']} "
+             f"timed steps after {st['warmup']}, {st['threads_per_process']} thread(s) per process. Ideal "
+             "ratio on two free cores: 2.", "",
+             "| penalty | round | 1 process (examples/s) | 2 processes (examples/s) | ratio |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['penalty']} | {r['round']} | {r['examples_per_second']['1']:.1f} | "
+              f"{r['examples_per_second']['2']:.1f} | {r['ratio_2_to_1']:.2f}× |" for r in dd["runs"]]
+    return lines + [""]
+
+
+# (key in report["sections"], heading, body, whether the body is drawn beside an error: step_cost keeps the models
+# that finished before one failed)
+_MARKDOWN_SECTIONS = [
+    ("step_cost", "Training-step cost relative to a plain step", _step_cost_lines, True),
+    ("evaluation", "Evaluation: `evaluate_robustness` over 8 ε vs torchattacks AutoAttack once per ε",
+     _evaluation_lines, False),
+    ("callback", "Lightning callback overhead (every penalty at weight 0)", _callback_lines, False),
+    ("ddp", "DDP on CPU (gloo): 2 processes vs 1", _ddp_lines, False),
+]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The human summary of a results JSON."""
     m = report["machine"]
@@ -197,78 +270,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("quick"):
         lines += ["**Quick mode**: tiny models and batches, a check that the pipeline runs — not a measurement.", ""]
     sections = report["sections"]
-    if "step_cost" in sections:
-        lines += ["## Training-step cost relative to a plain step", "",
-                  "Time: median over the timed step pairs of (step with the plugin) / (plain step just before), SGD "
-                  f"momentum 0.9, one fixed batch; {report['rounds']} round(s) in one process. Peak memory: extra "
-                  "memory of one step above what is resident before it, plugin step / plain step. Passes: the "
-                  "plugin's own forward/backward passes in full-batch equivalents (a plain step is 1 / 1 on top). "
-                  "Value: the penalty found on the same model and batch (÷ the straightforward implementation's, "
-                  "for ‖f‖²_δ per class).", ""]
-        data = sections["step_cost"]
-        if "error" in data:
-            lines += [f"Failed: `{data['error']}`", ""]
-        for name, res in data.get("models", {}).items():
-            plain = next((r for r in res["rows"] if r["kind"] == "plain" and "rounds" in r), None)
-            plain_s = "" if plain is None else (
-                f"; plain step {_r([x['plain_seconds'] for x in plain['rounds']], '{:.3f} s')}, "
-                f"{_r([x['plain_mb'] for x in plain['rounds']], '{:.0f} MiB')}")
-            lines += [f"### {name}: {res['description']}", "",
-                      f"Batch {res['batch']}, data: {res['data']}{plain_s}. Memory: {res['memory_method']}.", "",
-                      step_cost.format_rows(res["rows"]), ""]
-    if "evaluation" in sections:
-        ev = sections["evaluation"]
-        lines += ["## Evaluation: `evaluate_robustness` over 8 ε vs torchattacks AutoAttack once per ε", ""]
-        if "error" in ev:
-            lines += [f"Failed: `{ev['error']}`", ""]
-        else:
-            s = ev["summary"]
-            lines += [f"Command: `{ev['command']}` (its full JSON is under `sections.evaluation.report`).", ""]
-            lines += ["| round | one run at ε_max | curve, descending (default) | curve, ascending | "
-                      "AutoAttack over the 8 ε ÷ our curve (desc. / asc.) |", "|---|---|---|---|---|"]
-            for i, r in enumerate(s["rounds"], 1):
-                d, a = r.get("descending", {}), r.get("ascending", {})
-                lines.append(f"| {i} | {r['single_seconds']:.1f} s | {d.get('seconds', 0):.1f} s | "
-                             f"{a.get('seconds', 0):.1f} s | "
-                             f"{_r([d.get('autoattack_time_ratio'), a.get('autoattack_time_ratio')])} |")
-            if s["per_epsilon"]:
-                lines += ["", f"AutoAttack, all 8 ε: {s['autoattack_seconds_all_eps']:.1f} s. Robust accuracy (ours "
-                          f"≤ AutoAttack at every ε: {s['ours_at_most_autoattack']}):", "",
-                          "| ε | ours | AutoAttack | AutoAttack s |", "|---|---|---|---|"]
-                lines += [f"| {p['epsilon']:g} | {p['ours']:.3f} | {p['autoattack']:.3f} | "
-                          f"{p['autoattack_seconds']:.1f} |" for p in s["per_epsilon"]]
-            lines.append("")
-    if "callback" in sections:
-        cb = sections["callback"]
-        lines += ["## Lightning callback overhead (every penalty at weight 0)", ""]
-        if "error" in cb:
-            lines += [f"Failed: `{cb['error']}`", ""]
-        else:
-            st = cb["settings"]
-            lines += [f"MNIST net (width {st['width']}), batch {st['batch']}, median of {st['steps']} Trainer steps; "
-                      f"fixed cost from a 4→3 linear model, batch 1, {st['tiny_steps']} steps.", "",
-                      "| round | plain step | with callback | ratio | fixed cost per step | fixed cost ÷ plain step |",
-                      "|---|---|---|---|---|---|"]
-            lines += [f"| {i} | {r['plain_ms']:.1f} ms | {r['callback_ms']:.1f} ms | {r['ratio']:.3f}× | "
-                      f"{r['fixed_us']:.0f} µs | {100 * r['fixed_fraction_of_step']:.2f} % |"
-                      for i, r in enumerate(cb["rounds"], 1)]
-            lines.append("")
-    if "ddp" in sections:
-        dd = sections["ddp"]
-        lines += ["## DDP on CPU (gloo): 2 processes vs 1", ""]
-        if "error" in dd:
-            lines += [f"Failed: `{dd['error']}`", ""]
-        else:
-            st = dd["settings"]
-            lines += [f"`Trainer(strategy=\"ddp\", accelerator=\"cpu\", devices=1 or 2)`, RegularizedClassifier on "
-                      f"mnist_vgg5(width={st['width']}), {st['batch']} examples per process and step, {st['steps']} "
-                      f"timed steps after {st['warmup']}, {st['threads_per_process']} thread(s) per process. Ideal "
-                      "ratio on two free cores: 2.", "",
-                      "| penalty | round | 1 process (examples/s) | 2 processes (examples/s) | ratio |",
-                      "|---|---|---|---|---|"]
-            lines += [f"| {r['penalty']} | {r['round']} | {r['examples_per_second']['1']:.1f} | "
-                      f"{r['examples_per_second']['2']:.1f} | {r['ratio_2_to_1']:.2f}× |" for r in dd["runs"]]
-            lines.append("")
+    for key, title, body, partial in _MARKDOWN_SECTIONS:
+        if key not in sections:
+            continue
+        sec = sections[key]
+        lines += [f"## {title}", ""]
+        if "error" in sec:
+            lines += [f"Failed: `{sec['error']}`", ""]
+        if partial or "error" not in sec:
+            lines += body(sec, report)
     return "\n".join(lines)
 
 

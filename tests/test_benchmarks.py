@@ -131,3 +131,15 @@ def test_bad_options_are_refused(capsys):
     with pytest.raises(SystemExit):
         run_all.parse_args(["--rounds", "0"])
     assert "--rounds=0 is out of range" in capsys.readouterr().err
+
+
+def test_markdown_names_each_failed_section_and_keeps_finished_step_cost_models():
+    report = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "cpu-x86_64-2cores.json").read_text())
+    for key, sec in report["sections"].items():
+        report["sections"][key] = {"error": f"RuntimeError: {key} broke",
+                                   **({"models": sec["models"]} if key == "step_cost" else {})}
+    text = run_all.render_markdown(report)
+    for key in report["sections"]:
+        assert f"Failed: `RuntimeError: {key} broke`" in text
+    assert "### mnist_vgg5" in text  # the models measured before the failure stay in the summary
+    assert "| ε | ours | AutoAttack |" not in text and "| round | plain step |" not in text
