@@ -313,6 +313,20 @@ class Runner:
         self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
         self._chosen: dict[str, dict[str, Any]] = {}
 
+    # -- the three effects of a run (a planner overrides them: see plan.py)
+    def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
+        """Train and evaluate one resolved config (:func:`train_one`)."""
+        return train_one(cfg, seed, self.data_dir, log_every=self.log_every, label=label,
+                         eval_examples=self.eval_examples, device=self.device)
+
+    def read(self, path: Path) -> list[dict[str, str]]:
+        """The finished runs recorded in ``path``."""
+        return read_runs(path)
+
+    def append(self, path: Path, record: dict[str, Any]) -> None:
+        """Record one finished run in ``path``."""
+        append_line(path, record)
+
     # -- tuning
     def choose(self, name: str) -> dict[str, Any]:
         """``{dotted key: value}`` the row's grid chose on the validation split (runs missing grid points)."""
@@ -329,7 +343,7 @@ class Runner:
             # a table run of the same config at (tune_n, tune_seed) counts as a grid point: only its
             # validation accuracy is used
             done = {(r["row"], r["config_hash"]): r
-                    for r in read_runs(self.runs_path) + read_runs(self.tuning_path)
+                    for r in self.read(self.runs_path) + self.read(self.tuning_path)
                     if int(r["n"]) == n and int(r["seed"]) == seed and r["eval_examples"] == scope}
             for key, values in grid.items():
                 scores = []
@@ -345,10 +359,8 @@ class Runner:
                         raise LookupError(f"{name}: grid point {key}={value} has not been trained")
                     else:
                         print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
-                        result = train_one(cfg, seed, self.data_dir, evaluate_test=True, log_every=self.log_every,
-                                           label=f"{name}[{key.rsplit('.', 1)[-1]}={value}]",
-                                           eval_examples=self.eval_examples, device=self.device)
-                        append_line(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
+                        result = self.train(cfg, seed, f"{name}[{key.rsplit('.', 1)[-1]}={value}]")
+                        self.append(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
                                                               self.eval_examples, self.device))
                         val = result["val_acc"]
                         print(f"[tune] {name}: {key}={value} -> val {val:.2f}% ({result['seconds']:.0f}s)", flush=True)
@@ -393,21 +405,20 @@ class Runner:
                     h = config_hash(cfg)
                     scope = "all" if self.eval_examples is None else str(self.eval_examples)
                     key = (name, n, seed, h, scope)
-                    done = {_cell(r) for r in read_runs(self.runs_path)}
+                    done = {_cell(r) for r in self.read(self.runs_path)}
                     if key in done:
                         print(f"[skip] {name} n={n} seed={seed} (finished, config {h})", flush=True)
                         continue
-                    tuned = [r for r in read_runs(self.tuning_path) if _cell(r) == key and r["test_acc"]]
+                    tuned = [r for r in self.read(self.tuning_path) if _cell(r) == key and r["test_acc"]]
                     if tuned:  # the grid's run of this very config: copy it instead of training it again
-                        append_line(self.runs_path, tuned[-1])
+                        self.append(self.runs_path, tuned[-1])
                         print(f"[copy] {name} n={n} seed={seed} from tuning.csv (config {h}): val "
                               f"{tuned[-1]['val_acc']}% test {tuned[-1]['test_acc']}%", flush=True)
                         continue
                     print(f"[run ] {name} n={n} seed={seed} epochs={cfg['trainer']['max_epochs']} config {h} "
                           f"{hparams(cfg)}", flush=True)
-                    result = train_one(cfg, seed, self.data_dir, log_every=self.log_every, label=f"{name}/{n}/{seed}",
-                                       eval_examples=self.eval_examples, device=self.device)
-                    append_line(self.runs_path, _record(name, n, seed, cfg, result, self.threads,
+                    result = self.train(cfg, seed, f"{name}/{n}/{seed}")
+                    self.append(self.runs_path, _record(name, n, seed, cfg, result, self.threads,
                                                         self.eval_examples, self.device))
                     trained += 1
                     print(f"[done] {name} n={n} seed={seed}: val {result['val_acc']:.2f}% test "
