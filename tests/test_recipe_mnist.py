@@ -190,6 +190,13 @@ def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(run_module):
     # A − WD on the shared seeds 0 and 1: +1.0 and 0.0 -> mean 0.5, std 0.71; seed 2 has no WD run to pair with
     assert "paired gain over WD, seed by seed (mean ± std (seeds both ran)): A +0.50 ± 0.71 (2)." in text
     assert "B +" not in text
+    assert "the paper's best row" not in text                 # no paper column: no best row to check
+    for record, paper in zip(records, (89.0, 95.0, 93.0)):
+        record["paper_300"] = paper
+    text = run_module.ordering(table, records, [300])
+    # the paper's best is A; our next best rows B (no seed shared with A: left out) and WD (A − WD as above)
+    assert "A (the paper's best row) minus our 2 next best rows, seed by seed: WD +0.50 ± 0.71 (2)." in text
+    assert "the paper's best row" not in run_module.ordering(table, records, [300], top=1)   # B alone: no pair
     assert run_module.paired_gain({"0": 1.0}, {"1": 2.0}) is None
     assert run_module.paired_gain({"0": 3.0}, {"0": 2.5}) == (0.5, None, 1)
 

@@ -530,11 +530,12 @@ def agreement(ours: Sequence[float], paper: Sequence[float]) -> tuple[float, flo
 
 
 def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Sequence[int],
-             baseline: str = "wd") -> str:
+             baseline: str = "wd", top: int = 4) -> str:
     """The paper's ordering claims checked on our means, one line per n: the rows not above ``baseline``
     (the paper: every regularizer beats weight decay) and our best row next to the paper's best row; the rank
     agreement of our means with the paper's (3 rows or more); then, when per-seed results are known, each row's
-    paired gain over ``baseline`` on the seeds both ran."""
+    paired gain over ``baseline`` on the seeds both ran, and the paper's best row minus each of our ``top`` best
+    other rows on the seeds both ran (means over different seeds are not comparable)."""
     lines = []
     for n in ns:
         ours = {r["row"]: r[f"ours_mean_{n}"] for r in records if r.get(f"ours_mean_{n}") is not None}
@@ -563,6 +564,14 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
                      for k, (m, s, c) in sorted(gains.items(), key=lambda kv: -kv[1][0])]
             lines.append(f"  - paired gain over {label(baseline)}, seed by seed (mean ± std (seeds both ran)): "
                          + "; ".join(items) + ".")
+        if paper_best in seeds:  # the paper's claim "the τ+δ combinations are best", seed by seed
+            rivals = sorted((k for k in seeds if k != paper_best), key=lambda k: -ours.get(k, -math.inf))[:top]
+            pairs = [(k, paired_gain(seeds[paper_best], seeds[k])) for k in rivals]
+            items = [f"{label(k)} {g[0]:+.2f}" + (f" ± {g[1]:.2f}" if g[1] is not None else "") + f" ({g[2]})"
+                     for k, g in pairs if g is not None]
+            if items:
+                lines.append(f"  - {label(paper_best)} (the paper's best row) minus our {len(rivals)} next best "
+                             "rows, seed by seed: " + "; ".join(items) + ".")
     return ("\nOrdering check (means):\n" + "\n".join(lines) + "\n") if lines else ""
 
 
