@@ -44,15 +44,16 @@ def test_plan_lists_exactly_what_run_py_trains_and_writes_nothing(tmp_path, caps
     assert not results.exists()                               # planning trains nothing and writes nothing
     planned = [(j.kind, j.label) for j in jobs]
     assert planned == [("tune", "wd[weight_decay=0.0]"), ("tune", "wd[weight_decay=0.001]"), ("run", "wd_aug/30/0"),
-                       ("tune", "grad_norm[weight=0.01]"),   # its only grid point is the seed-0 cell: copied
+                       ("copy", "wd/30/0"),                   # the chosen grid point's run is this cell
+                       ("tune", "grad_norm[weight=0.01]"), ("copy", "grad_norm/30/0"),
                        ("run", "wd_aug/30/1"), ("run", "wd/30/1"), ("run", "grad_norm/30/1")]
-    assert all(j.steps == 1 and not j.known and math.isnan(j.minutes) for j in jobs)   # nothing recorded yet
+    assert all(j.steps == 1 and not j.known and math.isnan(j.minutes) for j in jobs if j.kind != "copy")
 
     assert plan_module.run.main(common + ["--data-dir", DATA, "--log-every", "0"]) == 0
     out = capsys.readouterr().out
-    trained = [("tune", f"{row}[{key.rsplit('.', 1)[-1]}={value}]") if row else ("run", f"{cell}/{n}/{seed}")
-               for row, key, value, cell, n, seed in re.findall(
-                   r"\[tune\] (\w+): (\S+)=(\S+) \(n=|\[run \] (\w+) n=(\d+) seed=(\d+)", out)]
+    trained = [("tune", f"{row}[{key.rsplit('.', 1)[-1]}={value}]") if row else (kind.strip(), f"{cell}/{n}/{seed}")
+               for row, key, value, kind, cell, n, seed in re.findall(
+                   r"\[tune\] (\w+): (\S+)=(\S+) \(n=|\[(run |copy)\] (\w+) n=(\d+) seed=(\d+)", out)]
     assert trained == planned                                 # the same runs, in the same order
 
     again = plan_module.plan(table, results, ["wd_aug", "wd", "grad_norm"], [30], [0, 1], epochs=1,
@@ -107,16 +108,33 @@ def test_split_keeps_a_grid_with_its_cells_and_balances_the_rest(plan_module):
     loads = sorted(sum(j.minutes for j in s) for s in shares)
     assert loads == [54, 60]      # units 30, 30, 30 (grid), 12, 12 longest first: {30, 12, 12} and {30, 30}
     assert sum(len(s) for s in shares) == len(jobs)
-    lines = plan_module.commands(grid, "python run.py")
-    assert lines[0].startswith("python run.py --n 300 --seeds 0 --rows ") and "b" in lines[0]
+    assert plan_module.commands(grid)[0] == ["--n", "300", "--seeds", "0", "--rows", "b"]
 
 
 def test_commands_group_rows_by_n_and_seed(plan_module):
     jobs = [_job(plan_module, "run", "x", 0, 1), _job(plan_module, "run", "y", 0, 1),
             _job(plan_module, "run", "x", 1, 1), _job(plan_module, "run", "x", 0, 1, n=1000)]
-    assert plan_module.commands(jobs, "run.py") == ["run.py --n 300 --seeds 0 --rows x,y",
-                                                    "run.py --n 300 --seeds 1 --rows x",
-                                                    "run.py --n 1000 --seeds 0 --rows x"]
+    assert plan_module.commands(jobs) == [["--n", "300", "--seeds", "0", "--rows", "x,y"],
+                                          ["--n", "300", "--seeds", "1", "--rows", "x"],
+                                          ["--n", "1000", "--seeds", "0", "--rows", "x"]]
+
+
+def test_launch_runs_the_split_side_by_side_and_leaves_nothing(tmp_path, capsys, plan_module):
+    table_path, results = _tiny_table(tmp_path), tmp_path / "results"
+    argv = ["--table", str(table_path), "--results", str(results), "--rows", "wd_aug,wd,grad_norm", "--n", "30",
+            "--seeds", "0-1", "--epochs", "1", "--eval-examples", "100", "--runners", "2"]
+    assert plan_module.main(argv + ["--launch", "--run-args", f"--data-dir {DATA} --log-every 0 --threads 1"]) == 0
+    out = capsys.readouterr().out
+    assert "[launch] 2 runner(s)" in out and "0 command(s) failed" in out
+    runs = plan_module.run.read_runs(results / "runs.csv")
+    tuning = plan_module.run.read_runs(results / "tuning.csv")
+    assert sorted((r["row"], r["seed"]) for r in runs) == sorted(
+        (row, seed) for row in ("wd_aug", "wd", "grad_norm") for seed in "01")     # every cell, once
+    assert sorted(r["row"] for r in tuning) == ["grad_norm", "wd", "wd"]           # each grid point trained once
+    logs = sorted(p.name for p in (results / "logs").iterdir())
+    assert logs == ["runner-1.log", "runner-2.log"]
+    assert all("run.py --table" in (results / "logs" / name).read_text() for name in logs)
+    assert plan_module.main(argv) == 0 and "nothing left to train" in capsys.readouterr().out
 
 
 def test_bad_options_are_refused(plan_module):
@@ -132,3 +150,5 @@ def test_split_joins_two_grids_a_row_waits_on(plan_module):
             _job(plan_module, "run", "c", 0, 9), _job(plan_module, "run", "e", 0, 1)]
     shares = plan_module.split(table, jobs, 2)
     assert sorted(sorted(j.row for j in s) for s in shares) == [["a", "e", "f"], ["c"]]
+    with pytest.raises(SystemExit, match=r"--run-args='--threads 1 --seeds=3': --seeds not allowed there"):
+        plan_module.main(["--run-args", "--threads 1 --seeds=3"])

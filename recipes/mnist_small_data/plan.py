@@ -14,13 +14,16 @@ was 0.5–1.2× the n=300 one, so a plan for an n never run is a rough guide.
 Split over ``--runners K`` (one runner per core on a CPU, several per GPU): longest first onto the least-loaded
 runner. Rows that wait on an unfinished grid (theirs, or one they inherit) stay on one runner with every cell
 that needs that grid, sources first: two runners would otherwise both train the same grid points. Each runner's
-share is printed as ``run.py`` commands, one per (n, seed), rows in ``run.py``'s order. Written by hand because
-no scheduler among our dependencies knows this table's validation grids.
+share is printed as ``run.py`` commands, one per (n, seed), rows in ``run.py``'s order; ``--launch`` starts them
+(each runner's commands one after the other, the runners side by side, ``--run-args`` added to each) and waits.
+Written by hand because no scheduler among our dependencies knows this table's validation grids.
 
 Usage::
 
     python recipes/mnist_small_data/plan.py --table recipes/mnist_small_data/schedule_paper_init.yaml \\
         --results recipes/mnist_small_data/results/schedule160_paper_init --n 1000 --seeds 0-2 --runners 2
+    python recipes/mnist_small_data/plan.py --n 1000 --seeds 2 --runners 2 --launch \
+        --run-args "--threads 1 --data-dir ../shared/data"      # and run it: logs in <results>/logs/
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ import argparse
 import contextlib
 import io
 import math
+import shlex
 import statistics
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +51,8 @@ run = load_script("mnist_small_data_run_for_plan", HERE / "run.py")
 
 @dataclass
 class Job:
-    """One planned training run: a grid point (``tune``) or a table cell (``run``)."""
+    """One planned job: a grid point to train (``tune``), a table cell to train (``run``) or a cell copied from
+    the chosen grid point's run (``copy``: no training, but ``run.py`` does it only when asked for that cell)."""
 
     kind: str
     row: str
@@ -76,7 +83,14 @@ class Planner(run.Runner):
         return run.read_runs(path) + self._planned.get(path, [])
 
     def append(self, path: Path, record: dict[str, Any]) -> None:
-        self._planned[path].append({k: str(v) for k, v in record.items()})
+        record = {k: str(v) for k, v in record.items()}
+        self._planned[path].append(record)
+        row, n, seed = record["row"], int(record["n"]), int(record["seed"])
+        last = self.jobs[-1] if self.jobs else None
+        trained = last is not None and last.kind == "run" and (last.row, last.n, last.seed) == (row, n, seed)
+        if path == self.runs_path and not trained:
+            # a grid point's run copied as the table's cell: no training, but run.py must be asked for that cell
+            self.jobs.append(Job("copy", row, n, seed, 0, f"{row}/{n}/{seed}", 0.0))
 
 
 def steps_of(cfg: dict[str, Any]) -> int:
@@ -144,7 +158,8 @@ def split(table: dict[str, Any], jobs: Sequence[Job], runners: int) -> list[list
             parent[root(other)] = root(grids[0])
     for i, grids in enumerate(blocked):
         units.setdefault(("grid", root(grids[0])) if grids else ("cell", i), []).append(i)
-    cost = lambda idx: sum(jobs[i].minutes for i in idx if not math.isnan(jobs[i].minutes))  # noqa: E731
+    # minutes are NaN only when nothing at all is recorded yet: then SGD steps stand in for time
+    cost = lambda idx: sum(jobs[i].steps if math.isnan(jobs[i].minutes) else jobs[i].minutes for i in idx)  # noqa: E731
     load, share = [0.0] * runners, [[] for _ in range(runners)]
     for idx in sorted(units.values(), key=lambda idx: (-cost(idx), idx[0])):
         k = min(range(runners), key=lambda r: (load[r], r))
@@ -153,21 +168,53 @@ def split(table: dict[str, Any], jobs: Sequence[Job], runners: int) -> list[list
     return [[jobs[i] for i in sorted(idx)] for idx in share]
 
 
-def commands(jobs: Sequence[Job], base: str) -> list[str]:
-    """``run.py`` commands for one runner's jobs: one per (n, seed) in order, its rows in run.py's order."""
+def commands(jobs: Sequence[Job]) -> list[list[str]]:
+    """``run.py`` arguments for one runner's jobs: one command per (n, seed) in order, its rows in run.py's order."""
     out: list[tuple[int, int, list[str]]] = []
     for job in jobs:
-        if job.kind != "run":
+        if job.kind == "tune":
             continue  # grid points are trained by run.py before the first cell that needs them
         if not out or out[-1][:2] != (job.n, job.seed):
             out.append((job.n, job.seed, []))
         if job.row not in out[-1][2]:
             out[-1][2].append(job.row)
-    tuned_only = sorted({j.row for j in jobs if j.kind == "tune"} - {j.row for j in jobs if j.kind == "run"})
-    lines = [f"{base} --n {n} --seeds {seed} --rows {','.join(rows)}" for n, seed, rows in out]
-    if tuned_only and not lines:  # a runner with grid points but no cell of its own
-        lines = [f"{base} --n {jobs[0].n} --seeds {jobs[0].seed} --rows {','.join(tuned_only)}"]
-    return lines
+    tuned_only = sorted({j.row for j in jobs if j.kind == "tune"} - {j.row for j in jobs if j.kind != "tune"})
+    if tuned_only and not out:  # a runner with grid points but no cell of its own
+        out = [(jobs[0].n, jobs[0].seed, tuned_only)]
+    return [["--n", str(n), "--seeds", str(seed), "--rows", ",".join(rows)] for n, seed, rows in out]
+
+
+def launch(shares: Sequence[Sequence[list[str]]], logs: Path) -> int:
+    """Run each runner's commands one after the other, the runners side by side (one thread each, waiting on its
+    child process); output to ``logs/runner-<k>.log``. Returns the number of commands that failed. Ctrl-C stops
+    every child (run.py loses at most the runs in progress; a rerun resumes)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen] = []
+    failed: list[tuple[int, int]] = []
+
+    def work(k: int, argvs: Sequence[list[str]]) -> None:
+        with open(logs / f"runner-{k}.log", "a") as log:
+            for argv in argvs:
+                log.write(f"$ {shlex.join(argv)}\n")
+                log.flush()
+                child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+                children.append(child)
+                if child.wait() != 0:
+                    failed.append((k, child.returncode))
+                    print(f"[launch] runner {k}: exit status {child.returncode} from {shlex.join(argv[1:])}",
+                          flush=True)
+
+    threads = [threading.Thread(target=work, args=(k, argvs), daemon=True) for k, argvs in enumerate(shares, 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        raise
+    return len(failed)
 
 
 def _shown(path: str | Path) -> str:
@@ -180,16 +227,20 @@ def _minutes(value: float) -> str:
     return "?" if math.isnan(value) else f"{value:.0f}"
 
 
-def report(table: dict[str, Any], jobs: Sequence[Job], runners: int, base: str) -> str:
+def report(table: dict[str, Any], jobs: Sequence[Job], runners: int, base: list[str]) -> str:
     """The plan as text: every job with its estimate, the total, and each runner's commands."""
     if not jobs:
         return "[plan] nothing left to train for these rows, n and seeds."
     total = sum(j.minutes for j in jobs if not math.isnan(j.minutes))
-    lines = [f"[plan] {sum(j.kind == 'run' for j in jobs)} run(s) and {sum(j.kind == 'tune' for j in jobs)} grid "
-             f"point(s) to train, ~{total:.0f} core-minutes (each row's recorded seconds per SGD step × the run's "
-             "steps; ? = a row never run, estimated at the median rate)"]
+    count = {kind: sum(j.kind == kind for j in jobs) for kind in ("run", "tune", "copy")}
+    lines = [f"[plan] {count['run']} run(s) and {count['tune']} grid point(s) to train, ~{total:.0f} core-minutes "
+             "(each row's recorded seconds per SGD step × the run's steps; ? = a row never run, estimated at the "
+             f"median rate); {count['copy']} cell(s) to copy from a grid point's run"]
     for j in jobs:
         what = j.label if j.kind == "tune" else f"{j.row} n={j.n} seed={j.seed}"
+        if j.kind == "copy":
+            lines.append(f"  copy {what:48s} (from tuning.csv)")
+            continue
         lines.append(f"  {j.kind:4s} {what:48s} {j.steps:6d} steps  ~{_minutes(j.minutes)} min"
                      + ("" if j.known else " ?"))
     lines.append(f"[plan] over {runners} runner(s), longest first onto the least loaded; rows waiting on the same "
@@ -197,7 +248,7 @@ def report(table: dict[str, Any], jobs: Sequence[Job], runners: int, base: str) 
     for k, share in enumerate(split(table, jobs, runners), 1):
         minutes = sum(j.minutes for j in share if not math.isnan(j.minutes))
         lines.append(f"  runner {k} (~{minutes:.0f} min): " + ("(nothing)" if not share else
-                                                             " ; ".join(commands(share, base))))
+                                                             " ; ".join(shlex.join(base + c) for c in commands(share))))
     return "\n".join(lines)
 
 
@@ -212,9 +263,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="as run.py --epochs")
     parser.add_argument("--eval-examples", type=int, default=None, help="as run.py --eval-examples")
     parser.add_argument("--runners", type=int, default=1, help="runners to split the work over (default 1)")
+    parser.add_argument("--run-args", default="",
+                        help="more run.py options for every command, e.g. '--threads 1 --data-dir ../shared/data'")
+    parser.add_argument("--launch", action="store_true",
+                        help="start the runners now, side by side, and wait (logs: <results>/logs/runner-<k>.log)")
     args = parser.parse_args(argv)
     if args.runners < 1:
         raise SystemExit(f"--runners={args.runners} is not allowed; pass an int >= 1 (one runner per CPU core).")
+    extra = shlex.split(args.run_args)
+    planned = sorted({"--table", "--results", "--rows", "--n", "--seeds", "--epochs", "--eval-examples", "--summary",
+                      "--docs"} & {a.split("=", 1)[0] for a in extra})
+    if planned:
+        raise SystemExit(f"--run-args={args.run_args!r}: {', '.join(planned)} not allowed there; the plan sets them "
+                         "(pass them to plan.py itself).")
     table = run.load_table(Path(args.table))
     rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in table["rows"]]
@@ -223,12 +284,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = Path(args.results)
     jobs = plan(table, results, rows, parse_ints(args.n, "n"), parse_ints(args.seeds, "seeds"), args.epochs,
                 args.eval_examples)
-    base = f"python {_shown(HERE / 'run.py')} --table {_shown(args.table)} --results {_shown(args.results)}"
+    base = ["--table", _shown(args.table), "--results", _shown(args.results)]
     for flag, value in (("--epochs", args.epochs), ("--eval-examples", args.eval_examples)):
         if value is not None:
-            base += f" {flag} {value}"
-    print(report(table, jobs, args.runners, base))
-    return 0
+            base += [flag, str(value)]
+    shown = ["python", _shown(HERE / "run.py")] + base
+    print(report(table, jobs, args.runners, shown + extra))
+    if not args.launch or not jobs:
+        return 0
+    program = [sys.executable, str(HERE / "run.py")] + base
+    shares = [[program + extra + c for c in commands(share)] for share in split(table, jobs, args.runners)]
+    logs = results / "logs"
+    print(f"[launch] {sum(map(bool, shares))} runner(s), logs in {_shown(logs)}/runner-<k>.log", flush=True)
+    failed = launch([s for s in shares if s], logs)
+    print(f"[launch] done: {failed} command(s) failed" + ("" if failed else "; rerun plan.py to see what is left"))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
