@@ -152,3 +152,14 @@ def test_split_joins_two_grids_a_row_waits_on(plan_module):
     assert sorted(sorted(j.row for j in s) for s in shares) == [["a", "e", "f"], ["c"]]
     with pytest.raises(SystemExit, match=r"--run-args='--threads 1 --seeds=3': --seeds not allowed there"):
         plan_module.main(["--run-args", "--threads 1 --seeds=3"])
+
+
+def test_rates_report_prints_each_rows_seconds_per_step_and_ratio(tmp_path, plan_module):
+    results = tmp_path / "results"
+    record = dict.fromkeys(plan_module.run.COLUMNS, "")
+    for n, epochs, seconds in [(300, 10, 60.0), (1000, 2, 32.0)]:   # 2.0 s/step at 300, 2.0 / 2 at 1000
+        plan_module.run.append_line(results / "runs.csv", {**record, "row": "wd", "n": n, "seed": 0, "epochs": epochs,
+                                                           "seconds": seconds, "config_hash": "x", "finished_at": "t",
+                                                           "eval_examples": "all"})
+    assert plan_module.rates_report(results).splitlines() == [
+        "row | s/step n=300 | s/step n=1000 | n=1000 ÷ n=300", "wd | 2.000 | 2.000 | 1.00"]

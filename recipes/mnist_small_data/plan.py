@@ -9,7 +9,7 @@ the best finished value (or its first value); the cost does not depend on that c
 Cost: each row's recorded seconds per SGD step (median over its runs in ``runs.csv`` and ``tuning.csv`` at the same
 n, else at any n; on whatever machine ran them) times the planned run's steps (epochs × ⌈n / batch⌉). A row never
 run gets the median rate of the rows that did (marked ``?``). On the 40/20-epoch table the n=1000 rate per step
-was 0.5–1.2× the n=300 one, so a plan for an n never run is a rough guide.
+was 0.44–1.00× the n=300 one (``plan.py --rates``), so a plan for an n never run is a rough guide.
 
 Split over ``--runners K`` (one runner per core on a CPU, several per GPU): longest first onto the least-loaded
 runner. Rows that wait on an unfinished grid (theirs, or one they inherit) stay on one runner with every cell
@@ -101,7 +101,7 @@ def steps_of(cfg: dict[str, Any]) -> int:
 
 def seconds_per_step(results: Path) -> dict[tuple[str, int | None], float]:
     """``{(row, n): median seconds per SGD step}`` over the runs recorded in ``results``, and ``(row, None)`` over
-    every n of the row."""
+    every n of the row (batch 128, every config's: the CSVs do not record it)."""
     rates: dict[tuple[str, int | None], list[float]] = {}
     for r in run.read_runs(results / "runs.csv") + run.read_runs(results / "tuning.csv"):
         steps = int(r["epochs"]) * math.ceil(int(r["n"]) / 128)
@@ -125,6 +125,20 @@ def plan(table: dict[str, Any], results: Path, rows: Sequence[str], ns: Sequence
         job.known = rate is not None
         job.minutes = (fallback if rate is None else rate) * job.steps / 60
     return planner.jobs
+
+
+def rates_report(results: Path) -> str:
+    """Each row's median seconds per SGD step at each recorded n, and the ratio of the largest n's to the smallest's
+    (how far a plan for an n never run, scaled from another n, can be off)."""
+    rates = seconds_per_step(results)
+    ns = sorted({n for _, n in rates if n is not None})
+    lines = ["row | " + " | ".join(f"s/step n={n}" for n in ns) + (f" | n={ns[-1]} ÷ n={ns[0]}" if len(ns) > 1 else "")]
+    for row in sorted({row for row, _ in rates}):
+        cells = [f"{rates[(row, n)]:.3f}" if (row, n) in rates else "—" for n in ns]
+        both = len(ns) > 1 and (row, ns[0]) in rates and (row, ns[-1]) in rates
+        lines.append(f"{row} | " + " | ".join(cells)
+                     + (f" | {rates[(row, ns[-1])] / rates[(row, ns[0])]:.2f}" if both else " | —" * (len(ns) > 1)))
+    return "\n".join(lines)
 
 
 def _sources(table: dict[str, Any], name: str) -> set[str]:
@@ -265,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runners", type=int, default=1, help="runners to split the work over (default 1)")
     parser.add_argument("--run-args", default="",
                         help="more run.py options for every command, e.g. '--threads 1 --data-dir ../shared/data'")
+    parser.add_argument("--rates", action="store_true",
+                        help="only print each row's recorded seconds per SGD step at each n (the estimates' basis)")
     parser.add_argument("--launch", action="store_true",
                         help="start the runners now, side by side, and wait (logs: <results>/logs/runner-<k>.log)")
     args = parser.parse_args(argv)
@@ -276,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if planned:
         raise SystemExit(f"--run-args={args.run_args!r}: {', '.join(planned)} not allowed there; the plan sets them "
                          "(pass them to plan.py itself).")
+    if args.rates:
+        print(rates_report(Path(args.results)))
+        return 0
     table = run.load_table(Path(args.table))
     rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in table["rows"]]
