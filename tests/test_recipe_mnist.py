@@ -170,6 +170,10 @@ def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
     # gaps +1.0, −4.0, −3.1
     assert ("agreement with the paper over these 3 rows: Spearman ρ = 0.50, Kendall τ = 0.33; mean |gap| 2.70, "
             "largest -4.00 (A).") in text
+    # the paper's best rows A (95.5), B (93.0), WD (89.0) rank 1, 3, 2 among ours (A 91.5 > WD 90.0 > B 89.9)
+    assert "the paper's 3 best rows, ranked among our 3 (1 = best): A 1, B 3, WD 2." in text
+    assert "the paper's 2 best rows, ranked among our 3 (1 = best): A 1, B 3." in run_module.ordering(
+        table, records[:2] + [dict(records[2], ours_mean_300=89.9)], [300], top=2)
 
 
 def test_agreement_is_rank_correlation_and_gaps(run_module):

@@ -533,7 +533,8 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
              baseline: str = "wd", top: int = 4) -> str:
     """The paper's ordering claims checked on our means, one line per n: the rows not above ``baseline``
     (the paper: every regularizer beats weight decay) and our best row next to the paper's best row; the rank
-    agreement of our means with the paper's (3 rows or more); then, when per-seed results are known, each row's
+    agreement of our means with the paper's and where the paper's ``top`` best rows rank among ours (3 rows
+    or more); then, when per-seed results are known, each row's
     paired gain over ``baseline`` on the seeds both ran, and the paper's best row minus each of our ``top`` best
     other rows on the seeds both ran (means over different seeds are not comparable)."""
     lines = []
@@ -556,6 +557,11 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
             lines.append(f"  - agreement with the paper over these {len(shared)} rows: Spearman ρ = {rho:.2f}, "
                          f"Kendall τ = {tau:.2f}; mean |gap| {sum(map(abs, gaps)) / len(gaps):.2f}, largest "
                          f"{gaps[worst]:+.2f} ({label(shared[worst])}).")
+            # the paper's "the τ+δ combinations are best": where its best rows rank among ours (1 = our best)
+            leaders = sorted(shared, key=lambda k: -paper[k])[:top]
+            ranks = [f"{label(k)} {1 + sum(ours[j] > ours[k] for j in shared)}" for k in leaders]
+            lines.append(f"  - the paper's {len(leaders)} best rows, ranked among our {len(shared)} (1 = best): "
+                         + ", ".join(ranks) + ".")
         seeds = {r["row"]: r[f"by_seed_{n}"] for r in records if r.get(f"by_seed_{n}")}
         gains = {k: paired_gain(v, seeds[baseline]) for k, v in seeds.items() if k != baseline and baseline in seeds}
         gains = {k: g for k, g in gains.items() if g is not None}
