@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import platform
+import re
 import secrets
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -117,6 +118,25 @@ def embed_table(page: str | os.PathLike[str], source: str, text: str) -> Path:
     if begin < 0 or end < 0:
         raise ValueError(f"{page}: no '{start.strip()}' ... '<!-- table:end -->' block to write the table into.")
     return atomic_write(page, content[:begin + len(start)] + text.strip() + "\n" + content[end:])
+
+
+def embed_images(page: str | os.PathLike[str], source: str, data: bytes) -> list[Path]:
+    """Write ``data`` (the file ``source`` names, e.g. a runner's plot) over every image that the Markdown
+    ``page`` shows right after an ``<!-- image: source -->`` marker (``![alt](path relative to the page)`` on the
+    next line), atomically, so a docs page shows exactly a runner's latest plot. Returns the files written (none
+    when the page has no such marker: a page need not show every plot).
+
+    Raises:
+        ValueError: an image after the marker is not a relative path (an absolute path or a URL).
+    """
+    page = Path(page)
+    marker = re.compile(rf"^<!-- image: {re.escape(source)} -->\n!\[[^\]]*\]\(([^)\s]+)\)", re.MULTILINE)
+    targets = [match.group(1) for match in marker.finditer(page.read_text(encoding="utf-8"))]
+    for target in targets:
+        if Path(target).is_absolute() or "://" in target:
+            raise ValueError(f"{page}: the image {target!r} after '<!-- image: {source} -->' must be a path "
+                             "relative to the page.")
+    return [atomic_write(page.parent / target, data) for target in targets]
 
 
 def git_commit(cwd: Path) -> str:

@@ -79,6 +79,34 @@ def test_embedded_result_tables_equal_their_summary_files():
     assert blocks >= 2                                    # the MNIST and protein tables
 
 
+def test_embedded_images_equal_their_sources():
+    """An image after ``<!-- image: path -->`` is byte for byte that file (a runner's plot)."""
+    images = 0
+    for page in (ROOT / "docs").rglob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"^<!-- image: (\S+) -->\n!\[[^\]]*\]\(([^)\s]+)\)", text, re.MULTILINE):
+            shown = (page.parent / match.group(2)).read_bytes()
+            assert shown == (ROOT / match.group(1)).read_bytes(), \
+                f"{page.name}: {match.group(2)} is not {match.group(1)}; rerun the runner with --summary --docs"
+            images += 1
+    assert images >= 1                                    # the MNIST accuracy-vs-n plot
+
+
+def test_embed_images_copies_over_each_marked_image_only(tmp_path):
+    from rkhsreg._results import embed_images
+
+    page = tmp_path / "page.md"
+    page.write_text("<!-- image: a/plot.png -->\n![a](img/a.png)\n![other](img/b.png)\n"
+                    "<!-- image: c/plot.png -->\n![c](img/c.png)\n<!-- image: a/plot.png -->\n![a again](a2.png)\n")
+    assert embed_images(page, "a/plot.png", b"PNG-A") == [tmp_path / "img" / "a.png", tmp_path / "a2.png"]
+    assert (tmp_path / "img" / "a.png").read_bytes() == (tmp_path / "a2.png").read_bytes() == b"PNG-A"
+    assert not (tmp_path / "img" / "b.png").exists() and not (tmp_path / "img" / "c.png").exists()
+    assert embed_images(page, "missing/plot.png", b"x") == []          # no marker: nothing written
+    page.write_text("<!-- image: a/plot.png -->\n![a](https://example.org/a.png)\n")
+    with pytest.raises(ValueError, match="'https://example.org/a.png' .* must be a path relative to the page"):
+        embed_images(page, "a/plot.png", b"x")
+
+
 def test_embed_table_replaces_only_its_block(tmp_path):
     from rkhsreg._results import embed_table
 

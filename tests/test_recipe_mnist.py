@@ -91,6 +91,16 @@ def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_mo
     assert png.startswith(b"\x89PNG") and len(png) > 10_000             # the accuracy-vs-n plot, drawn
     assert not list((tmp_path / "results").glob("*.tmp*"))
 
+    # --docs: the page's table block and the image after the plot's marker both come from this summary
+    results = (tmp_path / "results").resolve()
+    page = tmp_path / "docs" / "page.md"
+    page.parent.mkdir()
+    page.write_text(f"<!-- table:start ({results / 'table.md'}) -->\nold\n<!-- table:end -->\n"
+                    f"<!-- image: {results / 'accuracy_vs_n.png'} -->\n![accuracy vs n](img/plot.png)\n")
+    assert run_module.main(["--summary", "--results", str(results), "--n", "30", "--docs", str(page)]) == 0
+    assert "| grad-ℓ2 |" in page.read_text() and "old" not in page.read_text()
+    assert (page.parent / "img" / "plot.png").read_bytes() == (results / "accuracy_vs_n.png").read_bytes()
+
 
 def test_grid_is_tuned_on_validation_and_inherited(tmp_path, capsys, run_module):
     table = yaml.safe_load((RECIPE / "table2.yaml").read_text())

@@ -34,6 +34,7 @@ def plot(table_csv: Path, out_png: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     ns, rows = read_table(table_csv)
     fig, ax = plt.subplots(figsize=(8, 5.5))
@@ -51,6 +52,7 @@ def plot(table_csv: Path, out_png: Path) -> Path:
             ax.plot(x, y, color=color, linestyle="--", marker="x", alpha=0.6)
     ax.set_xscale("log")
     ax.set_xticks(ns, [str(n) for n in ns])
+    ax.xaxis.set_minor_locator(NullLocator())   # no log-scale labels such as 4×10² between
     ax.set_xlabel("training examples n")
     ax.set_ylabel("MNIST test accuracy (%)")
     ax.set_title("Table 2: ours (solid, mean ± std over seeds) vs paper (dashed)")

@@ -589,6 +589,12 @@ def plot_accuracy(results: Path) -> Path:
 
 # ----------------------------------------------------------------------------- command line
 
+def _named(path: Path) -> str:
+    """``path`` as a docs marker names it: relative to the repository root when inside it, else absolute."""
+    path, root = path.resolve(), HERE.parents[1]
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 def check_run_args(args: argparse.Namespace) -> torch.device:
     """Check the options ``run.py`` and ``trace.py`` share (``--epochs``, ``--threads``, ``--eval-examples``,
     ``--device``; ``SystemExit`` naming the option otherwise), apply ``--threads`` and return the device."""
@@ -624,7 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-every", type=int, default=10, help="progress line every this many epochs")
     parser.add_argument("--summary", action="store_true", help="only write results/table.{md,csv} and print it")
     parser.add_argument("--docs", default=None,
-                        help="also write the summary into this Markdown page's '<!-- table:start (…table.md) -->' block")
+                        help="also write the summary into this Markdown page's '<!-- table:start (…table.md) -->' block "
+                             "and the plot over the image after its '<!-- image: …accuracy_vs_n.png -->' marker")
     parser.add_argument("--eval-examples", type=int, default=None,
                         help="evaluate on the first N validation/test examples (default: all 10,000; tests use few)")
     args = parser.parse_args(argv)
@@ -635,13 +642,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary:
         text = summarize(table, results)
         print(text)
-        print(f"written: {plot_accuracy(results)}")
-        if args.docs:  # the markers name the table file relative to the repository root
-            table_md = (results / "table.md").resolve()
-            root = HERE.parents[1]
-            source = table_md.relative_to(root).as_posix() if table_md.is_relative_to(root) else str(table_md)
+        png = plot_accuracy(results)
+        print(f"written: {png}")
+        if args.docs:  # the markers name the table file (and the plot) relative to the repository root
             try:
-                print(f"written: {_results.embed_table(args.docs, source, text.partition(chr(10) * 2)[2])}")
+                body = text.partition("\n\n")[2]   # the table without its title line
+                print(f"written: {_results.embed_table(args.docs, _named(results / 'table.md'), body)}")
+                for copy in _results.embed_images(args.docs, _named(png), png.read_bytes()):
+                    print(f"written: {copy}")
             except (OSError, ValueError) as err:
                 raise SystemExit(f"--docs={args.docs!r}: {err}") from None
         return 0
