@@ -8,8 +8,9 @@ the best finished value (or its first value); the cost does not depend on that c
 
 Cost: each row's recorded seconds per SGD step (median over its runs in ``runs.csv`` and ``tuning.csv`` at the same
 n, else at any n; on whatever machine ran them) times the planned run's steps (epochs × ⌈n / batch⌉). A row never
-run gets the median rate of the rows that did (marked ``?``). On the 40/20-epoch table the n=1000 rate per step
-was 0.44–1.00× the n=300 one (``plan.py --rates``), so a plan for an n never run is a rough guide.
+run gets the median rate of the rows that did (marked ``?``). The n=1000 rate per step was 0.44–1.00× the n=300
+one on the 40/20-epoch table but 1.06–1.39× on the 160/80-epoch one (``plan.py --rates``), so a plan for an n
+never run is a rough guide (there 259 core-minutes planned, 290 spent).
 
 Split over ``--runners K`` (one runner per core on a CPU, several per GPU): longest first onto the least-loaded
 runner. Rows that wait on an unfinished grid (theirs, or one they inherit) stay on one runner with every cell
