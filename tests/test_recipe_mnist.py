@@ -162,6 +162,11 @@ def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
     with pytest.raises(SystemExit, match="epochs_by_n key 'n1000' is not allowed"):
         run_module.load_table(bad)
+    raw["epochs_by_n"] = {1000: 20}
+    raw["compare"] = [["tau", "nope"]]
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with pytest.raises(SystemExit, match=r"compare entry \['tau', 'nope'\] is not allowed"):
+        run_module.load_table(bad)
 
 
 def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
@@ -211,6 +216,9 @@ def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(run_module):
     # the paper's best is A; our next best rows B (no seed shared with A: left out) and WD (A − WD as above)
     assert "A (the paper's best row) minus our 2 next best rows, seed by seed: WD +0.50 ± 0.71 (2)." in text
     assert "the paper's best row" not in run_module.ordering(table, records, [300], top=1)   # B alone: no pair
+    table["compare"] = [["a", "wd"], ["b", "wd"]]             # B shares no seed with WD: no line
+    text = run_module.ordering(table, records, [300])
+    assert "  - A minus WD, seed by seed: +0.50 ± 0.71 (2)." in text and "B minus WD" not in text
     assert run_module.paired_gain({"0": 1.0}, {"1": 2.0}) is None
     assert run_module.paired_gain({"0": 3.0}, {"0": 2.5}) == (0.5, None, 1)
 

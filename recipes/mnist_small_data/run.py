@@ -72,8 +72,13 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise SystemExit(f"{path}: epochs_by_n[{key}]={value!r} is not allowed; pass an int >= 1.")
         epochs_by_n[int(key)] = value
+    compare = [list(pair) for pair in meta.get("compare") or []]
+    for pair in compare:
+        if len(pair) != 2 or any(name not in rows for name in pair):
+            raise SystemExit(f"{path}: compare entry {pair!r} is not allowed; pass [row, other row] with row names "
+                             f"from {', '.join(rows)}.")
     return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
-            "epochs_by_n": epochs_by_n, "rows": rows}
+            "epochs_by_n": epochs_by_n, "rows": rows, "compare": compare}
 
 
 def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
@@ -578,6 +583,11 @@ def ordering(table: dict[str, Any], records: Sequence[dict[str, Any]], ns: Seque
             if items:
                 lines.append(f"  - {label(paper_best)} (the paper's best row) minus our {len(rivals)} next best "
                              "rows, seed by seed: " + "; ".join(items) + ".")
+        for a, b in table.get("compare", []):   # the table's named comparisons, seed by seed
+            g = paired_gain(seeds[a], seeds[b]) if a in seeds and b in seeds else None
+            if g is not None:
+                lines.append(f"  - {label(a)} minus {label(b)}, seed by seed: {g[0]:+.2f}"
+                             + (f" ± {g[1]:.2f}" if g[1] is not None else "") + f" ({g[2]}).")
     return ("\nOrdering check (means):\n" + "\n".join(lines) + "\n") if lines else ""
 
 
