@@ -75,6 +75,34 @@ def loader(n: int = 32, batch_size: int = 8, seed: int = 0) -> DataLoader:
     return DataLoader(dataset(n, seed=seed), batch_size=batch_size, shuffle=False)
 
 
+class ResumableLoader:
+    """Fixed batches that Lightning can resume mid-epoch (it calls ``state_dict``/``load_state_dict``).
+
+    The state is the number of batches handed out in the current epoch; a restored loader skips them once.
+    A plain ``DataLoader`` is not resumable: Lightning then restarts the interrupted epoch's data and warns.
+    """
+
+    def __init__(self, n: int = 32, batch_size: int = 8, seed: int = 0) -> None:
+        self.batches = list(loader(n, batch_size, seed))
+        self.served, self._skip = 0, 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Any:
+        start, self._skip = self._skip, 0
+        self.served = start
+        for batch in self.batches[start:]:
+            self.served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"served": self.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._skip = state["served"] % len(self.batches)  # a checkpoint at the epoch's last batch: a new epoch
+
+
 def trainer(**kwargs: Any) -> pl.Trainer:
     options = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False, num_sanity_val_steps=0)

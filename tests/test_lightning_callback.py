@@ -13,8 +13,8 @@ pl = pytest.importorskip("pytorch_lightning")
 
 from rkhsreg import ConfigurationError, InputError, create_penalty  # noqa: E402
 from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, RKHSRegularization  # noqa: E402
-from tests._lightning_helpers import (ClampWeights, LitNet, SquaredLogits, dataset, loader, model,  # noqa: E402
-                                      params, small_kwargs, trainer)  # noqa: F401
+from tests._lightning_helpers import (ClampWeights, LitNet, ResumableLoader, SquaredLogits, dataset,  # noqa: E402
+                                      loader, model, params, small_kwargs, trainer)  # noqa: F401
 
 pytestmark = pytest.mark.slow
 DELTA_TAU_GRAD = ("adversarial_perturbation", "adversarial_deformation", "gradient_norm")
@@ -180,6 +180,39 @@ def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
     state = cb.state_dict()
     assert set(state["penalties"]) == {"spectral_norm", "adversarial_deformation"}
     cb.load_state_dict({})  # old or foreign checkpoints: missing keys keep defaults
+
+
+def _scheduled_callback(schedule: str) -> RKHSRegularization:
+    """One callback per schedule the library ships, each with a randomised penalty (its generator resumes too)."""
+    tau = {"adversarial_deformation": small_kwargs("adversarial_deformation")}
+    if schedule == "kappa":  # the projection's own radius schedule, radius·(1 + 4·exp(−epoch/κ))
+        return RKHSRegularization(tau, {"spectral_norm_projection": {"radius": 0.3, "kappa": 1.0}})
+    if schedule == "radius_decay":
+        return RKHSRegularization(tau, {"spectral_norm_projection": {"radius": 0.3}},
+                                  schedules={"spectral_norm_projection": RadiusDecay(0.3, 1.0)})
+    unit = {"warmup_steps": "step", "warmup_epochs": "epoch"}[schedule]
+    return RKHSRegularization({**tau, "spectral_norm": {"weight": 0.1}},
+                              schedules={"spectral_norm": LinearWarmup(0.2, warmup=3, unit=unit),
+                                         "adversarial_deformation": LinearWarmup(0.5, warmup=6)})
+
+
+@pytest.mark.parametrize("schedule", ["kappa", "radius_decay", "warmup_steps", "warmup_epochs"])
+@pytest.mark.parametrize("at_step", [4, 6], ids=["epoch_boundary", "mid_epoch"])
+def test_resume_from_a_step_checkpoint_follows_every_schedule(tmp_path, schedule: str, at_step: int) -> None:
+    """3 epochs of 4 steps; resumed from step 4 (the last batch of epoch 0) or step 6 (inside epoch 1)."""
+    torch.use_deterministic_algorithms(True)
+    try:
+        ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{step}", save_top_k=-1, every_n_train_steps=1)
+        full = model("tiny")
+        trainer(max_epochs=3, enable_checkpointing=True,
+                callbacks=[_scheduled_callback(schedule), ckpt]).fit(full, ResumableLoader(n=32))
+        resumed = model("tiny", seed=7)  # everything must come from the checkpoint
+        trainer(max_epochs=3, callbacks=[_scheduled_callback(schedule)]).fit(
+            resumed, ResumableLoader(n=32), ckpt_path=str(tmp_path / f"step={at_step}.ckpt"))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    a, b = params(full), params(resumed)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
 
 
 # ---------------------------------------------------------------------------------------------- validation

@@ -9,8 +9,11 @@ How it hooks in, and why:
 - Constraints run right after each *real* optimiser step, through
   ``torch.optim.Optimizer.register_step_post_hook`` on the trainer's optimizers (removed at teardown): a
   step skipped by accumulation or by AMP's inf check is not followed by a projection.
-- Weights follow :mod:`~rkhsreg.lightning.schedules`, recomputed from ``global_step`` / ``current_epoch``;
-  a constraint with ``set_epoch`` gets the epoch at each epoch start (the paper's radius schedule).
+- Weights follow :mod:`~rkhsreg.lightning.schedules`, recomputed from ``global_step`` / ``current_epoch``
+  before each step's penalties and before each projection (a constraint's scheduled ``radius``, or the
+  epoch of a constraint with ``set_epoch``: the paper's radius schedule). Nothing of a schedule is state:
+  a run resumed from any checkpoint (epoch end, step checkpoint at an epoch boundary or mid-epoch)
+  follows the same curve, whatever hooks Lightning calls or skips on restart.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class RKHSRegularization(pl.Callback):
             loss (``replaces_loss``, e.g. PGD adversarial training).
         constraints: plugin objects, ``{label: Constraint}`` or ``{registered_name: {**kwargs}}``.
         schedules: ``{label: Schedule}``. A penalty label schedules its weight (every step); a constraint
-            label schedules its ``radius`` (every epoch start) instead of its own ``set_epoch``.
+            label schedules its ``radius`` (from the current epoch, before each projection) instead of its own ``set_epoch``.
         batch_to_inputs: ``batch -> (inputs, targets)``; default ``(batch[0], batch[1])``.
         forward: the network f the penalties differentiate and the constraints project: None (the
             LightningModule, called as ``pl_module(inputs)``), a submodule name (``"net"``) or a function
@@ -183,10 +186,15 @@ class RKHSRegularization(pl.Callback):
                 self._handles.append(optimizer.register_step_post_hook(self._project))
 
     def _project(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self._module is not None:
+            self._schedule_constraints(self._module.trainer)
         apply_constraints(self._net, self.constraints)
         self.projections += 1
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._schedule_constraints(trainer)
+
+    def _schedule_constraints(self, trainer: pl.Trainer) -> None:
         for label, constraint in self.constraints.items():
             if label in self.schedules:
                 constraint.radius = self.schedules[label](trainer.global_step, trainer.current_epoch)
