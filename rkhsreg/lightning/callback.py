@@ -53,7 +53,8 @@ class RKHSRegularization(pl.Callback):
             loss (``replaces_loss``, e.g. PGD adversarial training).
         constraints: plugin objects, ``{label: Constraint}`` or ``{registered_name: {**kwargs}}``.
         schedules: ``{label: Schedule}``. A penalty label schedules its weight (every step); a constraint
-            label schedules its ``radius`` (from the current epoch, before each projection) instead of its own ``set_epoch``.
+            label schedules its ``radius`` (from the current epoch, before each projection) instead of its
+            own ``set_epoch``.
         batch_to_inputs: ``batch -> (inputs, targets)``; default ``(batch[0], batch[1])``.
         forward: the network f the penalties differentiate and the constraints project: None (the
             LightningModule, called as ``pl_module(inputs)``), a submodule name (``"net"``) or a function
