@@ -40,13 +40,18 @@ class SpectralNormProjection(Constraint):
       radius, keeping the singular vectors: the exact Frobenius-nearest point of the constraint set.
       Computed from the eigendecomposition of the smaller Gram matrix ``WWᵀ`` or ``WᵀW`` (the same
       projection as an SVD, ~6× cheaper on CPU). ``"reshape"`` only.
-    * ``projection="scale"`` (default): ``W ← W·radius/σ`` when σ > radius, with σ from a warm-started
-      iteration run until its relative change is below ``tol`` (at most ``iterations`` products):
-      power iteration for the reshaped matrix, restarted Lanczos for the conv operator (whose top
-      singular values cluster, which stalls plain power iteration). Works for both methods; the
-      only option for ``"operator"``. It lands in the set but is not the nearest point (every
-      singular value shrinks, not only those above the radius). σ is an iterative estimate from
-      below, so the result satisfies σ ≤ radius up to its accuracy (~1e-4 relative).
+    * ``projection="scale"`` (default): ``W ← W·radius/σ`` when σ > radius, with σ from warm-started
+      restarted Lanczos on ``WᵀW`` (the reshaped matrix, or the conv operator and its adjoint), run
+      until the top Ritz pair's residual is below ``tol`` relatively (at most ``iterations`` products
+      per layer and call). Works for both methods; the only option for ``"operator"``. It lands in
+      the set but is not the nearest point (every singular value shrinks, not only those above the
+      radius). σ is an estimate from below that stops on the accuracy reached, not on its change
+      between iterations: measured against ``torch.linalg.svdvals`` on every layer of
+      ``mnist_vgg5(width=64)``, timm ``resnet18`` and timm ``vgg11``, at init and after SGD steps, the
+      projected reshaped σ stays within radius·(1 + 1e-4) (in practice ~1e-7, float rounding; the
+      tests check it). A stopping rule on the change stalls when the top singular values cluster
+      and overshot by up to 1e-2 on ResNet-18. The bound holds when the iteration converges within
+      ``iterations``; a cold start on a large layer may need more than a warm one.
 
     Why ``"scale"`` is the default: the issue's budget is 1.05× a plain step for the reshaped
     projection. Measured by ``benchmarks/spectral_cost.py`` (paper's MNIST net, batch 128, SGD, 2 CPU
@@ -65,7 +70,8 @@ class SpectralNormProjection(Constraint):
         input_shape: one example's shape, e.g. (1, 28, 28); required for ``"operator"``.
         projection: ``"scale"`` or ``"clip"``.
         iterations: maximum iterations per layer and call (``"scale"``).
-        tol: relative change of σ at which the iteration stops (``"scale"``).
+        tol: relative residual of the top Ritz pair of ``WᵀW`` at which the iteration stops
+            (``"scale"``); the projected σ is then within about radius·(1 + tol).
         kappa: κ of the paper's schedule radius_t = radius·(1 + 4·exp(−epoch/κ)) (κ = 2 in the paper);
             ``None``: constant radius. The epoch is set with :meth:`set_epoch`.
         modules: which layers to project: names (a name also selects the layers below it, e.g.
@@ -143,7 +149,7 @@ class SpectralNormProjection(Constraint):
             cols = weight.numel() // max(rows, 1)
             sigma, u, v = power_iteration(weight, matching_vector(saved.get("u"), (rows,)),
                                           matching_vector(saved.get("v"), (cols,)), iters=self.iterations,
-                                          tol=self.tol, generator=self._generator)
+                                          tol=self.tol, generator=self._generator, solver="lanczos")
             self._vectors[key] = {"u": u, "v": v}
         if sigma <= radius:
             return
