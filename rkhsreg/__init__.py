@@ -14,6 +14,7 @@ from rkhsreg._errors import (ConfigurationError, InputError, PluginNotFoundError
                              RKHSRegError)
 from rkhsreg._plugin import Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_constraint, create_penalty, list_constraints, list_penalties)
+from rkhsreg.select_logits import SelectLogits
 
 __version__ = "0.1.0"
 
@@ -40,5 +41,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
-           "PluginValidationError", "RKHSRegError", "create_constraint", "create_penalty", "list_constraints",
+           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_constraint", "create_penalty", "list_constraints",
            "list_penalties", "__version__", *_LAZY]

@@ -79,6 +79,11 @@ def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None)
                          f">= {min_dim} (N, ...) is required.")
     if inputs.shape[0] == 0:
         raise InputError("inputs is an empty batch (N=0); pass at least one example.")
+    bad = int((~torch.isfinite(inputs.detach())).sum())
+    if bad:  # the policy: non-finite inputs are refused, never turned into a finite penalty or accuracy
+        raise InputError(f"inputs contains {bad} non-finite value(s) (NaN or inf) in a batch of shape "
+                         f"{tuple(inputs.shape)}; rkhsreg refuses them rather than return a meaningless number. "
+                         "Find them with torch.isfinite(inputs) and fix or drop those examples.")
     return inputs
 
 
@@ -98,12 +103,25 @@ def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torc
     return targets
 
 
-def check_logits(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """Check the model returned a (N, K) tensor of scores."""
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != inputs.shape[0]:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise InputError(f"model output has shape {shape}; rkhsreg needs scores of shape (N, K) = "
-                         f"({inputs.shape[0]}, n_outputs). Wrap the model so it returns logits.")
+def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Check the model returned a (N, K) tensor of scores (and, given ``targets``, that they index it)."""
+    if not isinstance(logits, torch.Tensor):
+        kind = type(logits).__name__
+        keys = f" with keys {sorted(map(str, logits))}" if isinstance(logits, dict) else ""
+        raise InputError(f"model output is a {kind}{keys}; rkhsreg needs one tensor of scores of shape (N, K). "
+                         "Select the logits with rkhsreg.SelectLogits(model, select=...), e.g. "
+                         "select=0 for a tuple or select='logits' for a dict.")
+    if logits.dim() != 2 or logits.shape[0] != inputs.shape[0]:
+        raise InputError(f"model output has shape {tuple(logits.shape)}; rkhsreg needs scores of shape (N, K) = "
+                         f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
+                         "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
+                         "torch.cat([-s, s], 1) / 2)).")
+    if targets is not None and targets.numel():
+        low, high = int(targets.min()), int(targets.max())
+        if low < 0 or high >= logits.shape[1]:
+            bad = low if low < 0 else high
+            raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
+                             f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
 
 

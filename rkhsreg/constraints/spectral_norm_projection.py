@@ -126,7 +126,15 @@ class SpectralNormProjection(Constraint):
         model = check_model(model)
         radius = self.current_radius
         with torch.no_grad():
-            for name, module in self._selected(model):
+            selected = self._selected(model)
+            for name, module in selected:
+                if not bool(torch.isfinite(module.weight).all()):
+                    bad = int((~torch.isfinite(module.weight)).sum())
+                    raise InputError(f"layer {name or type(module).__name__!r} has {bad} non-finite weight(s) "
+                                     "(NaN or inf); a projection cannot repair them. The training diverged "
+                                     "before this step: lower the learning rate or a penalty weight, or resume "
+                                     "from an earlier checkpoint.")
+            for name, module in selected:
                 key = f"{name}.weight" if name else "weight"
                 if self.projection == "clip":
                     _clip(module.weight, radius)
@@ -160,6 +168,11 @@ class SpectralNormProjection(Constraint):
 
     def _selected(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
         layers = spectral_layers(model)
+        if not layers:
+            kinds = sorted({type(m).__name__ for m in model.modules() if m is not model and not any(m.children())})
+            raise InputError(f"model {type(model).__name__} has no nn.Linear or nn.Conv1d/2d/3d layer (its layers: "
+                             f"{', '.join(kinds) or 'none'}); spectral_norm_projection projects only those, so it "
+                             "would do nothing. Remove the constraint or apply it to the network that has them.")
         if self.modules is None:
             return layers
         for entry in self.modules:

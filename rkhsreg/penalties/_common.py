@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_choice, check_int
+from rkhsreg._checks import check_choice, check_int, check_logits
 from rkhsreg._errors import ConfigurationError
 
 from rkhsreg._plugin import Penalty
@@ -70,11 +70,19 @@ def zero_like_parameters(model: torch.nn.Module) -> torch.Tensor:
     return next(model.parameters()).sum() * 0.0
 
 
-def counting_forward(model: torch.nn.Module, passes: Any, batch: int):
-    """``model`` as a function that records the rows it sees in ``passes`` (a PassCount)."""
+def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: torch.Tensor | None = None):
+    """``model`` as a function that records the rows it sees in ``passes`` (a PassCount).
+
+    Every output is checked to be (rows, K) scores (a tuple, dict or 1-D output gets an error that says
+    how to select the logits); the first one also checks that ``targets`` index its K classes.
+    """
+    unchecked = [targets]
+
     def run(z: torch.Tensor) -> torch.Tensor:
         passes.add(forward_rows=z.shape[0], batch=batch)
-        return model(z)
+        out = check_logits(model(z), z, unchecked[0])
+        unchecked[0] = None
+        return out
     return run
 
 

@@ -177,7 +177,7 @@ class AdversarialDeformation(SeededPenalty):
 
     def _random(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         n, d = x.shape[0], self.num_deformations
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, targets)
         rows, params = self.sample_deformations(x)
         m = rows.numel()
         x_sub = x[rows]
@@ -194,7 +194,7 @@ class AdversarialDeformation(SeededPenalty):
         allowed = torch.zeros(m, sq.shape[-1], dtype=torch.bool, device=sq.device).scatter_(1, slots, True)
         sq = sq.masked_fill(~allowed[:, None, :], float("-inf")).flatten(0, 1)  # (m·d, K)
         best_val, best = sq.max(0)
-        classes = torch.nonzero(best_val > float("-inf")).flatten()
+        classes = torch.nonzero(best_val != float("-inf")).flatten()  # a NaN (from a NaN output) stays in: NaN out
         best = best[classes]
         return self._value(forward, x[pair_rows[best]], params[best], classes, n)
 
@@ -212,7 +212,7 @@ class AdversarialDeformation(SeededPenalty):
         n = x.shape[0]
         x_sub = x[rows]
         m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, targets)
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
 
         def first_order(g: torch.Tensor, j: int) -> torch.Tensor:

@@ -98,7 +98,7 @@ class AdversarialPerturbation(SeededPenalty):
 
     def _per_class(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, targets)
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
         logits, slots, scores = output_gradients(forward, x, slots,
                                                  reduce=lambda g, j: wide(g.flatten(1)).norm(dim=1))

@@ -76,7 +76,7 @@ class AdversarialTraining(SeededPenalty):
         targets = check_targets(targets, inputs, required=True)
         x = inputs.detach()
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, targets)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(wide(check_logits(forward(z), z)), targets, reduction="none")

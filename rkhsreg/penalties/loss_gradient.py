@@ -53,7 +53,7 @@ class LossGradient(Penalty):
         check_inputs(inputs)
         targets = check_targets(targets, inputs, required=True)
         n = inputs.shape[0]
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, targets)
         with inner_mode(model, self.eval_mode):
             x = inputs.detach().clone().requires_grad_(True)
             logits = check_logits(forward(x), x)
