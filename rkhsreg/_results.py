@@ -17,6 +17,7 @@ import platform
 import re
 import secrets
 import subprocess
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ __all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic
 def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -> None:
     """Append one CSV line (header first if the file is new) in one write: open/append/flush/fsync.
 
-    A last line torn by a killed writer (no final newline) is ended first, so this record stays whole.
+    A last line torn by a killed writer (no final newline) is cut off first, with a warning, so it is
+    neither merged with this record nor read back as a finished run with a truncated value.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -39,14 +41,25 @@ def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -
     writer.writerow({k: record.get(k, "") for k in columns})
     text = buf.getvalue()
     if not new:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                text = "\n" + text
+        _cut_torn_line(path)
     with open(path, "a", encoding="utf-8", newline="") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Truncate ``path`` after its last newline when its last line has none (a write killed midway)."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    warnings.warn(f"{path}: removed a torn last line ({len(data) - keep} bytes, a run killed while writing it): "
+                  f"{data[keep:keep + 80].decode('utf-8', 'replace')!r}", RuntimeWarning, stacklevel=3)
 
 
 def csv_text(header: Sequence[str], records: Sequence[Mapping[str, Any]]) -> str:
@@ -60,11 +73,14 @@ def csv_text(header: Sequence[str], records: Sequence[Mapping[str, Any]]) -> str
 
 
 def read_runs(path: Path, complete: str = "finished_at") -> list[dict[str, str]]:
-    """Every complete line of a runs file (lines without a ``complete`` value, e.g. torn ones, are ignored)."""
+    """Every complete line of a runs file: a torn last line (no final newline) and lines without a
+    ``complete`` value are ignored."""
     if not path.exists():
         return []
-    with open(path, encoding="utf-8", newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get(complete)]
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return [r for r in csv.DictReader(io.StringIO(text, newline="")) if r.get(complete)]
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:

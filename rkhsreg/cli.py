@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive, default=128)
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1… (default: cuda if available)")
     run.add_argument("--out", default=None,
-                     help="write <out>.json, <out>.csv and <out>.png (e.g. results/robustness)")
+                     help="write <out>.json, <out>.csv and <out>.png (e.g. results/robustness); checked for "
+                          "writability before the evaluation starts")
+    run.add_argument("--overwrite", action="store_true", help="replace existing <out>.* files (default: refuse)")
+    run.add_argument("--no-plot", action="store_true", help="write <out>.json and <out>.csv only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
@@ -183,6 +186,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     for flag, path in (("--checkpoint", args.checkpoint), ("--weights", args.weights)):
         if path is not None and not os.path.isfile(path):
             raise _UserError(f"{flag} {path!r}: no such file")
+    if args.out:
+        _check_out(args)
     rank, world = _distributed()
     try:
         status = _evaluate_on(args, rank, world)
@@ -196,6 +201,38 @@ def _evaluate(args: argparse.Namespace) -> int:
             import torch.distributed as dist
             if dist.is_initialized():
                 dist.destroy_process_group()
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written or would silently replace results."""
+    import tempfile
+    from pathlib import Path
+
+    from rkhsreg.evaluation.result import output_paths
+
+    if not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            sys.stderr.write("rkhsreg evaluate: no plot: matplotlib is not installed (pip install matplotlib); "
+                             "writing JSON and CSV only\n")
+            args.no_plot = True
+    try:
+        paths = output_paths(args.out, plot=not args.no_plot)
+    except ValueError as exc:
+        raise _UserError(f"--out {args.out!r}: {exc}") from None
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not args.overwrite:
+        raise _UserError(f"--out {args.out!r}: {', '.join(existing)} already exist(s); pass another --out, or "
+                         "--overwrite to replace them")
+    folder = Path(paths["json"]).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rkhsreg-write-check-"):
+            pass
+    except OSError as exc:
+        raise _UserError(f"--out {args.out!r}: cannot write in {str(folder)!r} ({exc.strerror or exc}); "
+                         "pass a writable location") from None
 
 
 def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
@@ -243,7 +280,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     if rank == 0:
         print(result.table())
         if args.out:
-            paths = result.save(args.out)
+            paths = result.save(args.out, plot=not args.no_plot)
             print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +65,9 @@ def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | No
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"model_kwargs={kwargs!r} is not valid JSON ({exc.msg}); pass an object such "
                                      "as '{\"width\": 8}'.") from None
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ConfigurationError(f"model_kwargs={kwargs!r} is a {type(kwargs).__name__}; pass a JSON object of "
+                                 "keyword arguments such as '{\"width\": 8}'.")
     kwargs = dict(kwargs or {})
     if not all(isinstance(k, str) for k in kwargs):
         raise ConfigurationError(f"model_kwargs={kwargs!r} must be a JSON object with string keys.")
@@ -93,6 +97,28 @@ def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | No
     return model
 
 
+def verify_archive(path: str | Path) -> None:
+    """Check every entry of a zip-format torch file against its CRC-32 before anything is loaded.
+
+    ``torch.load`` does not verify them: a file damaged in a copy (one flipped bit inside a tensor) loads
+    without complaint and gives other numbers. Legacy (non-zip) files have no checksums and pass.
+
+    Raises:
+        InputError: an entry's CRC does not match, or the archive is truncated.
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{str(path)!r} is a damaged torch archive ({exc}); copy or save it again.") from None
+    if bad is not None:
+        raise InputError(f"{str(path)!r} is corrupted: the CRC-32 of its entry {bad!r} does not match its data "
+                         "(damaged in a copy or on disk); copy or save it again.")
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a weights file or Lightning checkpoint, read with ``weights_only=True``.
 
@@ -106,6 +132,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file {str(path)!r} does not exist.")
+    verify_archive(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError… for bad files

@@ -21,7 +21,20 @@ import torch
 
 from rkhsreg._results import atomic_write
 
-__all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions"]
+__all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions", "output_paths"]
+
+
+def output_paths(prefix: str | os.PathLike, *, plot: bool = True) -> dict[str, Path]:
+    """The files :meth:`RobustnessResult.save` writes for ``prefix``: ``{"json", "csv"[, "png"]}`` → path."""
+    text = os.fspath(prefix)
+    for suffix in (".json", ".csv", ".png"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    if not text or text.endswith(("/", os.sep)):
+        raise ValueError(f"prefix={os.fspath(prefix)!r} names a folder; pass a file prefix such as 'results/eval'.")
+    kinds = ("json", "csv", "png") if plot else ("json", "csv")
+    return {kind: Path(f"{text}.{kind}") for kind in kinds}
 
 
 def library_versions() -> dict[str, str]:
@@ -198,12 +211,16 @@ class RobustnessResult:
         return fig
 
     def save(self, prefix: str | os.PathLike, *, plot: bool = True) -> dict[str, Path]:
-        """Write ``<prefix>.json``, ``<prefix>.csv`` and (if ``plot``) ``<prefix>.png``; return their paths."""
-        prefix = Path(prefix)
-        paths = {"json": self.to_json(prefix.with_suffix(".json")), "csv": self.to_csv(prefix.with_suffix(".csv"))}
+        """Write ``<prefix>.json``, ``<prefix>.csv`` and (if ``plot``) ``<prefix>.png``; return their paths.
+
+        The suffixes are appended to the whole prefix (``"run_eps0.5"`` → ``run_eps0.5.json``), never
+        substituted for what follows its last dot; a prefix that already ends in one of them drops it.
+        """
+        paths = output_paths(prefix, plot=plot)
+        self.to_json(paths["json"])
+        self.to_csv(paths["csv"])
         if plot:
-            self.plot(prefix.with_suffix(".png"))
-            paths["png"] = prefix.with_suffix(".png")
+            self.plot(paths["png"])
         return paths
 
     def table(self) -> str:
