@@ -116,6 +116,12 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
                          f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
                          "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
                          "torch.cat([-s, s], 1) / 2)).")
+    bad = int((~torch.isfinite(logits.detach())).sum())
+    if bad:
+        raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for finite inputs of shape "
+                         f"{tuple(inputs.shape)}: the weights have diverged (check torch.isfinite on the "
+                         "parameters) or a layer overflows. rkhsreg refuses to turn them into a penalty or an "
+                         "accuracy; lower the learning rate or a penalty weight, or resume from an earlier checkpoint.")
     if targets is not None and targets.numel():
         low, high = int(targets.min()), int(targets.max())
         if low < 0 or high >= logits.shape[1]:
@@ -123,6 +129,17 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
             raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
                              f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
+
+
+def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
+    """Refuse layers with a NaN/inf weight, naming the first such layer (a diverged run, not a bound)."""
+    for name, module in layers:
+        weight = module.weight.detach()
+        bad = int((~torch.isfinite(weight)).sum())
+        if bad:
+            raise InputError(f"layer {name or type(module).__name__!r} has {bad} non-finite weight(s) (NaN or inf): "
+                             "the training diverged before this step; lower the learning rate or a penalty "
+                             "weight, or resume from an earlier checkpoint.")
 
 
 def check_device(name: str, value: str | torch.device) -> torch.device:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model, check_real
+from rkhsreg._checks import check_choice, check_finite_weights, check_int, check_model, check_real
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
@@ -127,13 +127,7 @@ class SpectralNormProjection(Constraint):
         radius = self.current_radius
         with torch.no_grad():
             selected = self._selected(model)
-            for name, module in selected:
-                if not bool(torch.isfinite(module.weight).all()):
-                    bad = int((~torch.isfinite(module.weight)).sum())
-                    raise InputError(f"layer {name or type(module).__name__!r} has {bad} non-finite weight(s) "
-                                     "(NaN or inf); a projection cannot repair them. The training diverged "
-                                     "before this step: lower the learning rate or a penalty weight, or resume "
-                                     "from an earlier checkpoint.")
+            check_finite_weights(selected)  # a projection cannot repair them (scale spreads NaN, clip fails)
             for name, module in selected:
                 key = f"{name}.weight" if name else "weight"
                 if self.projection == "clip":

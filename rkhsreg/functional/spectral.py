@@ -432,7 +432,12 @@ def _trace(model: nn.Module, input_shape: Sequence[int]) -> tuple[list[_Call], T
     try:
         with torch.no_grad(), restore_modes(model):
             model.eval()
-            out = model(x)
+            try:
+                out = model(x)
+            except RuntimeError as exc:  # a shape error of the model's first layers, usually
+                raise InputError(f"input_shape={shape!r}: the model fails on zeros(1, *input_shape) "
+                                 f"({' '.join(str(exc).split())[:200]}); pass one example's shape without the "
+                                 "batch dimension, e.g. (1, 28, 28) for (C, H, W).") from None
     finally:
         for handle in handles:
             handle.remove()

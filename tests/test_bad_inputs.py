@@ -1,0 +1,273 @@
+"""A catalogue of bad or unusual inputs across the public API and the CLI.
+
+Every case asserts the exception type and that the message names the parameter (or the thing at fault)
+and the value given, so a user can fix the call from the message alone. Non-finite data follow one
+policy: non-finite *inputs* are refused with an ``InputError``; a model whose *output* is non-finite
+(NaN weights) gives a NaN penalty, never a finite number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import rkhsreg
+from rkhsreg import ConfigurationError, InputError, PluginNotFoundError, SelectLogits
+
+
+def _net(classes: int = 3) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                         nn.Linear(16, classes))
+
+
+class _TupleNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _net()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        return out, out.detach()
+
+
+class _DictNet(_TupleNet):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {"logits": self.net(x), "features": x}
+
+
+class _ScoreNet(_TupleNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.net(x)[:, 0]
+
+
+X = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+Y = torch.tensor([0, 1, 2, 1])
+
+
+def _nan(x: torch.Tensor, value: float = math.nan) -> torch.Tensor:
+    x = x.clone()
+    x[1, 0, 3, 3] = value
+    return x
+
+
+def _penalty(name: str, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: rkhsreg.create_penalty(name, **kwargs)
+
+
+def _call(name: str, model: nn.Module | None = None, x: Any = None, y: Any = Y, **kwargs: Any) -> Callable[[], Any]:
+    small = {"adversarial_deformation": {"num_examples": 4, "num_deformations": 2},
+             "tangent_propagation": {"num_examples": 4, "num_tangents": 2}}.get(name, {})
+    return lambda: rkhsreg.create_penalty(name, **{**small, **kwargs})(model or _net(), X if x is None else x, y)
+
+
+def _project(model: nn.Module, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: rkhsreg.create_constraint("spectral_norm_projection", **kwargs)(model)
+
+
+def _nan_weight() -> nn.Module:
+    model = _net()
+    with torch.no_grad():
+        model[4].weight[0, 0] = math.nan
+    return model
+
+
+def _evaluate(model: nn.Module | None = None, data: Any = None, **kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.evaluation import evaluate_robustness
+
+    def run() -> Any:
+        options = {"epsilons": [0.1], "steps": 2, "sanity": False, **kwargs}
+        return evaluate_robustness(model or _net().eval(), (X, Y) if data is None else data, **options)
+    return run
+
+
+def _deformations(**kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.evaluation import evaluate_deformations
+    return lambda: evaluate_deformations(_net().eval(), (X, Y), **kwargs)
+
+
+def _certified(**kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.evaluation import certified_accuracy
+    return lambda: certified_accuracy(_net().eval(), (X, Y), **kwargs)
+
+
+def _operator_norm(**kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.functional.spectral import conv_operator_norm
+    return lambda: conv_operator_norm(nn.Conv2d(1, 2, 3), **kwargs)
+
+
+def _deformation_aug(**kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.transforms import RandomDeformation
+    return lambda: RandomDeformation(**kwargs)
+
+
+def _build_model(spec: str, kwargs: Any = None) -> Callable[[], Any]:
+    from rkhsreg.evaluation._loading import build_model
+    return lambda: build_model(spec, kwargs=kwargs)
+
+
+def _load_dataset(name: str, data_dir: Any = None, split: str = "test") -> Callable[[], Any]:
+    from rkhsreg.evaluation._datasets import load_dataset
+    return lambda: load_dataset(name, data_dir, split=split)
+
+
+# (id, call, exception type, regexes that must all appear in the message)
+CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]] = [
+    # --- registry
+    ("unknown penalty with a suggestion", _penalty("adversarial_perturbaton"), PluginNotFoundError,
+     ("adversarial_perturbaton", "adversarial_perturbation")),
+    ("unknown constraint", lambda: rkhsreg.create_constraint("spectral_projection"), PluginNotFoundError,
+     ("spectral_projection",)),
+    ("unknown keyword", _penalty("gradient_norm", epsilon=1.0), ConfigurationError, ("epsilon",)),
+    # --- penalty arguments
+    ("negative weight", _penalty("gradient_norm", weight=-1.0), ConfigurationError, ("weight", "-1.0")),
+    ("nan weight", _penalty("gradient_norm", weight=math.nan), ConfigurationError, ("weight", "nan")),
+    ("string weight", _penalty("gradient_norm", weight="0.1"), ConfigurationError, ("weight", "'0.1'")),
+    ("bool weight", _penalty("gradient_norm", weight=True), ConfigurationError, ("weight", "True")),
+    ("negative epsilon", _penalty("adversarial_perturbation", epsilon=-0.5), ConfigurationError,
+     ("epsilon", "-0.5")),
+    ("infinite epsilon", _penalty("adversarial_perturbation", epsilon=math.inf), ConfigurationError,
+     ("epsilon", "inf")),
+    ("zero steps", _penalty("adversarial_perturbation", steps=0), ConfigurationError, ("steps", "0")),
+    ("float steps", _penalty("adversarial_perturbation", steps=2.5), ConfigurationError, ("steps", "2.5")),
+    ("unknown norm", _penalty("adversarial_perturbation", norm="l3"), ConfigurationError, ("norm", "'l3'", "'l2'")),
+    ("unknown mode", _penalty("gradient_norm", mode="max"), ConfigurationError, ("mode", "'max'", "per_class")),
+    ("zero candidates", _penalty("adversarial_perturbation", candidates=0), ConfigurationError,
+     ("candidates", "0", "'all'")),
+    ("negative classes", _penalty("gradient_norm", classes=-1), ConfigurationError, ("classes", "-1")),
+    ("reversed clip", _penalty("adversarial_perturbation", clip=(1.0, 0.0)), ConfigurationError, ("clip", r"\(1.0, 0.0\)")),
+    ("negative seed", _penalty("adversarial_perturbation", seed=-3), ConfigurationError, ("seed", "-3")),
+    ("unknown deformation search", _penalty("adversarial_deformation", search="grid"), ConfigurationError,
+     ("search", "'grid'")),
+    ("zero deformations", _penalty("adversarial_deformation", num_deformations=0), ConfigurationError,
+     ("num_deformations", "0")),
+    ("unknown padding mode", _penalty("adversarial_deformation", padding_mode="wrap"), ConfigurationError,
+     ("padding_mode", "'wrap'")),
+    ("zero tangents", _penalty("tangent_propagation", num_tangents=0), ConfigurationError, ("num_tangents", "0")),
+    ("loss-gradient p outside 1, 2", _penalty("loss_gradient", p=3), ConfigurationError, ("p", "3")),
+    ("zero power iterations", _penalty("spectral_norm", iterations=0), ConfigurationError, ("iterations", "0")),
+    # --- penalty calls: models
+    ("model is a function", _call("gradient_norm", model=lambda z: z), InputError, ("model", "function")),
+    ("model without parameters", _call("gradient_norm", model=nn.ReLU()), InputError, ("no parameters",)),
+    ("tuple output", _call("gradient_norm", model=_TupleNet()), InputError, ("tuple", "SelectLogits")),
+    ("dict output", _call("adversarial_perturbation", model=_DictNet()), InputError,
+     ("dict", "'features', 'logits'", "SelectLogits")),
+    ("1-D output", _call("loss_gradient", model=_ScoreNet()), InputError, (r"shape \(4,\)", r"\(N, K\)")),
+    ("tuple output, deformation", _call("adversarial_deformation", model=_TupleNet()), InputError,
+     ("tuple", "SelectLogits")),
+    ("tuple output, tangent", _call("tangent_propagation", model=_TupleNet()), InputError, ("tuple",)),
+    ("tuple output, adversarial training", _call("adversarial_training", model=_TupleNet()), InputError, ("tuple",)),
+    ("SelectLogits with a bad key", _call("gradient_norm", model=SelectLogits(_DictNet(), "scores")), InputError,
+     ("select='scores'", "dict")),
+    ("SelectLogits with a bad selector", lambda: SelectLogits(_net(), select=1.5), ConfigurationError,
+     ("select=1.5",)),
+    # --- penalty calls: inputs and targets
+    ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
+    ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),
+    ("inputs without batch", _call("gradient_norm", x=torch.rand(8)), InputError, ("inputs", r"\(8,\)")),
+    ("empty batch", _call("gradient_norm", x=torch.rand(0, 1, 8, 8), y=Y[:0]), InputError, ("empty batch",)),
+    ("3-D images for a deformation", _call("adversarial_deformation", x=torch.rand(4, 8, 8)), InputError,
+     ("inputs", r"\(4, 8, 8\)", "rank 4")),
+    ("targets of another batch size", _call("loss_gradient", y=Y[:3]), InputError, ("targets", r"\(3,\)", r"\(4,\)")),
+    ("float targets", _call("loss_gradient", y=Y.float()), InputError, ("targets", "float32")),
+    ("missing targets", _call("loss_gradient", y=None), InputError, ("targets=None",)),
+    ("target out of range", _call("loss_gradient", y=torch.tensor([0, 1, 3, 1])), InputError,
+     ("targets", "class 3", "3 scores", r"\[0, 2\]")),
+    ("negative target", _call("gradient_norm", y=torch.tensor([0, -1, 2, 1]), classes=1), InputError,
+     ("targets", "class -1")),
+    ("1-class model, target 1", _call("loss_gradient", model=_net(1), y=torch.tensor([0, 1, 0, 0])), InputError,
+     ("class 1", "1 scores")),
+    ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), RuntimeError, ("channels",)),
+    ("NaN pixel, perturbation", _call("adversarial_perturbation", x=_nan(X)), InputError, ("inputs", "1 non-finite")),
+    ("NaN pixel, deformation", _call("adversarial_deformation", x=_nan(X)), InputError, ("inputs", "non-finite")),
+    ("NaN pixel, gradient norm", _call("gradient_norm", x=_nan(X)), InputError, ("inputs", "non-finite")),
+    ("inf pixel, tangent", _call("tangent_propagation", x=_nan(X, math.inf)), InputError, ("inputs", "non-finite")),
+    ("NaN pixel, loss gradient", _call("loss_gradient", x=_nan(X)), InputError, ("inputs", "non-finite")),
+    ("NaN pixel, adversarial training", _call("adversarial_training", x=_nan(X)), InputError, ("non-finite",)),
+    # --- constraints
+    ("negative radius", lambda: rkhsreg.create_constraint("spectral_norm_projection", radius=-1), ConfigurationError,
+     ("radius", "-1")),
+    ("unknown projection", lambda: rkhsreg.create_constraint("spectral_norm_projection", projection="svd"),
+     ConfigurationError, ("projection", "'svd'")),
+    ("operator without input_shape", lambda: rkhsreg.create_constraint("spectral_norm_projection", method="operator"),
+     ConfigurationError, ("input_shape=None",)),
+    ("clip with operator", lambda: rkhsreg.create_constraint("spectral_norm_projection", method="operator",
+                                                             input_shape=(1, 8, 8), projection="clip"),
+     ConfigurationError, ("projection='clip'", "operator")),
+    ("input_shape with a batch dimension", _project(_net(), method="operator", input_shape=(2, 1, 8, 8)), InputError,
+     ("input_shape", r"\(2, 1, 8, 8\)")),
+    ("input_shape of zeros", lambda: rkhsreg.create_constraint("spectral_norm_projection", method="operator",
+                                                               input_shape=(1, 0, 8)),
+     ConfigurationError, ("input_shape", r"\(1, 0, 8\)")),
+    ("modules entry matching nothing", _project(_net(), modules=["head"]), InputError, ("modules", "'head'")),
+    ("modules of a non-module type", lambda: rkhsreg.create_constraint("spectral_norm_projection", modules=[int]),
+     ConfigurationError, ("modules",)),
+    ("only BatchNorm layers", _project(nn.Sequential(nn.BatchNorm2d(3))), InputError,
+     ("no nn.Linear or nn.Conv", "BatchNorm2d")),
+    ("only ConvTranspose layers", _project(nn.Sequential(nn.ConvTranspose2d(3, 3, 3))), InputError,
+     ("ConvTranspose2d",)),
+    ("NaN weight, scale", _project(_nan_weight()), InputError, ("layer '4'", "non-finite")),
+    ("NaN weight, clip", _project(_nan_weight(), projection="clip"), InputError, ("layer '4'", "non-finite")),
+    ("negative epoch", lambda: rkhsreg.create_constraint("spectral_norm_projection", kappa=2.0).set_epoch(-1),
+     ConfigurationError, ("epoch", "-1")),
+    ("operator norm of a linear layer", lambda: __import__("rkhsreg.functional.spectral", fromlist=["x"])
+     .conv_operator_norm(nn.Linear(2, 2), (2,)), InputError, ("Linear",)),
+    ("operator input too small", _operator_norm(input_shape=(1, 2, 2)), InputError, ("input_shape", "receptive")),
+    ("operator input channels", _operator_norm(input_shape=(3, 8, 8)), InputError, ("input_shape", "3 channels")),
+    # --- evaluation
+    ("negative epsilon in a sweep", _evaluate(epsilons=[-0.1]), ConfigurationError, ("epsilons", "-0.1")),
+    ("empty epsilons", _evaluate(epsilons=[]), ConfigurationError, ("epsilons",)),
+    ("unknown threat model", _evaluate(norm="l1"), ConfigurationError, ("norm", "'l1'")),
+    ("bounds reversed", _evaluate(bounds=(1.0, 0.0)), ConfigurationError, ("bounds",)),
+    ("zero batch size", _evaluate(batch_size=0), ConfigurationError, ("batch_size", "0")),
+    ("labels as floats", _evaluate(data=(X, Y.float())), InputError, ("labels", "float")),
+    ("labels of another length", _evaluate(data=(X, Y[:2])), InputError, ("labels",)),
+    ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "nan or inf")),
+    ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
+    ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
+    ("deformation samples negative", _deformations(samples=-1), ConfigurationError, ("samples", "-1")),
+    ("certified accuracy, negative lipschitz", _certified(epsilons=[0.1], lipschitz=-2.0), ConfigurationError,
+     ("lipschitz", "-2.0")),
+    ("random deformation with p > 1", _deformation_aug(p=1.5), ConfigurationError, ("p", "1.5")),
+    # --- CLI model loading and data
+    ("model spec without a colon", _build_model("mypkg.nets"), ConfigurationError, ("mypkg.nets",)),
+    ("model kwargs a JSON list", _build_model("rkhsreg.models:mnist_vgg5", "[8]"), ConfigurationError,
+     ("model_kwargs", r"\[8\]", "JSON object")),
+    ("model kwargs bad JSON", _build_model("rkhsreg.models:mnist_vgg5", "{width: 8}"), ConfigurationError,
+     ("model_kwargs", "not valid JSON")),
+    ("model kwargs unknown keyword", _build_model("rkhsreg.models:mnist_vgg5", '{"depth": 3}'), ConfigurationError,
+     ("depth",)),
+    ("unknown data set", _load_dataset("svhn"), ConfigurationError, ("svhn",)),
+    ("unknown split", _load_dataset("mnist", split="val"), ConfigurationError, ("split", "'val'")),
+    ("image folder missing", _load_dataset("imagefolder:/nonexistent/folder"), InputError, ("/nonexistent/folder",)),
+]
+
+
+@pytest.mark.parametrize("call, error, patterns", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_clear_error(call, error, patterns):
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    for pattern in patterns:
+        assert pytest.importorskip("re").search(pattern, message), f"{pattern!r} not in: {message}"
+
+
+def test_the_catalogue_is_large_and_its_ids_distinct():
+    assert len(CASES) >= 60
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("name", rkhsreg.list_penalties())
+def test_a_diverged_model_is_refused_by_every_penalty(name):
+    """The policy for non-finite model outputs and weights: an InputError, never a finite (or silent NaN) value.
+
+    A NaN weight in front of a dead ReLU unit leaves the input gradients finite, so gradient-based penalties
+    would return a finite number from a model whose output is NaN; the output check catches it.
+    """
+    with pytest.raises(InputError, match="non-finite"):
+        _call(name, model=_nan_weight())()
