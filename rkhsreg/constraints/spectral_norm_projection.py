@@ -28,7 +28,7 @@ class SpectralNormProjection(Constraint):
 
     * ``method="reshape"`` (the paper): σ of the reshaped ``out × (in·k·k)`` matrix. This is **not** a
       Lipschitz bound for convolutions: with reshaped σ = 1 the true operator norms of the paper's
-      convs stay around 1.7–2.0.
+      convs are not 1 and can exceed it several-fold (compute them with ``method="operator"``).
     * ``method="operator"``: the operator norm of each conv as a linear map at the resolution it sees
       for inputs of ``input_shape`` (power iteration through conv / conv_transpose). Only this one
       gives a real Lipschitz bound (combine it with

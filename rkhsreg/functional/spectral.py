@@ -11,7 +11,7 @@ Two norms of a convolution with weight ``W`` (out, in/groups, k…):
 
 * ``reshaped``: σ_max of ``W.reshape(out, -1)`` (the paper's choice, cheap). It is *not* a bound on
   the conv's Lipschitz constant: with reshaped σ = 1 the true operator norms of the paper's networks
-  are around 1.7–2.0.
+  are not 1 and can exceed it several-fold (compute them with ``method="operator"``).
 * ``operator``: σ_max of the linear map ``x ↦ conv(x, W)`` on inputs of a fixed shape, computed by
   power iteration through ``conv`` and its adjoint ``conv_transpose`` (with the ``output_padding``
   that maps back to the exact input shape). The bias is ignored: an affine part does not change a
