@@ -103,8 +103,13 @@ def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torc
     return targets
 
 
-def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-    """Check the model returned a (N, K) tensor of scores (and, given ``targets``, that they index it)."""
+def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
+                 finite: bool = True) -> torch.Tensor:
+    """Check the model returned a (N, K) tensor of scores (and, given ``targets``, that they index it).
+
+    ``finite=False`` leaves non-finite scores to the caller (the robustness sweep discards non-finite
+    adversarial candidates and reports non-finite clean logits itself).
+    """
     if not isinstance(logits, torch.Tensor):
         kind = type(logits).__name__
         keys = f" with keys {sorted(map(str, logits))}" if isinstance(logits, dict) else ""
@@ -116,7 +121,7 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
                          f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
                          "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
                          "torch.cat([-s, s], 1) / 2)).")
-    bad = int((~torch.isfinite(logits.detach())).sum())
+    bad = int((~torch.isfinite(logits.detach())).sum()) if finite else 0
     if bad:
         raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for finite inputs of shape "
                          f"{tuple(inputs.shape)}: the weights have diverged (check torch.isfinite on the "

@@ -115,7 +115,7 @@ def test_constraints_run_after_real_optimizer_steps_only() -> None:
     trainer(max_epochs=1, accumulate_grad_batches=2, callbacks=[callback]).fit(lit, loader(n=32))
     assert clamp.calls == callback.projections == 2  # 4 batches, 2 optimiser steps
     assert all(p.abs().max() <= 0.05 for p in lit.parameters())
-    assert clamp.epochs == [0]  # set_epoch at each epoch start
+    assert clamp.epochs == [0, 0, 0]  # set_epoch at the epoch start and before each of the 2 projections
     assert callback._handles == []  # step hooks removed at teardown
 
 
