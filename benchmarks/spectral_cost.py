@@ -4,7 +4,7 @@ Measured by :func:`benchmarks.step_cost.measure_model` with the shared step-timi
 peak-memory ratios to a plain step (SGD momentum 0.9, batch 128, two rounds in one process); for the
 projections also "projection alone": (plain step + median time of the projection call) / plain step,
 which is free of the noise of two step medians. Radius 0.5 as in the paper, so the projections work at
-every step. Targets (issue 2): reshaped projection ≤ 1.05×, operator ≤ 1.25×.
+every step. Targets: reshaped projection ≤ 1.05×, operator ≤ 1.25×.
 
 Usage::
 

@@ -53,11 +53,10 @@ class SpectralNormProjection(Constraint):
       and overshot by up to 1e-2 on ResNet-18. The bound holds when the iteration converges within
       ``iterations``; a cold start on a large layer may need more than a warm one.
 
-    Why ``"scale"`` is the default: the issue's budget is 1.05× a plain step for the reshaped
-    projection. Measured by ``benchmarks/spectral_cost.py`` (paper's MNIST net, batch 128, SGD, 2 CPU
-    threads), "clip" costs about 1.2× a plain step (the 512×512 symmetric eigendecomposition of
-    the last conv alone is ~22 ms against a ~190 ms step), while "scale" costs about 1.01× (reshape)
-    and 1.06–1.12× (operator; warm-started, two Lanczos steps per layer and step). Ask for
+    Why ``"scale"`` is the default: its cost. Measured by ``python benchmarks/spectral_cost.py --threads 1``
+    (paper's MNIST net, batch 128, SGD, 1 CPU thread; docs/benchmarks.md), the projection alone costs
+    1.02× a plain step with "scale" (reshape), 1.21× (operator), and 1.13× with "clip" (a symmetric
+    eigendecomposition of every layer's Gram matrix at every step). Ask for
     ``projection="clip"`` for the paper's exact semantics.
 
     A layer already inside the set is left bit-identical. Weights keep their dtype and device;
