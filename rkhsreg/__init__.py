@@ -41,5 +41,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
-           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_constraint", "create_penalty", "list_constraints",
-           "list_penalties", "__version__", *_LAZY]
+           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_constraint", "create_penalty",
+           "list_constraints", "list_penalties", "__version__", *_LAZY]

@@ -51,9 +51,14 @@ def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -
 def _cut_torn_line(path: Path) -> None:
     """Truncate ``path`` after its last newline when its last line has none (a write killed midway)."""
     with open(path, "rb+") as f:
-        data = f.read()
-        if not data or data.endswith(b"\n"):
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
             return
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":  # the usual case: one byte read
+            return
+        f.seek(0)
+        data = f.read()
         keep = data.rfind(b"\n") + 1
         f.truncate(keep)
         f.flush()

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
+from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, \
     check_targets
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
@@ -182,7 +182,7 @@ class AdversarialDeformation(SeededPenalty):
         m = rows.numel()
         x_sub = x[rows]
         with torch.no_grad():
-            clean = check_logits(forward(x_sub), x_sub)
+            clean = forward(x_sub)
             moved = deform(x_sub.repeat_interleave(d, 0), params, padding_mode=self.padding_mode)
         out = self._no_grad_forward(forward, moved, max(n, 1))
         sq = (wide(out).view(m, d, -1) - wide(clean)[:, None]).pow(2)  # (m, d, K)
@@ -194,7 +194,7 @@ class AdversarialDeformation(SeededPenalty):
         allowed = torch.zeros(m, sq.shape[-1], dtype=torch.bool, device=sq.device).scatter_(1, slots, True)
         sq = sq.masked_fill(~allowed[:, None, :], float("-inf")).flatten(0, 1)  # (m·d, K)
         best_val, best = sq.max(0)
-        classes = torch.nonzero(best_val != float("-inf")).flatten()  # a NaN (from a NaN output) stays in: NaN out
+        classes = torch.nonzero(best_val > float("-inf")).flatten()
         best = best[classes]
         return self._value(forward, x[pair_rows[best]], params[best], classes, n)
 
@@ -222,7 +222,6 @@ class AdversarialDeformation(SeededPenalty):
                                    max_translation=self.translation)
 
         logits, slots, scores = output_gradients(forward, x_sub, slots, reduce=first_order)
-        check_logits(logits, x_sub)
         self.last_passes.add(backward_rows=m * slots.shape[1], batch=n)
         keep = top_per_class(scores, slots, m if self.candidates == "all" else self.candidates)
         cand, classes = keep // slots.shape[1], slots.flatten()[keep]
@@ -252,7 +251,7 @@ class AdversarialDeformation(SeededPenalty):
         m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
         forward = counting_forward(model, self.last_passes, n)
         with torch.no_grad():
-            clean = check_logits(forward(x_sub), x_sub)
+            clean = forward(x_sub)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
             return wide(forward(z) - clean).pow(2).sum(1)

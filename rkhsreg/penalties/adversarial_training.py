@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rkhsreg._checks import check_inputs, check_logits, check_model, check_real, check_targets
+from rkhsreg._checks import check_inputs, check_model, check_real, check_targets
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.pgd import pgd_maximize, random_start
@@ -79,7 +79,7 @@ class AdversarialTraining(SeededPenalty):
         forward = counting_forward(model, self.last_passes, n, targets)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(wide(check_logits(forward(z), z)), targets, reduction="none")
+            return F.cross_entropy(wide(forward(z)), targets, reduction="none")
 
         with inner_mode(model, self.eval_mode):
             start = None

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_inputs, check_logits, check_model, check_targets
+from rkhsreg._checks import check_inputs, check_model, check_targets
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
@@ -65,7 +65,6 @@ class GradientNorm(Penalty):
         with inner_mode(model, self.eval_mode):
             logits, slots, sq_norms = output_gradients(forward, x, slots,
                                                        reduce=lambda g, j: wide(g.flatten(1)).pow(2).sum(1))
-            check_logits(logits, x)
             self.last_passes.add(backward_rows=n * slots.shape[1], batch=n)
             rows, classes = worst_rows(sq_norms, slots, self.mode)
             return self._value(forward, x, rows, classes, n)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_inputs, check_int, check_logits, check_model, check_real, \
+from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, \
     check_targets
 from rkhsreg._errors import ConfigurationError
 from rkhsreg.functional._context import inner_mode
@@ -138,7 +138,6 @@ class TangentPropagation(SeededPenalty):
 
         with inner_mode(model, self.eval_mode):
             logits, slots, products = output_gradients(forward, x, slots, reduce=dots)  # (m, S, D)
-            check_logits(logits, x)
             self.last_passes.add(backward_rows=m * slots.shape[1], batch=n)
             scores = products.pow(2).sum(-1)  # (m, S)
             sel, classes = worst_rows(scores, slots, self.mode)
