@@ -7,11 +7,12 @@ a short ℓ2 robustness curve (``rkhsreg.evaluation.evaluate_robustness`` with f
 paper's PGD-ℓ2 through torchattacks when the evaluator is unavailable). Writes ``<out>/results.json`` and
 ``<out>/results.md``.
 
-Measured (session 3, `time make demo` with the venv already installed, 2-core x86_64 CPU sandbox, idle):
-5 min 29 s in all (weight decay trains in 19 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 225 s, the attacks take the
-rest); a fresh machine adds the venv install (~2-3.5 min). Outcome of that run: weight decay 91.93% clean,
-ℓ2 robust 90/68/34/12% at ε=0.5/1/1.5/2; τ+δ+SN 93.99% clean, 94/80/56/22% (the table's seed-0 cells, trained
-with 2 threads instead of 1: 92.09% and 93.84% there).
+Cost, measured with ``time python recipes/mnist_small_data/demo.py --data-dir ../shared/data`` (venv installed,
+idle 2-core AMD EPYC, 2 threads): 6 min 11 s — weight decay trains in 43 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in
+240 s, the attacks take ~70 s; a fresh machine adds the venv install (~2-3.5 min). Each training prints a
+line every 5 epochs with the time left for that model (ETA). Outcome of that run: weight decay 91.93 %
+clean, ℓ2 robust 90/68/34/12 % at ε = 0.5/1/1.5/2; τ+δ+SN 93.99 % clean, 94/80/56/22 % (the faster table's
+seed-0 cells, trained there with 1 thread instead of 2: 92.09 % and 93.84 %).
 
 Usage::
 
@@ -61,8 +62,9 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon
                 print(f"      {stage}: {done}/{total}", flush=True)
         result = evaluate_robustness(model, (x, y), norm="l2", epsilons=epsilons, steps=steps, batch_size=256,
                                      sanity=False, seed=0, progress=progress)
+        names = [entry["name"].upper() for entry in result.to_dict(per_example=False)["attack"]["ensemble"]]
         return ({f"{e:g}": 100 * a for e, a in zip(result.epsilons, result.robust_accuracy)},
-                f"rkhsreg.evaluation.evaluate_robustness (FAB + APGD-CE + APGD-DLR, {steps} steps)")
+                f"rkhsreg.evaluation.evaluate_robustness (worst case of {' + '.join(names)}, {steps} steps each)")
     import torchattacks
 
     out = {}

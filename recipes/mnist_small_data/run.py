@@ -265,8 +265,10 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         if not math.isfinite(total_loss):
             raise FloatingPointError(f"{label}: the training loss became {total_loss} at epoch {epoch + 1}")
         if log_every and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
+            elapsed = time.perf_counter() - start
             print(f"    {label} epoch {epoch + 1:3d}/{epochs} loss {total_loss / seen:.4f} "
-                  f"train acc {100 * correct / seen:5.1f}% {time.perf_counter() - start:7.1f}s", flush=True)
+                  f"train acc {100 * correct / seen:5.1f}% {elapsed:7.1f}s "
+                  f"(ETA {elapsed / (epoch + 1) * (epochs - epoch - 1):.0f}s)", flush=True)
     seconds = time.perf_counter() - start
     train_acc = 100 * correct / max(seen, 1)
     val_acc = 100 * accuracy(net, _head(data.val_dataloader(), eval_examples), device) if evaluate_val else None
