@@ -183,6 +183,8 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("targets", "class -1")),
     ("1-class model, target 1", _call("loss_gradient", model=_net(1), y=torch.tensor([0, 1, 0, 0])), InputError,
      ("class 1", "1 scores")),
+    ("float64 model, float32 inputs", _call("gradient_norm", model=_net().double()), InputError,
+     ("dtype torch.float32", "torch.float64")),
     ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), RuntimeError, ("channels",)),
     ("NaN pixel, perturbation", _call("adversarial_perturbation", x=_nan(X)), InputError, ("inputs", "1 non-finite")),
     ("NaN pixel, deformation", _call("adversarial_deformation", x=_nan(X)), InputError, ("inputs", "non-finite")),

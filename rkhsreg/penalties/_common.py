@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from rkhsreg._checks import check_choice, check_int, check_logits
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, InputError
 
 from rkhsreg._plugin import Penalty
 
@@ -80,10 +80,29 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: t
 
     def run(z: torch.Tensor) -> torch.Tensor:
         passes.add(forward_rows=z.shape[0], batch=batch)
-        out = check_logits(model(z), z, unchecked[0])
+        try:
+            out = model(z)
+        except RuntimeError as exc:
+            _explain_mismatch(model, z, exc)
+            raise
+        out = check_logits(out, z, unchecked[0])
         unchecked[0] = None
         return out
     return run
+
+
+def _explain_mismatch(model: torch.nn.Module, inputs: torch.Tensor, exc: RuntimeError) -> None:
+    """Re-raise a model's RuntimeError as an InputError when the inputs' dtype or device differs from its weights'."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if param is None:
+        return
+    if param.device != inputs.device:
+        raise InputError(f"inputs are on {inputs.device} but the model's parameters on {param.device}; move one of "
+                         "them (inputs.to(device) or model.to(device)).") from exc
+    if param.dtype != inputs.dtype and not torch.is_autocast_enabled():
+        raise InputError(f"inputs have dtype {inputs.dtype} but the model's parameters {param.dtype}; convert one "
+                         f"of them (inputs.to({param.dtype}) or model.to({inputs.dtype})), or run under "
+                         "torch.autocast.") from exc
 
 
 class SeededPenalty(Penalty):
