@@ -71,6 +71,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _indices(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: pass example indices >= 0, e.g. 0,5,17")
+    return values
+
+
 def _bounds(text: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in text.split(","))
@@ -83,7 +93,10 @@ def _bounds(text: str) -> tuple[float, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``rkhsreg`` argument parser (subcommand ``evaluate``)."""
+    from rkhsreg import __version__
+
     parser = _Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.")
+    parser.add_argument("--version", action="version", version=f"rkhsreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ev = sub.add_parser("evaluate", help="robust accuracy over a list of epsilons (attack ensemble), "
                                          "optionally certified accuracy",
@@ -93,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", required=True,
                      help="'package.module:factory' (e.g. rkhsreg.models:mnist_vgg5) or 'timm:<name>'")
     src.add_argument("--model-kwargs", default=None, help="JSON object of keyword arguments for the factory")
+    src.add_argument("--import-path", action="append", default=[], metavar="DIR",
+                     help="folder searched first for the factory's package (repeatable); the current directory "
+                          "is always searched, as with 'python -m'")
     src.add_argument("--checkpoint", default=None, help="Lightning checkpoint (.ckpt); its 'state_dict' is loaded")
     src.add_argument("--weights", default=None, help="state-dict file (torch.save(model.state_dict(), path))")
     src.add_argument("--num-classes", type=_positive, default=None, help="classes of a timm model (default 10)")
@@ -102,7 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="data root (default $RKHSREG_DATA)")
     data.add_argument("--split", choices=("test", "train"), default="test")
     data.add_argument("--n-examples", type=_positive, default=1000,
-                      help="examples drawn (seeded permutation) from the split (default 1000)")
+                      help="examples drawn (seeded permutation, --subset-seed) from the split (default 1000)")
+    data.add_argument("--subset-seed", type=int, default=None,
+                      help="seed of the drawn subset (default: --seed); the attacks keep --seed")
+    data.add_argument("--first-n", type=_positive, default=None,
+                      help="evaluate the split's first N examples instead of a drawn subset")
+    data.add_argument("--indices", type=_indices, default=None,
+                      help="evaluate exactly these examples of the split, e.g. 0,5,17 (comma-separated)")
     atk = ev.add_argument_group("evaluation")
     atk.add_argument("--norm", choices=("l2", "linf"), default="l2")
     atk.add_argument("--epsilons", type=_epsilons, required=True, help="comma-separated radii, e.g. 0.25,0.5,1")
@@ -117,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     atk.add_argument("--seed", type=int, default=0)
     run = ev.add_argument_group("run")
     run.add_argument("--batch-size", type=_positive, default=128)
+    run.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1… (default: cuda if available)")
     run.add_argument("--out", default=None,
                      help="write <out>.json, <out>.csv and <out>.png (e.g. results/robustness); checked for "
@@ -186,8 +209,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     for flag, path in (("--checkpoint", args.checkpoint), ("--weights", args.weights)):
         if path is not None and not os.path.isfile(path):
             raise _UserError(f"{flag} {path!r}: no such file")
+    if args.first_n is not None and args.indices is not None:
+        raise _UserError("pass --first-n or --indices, not both")
     if args.out:
         _check_out(args)
+    for folder in reversed([os.getcwd(), *args.import_path]):  # as 'python -m': the user's own package first
+        if not os.path.isdir(folder):
+            raise _UserError(f"--import-path {folder!r}: no such folder")
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(args.threads)
     rank, world = _distributed()
     try:
         status = _evaluate_on(args, rank, world)
@@ -235,12 +268,32 @@ def _check_out(args: argparse.Namespace) -> None:
                          "pass a writable location") from None
 
 
+def _select(dataset: Any, args: argparse.Namespace) -> tuple[Any, list[int]]:
+    """The examples to evaluate and their indices in the split (recorded in the output)."""
+    import torch
+
+    from rkhsreg.evaluation._datasets import subset
+
+    if args.indices is not None:
+        bad = [i for i in args.indices if i >= len(dataset)]
+        if bad:
+            raise _UserError(f"--indices: {bad[0]} is out of range; the {args.split} split has {len(dataset)} "
+                             f"examples (0 to {len(dataset) - 1})")
+        return torch.utils.data.Subset(dataset, list(args.indices)), list(args.indices)
+    if args.first_n is not None:
+        indices = list(range(min(args.first_n, len(dataset))))
+        return torch.utils.data.Subset(dataset, indices), indices
+    data = subset(dataset, args.n_examples, seed=args.seed if args.subset_seed is None else args.subset_seed)
+    indices = list(data.indices) if isinstance(data, torch.utils.data.Subset) else list(range(len(data)))
+    return data, indices
+
+
 def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     import torch
 
     from rkhsreg._checks import check_device
     from rkhsreg._errors import ConfigurationError, RKHSRegError
-    from rkhsreg.evaluation._datasets import load_dataset, subset
+    from rkhsreg.evaluation._datasets import load_dataset
     from rkhsreg.evaluation._loading import build_model, load_weights
     from rkhsreg.evaluation.sanity import RobustnessWarning
     from rkhsreg.evaluation.sweep import evaluate_robustness
@@ -260,7 +313,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
             except ConfigurationError as err:
                 raise _UserError(str(err)) from None
         model.to(device)
-        data = subset(dataset, args.n_examples, seed=args.seed)
+        data, indices = _select(dataset, args)
         progress = _Progress(enabled=not args.no_progress and rank == 0)
         try:
             with warnings.catch_warnings():
@@ -275,7 +328,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     except RKHSRegError as exc:
         raise _UserError(str(exc)) from exc
     result.metadata.update({"model": args.model, "checkpoint": args.checkpoint or args.weights, "data": args.data,
-                            "split": args.split, "device": str(device), "world_size": world,
+                            "split": args.split, "indices": indices, "device": str(device), "world_size": world,
                             "command": shlex.join(["rkhsreg", *args.argv])})
     if rank == 0:
         print(result.table())

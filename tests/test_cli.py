@@ -266,3 +266,55 @@ def test_torchrun_two_processes_write_the_one_process_json(capsys, tmp_path):
     assert 0 < two["robust_acc"]["1.7"] < two["robust_acc"]["0.5"] == 1.0
     assert _volatile_free(two) == _volatile_free(one)
     assert (tmp_path / "two.csv").read_text() == (tmp_path / "one.csv").read_text()
+
+
+# ---------------------------------------------------------------------------------- a new user's code and examples
+def test_model_from_the_current_directory_and_import_path(capsys, tmp_path, monkeypatch):
+    """`--model mypkg.nets:build` finds mypkg/ in the current directory, as `python -m` would; others via --import-path."""
+    import shutil
+
+    for root in (tmp_path / "here", tmp_path / "elsewhere"):
+        (root / "mypkg").mkdir(parents=True)
+        (root / "mypkg" / "__init__.py").write_text("")
+    shutil.copy(ROOT / "tests" / "_evaluation_helpers.py", tmp_path / "here" / "mypkg" / "helpers.py")
+    (tmp_path / "here" / "mypkg" / "nets.py").write_text("from mypkg.helpers import tiny_cnn as build\n")
+    (tmp_path / "elsewhere" / "mypkg").rename(tmp_path / "elsewhere" / "otherpkg")
+    (tmp_path / "elsewhere" / "otherpkg" / "nets.py").write_text("from mypkg.helpers import tiny_cnn as build\n")
+    write_image_folder(tmp_path / "images")
+    torch.save(tiny_cnn().state_dict(), tmp_path / "w.pt")
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path / "here"))])
+    common = ["--weights", str(tmp_path / "w.pt"), "--data", f"imagefolder:{tmp_path / 'images'}",
+              "--epsilons", "0.5", "--steps", "2", "--first-n", "3", "--no-progress", "--no-sanity",
+              "--attacks", "apgd-ce", "--threads", "1"]
+    code, out, err = _run(capsys, "--model", "mypkg.nets:build", *common, "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["run"]["indices"] == [0, 1, 2]
+    code, _, err = _run(capsys, "--model", "otherpkg.nets:build", *common)
+    assert code == 2 and "cannot import module 'otherpkg.nets'" in err
+    code, _, err = _run(capsys, "--model", "otherpkg.nets:build", "--import-path", str(tmp_path / "elsewhere"), *common)
+    assert code == 0, err
+
+
+def test_examples_by_index_and_a_subset_seed_apart_from_the_attack_seed(capsys, tmp_path, weights, folder):
+    base = ["--model", TINY, "--weights", str(weights), "--data", f"imagefolder:{folder}", "--epsilons", "0.5",
+            "--steps", "2", "--no-progress", "--no-sanity", "--attacks", "apgd-ce"]
+    assert _run(capsys, *base, "--indices", "4,1,7", "--out", str(tmp_path / "a"))[0] == 0
+    assert json.loads((tmp_path / "a.json").read_text())["run"]["indices"] == [4, 1, 7]
+    drawn = []
+    for name, extra in (("b", ["--seed", "0"]), ("c", ["--seed", "1", "--subset-seed", "0"]), ("d", ["--seed", "1"])):
+        assert _run(capsys, *base, "--n-examples", "5", *extra, "--out", str(tmp_path / name))[0] == 0
+        drawn.append(json.loads((tmp_path / f"{name}.json").read_text())["run"]["indices"])
+    assert drawn[0] == drawn[1] != drawn[2]  # --subset-seed fixes the examples whatever the attack seed
+    code, _, err = _run(capsys, *base, "--indices", "0,99999")
+    assert code == 2 and "--indices: 99999 is out of range" in err
+    code, _, err = _run(capsys, *base, "--indices", "0", "--first-n", "2")
+    assert code == 2 and "not both" in err
+
+
+def test_version(capsys):
+    from rkhsreg import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"rkhsreg {__version__}"
