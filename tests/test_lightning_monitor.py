@@ -57,6 +57,20 @@ def test_monitor_logs_every_n_steps_and_plots(tmp_path) -> None:
     assert restored.history == monitor.history and torch.equal(restored.probe[0], monitor.probe[0])
 
 
+def test_logged_rows_carry_the_step_they_were_measured_at(tmp_path) -> None:
+    """With Lightning's default log_every_n_steps=50 and a 3-step period, metrics.csv has rows 0, 3, 6, 9."""
+    import csv
+
+    monitor = RKHSNormMonitor(every_n_steps=3, probe_size=4, lower_bounds={"gradient_norm": {}})
+    logger = pl.loggers.CSVLogger(tmp_path, name="run")
+    trainer(max_steps=10, logger=logger, log_every_n_steps=50, callbacks=[monitor]).fit(model("tiny"), loader(n=80))
+    with open(tmp_path / "run" / "version_0" / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("rkhsreg/monitor/lower/gradient_norm")]
+    assert [int(r["step"]) for r in rows] == [0, 3, 6, 9] == [int(h["step"]) for h in monitor.history]
+    for row, measured in zip(rows, monitor.history):
+        assert float(row["rkhsreg/monitor/upper/reshape"]) == pytest.approx(measured["upper/reshape"], rel=1e-6)
+
+
 def test_default_lower_bounds_are_the_three_paper_estimates() -> None:
     assert set(RKHSNormMonitor().lower_bounds) == {"perturbation", "deformation", "gradient"}
 

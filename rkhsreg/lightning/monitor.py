@@ -124,8 +124,14 @@ class RKHSNormMonitor(pl.Callback):
                           None if targets is None else targets[:self.probe_size].detach().clone())
         metrics = self.measure(self._net)
         self.history.append({"step": float(step), "epoch": float(trainer.current_epoch), **metrics})
-        pl_module.log_dict({f"{self.log_prefix}/{k}": v for k, v in metrics.items()}, on_step=True, on_epoch=False,
-                           rank_zero_only=True, batch_size=int(self.probe[0].shape[0]))
+        named = {f"{self.log_prefix}/{k}": v for k, v in metrics.items()}
+        # Straight to the loggers at the step measured: through self.log, Lightning would write the cached value
+        # at its next log_every_n_steps boundary instead (step 0's values at step 49, …). logger=False keeps them
+        # in callback_metrics (checkpoint monitors, progress bar) without a second, mis-stepped logger row.
+        for logger in trainer.loggers:
+            logger.log_metrics(named, step=step)
+        pl_module.log_dict(named, on_step=True, on_epoch=False, logger=False, rank_zero_only=True,
+                           batch_size=int(self.probe[0].shape[0]))
 
     def measure(self, net: nn.Module) -> dict[str, float]:
         """Evaluate every bound on the probe batch now; ``{"lower/<label>": ..., "upper/<method>": ...}``.
