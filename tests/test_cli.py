@@ -198,26 +198,32 @@ def _fake_cifar_archive(folder: Path) -> Path:
 
 
 def test_cifar10_archive_is_extracted_once_outside_the_repo(tmp_path, monkeypatch):
+    from rkhsreg.data.cifar10_files import find_cifar10
+
     root = tmp_path / "data"
     (root / "cifar10_jpeg").mkdir(parents=True)
     _fake_cifar_archive(root / "cifar10_jpeg")
     monkeypatch.setenv("RKHSREG_CACHE", str(tmp_path / "cache"))
     split = cifar10_folder(root, "test")
-    assert split == tmp_path / "cache" / "cifar10_jpeg" / "test"
-    assert sorted(p.name for p in split.iterdir()) == [".complete", "class0", "class1"]
-    stamp = (split / ".complete").stat().st_mtime_ns
-    assert cifar10_folder(root, "test") == split and (split / ".complete").stat().st_mtime_ns == stamp
-    assert not (tmp_path / "cache" / "cifar10_jpeg" / "train").exists()  # only the split asked for
-    # an extracted tree is used as it is
-    assert cifar10_folder(tmp_path / "cache" / "cifar10_jpeg", "test") == split
+    assert split.parent.parent == tmp_path / "cache" and split.name == "test"
+    assert sorted(p.name for p in split.iterdir()) == ["class0", "class1"]
+    stamp = (split.parent / ".complete").stat().st_mtime_ns
+    assert cifar10_folder(root, "test") == split and (split.parent / ".complete").stat().st_mtime_ns == stamp
+    # one cache: the recipes' loader finds the very same tree
+    assert find_cifar10(root, source="imagefolder").path == split.parent
 
 
-def test_cifar10_cache_next_to_archive_when_writable(tmp_path, monkeypatch):
+def test_cifar10_never_unpacked_into_the_data_folder(tmp_path, monkeypatch):
+    """Even a writable data folder (e.g. run as root) stays as it was: the tree goes to the user cache."""
     monkeypatch.delenv("RKHSREG_CACHE", raising=False)
-    _fake_cifar_archive(tmp_path)
-    split = cifar10_folder(tmp_path, "test")
-    assert split == tmp_path / "cifar10_jpeg_extracted" / "test"
-    assert not str(split).startswith(str(ROOT))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = tmp_path / "data"
+    (root / "cifar10_jpeg").mkdir(parents=True)
+    _fake_cifar_archive(root / "cifar10_jpeg")
+    before = sorted(str(p) for p in root.rglob("*"))
+    split = cifar10_folder(root, "test")
+    assert str(split).startswith(str(tmp_path / "xdg" / "rkhsreg")) and not str(split).startswith(str(ROOT))
+    assert sorted(str(p) for p in root.rglob("*")) == before
 
 
 def test_console_entry_exits_nonzero_without_traceback(tmp_path):

@@ -7,7 +7,7 @@ in this order:
    or at the root itself;
 2. the archive of that tree, ``root/cifar10_jpeg/*.tar.gz`` (the offline JPEG copy of CIFAR-10): it
    is extracted **once** into a cache folder (``cache_dir``, else ``$RKHSREG_CACHE``, else
-   ``~/.cache/rkhsreg``), atomically — into a temporary folder beside the target, renamed when
+   ``$XDG_CACHE_HOME/rkhsreg``, else ``~/.cache/rkhsreg``), atomically — into a temporary folder beside the target, renamed when
    complete — so concurrent runs never see half a tree and the read-only data root is never
    written to. The cache folder's name carries the archive's name and size;
 3. torchvision's ``root/cifar-10-batches-py`` (``torchvision.datasets.CIFAR10``), downloaded there
@@ -63,9 +63,12 @@ class CIFAR10Location:
 
 
 def default_cache_dir() -> Path:
-    """``$RKHSREG_CACHE`` if set, else ``~/.cache/rkhsreg``."""
+    """``$RKHSREG_CACHE`` if set, else ``$XDG_CACHE_HOME/rkhsreg``, else ``~/.cache/rkhsreg``."""
     env = os.environ.get(CACHE_ENV_VAR, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rkhsreg"
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "rkhsreg"
 
 
 def _is_imagefolder(path: Path) -> bool:

@@ -3,19 +3,13 @@
 Images are returned as float tensors in [0, 1] (``ToTensor``) with no normalisation: it belongs
 inside the model, so every ε is in pixel units.
 
-The CIFAR-10 JPEG copy is a ``.tar.gz`` with ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``.
-``cifar10`` accepts an already extracted folder (one holding ``test/``), or the folder holding the
-archive; then the requested split is extracted once, atomically, into a cache: ``$RKHSREG_CACHE``
-if set, else next to the archive when that folder is writable, else the user cache folder
-(``$XDG_CACHE_HOME/rkhsreg`` or ``~/.cache/rkhsreg``). Never into the working tree.
+The CIFAR-10 JPEG copy is found, and its archive extracted once into the one cache the recipes use
+too, by :mod:`rkhsreg.data.cifar10_files`: never into the data folder or the working tree.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +21,6 @@ __all__ = ["load_dataset", "cifar10_folder", "subset", "DATASETS"]
 
 #: Data set names (``imagefolder`` takes a path: ``imagefolder:<path>``).
 DATASETS = ("mnist", "cifar10", "imagefolder:<path>")
-_ARCHIVE = "CIFAR-10-images_jpeg.tar.gz"
 
 
 def _torchvision() -> Any:
@@ -49,61 +42,26 @@ def _root(data_dir: str | os.PathLike | None) -> Path:
     return root
 
 
-def _cache_base(archive: Path) -> Path:
-    forced = os.environ.get("RKHSREG_CACHE")
-    if forced:
-        return Path(forced).expanduser() / "cifar10_jpeg"
-    if os.access(archive.parent, os.W_OK):
-        return archive.parent / "cifar10_jpeg_extracted"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rkhsreg" / "cifar10_jpeg"
-
-
-def _extract(archive: Path, split: str) -> Path:
-    """Extract ``split/`` of the archive once; return the split folder."""
-    base = _cache_base(archive)
-    final = base / split
-    if final.is_dir() and (final / ".complete").exists():
-        return final
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}.", dir=base))
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = [m for m in tar.getmembers() if m.name.lstrip("./").startswith(f"{split}/")]
-            if not members:
-                raise InputError(f"{str(archive)!r} has no '{split}/' folder; it is not the CIFAR-10 JPEG archive.")
-            tar.extractall(tmp, members=members, filter="data")
-        (tmp / split / ".complete").touch()
-        try:
-            os.replace(tmp / split, final)
-        except OSError:  # another process finished first
-            if not (final / ".complete").exists():
-                raise
-    except tarfile.TarError as exc:
-        raise InputError(f"{str(archive)!r} is not a readable tar archive ({exc}).") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
 def cifar10_folder(data_dir: str | os.PathLike | None, split: str = "test") -> Path:
-    """The ImageFolder root of a CIFAR-10 JPEG split, extracting the archive once if needed.
+    """The ImageFolder root of a CIFAR-10 JPEG split, the archive extracted once into the shared cache if needed.
+
+    The same lookup and cache as the recipes' loader (:func:`rkhsreg.data.cifar10_files.find_cifar10`):
+    an archive is unpacked once into ``$RKHSREG_CACHE`` (else ``$XDG_CACHE_HOME/rkhsreg``, else
+    ``~/.cache/rkhsreg``), never into the data folder.
 
     Example:
         >>> cifar10_folder("/data", "test")  # doctest: +SKIP
-        PosixPath('/data/cifar10_jpeg/cifar10_jpeg_extracted/test')
+        PosixPath('/root/.cache/rkhsreg/CIFAR-10-images_jpeg-19765597/test')
     """
+    from rkhsreg.data.cifar10_files import find_cifar10
+    from rkhsreg.data.root import DatasetNotFoundError
+
     root = _root(data_dir)
-    for folder in (root, root / "cifar10_jpeg", root / "CIFAR-10-images", root / "cifar10_jpeg" / "CIFAR-10-images",
-                   root / "cifar10_jpeg" / "cifar10_jpeg_extracted"):
-        if (folder / split).is_dir() and any((folder / split).iterdir()):
-            return folder / split
-    for folder in (root, root / "cifar10_jpeg"):
-        archive = folder / _ARCHIVE
-        if archive.is_file():
-            return _extract(archive, split)
-    raise InputError(f"no CIFAR-10 JPEG data under {str(root)!r}: expected a folder with '{split}/<class>/*.jpg' or "
-                     f"the archive {_ARCHIVE} (in it or in its 'cifar10_jpeg/' subfolder).")
+    try:
+        where = find_cifar10(root, source="imagefolder")
+    except DatasetNotFoundError as exc:
+        raise InputError(str(exc)) from None
+    return where.path / split
 
 
 def _image_folder(path: Path) -> Any:
