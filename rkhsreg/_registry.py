@@ -32,11 +32,28 @@ def _disabled() -> set[str]:
     return {name.strip() for name in os.environ.get("RKHSREG_DISABLE_PLUGINS", "").split(",") if name.strip()}
 
 
+def _distribution(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return getattr(dist, "name", None) or "an unknown distribution"
+
+
 def _entry_points(group: str) -> dict[str, EntryPoint]:
+    """Enabled entry points of ``group`` by name; two different plugins under one name are refused.
+
+    The same entry point seen twice (one distribution found on two paths) is not a conflict.
+    """
     found: dict[str, EntryPoint] = {}
+    disabled = _disabled()
     for ep in entry_points(group=group):
-        if ep.name not in _disabled():
-            found.setdefault(ep.name, ep)
+        if ep.name in disabled:
+            continue
+        first = found.setdefault(ep.name, ep)
+        if first.value != ep.value:
+            kind = GROUPS[group][0] if group in GROUPS else "plugin"
+            raise PluginValidationError(
+                f"two {kind} plugins are registered as {ep.name!r}: {first.value} (from {_distribution(first)}) "
+                f"and {ep.value} (from {_distribution(ep)}); uninstall one, rename one entry point, or switch the "
+                f"name off with RKHSREG_DISABLE_PLUGINS={ep.name}.")
     return found
 
 

@@ -55,3 +55,18 @@ def test_plugins_can_be_disabled_by_name(monkeypatch) -> None:
 def test_unknown_group() -> None:
     with pytest.raises(ConfigurationError, match="group"):
         _registry.list_plugins("rkhsreg.nothing")
+
+
+def test_two_distributions_registering_one_name_are_refused_naming_both(tmp_path, monkeypatch) -> None:
+    """A throw-away distribution on sys.path declares a penalty under a built-in's name."""
+    info = tmp_path / "clashing_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: clashing-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[rkhsreg.penalties]\ngradient_norm = clashing_plugin:Other\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginValidationError, match="'gradient_norm'") as info:
+        rkhsreg.list_penalties()
+    assert "GradientNorm (from rkhsreg)" in str(info.value)
+    assert "clashing_plugin:Other (from clashing-plugin)" in str(info.value)
+    monkeypatch.setenv("RKHSREG_DISABLE_PLUGINS", "gradient_norm")  # the documented way out
+    assert "gradient_norm" not in rkhsreg.list_penalties()
