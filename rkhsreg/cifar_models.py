@@ -43,6 +43,10 @@ class ChannelNormalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return (x - self.mean) / self.std
 
+    def lipschitz_constant(self) -> float:
+        """ℓ2 Lipschitz constant, for :func:`rkhsreg.functional.lipschitz.lipschitz_upper_bound`: max_c 1/|std_c|."""
+        return float((1.0 / self.std.abs()).max())
+
     def extra_repr(self) -> str:
         return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
 

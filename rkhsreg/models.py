@@ -47,5 +47,9 @@ class _Normalize(nn.Module):
     def forward(self, x):  # noqa: D102
         return (x - self.mean) / self.std
 
+    def lipschitz_constant(self) -> float:
+        """ℓ2 Lipschitz constant, for :func:`rkhsreg.functional.lipschitz.lipschitz_upper_bound`: 1/|std|."""
+        return 1.0 / abs(self.std)
+
     def extra_repr(self) -> str:
         return f"mean={self.mean}, std={self.std}"

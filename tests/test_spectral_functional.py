@@ -351,6 +351,47 @@ def test_lipschitz_bound_dominates_empirical_ratios():
     assert 0 < ratios.max().item() <= bound
 
 
+class _Scale(nn.Module):
+    """A user's layer the bound cannot know, declaring its constant through the protocol."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+    def lipschitz_constant(self) -> float:
+        return abs(self.factor)
+
+
+def test_layers_declare_their_own_lipschitz_constant():
+    torch.manual_seed(0)
+    linear = nn.Linear(4, 3)
+    exact = float(torch.linalg.matrix_norm(linear.weight.detach().double(), ord=2))
+    assert lipschitz_upper_bound(nn.Sequential(_Scale(-3.0), linear), (4,)) == pytest.approx(3.0 * exact)
+    with pytest.raises(InputError, match="layer '0'.*lipschitz_constant\\(\\) returned nan"):
+        lipschitz_upper_bound(nn.Sequential(_Scale(math.nan), linear), (4,))
+
+
+@pytest.mark.parametrize("factory, shape", [("rkhsreg.models:mnist_vgg5", (1, 28, 28)),
+                                            ("rkhsreg.cifar_models:cifar_vgg11", (3, 32, 32))])
+def test_the_library_chain_models_are_bounded(factory, shape):
+    """Every chain model the library ships is bounded (its normalisation layer declares 1/std)."""
+    import importlib
+
+    module, name = factory.split(":")
+    torch.manual_seed(0)
+    model = getattr(importlib.import_module(module), name)(width=8).eval()
+    bound = lipschitz_upper_bound(model, shape, iters=100, tol=1e-6)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, *shape, generator=g)
+    y = x + 1e-3 * torch.randn(64, *shape, generator=g)
+    with torch.no_grad():
+        ratios = (model(x) - model(y)).flatten(1).norm(dim=1) / (x - y).flatten(1).norm(dim=1)
+    assert 0 < ratios.max().item() <= bound and math.isfinite(bound)
+
+
 class Residual(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -2,8 +2,9 @@
 
 Conv/Linear layers contribute their true operator norm (:func:`.spectral.conv_operator_norm`, Lanczos),
 BatchNorm in eval mode is a diagonal scaling (folded into the preceding conv/linear when it follows one),
-activations and pooling contribute their exact constants. Anything else is refused: a number that is not
-a bound must never be reported as one.
+activations and pooling contribute their exact constants, and a layer may declare its own constant with a
+``lipschitz_constant()`` method. Anything else is refused: a number that is not a bound must never be
+reported as one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from rkhsreg._checks import check_int, check_real
 from rkhsreg._errors import InputError
 from rkhsreg.functional.spectral import SPECTRAL_LAYERS, _Call, _conv_config, _trace, _tuple, conv_operator_norm
-from rkhsreg.models import _Normalize
 
 __all__ = ["lipschitz_upper_bound"]
 
@@ -119,6 +119,18 @@ def _batchnorm_scale(name: str, module: _BatchNorm) -> Tensor:
     return scale
 
 
+def _declared_constant(name: str, module: nn.Module) -> float:
+    """A leaf's own ``lipschitz_constant()`` (the protocol for layers this module cannot know), checked."""
+    try:
+        value = float(module.lipschitz_constant())
+    except (TypeError, ValueError) as exc:
+        raise _layer_error(name, module, f"its lipschitz_constant() did not return a number ({exc})") from None
+    if not math.isfinite(value) or value < 0:
+        raise _layer_error(name, module, f"its lipschitz_constant() returned {value!r}; a finite number >= 0 "
+                                         "is required")
+    return value
+
+
 def _layer_error(name: str, module: nn.Module, why: str) -> InputError:
     return InputError(f"cannot bound the Lipschitz constant of layer {name or '<model>'!r} "
                       f"(type {type(module).__name__}): {why}.")
@@ -160,7 +172,9 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
       Dropout (identity in eval mode): known constants.
     * Average poolings (also adaptive): exact norm of the linear map (≤ 1; 1/2 for 2×2 pooling);
       max poolings: √(largest number of windows sharing an input), 1 when they do not overlap.
-    * ``rkhsreg.models._Normalize``: 1/std.
+    * Any leaf with a ``lipschitz_constant()`` method (the protocol for layers of your own, e.g. a fixed
+      input normalisation): the ℓ2 Lipschitz constant it declares for eval mode. The library's
+      normalisation layers (``rkhsreg.models`` and ``rkhsreg.cifar_models``) declare theirs.
 
     The product is a valid bound only for such chains (``f = f_L ∘ … ∘ f_1``), and only as accurate
     as the converged iteration for the convs (a lower estimate of each factor, to ``tol``).
@@ -213,8 +227,8 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
             factor = _linear_norm(module, call, scale, iters, tol)
         elif isinstance(module, _BatchNorm):
             factor = float(_batchnorm_scale(call.name, module).abs().max())
-        elif isinstance(module, _Normalize):
-            factor = 1.0 / abs(module.std)
+        elif callable(getattr(module, "lipschitz_constant", None)):
+            factor = _declared_constant(call.name, module)
         else:
             factor = _activation_constant(module)
             if factor is None:
