@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``rkhsreg`` argument parser (subcommand ``evaluate``)."""
     from rkhsreg import __version__
 
-    parser = _Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.")
+    parser = _Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.",
+                     epilog="Training: rkhsreg fit --config cfg.yaml (also validate, test, predict) runs LightningCLI "
+                            "with rkhsreg.lightning.RegularizedClassifier as the model and any LightningDataModule "
+                            "as data (data: {class_path: rkhsreg.data.MNISTSubset, init_args: {...}}); "
+                            "see rkhsreg fit --help.")
     parser.add_argument("--version", action="version", version=f"rkhsreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ev = sub.add_parser("evaluate", help="robust accuracy over a list of epsilons (attack ensemble), "
@@ -338,6 +342,28 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     return 0
 
 
+#: Subcommands handed to LightningCLI (training from a YAML config).
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _lightning_cli(argv: list[str]) -> int:
+    """``rkhsreg fit --config cfg.yaml``: LightningCLI over RegularizedClassifier and any LightningDataModule."""
+    try:
+        import importlib
+
+        from rkhsreg.lightning._compat import pl
+        from rkhsreg.lightning.classifier import RegularizedClassifier
+
+        LightningCLI = importlib.import_module(f"{pl.__name__}.cli").LightningCLI  # the Lightning rkhsreg uses
+    except ImportError as exc:
+        sys.stderr.write(f"rkhsreg {argv[0]}: error: training needs Lightning and jsonargparse "
+                         f"(pip install 'rkhsreg[lightning]'): {exc}\n")
+        return EXIT_USAGE
+    LightningCLI(RegularizedClassifier, pl.LightningDataModule, subclass_mode_data=True, args=argv,
+                 save_config_kwargs={"overwrite": True})
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rkhsreg`` console script; returns the exit status.
 
@@ -345,8 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["evaluate", "--model", "rkhsreg.models:mnist_vgg5", "--data", "mnist",
         ...       "--epsilons", "0.5,1"])  # doctest: +SKIP
     """
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        return _lightning_cli(argv)
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in the results (sys.argv is the caller's when main() is called from Python)
     try:

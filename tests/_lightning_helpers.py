@@ -103,6 +103,20 @@ class ResumableLoader:
         self._skip = state["served"] % len(self.batches)  # a checkpoint at the epoch's last batch: a new epoch
 
 
+class TinyData(pl.LightningDataModule):
+    """:func:`dataset` as a DataModule (train and validation), for config-driven runs."""
+
+    def __init__(self, n: int = 16, batch_size: int = 8) -> None:
+        super().__init__()
+        self.n, self.batch_size = n, batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(dataset(self.n), batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(dataset(self.n, seed=1), batch_size=self.batch_size)
+
+
 def trainer(**kwargs: Any) -> pl.Trainer:
     options = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False, num_sanity_val_steps=0)

@@ -96,3 +96,37 @@ def test_bad_classifier_arguments(kwargs, match) -> None:
         pytest.importorskip("timm")
     with pytest.raises(ConfigurationError, match=match):
         RegularizedClassifier(**kwargs)
+
+
+def test_rkhsreg_fit_trains_from_a_lightningcli_config(tmp_path, capsys):
+    """`rkhsreg fit --config cfg.yaml`: RegularizedClassifier + any LightningDataModule, callbacks included."""
+    from rkhsreg.cli import main
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"""
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  max_epochs: 1
+  logger: false
+  enable_progress_bar: false
+  enable_model_summary: false
+  default_root_dir: {tmp_path}
+  callbacks:
+    - class_path: pytorch_lightning.callbacks.ModelCheckpoint
+      init_args: {{dirpath: {tmp_path / "ckpt"}, save_last: true}}
+model:
+  model:
+    class_path: tests._lightning_helpers.TinyNet
+  num_classes: 3
+  in_chans: 1
+  lr: 0.05
+  penalties:
+    gradient_norm: {{weight: 0.1}}
+data:
+  class_path: tests._lightning_helpers.TinyData
+  init_args: {{n: 16}}
+""")
+    assert main(["fit", "--config", str(config)]) == 0
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert state["global_step"] == 2 and state["hyper_parameters"]["penalties"] == {"gradient_norm": {"weight": 0.1}}
