@@ -7,8 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg import Penalty
-from rkhsreg._checks import check_inputs, check_logits, check_model, check_targets
+from rkhsreg.plugin_api import Penalty, check_inputs, check_logits, check_model, check_targets, restore_modes
 
 __all__ = ["LogitSqueezing"]
 
@@ -35,12 +34,8 @@ class LogitSqueezing(Penalty):
         check_model(model)
         check_inputs(inputs)
         check_targets(targets, inputs, required=False)
-        flags = [(m, m.training) for m in model.modules()]
-        model.eval()
-        try:
+        with restore_modes(model):
+            model.eval()
             logits = check_logits(model(inputs), inputs)
-        finally:
-            for module, flag in flags:
-                module.training = flag
         self.last_passes.add(forward_rows=inputs.shape[0], backward_rows=inputs.shape[0], batch=inputs.shape[0])
         return logits.float().pow(2).sum(1).mean()
