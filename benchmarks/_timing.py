@@ -273,8 +273,8 @@ def machine_tag(info: dict[str, Any]) -> str:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` atomically (:func:`rkhsreg._results.atomic_write`: temporary file, fsync, ``os.replace``)."""
-    from rkhsreg._results import atomic_write
+    """Write ``text`` atomically (:func:`rkhsreg.evaluation.result.atomic_write`: temporary file, fsync, ``os.replace``)."""
+    from rkhsreg.evaluation.result import atomic_write
 
     return atomic_write(path, text)
 

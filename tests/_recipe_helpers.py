@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from rkhsreg._scripts import load_script
+from recipes._common.scripts import load_script
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ import torch
 pytest.importorskip("torchattacks")
 pytest.importorskip("torchvision")
 
-from rkhsreg._results import append_line, atomic_write, read_runs  # noqa: E402
+from recipes._common.results import append_line, read_runs  # noqa: E402
+from rkhsreg.evaluation.result import atomic_write  # noqa: E402
 from rkhsreg.cli import main  # noqa: E402
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
 from tests._evaluation_helpers import tiny_cnn, write_image_folder  # noqa: E402

@@ -93,7 +93,7 @@ def test_embedded_images_equal_their_sources():
 
 
 def test_embed_images_copies_over_each_marked_image_only(tmp_path):
-    from rkhsreg._results import embed_images
+    from recipes._common.results import embed_images
 
     page = tmp_path / "page.md"
     page.write_text("<!-- image: a/plot.png -->\n![a](img/a.png)\n![other](img/b.png)\n"
@@ -108,7 +108,7 @@ def test_embed_images_copies_over_each_marked_image_only(tmp_path):
 
 
 def test_embed_table_replaces_only_its_block(tmp_path):
-    from rkhsreg._results import embed_table
+    from recipes._common.results import embed_table
 
     page = tmp_path / "page.md"
     page.write_text("intro\n<!-- table:start (a/table.md) -->\nold\n<!-- table:end -->\noutro\n")

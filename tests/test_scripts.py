@@ -1,4 +1,4 @@
-"""rkhsreg._scripts.load_script: a recipe file executed as a module."""
+"""recipes._common.scripts.load_script: a recipe file executed as a module."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rkhsreg._scripts import load_script
+from recipes._common.scripts import load_script
 
 
 def test_load_script_registers_the_module_and_runs_the_file(tmp_path):

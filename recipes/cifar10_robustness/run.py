@@ -40,8 +40,9 @@ from typing import Any
 import torch
 import yaml
 
-from rkhsreg import _results
-from rkhsreg._config_keys import parse_ints
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common import results as _results  # noqa: E402
+from recipes._common.config_keys import parse_ints  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE / "profiles.yaml"
@@ -109,7 +110,7 @@ def cells(experiment: dict[str, Any], profile: str, rows: Sequence[str], sn: Seq
 # ----------------------------------------------------------------------------- results files
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one run's CSV line at once (header first if the file is new; see :mod:`rkhsreg._results`)."""
+    """Append one run's CSV line at once (header first if the file is new; see :mod:`recipes._common.results`)."""
     _results.append_line(path, record, COLUMNS)
 
 
@@ -174,7 +175,7 @@ def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: 
     from rkhsreg.data import CIFAR10Data
     from rkhsreg.evaluation import evaluate_robustness
     from rkhsreg.lightning import RegularizedClassifier
-    from rkhsreg.lightning._compat import pl
+    import pytorch_lightning as pl
 
     _quiet_lightning()
     pl.seed_everything(seed, workers=True, verbose=False)

@@ -31,7 +31,8 @@ from typing import Any
 
 import torch
 
-from rkhsreg._scripts import load_script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

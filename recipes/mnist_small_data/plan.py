@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rkhsreg._config_keys import parse_ints
-from rkhsreg._scripts import load_script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common.config_keys import parse_ints  # noqa: E402
+from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 run = load_script("mnist_small_data_run_for_plan", HERE / "run.py")

@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from rkhsreg._results import atomic_write
+from rkhsreg.evaluation.result import atomic_write
 
 HERE = Path(__file__).resolve().parent
 

@@ -39,11 +39,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rkhsreg import _results
-from rkhsreg._checks import check_device
-from rkhsreg._config_keys import load_rows, parse_ints, set_key
-from rkhsreg._errors import ConfigurationError
-from rkhsreg._scripts import load_script
+from rkhsreg import ConfigurationError
+from rkhsreg.plugin_api import check_device
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common import results as _results  # noqa: E402
+from recipes._common.config_keys import load_rows, parse_ints, set_key  # noqa: E402
+from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
@@ -114,7 +116,7 @@ def hparams(cfg: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- results files
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one run's CSV line at once (header first if the file is new; see :mod:`rkhsreg._results`)."""
+    """Append one run's CSV line at once (header first if the file is new; see :mod:`recipes._common.results`)."""
     _results.append_line(path, record, COLUMNS)
 
 

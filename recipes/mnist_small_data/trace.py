@@ -17,15 +17,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rkhsreg import _results
-from rkhsreg._config_keys import set_key
-from rkhsreg._scripts import load_script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common import results as _results  # noqa: E402
+from recipes._common.config_keys import set_key  # noqa: E402
+from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ["epoch", "step", "lr", "ce", "loss", "grad_norm", "batch_acc"]

@@ -41,8 +41,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rkhsreg._config_keys import load_rows, set_key
-from rkhsreg._results import append_line, csv_text, git_commit, machine, read_runs, write_atomic
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common.config_keys import load_rows, set_key  # noqa: E402
+from recipes._common.results import append_line, csv_text, git_commit, machine, read_runs, write_atomic  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table3.yaml"

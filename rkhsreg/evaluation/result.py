@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from rkhsreg._results import atomic_write
+from rkhsreg._atomic import atomic_write
 
 __all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions", "output_paths"]
 

@@ -15,12 +15,13 @@ import io
 import os
 import platform
 import re
-import secrets
 import subprocess
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from rkhsreg.evaluation.result import atomic_write
 
 __all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic", "embed_table", "git_commit",
            "machine"]
@@ -86,39 +87,6 @@ def read_runs(path: Path, complete: str = "finished_at") -> list[dict[str, str]]
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     return [r for r in csv.DictReader(io.StringIO(text, newline="")) if r.get(complete)]
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``).
-
-    The temporary file is created with ``os.open(..., 0o666)``, so it gets the permissions ``open()``
-    would give (the umask applies) without touching the process-wide umask. On any failure the old
-    file is left as it was and the temporary file is removed.
-
-    Example:
-        >>> atomic_write(Path("results") / "table.md", "| a |\n")  # doctest: +SKIP
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 write_atomic = atomic_write  # the runners' name for it
