@@ -1,7 +1,8 @@
 """Robustness evaluation: ε-sweeps with a strong attack ensemble, certified bounds, deformation curves.
 
-torchattacks and matplotlib are imported only when an attack runs or a plot is drawn, and Lightning
-only by :mod:`rkhsreg.evaluation.callback`.
+torchattacks and matplotlib are imported only when an attack runs or a plot is drawn; nothing here imports
+Lightning (the Lightning callback that logs robust accuracy during training is
+:class:`rkhsreg.lightning.RobustAccuracy`).
 
 Example:
     >>> from rkhsreg.evaluation import evaluate_robustness
@@ -17,15 +18,8 @@ from rkhsreg.evaluation.sanity import MaskedGradientWarning, NondeterminismWarni
 from rkhsreg.evaluation.square import Square
 from rkhsreg.evaluation.sweep import evaluate_robustness
 
-__all__ = ["evaluate_robustness", "RobustAccuracy", "RobustnessResult", "Attack", "APGD", "APGDTargeted", "FAB",
+__all__ = ["evaluate_robustness", "RobustnessResult", "Attack", "APGD", "APGDTargeted", "FAB",
            "RandomNoise", "Square", "ATTACK_NAMES", "default_attacks", "certified_accuracy", "certified_radii",
            "evaluate_deformations", "DeformationResult", "RobustnessWarning", "MaskedGradientWarning",
            "NondeterminismWarning"]
 
-
-def __getattr__(name: str):
-    """``RobustAccuracy`` (the Lightning callback) is imported on first use: it needs Lightning."""
-    if name == "RobustAccuracy":
-        from rkhsreg.evaluation.callback import RobustAccuracy
-        return RobustAccuracy
-    raise AttributeError(f"module 'rkhsreg.evaluation' has no attribute {name!r}")

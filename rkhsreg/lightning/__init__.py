@@ -13,7 +13,8 @@ from rkhsreg.lightning._compat import PACKAGE
 from rkhsreg.lightning.callback import RKHSRegularization
 from rkhsreg.lightning.classifier import RegularizedClassifier
 from rkhsreg.lightning.monitor import RKHSNormMonitor, plot_norm_bounds
+from rkhsreg.lightning.robust_accuracy import RobustAccuracy
 from rkhsreg.lightning.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
 
-__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RegularizedClassifier", "plot_norm_bounds", "Schedule",
+__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "plot_norm_bounds", "Schedule",
            "Constant", "LinearWarmup", "RadiusDecay", "default_batch_to_inputs", "PACKAGE"]

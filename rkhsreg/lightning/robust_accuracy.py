@@ -15,7 +15,7 @@ What it handles for you:
   ``data=`` is the same on every rank: the work is sharded over the ranks instead.
 
 Example:
-    >>> from rkhsreg.evaluation.callback import RobustAccuracy                 # doctest: +SKIP
+    >>> from rkhsreg.lightning import RobustAccuracy                 # doctest: +SKIP
     >>> trainer = pl.Trainer(callbacks=[RobustAccuracy([0.5, 1.0], every_n_epochs=5, n_examples=128)])
 """
 

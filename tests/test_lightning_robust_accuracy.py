@@ -26,7 +26,7 @@ def test_core_package_does_not_import_lightning():
 
 
 def test_logs_robust_accuracy_under_inference_mode():
-    from rkhsreg.evaluation.callback import RobustAccuracy
+    from rkhsreg.lightning import RobustAccuracy
 
     module = H.model("bn")
     callback = RobustAccuracy([0.1, 0.5], every_n_epochs=2, n_examples=12, steps=3, batch_size=8)
@@ -41,7 +41,7 @@ def test_logs_robust_accuracy_under_inference_mode():
 
 
 def test_fixed_probe_and_no_side_effects_on_the_module():
-    from rkhsreg.evaluation.callback import RobustAccuracy
+    from rkhsreg.lightning import RobustAccuracy
 
     module = H.model("bn")
     data = H.dataset(10, seed=3).tensors
@@ -58,7 +58,7 @@ def test_fixed_probe_and_no_side_effects_on_the_module():
 
 
 def test_bad_arguments():
-    from rkhsreg.evaluation.callback import RobustAccuracy
+    from rkhsreg.lightning import RobustAccuracy
 
     with pytest.raises(ConfigurationError, match="every_n_epochs=0 is out of range"):
         RobustAccuracy([0.5], every_n_epochs=0)
