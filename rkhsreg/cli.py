@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.",
                      epilog="Training: rkhsreg fit --config cfg.yaml (also validate, test, predict) runs LightningCLI "
                             "with rkhsreg.lightning.RegularizedClassifier as the model and any LightningDataModule "
-                            "as data (data: {class_path: rkhsreg.data.MNISTSubset, init_args: {...}}); "
+                            "as data (data: {class_path: rkhsreg.lightning.MNISTSubset, init_args: {...}}); "
                             "see rkhsreg fit --help.")
     parser.add_argument("--version", action="version", version=f"rkhsreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

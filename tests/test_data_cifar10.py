@@ -93,7 +93,7 @@ def test_load_tensors_mixes_classes(tree):
 
 
 def test_datamodule_subsets_and_augmentation(tree):
-    from rkhsreg.data import CIFAR10Data
+    from rkhsreg.lightning import CIFAR10Data
 
     plain = CIFAR10Data(data_dir=str(tree.parent), train_examples=10, test_examples=7, batch_size=4, augment=False)
     plain.setup("fit")
@@ -123,7 +123,7 @@ def _is_translation(img: torch.Tensor, base: torch.Tensor) -> bool:
 
 
 def test_datamodule_argument_errors(tree):
-    from rkhsreg.data import CIFAR10Data
+    from rkhsreg.lightning import CIFAR10Data
 
     with pytest.raises(ConfigurationError, match="train_examples=0"):
         CIFAR10Data(train_examples=0)

@@ -102,7 +102,7 @@ def test_loaded_mnist_shapes_and_range():
 
 @needs_mnist
 def test_mnist_subset_splits_and_shapes():
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
 
     dm = MNISTSubset(n=300, seed=0, data_dir=DATA)
     dm.setup("fit")
@@ -121,7 +121,7 @@ def test_mnist_subset_splits_and_shapes():
 
 @needs_mnist
 def test_shuffling_is_seeded():
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
 
     first = [MNISTSubset(n=300, seed=3, data_dir=DATA) for _ in range(2)]
     for dm in first:
@@ -133,7 +133,7 @@ def test_shuffling_is_seeded():
 
 @needs_mnist
 def test_augmentation_deforms_training_batches_only():
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
     from rkhsreg.transforms import RandomDeformation
 
     plain = MNISTSubset(n=300, seed=0, data_dir=DATA)
@@ -153,7 +153,7 @@ def test_augmentation_deforms_training_batches_only():
 
 @needs_mnist
 def test_augmentation_has_its_own_seeded_generator():
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
 
     def first_batch(**kwargs):
         dm = MNISTSubset(n=300, seed=0, data_dir=DATA, augment=True, **kwargs)
@@ -169,7 +169,7 @@ def test_augmentation_has_its_own_seeded_generator():
 
 
 def test_data_module_argument_errors():
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
 
     with pytest.raises(ConfigurationError, match=r"n=0 is out of range"):
         MNISTSubset(n=0)

@@ -11,7 +11,7 @@ pytest.importorskip("torchattacks")
 
 from rkhsreg import ConfigurationError  # noqa: E402
 from rkhsreg.evaluation import Square, evaluate_robustness  # noqa: E402
-from rkhsreg.evaluation.attacks import check_attacks, resolve_attacks  # noqa: E402
+from rkhsreg.evaluation.ensemble import check_attacks, resolve_attacks  # noqa: E402
 from tests._evaluation_helpers import Masked, linear_problem  # noqa: E402
 
 

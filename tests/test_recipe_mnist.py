@@ -249,7 +249,7 @@ def test_configs_are_valid_lightning_cli_configs():
     pytest.importorskip("jsonargparse")
     from rkhsreg.lightning._compat import PACKAGE
     cli_module = pytest.importorskip(f"{PACKAGE}.cli")
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
     from rkhsreg.lightning import RegularizedClassifier
 
     cli = cli_module.LightningCLI(RegularizedClassifier, MNISTSubset, run=False,

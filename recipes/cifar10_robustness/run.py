@@ -2,7 +2,7 @@
 
 Grid: rows (``profiles.yaml``: clean, PGD-ℓ2, ‖f‖²_δ, ‖∇f‖², grad-ℓ2; each in ``configs/<row>.yaml``)
 × the row's strengths for the profile × {no SN, SN projection}. Each cell trains a network with
-``RegularizedClassifier`` + ``pl.Trainer`` on :class:`rkhsreg.data.CIFAR10Data` (random crop 4 + flip),
+``RegularizedClassifier`` + ``pl.Trainer`` on :class:`rkhsreg.lightning.CIFAR10Data` (random crop 4 + flip),
 then measures the standard accuracy on the profile's test images and the robust accuracy at
 ε_test ∈ {0.1, 0.5, 1.0, 1.5} (ℓ2, pixel units) with :func:`rkhsreg.evaluation.evaluate_robustness`
 on the first ``evaluation.n_examples`` of them.
@@ -172,7 +172,7 @@ def accuracy(net: torch.nn.Module, loader: Any, device: torch.device) -> float:
 def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: str | None, label: str = "",
                out_json: Path | None = None) -> dict[str, Any]:
     """Train and evaluate one cell; returns the accuracies, times and sanity warnings."""
-    from rkhsreg.data import CIFAR10Data
+    from rkhsreg.lightning import CIFAR10Data
     from rkhsreg.evaluation import evaluate_robustness
     from rkhsreg.lightning import RegularizedClassifier
     import pytorch_lightning as pl

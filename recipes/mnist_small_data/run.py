@@ -10,7 +10,7 @@ numbers) and is copied to ``runs.csv`` instead of being trained twice.
 
 Each run trains the paper's network in a plain-PyTorch loop (SGD momentum 0.9, lr 0.05, batch 128,
 StepLR γ=0.5) with the row's penalties and constraints (``rkhsreg.training``), on the data of
-:class:`rkhsreg.data.MNISTSubset`, then evaluates once on the validation split (last 10k of the
+:class:`rkhsreg.lightning.MNISTSubset`, then evaluates once on the validation split (last 10k of the
 permutation) and the official test set. A ``pl.Trainer`` adds ~1 s of overhead per run and a
 validation pass per epoch that this schedule does not need; the loop computes the same loss as
 ``RegularizedClassifier``.
@@ -218,7 +218,7 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
         ``{"val_acc", "test_acc", "train_acc", "seconds", "model"}`` (accuracies in %; ``test_acc`` None when
         skipped; ``model`` the trained network, in eval mode).
     """
-    from rkhsreg.data import MNISTSubset
+    from rkhsreg.lightning import MNISTSubset
     from rkhsreg.models import mnist_vgg5
     from rkhsreg.training import apply_constraints, build_constraints, build_penalties, evaluate_penalties
 

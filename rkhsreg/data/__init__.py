@@ -1,12 +1,12 @@
 """Data sets of the paper's experiments.
 
-The pure parts (split indices, data-root resolution, tensor loading) import no Lightning;
-:class:`MNISTSubset` (a ``LightningDataModule``) is imported on first use only.
+Plain PyTorch only (split indices, data-root resolution, tensor loading, datasets): nothing here imports
+Lightning. The LightningDataModules built on them are :class:`rkhsreg.lightning.MNISTSubset` and
+:class:`rkhsreg.lightning.CIFAR10Data`.
 
 Example:
     >>> from rkhsreg.data import subset_indices
     >>> train, val = subset_indices(300, seed=0)
-    >>> from rkhsreg.data import MNISTSubset          # imports Lightning here  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,20 +28,17 @@ _PROTEIN = {
 }
 # CIFAR-10 (ImageFolder JPEG copy extracted once into a cache, or torchvision's layout), loaded on first use.
 _CIFAR10 = {
-    "CIFAR10Data": "cifar10", "cifar10_transforms": "cifar10", "CIFAR10_CLASSES": "cifar10_files",
+    "CIFAR10_CLASSES": "cifar10_files",
     "CIFAR10_MEAN": "cifar10_files", "CIFAR10_STD": "cifar10_files", "find_cifar10": "cifar10_files",
     "extract_once": "cifar10_files", "cifar10_datasets": "cifar10_files", "load_cifar10_tensors": "cifar10_files",
 }
 
-__all__ = ["MNISTSubset", "DatasetNotFoundError", "ENV_VAR", "MNIST_TRAIN_SIZE", "VALIDATION_SIZE",
+__all__ = ["DatasetNotFoundError", "ENV_VAR", "MNIST_TRAIN_SIZE", "VALIDATION_SIZE",
            "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "subset_indices",
            *_PROTEIN, *_CIFAR10]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "MNISTSubset":
-        from rkhsreg.data.mnist import MNISTSubset
-        return MNISTSubset
     if name in _PROTEIN:
         import importlib
         return getattr(importlib.import_module(f"rkhsreg.data.{_PROTEIN[name]}"), name)

@@ -10,9 +10,10 @@ Example:
     >>> print(result.table()); result.save("results/robustness")                                     # doctest: +SKIP
 """
 
-from rkhsreg.evaluation.attacks import APGD, ATTACK_NAMES, FAB, APGDTargeted, Attack, RandomNoise, default_attacks
+from rkhsreg.evaluation.attacks import APGD, FAB, APGDTargeted, Attack, RandomNoise, default_attacks
 from rkhsreg.evaluation.certified import certified_accuracy, certified_radii
 from rkhsreg.evaluation.deformation import DeformationResult, evaluate_deformations
+from rkhsreg.evaluation.ensemble import ATTACK_NAMES
 from rkhsreg.evaluation.result import RobustnessResult
 from rkhsreg.evaluation.sanity import MaskedGradientWarning, NondeterminismWarning, RobustnessWarning
 from rkhsreg.evaluation.square import Square

@@ -45,7 +45,8 @@ from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
 from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
-from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise, check_attacks, resolve_attacks
+from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
+from rkhsreg.evaluation.ensemble import check_attacks, resolve_attacks
 from rkhsreg.evaluation.result import RobustnessResult
 from rkhsreg.evaluation.sanity import (MaskedGradientWarning, NondeterminismWarning, SanityLog, curve_checks,
                                        determinism_gap, gradient_health)
@@ -200,7 +201,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         norm: ``"l2"`` or ``"linf"``.
         epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
         attacks: the ensemble: :class:`~rkhsreg.evaluation.attacks.Attack` objects and/or names of
-            :data:`~rkhsreg.evaluation.attacks.ATTACK_NAMES` (built with ``steps``), e.g.
+            :data:`~rkhsreg.evaluation.ensemble.ATTACK_NAMES` (built with ``steps``), e.g.
             ``["default", "square"]`` to add the gradient-free Square attack. Default: ``["default"]``,
             :func:`~rkhsreg.evaluation.attacks.default_attacks` for the model's class count (FAB-T,
             APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets). At each ε the

@@ -11,10 +11,13 @@ Example:
 from rkhsreg.lightning._adapters import default_batch_to_inputs
 from rkhsreg.lightning._compat import PACKAGE
 from rkhsreg.lightning.callback import RKHSRegularization
+from rkhsreg.lightning.cifar10_data import CIFAR10Data, cifar10_transforms
 from rkhsreg.lightning.classifier import RegularizedClassifier
+from rkhsreg.lightning.mnist_data import MNISTSubset
 from rkhsreg.lightning.monitor import RKHSNormMonitor, plot_norm_bounds
 from rkhsreg.lightning.robust_accuracy import RobustAccuracy
 from rkhsreg.lightning.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
 
-__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "plot_norm_bounds", "Schedule",
+__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "MNISTSubset", "CIFAR10Data",
+           "cifar10_transforms", "plot_norm_bounds", "Schedule",
            "Constant", "LinearWarmup", "RadiusDecay", "default_batch_to_inputs", "PACKAGE"]

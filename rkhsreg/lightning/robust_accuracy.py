@@ -29,7 +29,8 @@ import torch
 from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
-from rkhsreg.evaluation.attacks import Attack, check_attacks
+from rkhsreg.evaluation.attacks import Attack
+from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.evaluation.result import epsilon_key
 from rkhsreg.evaluation.sweep import evaluate_robustness
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
