@@ -35,7 +35,8 @@ def _tiny_table(tmp_path: Path) -> Path:
     return path
 
 
-def test_plan_lists_exactly_what_run_py_trains_and_writes_nothing(tmp_path, capsys, plan_module):
+def test_plan_lists_exactly_what_run_py_trains_and_writes_nothing(tmp_path, capsys, plan_module, monkeypatch):
+    monkeypatch.setattr(plan_module, "PUBLISHED", tmp_path / "no_published_runs")  # no rate known anywhere
     table_path, results = _tiny_table(tmp_path), tmp_path / "results"
     common = ["--table", str(table_path), "--results", str(results), "--rows", "wd_aug,wd,grad_norm", "--n", "30",
               "--seeds", "0-1", "--epochs", "1", "--eval-examples", "100"]
@@ -163,3 +164,10 @@ def test_rates_report_prints_each_rows_seconds_per_step_and_ratio(tmp_path, plan
                                                            "eval_examples": "all"})
     assert plan_module.rates_report(results).splitlines() == [
         "row | s/step n=300 | s/step n=1000 | n=1000 ÷ n=300", "wd | 2.000 | 2.000 | 1.00"]
+
+
+def test_a_fresh_results_folder_takes_its_rates_from_the_published_runs(tmp_path, plan_module):
+    """A user's own (empty) results folder still gets cost estimates: the published runs' seconds per step."""
+    fresh = plan_module.seconds_per_step(tmp_path / "fresh")
+    published = plan_module.seconds_per_step(plan_module.PUBLISHED / "schedule160_paper_init")
+    assert fresh and published and fresh[("wd", 300)] > 0

@@ -434,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="data root (default $RKHSREG_DATA, else ./data)")
     parser.add_argument("--cache-dir", default=None, help="where the JPEG archive is extracted "
                                                            "(default $RKHSREG_CACHE, else ~/.cache/rkhsreg)")
-    parser.add_argument("--results", default=None, help="results folder (default results/<profile>)")
+    parser.add_argument("--results", default=None,
+                        help="results folder (default results/cifar10_robustness/<profile>: a folder of your own; the published results are in recipes/cifar10_robustness/results/)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--summary", action="store_true", help="only write table.{md,csv} and tradeoff.png")
     args = parser.parse_args(argv)
@@ -442,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     experiment = load_experiment()
     if args.profile not in experiment["profiles"]:
         raise SystemExit(f"--profile={args.profile!r} is not allowed; choose {', '.join(experiment['profiles'])}.")
-    results = Path(args.results) if args.results else HERE / "results" / args.profile
+    results = Path(args.results) if args.results else Path("results") / "cifar10_robustness" / args.profile
     if args.summary:
         print(summarize(experiment, args.profile, results))
         return 0

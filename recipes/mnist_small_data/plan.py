@@ -6,7 +6,8 @@ effects (train, read, append) replaced: the planned runs are exactly those ``run
 not trained yet is planned as scoring below every trained one, so a row whose grid is unfinished is planned with
 the best finished value (or its first value); the cost does not depend on that choice.
 
-Cost: each row's recorded seconds per SGD step (median over its runs in ``runs.csv`` and ``tuning.csv`` at the same
+Cost: each row's recorded seconds per SGD step (median over its runs in ``runs.csv`` and ``tuning.csv`` — the
+published ones when the results folder is still empty — at the same
 n, else at any n; on whatever machine ran them) times the planned run's steps (epochs × ⌈n / batch⌉). A row never
 run gets the median rate of the rows that did (marked ``?``). The n=1000 rate per step was 0.44–1.00× the n=300
 one on the 40/20-epoch table but 1.06–1.39× on the 160/80-epoch one (``plan.py --rates``), so a plan for an n
@@ -101,11 +102,20 @@ def steps_of(cfg: dict[str, Any]) -> int:
     return int(cfg["trainer"]["max_epochs"]) * math.ceil(n / batch)
 
 
+#: The published results (every table's folder): where the rates come from when ``--results`` holds no run yet.
+PUBLISHED = HERE / "results"
+
+
 def seconds_per_step(results: Path) -> dict[tuple[str, int | None], float]:
-    """``{(row, n): median seconds per SGD step}`` over the runs recorded in ``results``, and ``(row, None)`` over
-    every n of the row (batch 128, every config's: the CSVs do not record it)."""
+    """``{(row, n): median seconds per SGD step}`` over the runs recorded in ``results`` — or, when it holds
+    none yet (a fresh folder), in the published results — and ``(row, None)`` over every n of the row (batch
+    128, every config's: the CSVs do not record it)."""
+    recorded = run.read_runs(results / "runs.csv") + run.read_runs(results / "tuning.csv")
+    if not recorded:
+        recorded = [r for path in sorted(PUBLISHED.rglob("*.csv")) if path.name in ("runs.csv", "tuning.csv")
+                    for r in run.read_runs(path)]
     rates: dict[tuple[str, int | None], list[float]] = {}
-    for r in run.read_runs(results / "runs.csv") + run.read_runs(results / "tuning.csv"):
+    for r in recorded:
         steps = int(r["epochs"]) * math.ceil(int(r["n"]) / 128)
         if r.get("seconds") and steps:
             for key in ((r["row"], int(r["n"])), (r["row"], None)):
@@ -272,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Plan the runs run.py still needs; trains nothing.")
     parser.add_argument("--table", default=str(run.TABLE), help="the rows file (table2.yaml)")
-    parser.add_argument("--results", default=str(HERE / "results"), help="results folder")
+    parser.add_argument("--results", default=str(Path("results") / "mnist_small_data"),
+                        help="results folder (default results/mnist_small_data, as run.py)")
     parser.add_argument("--rows", default="all", help="comma-separated row names in run order, or 'all'")
     parser.add_argument("--n", default="300,1000", help="training-set sizes, e.g. 300,1000")
     parser.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-2 or 0,3")
