@@ -274,3 +274,11 @@ def test_a_diverged_model_is_refused_by_every_penalty(name):
     """
     with pytest.raises(InputError, match="non-finite"):
         _call(name, model=_nan_weight())()
+
+
+def test_a_bare_timm_name_is_refused_with_the_one_spelling():
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RegularizedClassifier
+
+    with pytest.raises(ConfigurationError, match="model='resnet18'.*did you mean 'timm:resnet18'"):
+        RegularizedClassifier("resnet18", num_classes=10)

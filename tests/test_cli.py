@@ -276,7 +276,8 @@ def test_torchrun_two_processes_write_the_one_process_json(capsys, tmp_path):
 
 # ---------------------------------------------------------------------------------- a new user's code and examples
 def test_model_from_the_current_directory_and_import_path(capsys, tmp_path, monkeypatch):
-    """`--model mypkg.nets:build` finds mypkg/ in the current directory, as `python -m` would; others via --import-path."""
+    """`--model mypkg.nets:build` finds mypkg/ in the current directory, as `python -m` would; others need
+    --import-path."""
     import shutil
 
     for root in (tmp_path / "here", tmp_path / "elsewhere"):

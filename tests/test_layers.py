@@ -47,7 +47,8 @@ def test_functional_is_pure_torch():
 
 
 def test_no_import_cycles_between_modules():
-    modules = {"rkhsreg." + rel[:-3].replace("/", ".").removesuffix(".__init__"): path for rel, path in _package_files()}
+    modules = {"rkhsreg." + rel[:-3].replace("/", ".").removesuffix(".__init__"): path
+               for rel, path in _package_files()}
     graph = {m: {n for n in _imports(p) if n in modules and n != m} for m, p in modules.items()}
     for package in [m for m, p in modules.items() if p.name == "__init__.py"]:  # a package's own re-exports
         graph[package] = {n for n in graph[package] if not n.startswith(package + ".")}

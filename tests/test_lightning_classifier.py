@@ -24,9 +24,9 @@ def test_wraps_a_module_trains_and_logs() -> None:
 
 def test_timm_model_by_name_without_download() -> None:
     pytest.importorskip("timm")
-    clf = RegularizedClassifier("test_resnet", num_classes=3, in_chans=1)
+    clf = RegularizedClassifier("timm:test_resnet", num_classes=3, in_chans=1)
     assert clf(torch.rand(2, 1, 16, 16)).shape == (2, 3)
-    assert clf.hparams.model == "test_resnet"
+    assert clf.hparams.model == "timm:test_resnet"
 
 
 def test_penalties_and_constraints_use_the_callback_on_the_network() -> None:
@@ -71,7 +71,7 @@ def test_lightning_cli_builds_it_from_a_config() -> None:
     pytest.importorskip("timm")
     try:
         cli = cli_module.LightningCLI(RegularizedClassifier, run=False, save_config_callback=None, args=[
-            "--model.model=test_resnet", "--model.num_classes=3", "--model.in_chans=1",
+            "--model.model=timm:test_resnet", "--model.num_classes=3", "--model.in_chans=1",
             "--model.penalties={gradient_norm: {weight: 0.1}}", "--model.lr_step_size=40",
             '--model.schedules={"gradient_norm": {"class_path": "rkhsreg.lightning.LinearWarmup", '
             '"init_args": {"value": 0.1, "warmup": 10}}}', "--trainer.logger=false"])
@@ -83,8 +83,8 @@ def test_lightning_cli_builds_it_from_a_config() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"model": 3}, r"model=int is not allowed; pass an nn.Module or a timm model name"),
-    ({"model": "not_a_timm_model"}, r"model='not_a_timm_model' is not a timm model"),
+    ({"model": 3}, r"model=int is not allowed; pass an nn.Module or a timm model as .timm:NAME."),
+    ({"model": "timm:not_a_timm_model"}, r"model='timm:not_a_timm_model' is not a timm model"),
     ({"model": TinyNet(), "model_kwargs": {"drop_rate": 0.1}}, r"model_kwargs=.* only applies to a timm model"),
     ({"model": TinyNet(), "optimizer": "rmsprop"}, r"optimizer='rmsprop' is not allowed; choose one of 'sgd', 'adam'"),
     ({"model": TinyNet(), "lr": 0.0}, r"lr=0.0 is out of range; it must be > 0"),
@@ -92,7 +92,7 @@ def test_lightning_cli_builds_it_from_a_config() -> None:
     ({"model": TinyNet(), "schedules": {"x": None}}, r"schedules=.* given without penalties"),
 ])
 def test_bad_classifier_arguments(kwargs, match) -> None:
-    if kwargs["model"] == "not_a_timm_model":
+    if kwargs["model"] == "timm:not_a_timm_model":
         pytest.importorskip("timm")
     with pytest.raises(ConfigurationError, match=match):
         RegularizedClassifier(**kwargs)

@@ -24,14 +24,19 @@ from rkhsreg.lightning.schedules import Schedule
 __all__ = ["RegularizedClassifier"]
 
 
-def _create_timm(name: str, num_classes: int, in_chans: int, kwargs: Mapping[str, Any]) -> nn.Module:
+def _create_timm(spec: str, num_classes: int, in_chans: int, kwargs: Mapping[str, Any]) -> nn.Module:
+    """A timm model from ``"timm:NAME"`` (the one spelling, as on the command line), never pretrained."""
+    if not spec.startswith("timm:") or spec == "timm:":
+        raise ConfigurationError(f"model={spec!r} is not allowed; name a timm model as 'timm:NAME' (did you mean "
+                                 f"'timm:{spec}'?), or pass an nn.Module.")
+    name = spec[len("timm:"):]
     try:
         import timm
     except ImportError as exc:
-        raise ImportError(f"model={name!r} is a timm model name, but timm is not installed: "
+        raise ImportError(f"model={spec!r} is a timm model, but timm is not installed: "
                           "pip install 'rkhsreg[models]', or pass an nn.Module.") from exc
     if not timm.is_model(name):
-        raise ConfigurationError(f"model={name!r} is not a timm model; see timm.list_models('*{name[:6]}*') or "
+        raise ConfigurationError(f"model={spec!r} is not a timm model; see timm.list_models('*{name[:6]}*') or "
                                  "pass an nn.Module.")
     return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **dict(kwargs))
 
@@ -40,7 +45,7 @@ class RegularizedClassifier(pl.LightningModule):
     """Cross-entropy classification with optional RKHS-norm penalties and constraints.
 
     Args:
-        model: an ``nn.Module`` returning logits, or a timm model name (created with ``pretrained=False``,
+        model: an ``nn.Module`` returning logits, or a timm model as ``"timm:NAME"`` (created with ``pretrained=False``,
             ``num_classes`` and ``in_chans``; weights are never downloaded).
         num_classes: number of classes (accuracy metric, timm head).
         in_chans: input channels for a timm model.
@@ -57,7 +62,7 @@ class RegularizedClassifier(pl.LightningModule):
         global_batch: as in :class:`RKHSRegularization`.
 
     Example:
-        >>> clf = RegularizedClassifier("resnet18", num_classes=10, lr=0.1,             # doctest: +SKIP
+        >>> clf = RegularizedClassifier("timm:resnet18", num_classes=10, lr=0.1,             # doctest: +SKIP
         ...                             penalties={"gradient_norm": {"weight": 0.1}},
         ...                             constraints={"spectral_norm_projection": {"radius": 1.0}})
         >>> pl.Trainer(max_epochs=1).fit(clf, train_loader, val_loader)                # doctest: +SKIP
@@ -93,7 +98,7 @@ class RegularizedClassifier(pl.LightningModule):
             self.net = model
         else:
             raise ConfigurationError(f"model={type(model).__name__} is not allowed; pass an nn.Module or a timm "
-                                     "model name such as 'resnet18'.")
+                                     "model as 'timm:NAME', e.g. 'timm:resnet18'.")
         self.regularization: RKHSRegularization | None = None
         if penalties or constraints:
             self.regularization = RKHSRegularization(penalties, constraints, schedules=schedules, forward="net",
