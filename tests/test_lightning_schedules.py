@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pytorch_lightning")
 
 from rkhsreg import ConfigurationError  # noqa: E402
-from rkhsreg.lightning.schedules import Constant, LinearWarmup, RadiusDecay  # noqa: E402
+from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay  # noqa: E402
 
 
 def test_constant() -> None:

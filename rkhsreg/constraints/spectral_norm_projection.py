@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from torch import nn
 from rkhsreg._checks import check_choice, check_finite_weights, check_int, check_model, check_real
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import Constraint
+from rkhsreg.functional.schedules import RadiusDecay
 from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
@@ -111,10 +111,11 @@ class SpectralNormProjection(Constraint):
 
     @property
     def current_radius(self) -> float:
-        """The radius at the current epoch: radius·(1 + 4·exp(−epoch/κ)), or radius when κ is None."""
+        """The radius at the current epoch: :class:`~rkhsreg.functional.schedules.RadiusDecay` (radius·(1 +
+        4·exp(−epoch/κ))), or radius when κ is None."""
         if self.kappa is None:
             return self.radius
-        return self.radius * (1.0 + 4.0 * math.exp(-self.epoch / self.kappa))
+        return RadiusDecay(tau=self.radius, kappa=self.kappa)(step=0, epoch=self.epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch (int >= 0) of the radius schedule; called by the training loop at each epoch start."""

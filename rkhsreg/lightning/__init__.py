@@ -16,7 +16,7 @@ from rkhsreg.lightning.classifier import RegularizedClassifier
 from rkhsreg.lightning.mnist_data import MNISTSubset
 from rkhsreg.lightning.monitor import RKHSNormMonitor, plot_norm_bounds
 from rkhsreg.lightning.robust_accuracy import RobustAccuracy
-from rkhsreg.lightning.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
+from rkhsreg.functional.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
 
 __all__ = ["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "MNISTSubset", "CIFAR10Data",
            "cifar10_transforms", "plot_norm_bounds", "Schedule",

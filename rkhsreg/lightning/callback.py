@@ -9,7 +9,7 @@ How it hooks in, and why:
 - Constraints run right after each *real* optimiser step, through
   ``torch.optim.Optimizer.register_step_post_hook`` on the trainer's optimizers (removed at teardown): a
   step skipped by accumulation or by AMP's inf check is not followed by a projection.
-- Weights follow :mod:`~rkhsreg.lightning.schedules`, recomputed from ``global_step`` / ``current_epoch``
+- Weights follow :mod:`~rkhsreg.functional.schedules`, recomputed from ``global_step`` / ``current_epoch``
   before each step's penalties and before each projection (a constraint's scheduled ``radius``, or the
   epoch of a constraint with ``set_epoch``: the paper's radius schedule). Nothing of a schedule is state:
   a run resumed from any checkpoint (epoch end, step checkpoint at an epoch boundary or mid-epoch)
@@ -30,7 +30,7 @@ from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
 from rkhsreg.lightning._compat import check_trainer, pl
-from rkhsreg.lightning.schedules import Schedule
+from rkhsreg.functional.schedules import Schedule
 from rkhsreg.training import (ConstraintSpec, PenaltySpec, PenaltyTerms, apply_constraints, build_constraints,
                               build_penalties, check_global_batch, evaluate_penalties)
 

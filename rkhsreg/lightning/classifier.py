@@ -19,7 +19,7 @@ from rkhsreg._errors import ConfigurationError
 from rkhsreg._plugin import Constraint, Penalty
 from rkhsreg.lightning._compat import pl
 from rkhsreg.lightning.callback import RKHSRegularization
-from rkhsreg.lightning.schedules import Schedule
+from rkhsreg.functional.schedules import Schedule
 
 __all__ = ["RegularizedClassifier"]
 

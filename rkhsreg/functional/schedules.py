@@ -1,8 +1,9 @@
 """Weight (and radius) schedules: pure functions of the optimiser step and the epoch.
 
-A schedule holds no state: its value is recomputed from ``trainer.global_step`` and
-``trainer.current_epoch``, which Lightning restores from a checkpoint, so a resumed run follows the
-same curve. No Lightning import here.
+A schedule holds no state: its value is recomputed from the step and the epoch (in Lightning,
+``trainer.global_step`` and ``trainer.current_epoch``, which a checkpoint restores), so a resumed run
+follows the same curve. The one owner of the paper's radius formula: the spectral-norm projection's
+``kappa`` uses :class:`RadiusDecay` too. Re-exported by :mod:`rkhsreg.lightning`.
 
 Example:
     >>> LinearWarmup(0.1, warmup=100)(step=50, epoch=0)
