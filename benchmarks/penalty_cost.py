@@ -26,7 +26,7 @@ from benchmarks.step_cost import Config, config_main  # noqa: E402
 CONFIGS = [
     Config("plain (noise floor)", "plain"),
     Config("weight decay 5e-4", "weight_decay"),
-    Config("‖f‖²_δ per class, candidates=4 (default)", "penalty", "adversarial_perturbation", {"epsilon": 1.0}),
+    Config("‖f‖²_δ per class, candidates=4", "penalty", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 4}),
     Config("‖f‖²_δ per class, candidates=8", "penalty", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 8}),
     Config("‖f‖²_δ per class, candidates=1", "penalty", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 1}),
     Config("‖f‖²_δ per class, exhaustive (candidates='all')", "penalty", "adversarial_perturbation",

@@ -6,6 +6,8 @@ in one process; nothing here asserts a timing):
 * ``step_cost`` — every plugin's training-step time and peak memory relative to a plain step, and its
   forward/backward passes, on the paper's MNIST network and on a timm ResNet-18 at 32×32, next to a
   straightforward ‖f‖²_δ (one PGD per class and example, :mod:`benchmarks.step_cost`).
+* ``delta_search`` — the default ‖f‖²_δ search's value against the exhaustive search and its step cost on
+  timm ResNet-18 / ResNet-10t / ConvNeXt-atto and the paper's MNIST net (:mod:`benchmarks.delta_search`).
 * ``evaluation`` — ``evaluate_robustness`` over an 8-value ε sweep against torchattacks' AutoAttack
   run once per ε (``benchmarks/evaluation_cost.py``, run as a subprocess; its own JSON is kept whole).
 * ``callback`` — the Lightning callback's overhead with every penalty off
@@ -51,7 +53,7 @@ __all__ = ["SECTIONS", "SCHEMA_VERSION", "run", "render_markdown", "validate", "
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCHEMA_VERSION = 1
-SECTIONS = ("step_cost", "evaluation", "callback", "ddp")
+SECTIONS = ("step_cost", "delta_search", "evaluation", "callback", "ddp")
 NOISE_NOTE = ("Measured on a machine shared with other jobs (background training runs and other work on the same "
               "cores): every time ratio carries that noise — compare the two rounds to see how much — and only "
               "the pass counts are exact. Rerun on a quiet machine for firm numbers.")
@@ -77,6 +79,13 @@ def section_step_cost(opts: argparse.Namespace, log: Callable[[str], None]) -> d
         out[name] = step_cost.measure_model(name, quick=opts.quick, steps=1 if opts.quick else opts.steps,
                                             rounds=opts.rounds, data_dir=opts.data_dir, device=opts.device, log=log)
     return {"models": out}
+
+
+def section_delta_search(opts: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """The default ‖f‖²_δ search ÷ the exhaustive one, per model and ε, and its step cost."""
+    from benchmarks import delta_search
+    log("delta_search: default (candidates='auto') vs exhaustive ‖f‖²_δ search")
+    return delta_search.run(data_dir=opts.data_dir, rounds=opts.rounds, quick=opts.quick, log=log)
 
 
 def section_evaluation(opts: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -173,7 +182,7 @@ def section_ddp(opts: argparse.Namespace, log: Callable[[str], None]) -> dict[st
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, Callable[[str], None]], dict[str, Any]]] = {
-    "step_cost": section_step_cost, "evaluation": section_evaluation, "callback": section_callback,
+    "step_cost": section_step_cost, "delta_search": section_delta_search, "evaluation": section_evaluation, "callback": section_callback,
     "ddp": section_ddp}
 
 
@@ -249,6 +258,8 @@ def _ddp_lines(dd: dict[str, Any], report: dict[str, Any]) -> list[str]:
 # that finished before one failed)
 _MARKDOWN_SECTIONS = [
     ("step_cost", "Training-step cost relative to a plain step", _step_cost_lines, True),
+    ("delta_search", "‖f‖²_δ: the default search's value ÷ the exhaustive search's, and its step cost",
+     lambda sec, report: [sec["table"], ""], False),
     ("evaluation", "Evaluation: `evaluate_robustness` over 8 ε vs torchattacks AutoAttack once per ε",
      _evaluation_lines, False),
     ("callback", "Lightning callback overhead (every penalty at weight 0)", _callback_lines, False),

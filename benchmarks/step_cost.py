@@ -62,7 +62,7 @@ class Config:
 CONFIGS: list[Config] = [
     Config("plain (noise floor: plain vs plain)", "plain", quick=("mnist_vgg5", "resnet18")),
     Config("weight decay 5e-4", "weight_decay"),
-    Config("‖f‖²_δ per class, candidates=4 (default)", "penalty", "adversarial_perturbation", {"epsilon": 1.0},
+    Config("‖f‖²_δ per class, candidates=4", "penalty", "adversarial_perturbation", {"epsilon": 1.0, "candidates": 4},
            quick=("mnist_vgg5",)),
     Config("‖f‖²_δ per class, exhaustive (candidates='all')", "penalty", "adversarial_perturbation",
            {"epsilon": 1.0, "candidates": "all"}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -166,3 +168,100 @@ def test_bad_arguments(kwargs, match) -> None:
 def test_classes_subset_needs_targets(small_cnn, image_batch) -> None:
     with pytest.raises(InputError, match="targets"):
         AdversarialPerturbation(classes=1)(small_cnn, image_batch[0], None)
+
+
+class CurvedWinner(nn.Module):
+    """f_0(x) = a·x_0 + b·x_0² with (a, b) read from each example's coordinates 1 and 2 (not perturbed: detached);
+    f_1 = 0. Examples with b = 0 and a = 1 gain ε; the one with a = 0.05, b = 10 has the smallest gradient at x
+    but gains ≈ 10ε², so a first-order ranking puts the winner last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.flatten(1)
+        a, b = z[:, 1].detach(), z[:, 2].detach()
+        f0 = self.scale * (a * z[:, 0] + b * z[:, 0] ** 2)
+        return torch.stack([f0, torch.zeros_like(f0)], dim=1)
+
+
+def curved_batch(n: int = 12) -> torch.Tensor:
+    x = torch.zeros(n, 3)
+    x[:, 1] = 1.0
+    x[-1, 1], x[-1, 2] = 0.05, 10.0   # the winner, ranked last by its gradient norm
+    return x
+
+
+def test_first_order_ranking_misses_a_curved_winner_that_auto_finds() -> None:
+    model, x = CurvedWinner(), curved_batch()
+    exhaustive = AdversarialPerturbation(epsilon=1.0, candidates="all")(model, x)
+    fixed = AdversarialPerturbation(epsilon=1.0, candidates=4)(model, x)
+    assert fixed < 0.5 * exhaustive                       # today's ranking fails here
+    auto = AdversarialPerturbation(epsilon=1.0)
+    with pytest.warns(RuntimeWarning, match="4 candidates per class find 0.0"):
+        first = auto(model, x)                             # calibration call: the exhaustive value
+    torch.testing.assert_close(first, exhaustive)
+    ratios = auto.last_search["ratios"]
+    assert auto.last_search["checked"] and ratios[4] < 0.5 and ratios[8] < 0.5 and auto.last_search["chosen"] == "all"
+    for call in range(1, 6):                               # 2 more checks, then the chosen count (all 12)
+        assert auto(model, x) >= 0.99 * exhaustive
+        assert auto.last_search["checked"] == (call < 3) and auto.last_search["candidates"] == 12
+
+
+def test_calibration_reports_the_exact_value_of_every_candidate_count(small_cnn) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(40, 1, 8, 8, generator=g)
+    small_cnn.eval()
+    auto = AdversarialPerturbation(epsilon=2.0, target=1.0)
+    value = auto(small_cnn, x)
+    ratios, exhaustive = {**auto.last_search["ratios"], 40: 1.0}, auto.last_search["exhaustive"]
+    assert sorted(ratios) == [4, 8, 16, 32, 40]
+    torch.testing.assert_close(value, AdversarialPerturbation(epsilon=2.0, candidates="all")(small_cnn, x))
+    tol = 1e-5 if value.dtype == torch.float32 else 1e-10
+    for count, ratio in ratios.items():
+        direct = AdversarialPerturbation(epsilon=2.0, candidates=count)(small_cnn, x).item()
+        assert ratio * exhaustive == pytest.approx(direct, rel=tol, abs=tol * exhaustive)
+    assert auto.last_search["mean"] == auto.last_search["ratios"]      # one check so far
+    chosen = min(c for c, r in ratios.items() if r >= 1.0)
+    assert auto.last_search["chosen"] == (chosen if chosen < 40 else "all")
+
+
+def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_batch) -> None:
+    x, _ = image_batch
+    small_cnn.eval()
+    auto = AdversarialPerturbation(epsilon=0.5, check_every=3)
+    checked = []
+    for _ in range(7):
+        auto(small_cnn, x)
+        checked.append(auto.last_search["checked"])
+    assert checked == [True, True, True, True, False, False, True]   # the first 3 calls, then every 3rd
+    state = auto.state_dict()
+    resumed = AdversarialPerturbation(epsilon=0.5, check_every=3)
+    resumed.load_state_dict(state)
+    for _ in range(3):
+        a, b = auto(small_cnn, x), resumed(small_cnn, x)
+        assert a.item() == b.item() and auto.last_search == resumed.last_search
+
+
+@pytest.mark.parametrize("kwargs, name", [({"candidates": "aut"}, "candidates"), ({"check_every": 0}, "check_every"),
+                                          ({"target": 1.5}, "target"), ({"target": 0.0}, "target")])
+def test_auto_arguments_are_checked(kwargs, name) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        AdversarialPerturbation(**kwargs)
+
+
+def test_auto_averages_over_checks_so_one_easy_batch_does_not_decide() -> None:
+    model, hard = CurvedWinner(), curved_batch()
+    easy = hard.clone()
+    easy[-1, 1] = 2.0                      # the curved example now also has the largest gradient: ranked first
+    auto = AdversarialPerturbation(epsilon=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        auto(model, easy)
+        assert auto.last_search["chosen"] == 4 and auto.last_search["ratios"][4] == 1.0
+        auto(model, hard)
+        assert auto.last_search["chosen"] == "all"
+        auto(model, easy)                  # 4 is exact here again, but its mean over the three checks is not
+        assert auto.last_search["ratios"][4] == 1.0 and auto.last_search["mean"][4] < 0.99
+        assert auto.last_search["chosen"] == "all"

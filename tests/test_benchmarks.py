@@ -90,20 +90,25 @@ def _check(out: Path, sections: list[str]) -> dict:
 def test_quick_run_in_process_sections(tmp_path):
     """``--quick`` for the in-process sections (step costs on both models, Lightning callback)."""
     out = tmp_path / "results"
-    code = run_all.main(["--quick", "--sections", "step_cost,callback", "--out", str(out), "--tag", "cpu-x86_64-test",
+    code = run_all.main(["--quick", "--sections", "step_cost,delta_search,callback", "--out", str(out), "--tag",
+                         "cpu-x86_64-test",
                          "--data-dir", DATA])
     assert code == 0
-    report = _check(out, ["step_cost", "callback"])
+    report = _check(out, ["step_cost", "delta_search", "callback"])
     models = report["sections"]["step_cost"]["models"]
     assert set(models) == {"mnist_vgg5", "resnet18"}
     rows = {r["label"]: r for r in models["mnist_vgg5"]["rows"]}
-    delta = rows["‖f‖²_δ per class, candidates=4 (default)"]
+    delta = rows["‖f‖²_δ per class, candidates=4"]
     reference = rows["‖f‖²_δ straightforward: one PGD per class and example"]
     # batch 8, K = 10, 5 steps: the reference's passes follow from its algorithm alone
     assert reference["passes"]["forward"] == pytest.approx(1 + 10 * 6 + 20 / 8)
     assert delta["passes"]["forward"] < reference["passes"]["forward"]
     assert delta["value"] <= reference["value"] * (1 + 1e-5)  # the exhaustive value is the sup the search targets
     assert len(report["sections"]["callback"]["rounds"]) == 2
+    (row,) = report["sections"]["delta_search"]["rows"]
+    # exact selections of one exhaustive run: ratios never above 1, the exhaustive's own is 1
+    assert 0 < row["min_auto_ratio"] <= row["auto_ratio"] <= 1 and 0 < row["four_ratio"] <= 1
+    assert len(row["exhaustive"]) == 2 and row["step_ratio"] and row["exhaustive_step_ratio"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,216 @@
+"""Does the default ‖f‖²_δ search find the per-class sup it claims, and what does it cost? Per model and ε.
+
+For each network (timm ``resnet18``, ``resnet10t``, the BatchNorm-free ``convnext_atto`` at 32×32 CIFAR-size
+inputs, batch 64; the paper's ``mnist_vgg5`` at widths 16 and 64, batch 128, on MNIST digits), at random init
+with BatchNorm statistics warmed on 4 batches, and for ``mnist_vgg5(16)`` also after 100 training steps:
+
+1. the default ``AdversarialPerturbation(epsilon=ε)`` (``candidates="auto"``) is called on 3 batches — its
+   first 3 calls, all calibrations (the exhaustive search runs there and picks the candidate count);
+2. on 2 *other* batches the count it chose is compared with the exhaustive search (``candidates="all"``,
+   same 5 steps of 1.5ε/5): column "auto ÷ exh." is the value the default returns between two calibrations
+   (mean and smallest of the 2 batches); "4 ÷ exh." is the fixed first-order choice of 4 candidates per class;
+3. "exh. ÷ 20 steps" compares the paper's 5-step exhaustive search with a 20-step one (step 1.5ε/20 … same
+   path length) — how far the paper's own search is from a stronger one (ε = 1 only, the costly column);
+4. step cost (ε = 1): a training step with the penalty at the chosen count ÷ a plain step, and the amortised cost
+   of ``"auto"`` = (99 steps at that count + 1 exhaustive step) / 100 (``check_every=100``), median of
+   interleaved pairs, measured twice in one process (:func:`benchmarks._timing.compare_steps`).
+
+Usage::
+
+    python benchmarks/delta_search.py [--data-dir DIR] [--threads 2] [--models resnet18,mnist_vgg5_64] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import compare_steps, machine_info, training_step, write_json  # noqa: E402
+from rkhsreg.penalties.adversarial_perturbation import AdversarialPerturbation  # noqa: E402
+
+CIFAR_EPS = (0.25, 0.5, 1.0, 2.0)
+MNIST_EPS = (0.5, 1.0, 2.0)
+MODELS = {  # name: (factory kwargs, dataset, batch, epsilons, train steps for the "trained" state or 0)
+    "resnet18": ("timm", "cifar", 64, CIFAR_EPS, 0),
+    "resnet10t": ("timm", "cifar", 64, CIFAR_EPS, 0),
+    "convnext_atto": ("timm", "cifar", 64, CIFAR_EPS, 0),
+    "mnist_vgg5_16": (16, "mnist", 128, MNIST_EPS, 100),
+    "mnist_vgg5_64": (64, "mnist", 128, MNIST_EPS, 0),
+}
+QUICK = {"mnist_vgg5_4": (4, "mnist", 16, (1.0,), 0)}   # ``--quick``: checks the pipeline, measures nothing
+
+
+def build(name: str) -> torch.nn.Module:
+    kind = {**MODELS, **QUICK}[name][0]
+    if kind == "timm":
+        import timm
+        return timm.create_model(name, pretrained=False, num_classes=10)
+    from rkhsreg.models import mnist_vgg5
+    return mnist_vgg5(width=kind)
+
+
+def load(dataset: str, data_dir: str | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if dataset == "mnist":
+        from rkhsreg.data import load_mnist
+        x, y = load_mnist(data_dir, train=True, download=False)
+        return x[:n], y[:n]
+    from rkhsreg.data.cifar10_files import load_cifar10_tensors
+    return load_cifar10_tensors(data_dir, train=True, limit=n)
+
+
+CALIBRATION, EVALUATION = 3, 2   # batches the default calibrates on (its first 3 calls), batches it is judged on
+
+
+def prepare(name: str, data_dir: str | None, trained: bool) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The model (BN warmed, or trained) and the 5 batches it is measured on (disjoint from those it saw)."""
+    _, dataset, batch, _, train_steps = {**MODELS, **QUICK}[name]
+    used = (CALIBRATION + EVALUATION) * batch
+    torch.manual_seed(0)
+    model = build(name)
+    x, y = load(dataset, data_dir, used + 6 * batch)
+    model.train()
+    if trained:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for i in range(train_steps):
+            j = used + (i % 6) * batch
+            loss = torch.nn.functional.cross_entropy(model(x[j:j + batch]), y[j:j + batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    else:
+        with torch.no_grad():
+            for j in range(4):
+                model(x[used + j * batch:used + (j + 1) * batch])
+    return model, x[:used], y[:used]
+
+
+def value(model: torch.nn.Module, x: torch.Tensor, **kwargs: Any) -> float:
+    with torch.no_grad():
+        return float(AdversarialPerturbation(**kwargs)(model, x))
+
+
+def calibrate(model: torch.nn.Module, x: torch.Tensor, epsilon: float) -> dict[str, Any]:
+    """One calibration call of the default search: the exhaustive value and the exact ratio of every count.
+
+    Each count's ratio is exact (its trajectories are rows of the exhaustive search), so these are the values
+    a fixed count would return on ``x``, without running it.
+    """
+    auto = AdversarialPerturbation(epsilon=epsilon)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        auto(model, x)
+    return auto.last_search
+
+
+def auto_choice(model: torch.nn.Module, batches: list[torch.Tensor], epsilon: float) -> int | str:
+    """The count the default chooses after its first calls (all calibrations) on ``batches``."""
+    auto = AdversarialPerturbation(epsilon=epsilon)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x in batches:
+            auto(model, x)
+    return auto.last_search["chosen"]
+
+
+def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, candidates: int | str,
+               rounds: int) -> list[float]:
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the model stays the one measured
+    plain = training_step(model, x, y, opt)
+    with_penalty = training_step(model, x, y, opt, penalty=AdversarialPerturbation(epsilon=1.0, candidates=candidates))
+    return [r["time_ratio"] for r in compare_steps(plain, with_penalty, steps=1, rounds=rounds, warmup=0)]
+
+
+def measure(name: str, trained: bool, data_dir: str | None, rounds: int, log) -> list[dict[str, Any]]:
+    model, x, y = prepare(name, data_dir, trained)
+    batch, epsilons = {**MODELS, **QUICK}[name][2:4]
+    batches = list(x.split(batch))
+    cal, judged = batches[:CALIBRATION], batches[CALIBRATION:]
+    a, ya = cal[0], y[:batch]
+    rows, costs = [], {}
+    for eps in epsilons:
+        model.eval()
+        chosen = auto_choice(model, cal, eps)
+        on_b = [calibrate(model, b, eps) for b in judged]          # the exhaustive search on each judged batch
+
+        def mean_ratio(count: int | str) -> float:
+            return sum(1.0 if count == "all" or count >= batch else r["ratios"][count] for r in on_b) / len(on_b)
+
+        row = {"model": name, "state": "trained" if trained else "init", "epsilon": eps, "chosen": chosen,
+               "auto_ratio": mean_ratio(chosen), "four_ratio": mean_ratio(4),
+               "min_auto_ratio": min(1.0 if chosen == "all" else r["ratios"].get(chosen, 1.0) for r in on_b),
+               "exhaustive": [r["exhaustive"] for r in on_b], "ratios_judged": [r["ratios"] for r in on_b],
+               "strong_ratio": None}
+        b = judged[0]
+        if eps == 1.0:
+            row["strong_ratio"] = row["exhaustive"][0] / value(model, b, epsilon=eps, candidates="all", steps=20)
+        model.train()
+        for c in (chosen, "all"):
+            if c not in costs:
+                costs[c] = step_ratio(model, a, ya, c, rounds)
+        row["step_ratio"] = costs[chosen]
+        row["auto_step_ratio"] = [(99 * c + e) / 100 for c, e in zip(costs[chosen], costs["all"])]
+        row["exhaustive_step_ratio"] = costs["all"]
+        log(row)
+        rows.append(row)
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    def ratios(values: list[float]) -> str:
+        return " / ".join(f"{v:.2f}×" for v in values)
+    lines = [f"| model | state | ε | count chosen | auto ÷ exh. (mean, min of {EVALUATION} batches) | 4 ÷ exh. | "
+             "exh. ÷ 20 steps | step (count) | step (auto, amortised) | step (exhaustive) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        strong = "" if r["strong_ratio"] is None else f"{r['strong_ratio']:.3f}"
+        lines.append(f"| {r['model']} | {r['state']} | {r['epsilon']:g} | {r['chosen']} | {r['auto_ratio']:.3f}, "
+                     f"{r['min_auto_ratio']:.3f} | {r['four_ratio']:.3f} | {strong} | {ratios(r['step_ratio'])} | "
+                     f"{ratios(r['auto_step_ratio'])} | {ratios(r['exhaustive_step_ratio'])} |")
+    return "\n".join(lines)
+
+
+def run(models: list[str] | None = None, *, data_dir: str | None = None, rounds: int = 2, quick: bool = False,
+        log=print) -> dict[str, Any]:
+    """Every model's rows (``quick``: one tiny model at ε = 1) and the Markdown table."""
+    specs = QUICK if quick else MODELS
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for name in models or list(specs):
+        if name not in specs:
+            raise SystemExit(f"--models: {name!r} is not one of {', '.join(specs)}")
+        for trained in (False, True) if specs[name][4] else (False,):
+            rows += measure(name, trained, data_dir, rounds, log=lambda r: log(json.dumps(r)))
+    return {"rows": rows, "table": render(rows), "seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--quick", action="store_true", help="one tiny model: checks the script runs")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = run(None if args.quick else args.models.split(","), data_dir=args.data_dir, rounds=args.rounds,
+              quick=args.quick, log=lambda line: print(line, flush=True))
+    print(out["table"])
+    print(f"({out['seconds']:.0f} s)")
+    if args.json:
+        write_json(args.json, {**out, "machine": machine_info(), "threads": args.threads})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
