@@ -102,7 +102,7 @@ def test_skips_examples_already_broken(cnn):
     for stage in result.stages[1:]:
         # never more than the examples still open at that ε, and never a misclassified one
         assert stage["attacked"] <= int((result.correct & (result.distances > stage["epsilon"] * 0)).sum())
-    ce = [s for s in result.stages if s["attack"] == "apgd-ce"]
+    ce = [s for s in result.stages if s["attack"] == "apgd-ce" and s["restart"] == 0]   # not the borderline reruns
     assert [s["epsilon"] for s in ce] == sorted(s["epsilon"] for s in ce)
     assert all(later["attacked"] <= earlier["attacked"] for earlier, later in zip(ce, ce[1:]))
 
@@ -110,7 +110,8 @@ def test_skips_examples_already_broken(cnn):
 def test_descending_attacks_each_example_fully_at_most_once(cnn):
     x, y = quadrant_data(32, seed=6)
     result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64, sanity=False)
-    targeted = sum(s["attacked"] - s["successes"] for s in result.stages if s["attack"] == "apgd-t")
+    own = [s for s in result.stages if s["attack"] == "apgd-t" and s["restart"] == 0]   # not the borderline reruns
+    targeted = sum(s["attacked"] - s["successes"] for s in own)
     assert targeted <= int(result.correct.sum())
     assert result.robust_accuracy == sorted(result.robust_accuracy, reverse=True)
 
@@ -340,6 +341,8 @@ def test_progress_counts_this_process_share(linear, monkeypatch):
     assert calls and len(calls) == len(result.stages)
     for stage in result.stages:
         label = stage["attack"] if stage["epsilon"] is None else f"{stage['attack']} eps={stage['epsilon']:g}"
+        if stage["restart"]:
+            label += f" borderline restart {stage['restart']}"
         batches = [min(8, stage["attacked"] - start) for start in range(0, stage["attacked"], 8)]
         share = sum(batches[0::2])
         assert calls[label] == [(sum(batches[0:2 * k + 1:2]), share) for k in range(len(batches[0::2]))]
@@ -381,3 +384,62 @@ def test_non_finite_candidates_are_discarded(linear):
     assert not torch.isnan(result.distances).any()
     assert torch.equal(result.distances, torch.where(result.correct, math.inf, 0.0).double())
     assert result.robust_accuracy == [result.clean_accuracy] * 2
+
+
+class _Threshold(nn.Module):
+    """Class 1 wins where u·(x − 0.5) > d (u the unit diagonal of a 2×2 image): every example's true distance is d."""
+
+    def __init__(self, d: float) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.layer.weight.copy_(torch.tensor([[0.0] * 4, [0.5] * 4]))
+            self.layer.bias.copy_(torch.tensor([0.0, -0.5 * 4 * 0.5 - d]))
+
+    def forward(self, x):
+        return self.layer(x.flatten(1))
+
+
+class _Oblique(Attack):
+    """Minimum-norm stand-in: an adversarial example along a direction 18° off the optimal one (found distance d/0.95)."""
+
+    name = "oblique"
+    minimum_norm = True
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+        v = torch.tensor([0.5, 0.5, 0.5, 0.5]) * 0.95 + torch.tensor([0.5, -0.5, 0.5, -0.5]) * (1 - 0.95 ** 2) ** 0.5
+        return (inputs + 0.4 * v.view(1, 1, 2, 2)).clamp(0, 1)   # inside the box: the direction is kept
+
+
+class _Lucky(Attack):
+    """An ε-bounded attack that only succeeds on its third run (a seed that happens to work), along u."""
+
+    name = "lucky"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+        self.runs += 1
+        if self.runs < 3:
+            return inputs.clone()
+        return (inputs + epsilon * torch.full_like(inputs, 0.5)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("restarts, robust", [(0, 1.0), (4, 0.0)])
+def test_borderline_examples_get_restarts_until_a_seed_breaks_them(restarts, robust):
+    x, y = torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, dtype=torch.long)
+    lucky = _Lucky()
+    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.31], attacks=[_Oblique(), lucky],
+                                 sanity=False, borderline=0.1, borderline_restarts=restarts)
+    assert 0.31 < 0.3 / 0.95 <= 0.31 * 1.1          # the minimum-norm distance found is just above ε: borderline
+    assert result.robust_accuracy == [robust]
+    assert lucky.runs == (1 if restarts == 0 else 3)  # restarts stop as soon as it is broken
+
+
+def test_examples_far_above_epsilon_are_not_restarted():
+    x, y = torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, dtype=torch.long)
+    lucky = _Lucky()
+    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.2], attacks=[_Oblique(), lucky],
+                                 sanity=False, borderline=0.1, borderline_restarts=4)
+    assert result.robust_accuracy == [1.0] and lucky.runs == 1   # found distance 0.316 > 1.1 · 0.2

@@ -12,7 +12,10 @@ construction and every attack success, at whatever ε, tightens it.
 3. For each ε, the ε-bounded attacks (APGD-CE, then targeted APGD-DLR) run in turn on the examples
    still open at ε only: ``d_i > ε`` (not yet broken: skipped when a minimum-norm distance or an
    earlier success is already within ε) and not yet found robust at a larger ε (see ``order``).
-4. Every candidate is re-checked here, never trusted: projected onto the ε-ball and the input box,
+4. Borderline examples — still open at ε although some attack found them adversarial at a distance
+   ≤ (1 + ``borderline``)·ε — get ``borderline_restarts`` more runs of the gradient-based attacks, each
+   with new seeds: whether APGD breaks them often depends on the seed, and they are few.
+5. Every candidate is re-checked here, never trusted: projected onto the ε-ball and the input box,
    re-classified, then shortened by bisection on the segment from the clean input, which turns
    each success into a tighter ``d_i``.
 
@@ -138,8 +141,11 @@ class _Sweep:
         return int(rows.numel())
 
     # ------------------------------------------------------------------------------- stages
-    def stage(self, attack: Attack, index: torch.Tensor, epsilon: float, label: str | None = None) -> dict[str, Any]:
-        """Run ``attack`` at ``epsilon`` (model units; inf for minimum-norm) on examples ``index``, sharded."""
+    def stage(self, attack: Attack, index: torch.Tensor, epsilon: float, label: str | None = None,
+              restart: int = 0) -> dict[str, Any]:
+        """Run ``attack`` at ``epsilon`` (model units; inf for minimum-norm) on examples ``index``, sharded.
+
+        ``restart``: 0 for the ensemble's own run, k for the k-th extra run on borderline examples."""
         self._stage_no += 1
         label = label or (f"{attack.name}" if math.isinf(epsilon) else f"{attack.name} eps={epsilon:g}")
         eps_z = epsilon / self.view.scale
@@ -167,7 +173,7 @@ class _Sweep:
         self.sync.sum_(counts)
         entry = {"attack": attack.name, "epsilon": None if math.isinf(epsilon) else epsilon, "attacked": total,
                  "successes": int(counts[0]), "forward_rows": int(counts[1]), "backward_rows": int(counts[2]),
-                 "seconds": round(time.perf_counter() - start, 4)}
+                 "seconds": round(time.perf_counter() - start, 4), "restart": restart}
         self.stages.append(entry)
         return entry
 
@@ -181,6 +187,19 @@ class _Sweep:
         return self.sync.sum_(out)
 
 
+def _retry_borderline(sweep: _Sweep, bounded: list[Attack], open_: torch.Tensor, epsilon: float, margin: float,
+                      restarts: int) -> None:
+    """Rerun the gradient-based ε-bounded attacks, with new seeds, on the examples found adversarial just above ε."""
+    retry = [a for a in bounded if not a.gradient_free]
+    for restart in range(1, restarts + 1):
+        for attack in retry:
+            index = (open_ & (sweep.dist > epsilon) & (sweep.dist <= epsilon * (1 + margin))).nonzero().squeeze(1)
+            if not index.numel():
+                return
+            sweep.stage(attack, index, epsilon, label=f"{attack.name} eps={epsilon:g} borderline restart {restart}",
+                        restart=restart)
+
+
 def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilons: Sequence[float],
                         attacks: Sequence[Attack] | None = None, steps: int = 100, batch_size: int = 128,
                         device: str | torch.device | None = None, bounds: tuple[float, float] = (0.0, 1.0),
@@ -188,7 +207,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
                         generator: torch.Generator | None = None, order: str = "descending", refine_steps: int = 10,
                         sanity: bool = True, noise_samples: int = 4, sanity_examples: int = 64,
                         disagreement_threshold: float = 0.05, certify: bool = False,
-                        distributed: bool | None = None, progress: Progress | None = None) -> RobustnessResult:
+                        distributed: bool | None = None, progress: Progress | None = None,
+                        borderline: float = 0.1, borderline_restarts: int = 4) -> RobustnessResult:
     """Robust accuracy of ``model`` at each ε of ``epsilons``, worst case over an attack ensemble.
 
     The model is evaluated in eval mode; on return every submodule's mode, every buffer (BatchNorm
@@ -227,6 +247,12 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
             rank gets the full result.
         progress: ``progress(stage, done, total)`` called after each batch (under ``torch.distributed``:
             ``done`` and ``total`` count this process's share of the stage).
+        borderline: relative margin of a borderline example at ε: one the ensemble did not break at ε although
+            an attack found it adversarial at a distance ≤ (1 + ``borderline``)·ε. Whether an attack breaks it
+            often depends on its random seed.
+        borderline_restarts: extra runs, each with new seeds, of the gradient-based ε-bounded attacks on the
+            borderline examples at each ε (0: none), so that one seed's luck does not decide them; few
+            examples are borderline, so this costs little (``result.stages`` lists the runs).
 
     Returns:
         A :class:`~rkhsreg.evaluation.result.RobustnessResult`.
@@ -250,6 +276,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
     noise_samples = check_int("noise_samples", noise_samples, low=0)
     sanity_examples = check_int("sanity_examples", sanity_examples, low=0)
     disagreement_threshold = check_real("disagreement_threshold", disagreement_threshold, high=1.0)
+    borderline = check_real("borderline", borderline)
+    borderline_restarts = check_int("borderline_restarts", borderline_restarts, low=0)
     if not isinstance(sanity, bool) or not isinstance(certify, bool):
         raise ConfigurationError(f"sanity={sanity!r}, certify={certify!r}: both must be True or False.")
     if progress is not None and not callable(progress):
@@ -315,6 +343,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
                     if attack.gradient_free and gradient_based:
                         label = "noise probe" if attack is probe else attack.name
                         free_hits[label] = free_hits.get(label, 0) + hits
+            _retry_borderline(sweep, bounded, open_, epsilon, borderline, borderline_restarts)
             survivors = open_ & (sweep.dist > epsilon)
             verified[survivors] = torch.maximum(verified[survivors], torch.tensor(epsilon, dtype=torch.float64))
         if sanity:
