@@ -8,12 +8,14 @@ Public surface (everything else is private infrastructure)::
     loss = criterion(model(x), y) + penalty(model, x, y)
     project = rkhsreg.create_constraint("spectral_norm_projection", radius=1.0)
     optimizer.step(); project(model)
+    rkhsreg.list_attacks()          # the robustness evaluators' attacks, by name
 """
 
 from rkhsreg._errors import (ConfigurationError, InputError, PluginNotFoundError, PluginValidationError,
                              RKHSRegError)
-from rkhsreg._plugin import Constraint, PassCount, Penalty
-from rkhsreg._registry import (create_constraint, create_penalty, list_constraints, list_penalties)
+from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
+from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
+                               list_penalties)
 from rkhsreg.select_logits import SelectLogits
 
 __version__ = "0.1.0"
@@ -40,6 +42,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rkhsreg' has no attribute {name!r}")
 
 
-__all__ = ["ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
-           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_constraint", "create_penalty",
-           "list_constraints", "list_penalties", "__version__", *_LAZY]
+__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
+           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_attack", "create_constraint",
+           "create_penalty", "list_attacks", "list_constraints", "list_penalties", "__version__", *_LAZY]

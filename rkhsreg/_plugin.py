@@ -1,8 +1,9 @@
-"""Plugin protocols: what every penalty and constraint implements.
+"""Plugin protocols: what every penalty, constraint and attack implements.
 
 A penalty maps ``(model, inputs, targets)`` to a differentiable scalar ``weight * estimate``;
 a constraint projects a model's weights in place. Both carry a ``state_dict`` so training
-can resume exactly (power-iteration vectors, random generators, counters).
+can resume exactly (power-iteration vectors, random generators, counters). An attack maps
+``(model, inputs, labels, ε)`` to candidate adversarial inputs for the robustness evaluators.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 from rkhsreg._checks import check_real
 
-__all__ = ["Penalty", "Constraint", "PassCount"]
+__all__ = ["Penalty", "Constraint", "Attack", "PassCount"]
 
 
 @dataclass
@@ -114,4 +115,51 @@ class Constraint(abc.ABC):
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Attack(abc.ABC):
+    """One attack of an ensemble: stateless, model and ε passed at every call.
+
+    Subclasses set ``name`` and implement :meth:`perturb`. An attack with ``minimum_norm = True``
+    ignores ε (it is called once, with ``epsilon=math.inf``) and returns the closest adversarial
+    example it finds; the others look for any adversarial example within ε.
+
+    Example:
+        >>> class Shift(Attack):
+        ...     name = "shift"
+        ...     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+        ...         return (inputs + epsilon / inputs[0].numel() ** 0.5).clamp(0, 1)
+    """
+
+    name: ClassVar[str] = ""
+    #: Called once with ε = inf; returns the smallest adversarial example found.
+    minimum_norm: ClassVar[bool] = False
+    #: Uses no gradient (its successes where gradient attacks failed point at masked gradients).
+    gradient_free: ClassVar[bool] = False
+
+    def supports(self, num_classes: int, norm: str) -> str | None:
+        """``None`` if the attack applies, else the reason it does not (then the sweep skips it)."""
+        return None
+
+    @abc.abstractmethod
+    def perturb(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epsilon: float, norm: str,
+                seed: int) -> torch.Tensor:
+        """Return candidate adversarial inputs, same shape as ``inputs`` (4-d, pixels in [0, 1]).
+
+        Args:
+            model: the classifier (an :class:`~rkhsreg.evaluation._model.AttackView`), in eval mode.
+            inputs: clean inputs (n, C, H, W) in [0, 1].
+            labels: true classes (n,).
+            epsilon: radius of the ball in these units (``math.inf`` for minimum-norm attacks).
+            norm: ``"l2"`` or ``"linf"``.
+            seed: the seed of any randomness (the global RNG is forked around the call).
+        """
+
+    def settings(self) -> dict[str, Any]:
+        """The budget, for reports (JSON-serialisable)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         return f"{type(self).__name__}({args})"

@@ -16,15 +16,16 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from rkhsreg._errors import ConfigurationError, PluginNotFoundError, PluginValidationError
-from rkhsreg._plugin import Constraint, Penalty
+from rkhsreg._plugin import Attack, Constraint, Penalty
 
 __all__ = ["GROUPS", "list_plugins", "load_plugin", "create_plugin", "list_penalties", "create_penalty",
-           "list_constraints", "create_constraint"]
+           "list_constraints", "create_constraint", "list_attacks", "create_attack"]
 
 #: Entry-point group -> (kind in messages, base class every plugin of the group subclasses).
 GROUPS: dict[str, tuple[str, type]] = {
     "rkhsreg.penalties": ("penalty", Penalty),
     "rkhsreg.constraints": ("constraint", Constraint),
+    "rkhsreg.attacks": ("attack", Attack),
 }
 
 
@@ -140,3 +141,18 @@ def create_constraint(name: str, **kwargs: Any) -> Constraint:
         >>> rkhsreg.create_constraint("spectral_norm_projection", radius=1.0)  # doctest: +SKIP
     """
     return create_plugin("rkhsreg.constraints", name, **kwargs)
+
+
+def list_attacks() -> list[str]:
+    """Sorted names of the registered attacks (what ``attacks=[...]`` of the evaluators accepts, besides "default")."""
+    return list_plugins("rkhsreg.attacks")
+
+
+def create_attack(name: str, **kwargs: Any) -> Attack:
+    """Create the attack registered as ``name``.
+
+    Example:
+        >>> rkhsreg.create_attack("apgd-ce", steps=20).name  # doctest: +SKIP
+        'apgd-ce'
+    """
+    return create_plugin("rkhsreg.attacks", name, **kwargs)

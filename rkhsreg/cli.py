@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     atk.add_argument("--steps", type=_positive, default=100, help="APGD/FAB iterations (default 100)")
     atk.add_argument("--attacks", type=_names, default=None,
                      help="comma-separated ensemble: default (FAB-T, APGD-CE, APGD-T), fab-t, fab, apgd-ce, apgd-dlr, "
-                          "apgd-t, square (gradient-free, 5000 queries), noise; e.g. default,square")
+                          "apgd-t, square (gradient-free, 5000 queries), noise, or any attack a plugin registers in "
+                          "the rkhsreg.attacks entry-point group; e.g. default,square")
     atk.add_argument("--order", choices=("descending", "ascending"), default="descending")
     atk.add_argument("--bounds", type=_bounds, default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
     atk.add_argument("--certify", action="store_true", help="also compute the certified (Lipschitz) accuracy")

@@ -81,7 +81,7 @@ def test_bad_epsilon_list_is_one_line_error(capsys, folder, epsilons, match):
 
 
 def test_attack_names_on_the_command_line(capsys, tmp_path):
-    from rkhsreg.evaluation import ATTACK_NAMES
+    from rkhsreg.evaluation import attack_names
 
     write_quadrant_folder(tmp_path / "images")
     base = ["--model", "tests._evaluation_helpers:quadrant_net", "--data", f"imagefolder:{tmp_path / 'images'}",
@@ -94,7 +94,7 @@ def test_attack_names_on_the_command_line(capsys, tmp_path):
     ensemble = json.loads((tmp_path / "r.json").read_text())["attack"]["ensemble"]
     assert [a["name"] for a in ensemble] == ["noise", "square"] and ensemble[1]["queries"] == 5000
     help_text = build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help()
-    assert all(name in help_text for name in ATTACK_NAMES)
+    assert all(name in " ".join(help_text.split()) for name in attack_names())   # the built-ins are all named
 
 
 @pytest.mark.parametrize("data, match", [

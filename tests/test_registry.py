@@ -70,3 +70,64 @@ def test_two_distributions_registering_one_name_are_refused_naming_both(tmp_path
     assert "clashing_plugin:Other (from clashing-plugin)" in str(info.value)
     monkeypatch.setenv("RKHSREG_DISABLE_PLUGINS", "gradient_norm")  # the documented way out
     assert "gradient_norm" not in rkhsreg.list_penalties()
+
+
+def _throwaway_distribution(root, name: str, entry_points: str, module: str | None = None) -> None:
+    """A distribution on sys.path (dist-info + optional module), as `pip install` of a plugin would leave it."""
+    info = root / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    if module is not None:
+        (root / f"{name.replace('-', '_')}.py").write_text(module)
+
+
+SHIFT = '''
+import torch
+from rkhsreg import Attack
+
+
+class Shift(Attack):
+    """Moves every pixel by the same amount, ε in ℓ2."""
+
+    name = "shift"
+
+    def __init__(self, *, sign: float = 1.0):
+        self.sign = sign
+
+    def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
+        return (inputs + self.sign * epsilon / inputs[0].numel() ** 0.5).clamp(0, 1)
+
+
+class NotAnAttack:
+    pass
+'''
+
+
+def test_a_third_party_attack_is_found_and_runs_in_the_ensemble(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("torchattacks")
+    from rkhsreg.evaluation import evaluate_robustness
+    from rkhsreg.evaluation.ensemble import resolve_attacks
+    from tests._evaluation_helpers import linear_problem
+
+    _throwaway_distribution(tmp_path, "shift-attack", "[rkhsreg.attacks]\nshift = shift_attack:Shift\n", SHIFT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "shift" in rkhsreg.list_attacks() and "square" in rkhsreg.list_attacks()
+    assert [a.name for a in resolve_attacks(["default", "shift"], "l2", 10, steps=3)] == \
+        ["fab-t", "apgd-ce", "apgd-t", "shift"]
+    assert rkhsreg.create_attack("shift", sign=-1.0).sign == -1.0
+    model, x, y, _ = linear_problem(n=8)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.1], attacks=["shift"], sanity=False)
+    assert [s["attack"] for s in result.stages] == ["shift"]
+
+
+def test_attack_plugins_are_validated_and_unique(tmp_path, monkeypatch) -> None:
+    _throwaway_distribution(tmp_path, "odd-attacks", "[rkhsreg.attacks]\nodd = odd_attacks:NotAnAttack\n"
+                            "square = odd_attacks:Shift\n", SHIFT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginValidationError, match="'square'") as info:
+        rkhsreg.list_attacks()
+    assert "Square (from rkhsreg)" in str(info.value) and "odd_attacks:Shift (from odd-attacks)" in str(info.value)
+    monkeypatch.setenv("RKHSREG_DISABLE_PLUGINS", "square")
+    with pytest.raises(PluginValidationError, match="not a subclass of rkhsreg.Attack"):
+        rkhsreg.create_attack("odd")

@@ -10,17 +10,18 @@ Example:
     >>> print(result.table()); result.save("results/robustness")                                     # doctest: +SKIP
 """
 
-from rkhsreg.evaluation.attacks import APGD, FAB, APGDTargeted, Attack, RandomNoise, default_attacks
+from rkhsreg.evaluation.attacks import (APGD, APGDCE, APGDDLR, FAB, APGDTargeted, Attack, FABUntargeted, RandomNoise,
+                                        default_attacks)
 from rkhsreg.evaluation.certified import certified_accuracy, certified_radii
 from rkhsreg.evaluation.deformation import DeformationResult, evaluate_deformations
-from rkhsreg.evaluation.ensemble import ATTACK_NAMES
+from rkhsreg.evaluation.ensemble import attack_names
 from rkhsreg.evaluation.result import RobustnessResult
 from rkhsreg.evaluation.sanity import MaskedGradientWarning, NondeterminismWarning, RobustnessWarning
 from rkhsreg.evaluation.square import Square
 from rkhsreg.evaluation.sweep import evaluate_robustness
 
-__all__ = ["evaluate_robustness", "RobustnessResult", "Attack", "APGD", "APGDTargeted", "FAB",
-           "RandomNoise", "Square", "ATTACK_NAMES", "default_attacks", "certified_accuracy", "certified_radii",
+__all__ = ["evaluate_robustness", "RobustnessResult", "Attack", "APGD", "APGDCE", "APGDDLR", "APGDTargeted", "FAB",
+           "FABUntargeted", "RandomNoise", "Square", "attack_names", "default_attacks", "certified_accuracy", "certified_radii",
            "evaluate_deformations", "DeformationResult", "RobustnessWarning", "MaskedGradientWarning",
            "NondeterminismWarning"]
 

@@ -31,17 +31,18 @@ Example:
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._plugin import Attack
 
-__all__ = ["Attack", "APGD", "APGDTargeted", "FAB", "RandomNoise", "default_attacks", "NORMS"]
+__all__ = ["Attack", "APGD", "APGDCE", "APGDDLR", "APGDTargeted", "FAB", "FABUntargeted", "RandomNoise",
+           "default_attacks", "NORMS"]
 
 #: Norms of the threat models, as spelled in rkhsreg.
 NORMS = ("l2", "linf")
@@ -63,53 +64,6 @@ def forked_rng(inputs: torch.Tensor) -> Iterator[None]:
     devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         yield
-
-
-class Attack(abc.ABC):
-    """One attack of an ensemble: stateless, model and ε passed at every call.
-
-    Subclasses set ``name`` and implement :meth:`perturb`. An attack with ``minimum_norm = True``
-    ignores ε (it is called once, with ``epsilon=math.inf``) and returns the closest adversarial
-    example it finds; the others look for any adversarial example within ε.
-
-    Example:
-        >>> class Shift(Attack):
-        ...     name = "shift"
-        ...     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):
-        ...         return (inputs + epsilon / inputs[0].numel() ** 0.5).clamp(0, 1)
-    """
-
-    name: ClassVar[str] = ""
-    #: Called once with ε = inf; returns the smallest adversarial example found.
-    minimum_norm: ClassVar[bool] = False
-    #: Uses no gradient (its successes where gradient attacks failed point at masked gradients).
-    gradient_free: ClassVar[bool] = False
-
-    def supports(self, num_classes: int, norm: str) -> str | None:
-        """``None`` if the attack applies, else the reason it does not (then the sweep skips it)."""
-        return None
-
-    @abc.abstractmethod
-    def perturb(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epsilon: float, norm: str,
-                seed: int) -> torch.Tensor:
-        """Return candidate adversarial inputs, same shape as ``inputs`` (4-d, pixels in [0, 1]).
-
-        Args:
-            model: the classifier (an :class:`~rkhsreg.evaluation._model.AttackView`), in eval mode.
-            inputs: clean inputs (n, C, H, W) in [0, 1].
-            labels: true classes (n,).
-            epsilon: radius of the ball in these units (``math.inf`` for minimum-norm attacks).
-            norm: ``"l2"`` or ``"linf"``.
-            seed: the seed of any randomness (the global RNG is forked around the call).
-        """
-
-    def settings(self) -> dict[str, Any]:
-        """The budget, for reports (JSON-serialisable)."""
-        return {}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
-        return f"{type(self).__name__}({args})"
 
 
 class APGD(Attack):
@@ -149,6 +103,20 @@ class APGD(Attack):
 
     def settings(self) -> dict[str, Any]:
         return {"loss": self.loss, "steps": self.steps, "restarts": self.restarts, "rho": self.rho}
+
+
+class APGDCE(APGD):
+    """APGD-CE, registered as ``apgd-ce``: :class:`APGD` on the cross-entropy."""
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
+        super().__init__("ce", steps=steps, restarts=restarts, rho=rho)
+
+
+class APGDDLR(APGD):
+    """APGD-DLR, registered as ``apgd-dlr``: untargeted :class:`APGD` on the DLR loss (needs >= 3 classes)."""
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
+        super().__init__("dlr", steps=steps, restarts=restarts, rho=rho)
 
 
 class APGDTargeted(APGD):
@@ -273,6 +241,14 @@ class FAB(Attack):
     def settings(self) -> dict[str, Any]:
         return {"steps": self.steps, "targets": self.targets, "restarts": self.restarts,
                 "alpha_max": self.alpha_max, "eta": self.eta, "beta": self.beta}
+
+
+class FABUntargeted(FAB):
+    """Untargeted FAB, registered as ``fab``: :class:`FAB` with ``targets=None``."""
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, alpha_max: float = 0.1, eta: float = 1.05,
+                 beta: float = 0.9) -> None:
+        super().__init__(steps=steps, targets=None, restarts=restarts, alpha_max=alpha_max, eta=eta, beta=beta)
 
 
 class RandomNoise(Attack):

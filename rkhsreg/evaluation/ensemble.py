@@ -1,37 +1,43 @@
 """The ensemble by name: the attack names accepted by the evaluators, checked and built into attacks.
 
-Its own module because it knows every attack (the torchattacks-backed ones of :mod:`.attacks` and
-:class:`.square.Square`), while the attacks know nothing of one another.
+Names are those of the ``rkhsreg.attacks`` entry-point group (the built-ins are registered there the way a
+third-party distribution registers its own; :func:`rkhsreg.list_attacks`), plus ``"default"``, the default
+ensemble of :func:`~rkhsreg.evaluation.attacks.default_attacks`.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any
 
 from rkhsreg._errors import ConfigurationError
-from rkhsreg.evaluation.attacks import APGD, FAB, APGDTargeted, Attack, RandomNoise, default_attacks
-from rkhsreg.evaluation.square import Square
+from rkhsreg._registry import list_attacks, load_plugin
+from rkhsreg.evaluation.attacks import Attack, default_attacks
 
-__all__ = ["ATTACK_NAMES", "check_attacks", "resolve_attacks"]
+__all__ = ["attack_names", "check_attacks", "resolve_attacks"]
 
 
-#: Names accepted in ``attacks=[...]`` besides :class:`Attack` objects; ``"default"`` is the default ensemble.
-ATTACK_NAMES = ("default", "fab-t", "fab", "apgd-ce", "apgd-dlr", "apgd-t", "square", "noise")
+def attack_names() -> tuple[str, ...]:
+    """Names accepted in ``attacks=[...]`` besides :class:`Attack` objects: ``"default"`` and every registered attack.
+
+    Example:
+        >>> attack_names()[:3]
+        ('default', 'apgd-ce', 'apgd-dlr')
+    """
+    return ("default", *list_attacks())
 
 
 def _from_name(name: str, norm: str, num_classes: int, steps: int) -> list[Attack]:
     if name == "default":
         return default_attacks(norm, num_classes, steps=steps)
-    if name == "square":
-        return [Square()]
-    return [{"fab-t": lambda: FAB(steps=steps), "fab": lambda: FAB(steps=steps, targets=None),
-             "apgd-ce": lambda: APGD("ce", steps=steps), "apgd-dlr": lambda: APGD("dlr", steps=steps),
-             "apgd-t": lambda: APGDTargeted(steps=steps), "noise": RandomNoise}[name]()]
+    cls = load_plugin("rkhsreg.attacks", name)
+    takes_steps = "steps" in inspect.signature(cls.__init__).parameters
+    return [cls(steps=steps) if takes_steps else cls()]
 
 
 def check_attacks(attacks: Any) -> list[Attack | str]:
-    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects and names of :data:`ATTACK_NAMES`.
+    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects and names of :func:`attack_names`.
 
     Example:
         >>> check_attacks(["default", "square"])
@@ -39,15 +45,16 @@ def check_attacks(attacks: Any) -> list[Attack | str]:
     """
     if isinstance(attacks, (Attack, str)):
         attacks = [attacks]
+    names = attack_names()
     if (not isinstance(attacks, (list, tuple)) or not attacks
             or not all(isinstance(a, (Attack, str)) for a in attacks)):
         raise ConfigurationError(f"attacks={attacks!r} is not allowed; pass a non-empty list of "
                                  "rkhsreg.evaluation.Attack objects or names (e.g. ['default', 'square'], "
-                                 f"names: {', '.join(ATTACK_NAMES)}), or None for the default ensemble.")
+                                 f"names: {', '.join(names)}), or None for the default ensemble.")
     for item in attacks:
-        if isinstance(item, str) and item not in ATTACK_NAMES:
-            close = difflib.get_close_matches(item, ATTACK_NAMES, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(ATTACK_NAMES)}."
+        if isinstance(item, str) and item not in names:
+            close = difflib.get_close_matches(item, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}."
             raise ConfigurationError(f"attacks holds the unknown attack {item!r}; {hint}")
     _unique([a if isinstance(a, str) else a.name for a in attacks if a != "default"])
     return list(attacks)

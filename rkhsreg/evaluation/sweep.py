@@ -221,7 +221,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         norm: ``"l2"`` or ``"linf"``.
         epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
         attacks: the ensemble: :class:`~rkhsreg.evaluation.attacks.Attack` objects and/or names of
-            :data:`~rkhsreg.evaluation.ensemble.ATTACK_NAMES` (built with ``steps``), e.g.
+            :func:`~rkhsreg.evaluation.ensemble.attack_names` (built with ``steps``), e.g.
             ``["default", "square"]`` to add the gradient-free Square attack. Default: ``["default"]``,
             :func:`~rkhsreg.evaluation.attacks.default_attacks` for the model's class count (FAB-T,
             APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets). At each ε the
