@@ -5,13 +5,14 @@ inputs, batch 64; the paper's ``mnist_vgg5`` at widths 16 and 64, batch 128, on 
 with BatchNorm statistics warmed on 4 batches, and for ``mnist_vgg5(16)`` also after 100 training steps:
 
 1. the default ``AdversarialPerturbation(epsilon=ε)`` (``candidates="auto"``) is called on 3 batches — its
-   first 3 calls, all calibrations (the exhaustive search runs there and picks the candidate count);
-2. on 2 *other* batches the count it chose is compared with the exhaustive search (``candidates="all"``,
+   first 3 calls, all calibrations (the exhaustive search runs there and picks the plan: "16" = 16 first-order
+   candidates per class, "32→8" = 32 take two steps and the best 8 continue, "all" = the exhaustive search);
+2. on 2 *other* batches the plan it chose is compared with the exhaustive search (``candidates="all"``,
    same 5 steps of 1.5ε/5): column "auto ÷ exh." is the value the default returns between two calibrations
    (mean and smallest of the 2 batches); "4 ÷ exh." is the fixed first-order choice of 4 candidates per class;
 3. "exh. ÷ 20 steps" compares the paper's 5-step exhaustive search with a 20-step one (step 1.5ε/20 … same
    path length) — how far the paper's own search is from a stronger one (ε = 1 only, the costly column);
-4. step cost (ε = 1): a training step with the penalty at the chosen count ÷ a plain step, and the amortised cost
+4. step cost (ε = 1): a training step with the penalty's chosen plan ÷ a plain step, and the amortised cost
    of ``"auto"`` = (99 steps at that count + 1 exhaustive step) / 100 (``check_every=100``), median of
    interleaved pairs, measured twice in one process (:func:`benchmarks._timing.compare_steps`).
 
@@ -112,14 +113,21 @@ def calibrate(model: torch.nn.Module, x: torch.Tensor, epsilon: float) -> dict[s
     return auto.last_search
 
 
-def auto_choice(model: torch.nn.Module, batches: list[torch.Tensor], epsilon: float) -> int | str:
-    """The count the default chooses after its first calls (all calibrations) on ``batches``."""
+def auto_choice(model: torch.nn.Module, batches: list[torch.Tensor], epsilon: float) -> Any:
+    """The plan the default chooses after its first calls (all calibrations) on ``batches``."""
     auto = AdversarialPerturbation(epsilon=epsilon)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", RuntimeWarning)
         for x in batches:
             auto(model, x)
     return auto.last_search["chosen"]
+
+
+def label(plan: Any) -> str:
+    """A plan as written in the table: "all", "16" (no pruning) or "32→8" (pool → keep)."""
+    if plan == "all":
+        return "all"
+    return str(plan[0]) if plan[0] == plan[1] else f"{plan[0]}→{plan[1]}"
 
 
 def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, candidates: int | str,
@@ -142,21 +150,21 @@ def measure(name: str, trained: bool, data_dir: str | None, rounds: int, log) ->
         chosen = auto_choice(model, cal, eps)
         on_b = [calibrate(model, b, eps) for b in judged]          # the exhaustive search on each judged batch
 
-        def mean_ratio(count: int | str) -> float:
-            return sum(1.0 if count == "all" or count >= batch else r["ratios"][count] for r in on_b) / len(on_b)
+        def mean_ratio(plan: Any) -> float:
+            return sum(1.0 if plan == "all" or plan[0] >= batch else r["ratios"][plan] for r in on_b) / len(on_b)
 
-        row = {"model": name, "state": "trained" if trained else "init", "epsilon": eps, "chosen": chosen,
-               "auto_ratio": mean_ratio(chosen), "four_ratio": mean_ratio(4),
-               "min_auto_ratio": min(1.0 if chosen == "all" else r["ratios"].get(chosen, 1.0) for r in on_b),
-               "exhaustive": [r["exhaustive"] for r in on_b], "ratios_judged": [r["ratios"] for r in on_b],
-               "strong_ratio": None}
+        row = {"model": name, "state": "trained" if trained else "init", "epsilon": eps, "chosen": label(chosen),
+               "auto_ratio": mean_ratio(chosen), "four_ratio": mean_ratio((4, 4)),
+               "min_auto_ratio": min(1.0 if chosen == "all" else r["ratios"][chosen] for r in on_b),
+               "exhaustive": [r["exhaustive"] for r in on_b],
+               "ratios_judged": [{label(p): v for p, v in r["ratios"].items()} for r in on_b], "strong_ratio": None}
         b = judged[0]
         if eps == 1.0:
             row["strong_ratio"] = row["exhaustive"][0] / value(model, b, epsilon=eps, candidates="all", steps=20)
         model.train()
         for c in (chosen, "all"):
             if c not in costs:
-                costs[c] = step_ratio(model, a, ya, c, rounds)
+                costs[c] = step_ratio(model, a, ya, c, rounds)   # c: a plan (pool, keep) or "all"
         row["step_ratio"] = costs[chosen]
         row["auto_step_ratio"] = [(99 * c + e) / 100 for c, e in zip(costs[chosen], costs["all"])]
         row["exhaustive_step_ratio"] = costs["all"]
@@ -168,7 +176,7 @@ def measure(name: str, trained: bool, data_dir: str | None, rounds: int, log) ->
 def render(rows: list[dict[str, Any]]) -> str:
     def ratios(values: list[float]) -> str:
         return " / ".join(f"{v:.2f}×" for v in values)
-    lines = [f"| model | state | ε | count chosen | auto ÷ exh. (mean, min of {EVALUATION} batches) | 4 ÷ exh. | "
+    lines = [f"| model | state | ε | plan chosen | auto ÷ exh. (mean, min of {EVALUATION} batches) | 4 ÷ exh. | "
              "exh. ÷ 20 steps | step (count) | step (auto, amortised) | step (exhaustive) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -199,32 +199,38 @@ def test_first_order_ranking_misses_a_curved_winner_that_auto_finds() -> None:
     fixed = AdversarialPerturbation(epsilon=1.0, candidates=4)(model, x)
     assert fixed < 0.5 * exhaustive                       # today's ranking fails here
     auto = AdversarialPerturbation(epsilon=1.0)
-    with pytest.warns(RuntimeWarning, match="4 candidates per class find 0.0"):
+    with pytest.warns(RuntimeWarning, match=r"the cheapest search, plan \(4, 2\) \(pool, keep\), finds 0.0"):
         first = auto(model, x)                             # calibration call: the exhaustive value
     torch.testing.assert_close(first, exhaustive)
     ratios = auto.last_search["ratios"]
-    assert auto.last_search["checked"] and ratios[4] < 0.5 and ratios[8] < 0.5 and auto.last_search["chosen"] == "all"
-    for call in range(1, 6):                               # 2 more checks, then the chosen count (all 12)
+    assert auto.last_search["checked"] and ratios[(4, 4)] < 0.5 and ratios[(8, 8)] < 0.5
+    assert auto.last_search["chosen"] == "all"
+    for call in range(1, 6):                               # 2 more checks, then the chosen plan (all 12)
         assert auto(model, x) >= 0.99 * exhaustive
-        assert auto.last_search["checked"] == (call < 3) and auto.last_search["candidates"] == 12
+        assert auto.last_search["checked"] == (call < 3) and auto.last_search["plan"] == "all"
 
 
-def test_calibration_reports_the_exact_value_of_every_candidate_count(small_cnn) -> None:
+def test_calibration_reports_the_exact_value_of_every_plan(small_cnn) -> None:
+    """Every plan of the ladder — pools of 4..32 of 40 examples, pruned to half or a quarter after 2 steps or not,
+    the first step taken from the ranking's gradients — run on its own finds the value the calibration read off
+    the exhaustive run's recorded trajectories."""
     g = torch.Generator().manual_seed(3)
     x = torch.rand(40, 1, 8, 8, generator=g)
     small_cnn.eval()
     auto = AdversarialPerturbation(epsilon=2.0, target=1.0)
     value = auto(small_cnn, x)
-    ratios, exhaustive = {**auto.last_search["ratios"], 40: 1.0}, auto.last_search["exhaustive"]
-    assert sorted(ratios) == [4, 8, 16, 32, 40]
+    ratios, exhaustive = auto.last_search["ratios"], auto.last_search["exhaustive"]
+    assert {(4, 4), (8, 8), (8, 2), (16, 8), (16, 4), (32, 32), (32, 8), (40, 40)} <= set(ratios)
     torch.testing.assert_close(value, AdversarialPerturbation(epsilon=2.0, candidates="all")(small_cnn, x))
+    assert len({round(r, 6) for r in ratios.values()}) > 2            # the plans do differ on this batch
     tol = 1e-5 if value.dtype == torch.float32 else 1e-10
-    for count, ratio in ratios.items():
-        direct = AdversarialPerturbation(epsilon=2.0, candidates=count)(small_cnn, x).item()
-        assert ratio * exhaustive == pytest.approx(direct, rel=tol, abs=tol * exhaustive)
-    assert auto.last_search["mean"] == auto.last_search["ratios"]      # one check so far
-    chosen = min(c for c, r in ratios.items() if r >= 1.0)
-    assert auto.last_search["chosen"] == (chosen if chosen < 40 else "all")
+    for plan, ratio in ratios.items():
+        direct = AdversarialPerturbation(epsilon=2.0, candidates=plan)(small_cnn, x).item()
+        assert ratio * exhaustive == pytest.approx(direct, rel=tol, abs=tol * exhaustive), plan
+    assert auto.last_search["mean"] == ratios                        # one check so far
+    ladder = auto._ladder(40)
+    chosen = next(plan for plan in ladder if ratios[plan] >= 1.0)   # the cheapest plan reaching the target
+    assert auto.last_search["chosen"] == (chosen if chosen != (40, 40) else "all")
 
 
 def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_batch) -> None:
@@ -244,7 +250,9 @@ def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_bat
         assert a.item() == b.item() and auto.last_search == resumed.last_search
 
 
-@pytest.mark.parametrize("kwargs, name", [({"candidates": "aut"}, "candidates"), ({"check_every": 0}, "check_every"),
+@pytest.mark.parametrize("kwargs, name", [({"candidates": "aut"}, "candidates"), ({"candidates": (2, 3)}, "candidates"),
+                                          ({"candidates": (4,)}, "candidates"), ({"candidates": (0, 0)}, "candidates"),
+                                          ({"check_every": 0}, "check_every"),
                                           ({"target": 1.5}, "target"), ({"target": 0.0}, "target")])
 def test_auto_arguments_are_checked(kwargs, name) -> None:
     with pytest.raises(ConfigurationError, match=name):
@@ -259,9 +267,10 @@ def test_auto_averages_over_checks_so_one_easy_batch_does_not_decide() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         auto(model, easy)
-        assert auto.last_search["chosen"] == 4 and auto.last_search["ratios"][4] == 1.0
+        cheapest = next(iter(auto._ladder(len(easy))))     # (4, 2): 4 per class take 2 steps, the best 2 go on
+        assert auto.last_search["chosen"] == cheapest and auto.last_search["ratios"][cheapest] == 1.0
         auto(model, hard)
         assert auto.last_search["chosen"] == "all"
-        auto(model, easy)                  # 4 is exact here again, but its mean over the three checks is not
-        assert auto.last_search["ratios"][4] == 1.0 and auto.last_search["mean"][4] < 0.99
+        auto(model, easy)                  # the cheapest is exact here again, but its mean over the three checks is not
+        assert auto.last_search["ratios"][cheapest] == 1.0 and auto.last_search["mean"][cheapest] < 0.99
         assert auto.last_search["chosen"] == "all"

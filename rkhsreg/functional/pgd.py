@@ -15,7 +15,7 @@ import torch
 
 from rkhsreg.functional._precision import wide
 
-__all__ = ["normalize_step", "project", "random_start", "pgd_maximize"]
+__all__ = ["normalize_step", "project", "random_start", "ascent_step", "pgd_maximize"]
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -57,9 +57,25 @@ def random_start(like: torch.Tensor, epsilon: float, norm: str, generator: torch
     return out.to(device=like.device, dtype=like.dtype)
 
 
+def ascent_step(delta: torch.Tensor, grad: torch.Tensor, base: torch.Tensor, *, epsilon: float, step_size: float,
+                norm: str = "l2", clip: tuple[float, float] | None = None) -> torch.Tensor:
+    """One projected ascent step of :func:`pgd_maximize` from ``delta`` along ``grad`` (e.g. a gradient already known).
+
+    Example:
+        >>> ascent_step(torch.zeros(1, 2), torch.tensor([[3., 4.]]), torch.zeros(1, 2), epsilon=1.0, step_size=0.5)
+        tensor([[0.3000, 0.4000]])
+    """
+    with torch.no_grad():
+        delta = project(delta + step_size * normalize_step(grad, norm), epsilon, norm)
+        if clip is not None:
+            delta = (base + delta).clamp(*clip) - base
+    return delta
+
+
 def pgd_maximize(objective: Objective, inputs: torch.Tensor, *, epsilon: float, steps: int, step_size: float,
                  norm: str = "l2", delta: torch.Tensor | None = None,
-                 clip: tuple[float, float] | None = None) -> torch.Tensor:
+                 clip: tuple[float, float] | None = None,
+                 record: list[torch.Tensor] | None = None) -> torch.Tensor:
     """Maximise ``objective(inputs + delta)`` row by row over the ``norm`` ball of radius ``epsilon``.
 
     Each step: gradient of ``objective(x + delta).sum()`` w.r.t. ``delta`` only (parameters'
@@ -75,6 +91,8 @@ def pgd_maximize(objective: Objective, inputs: torch.Tensor, *, epsilon: float, 
         norm: ``"l2"`` or ``"linf"``.
         delta: starting perturbation (default zero, the paper's start).
         clip: optional (low, high) bounds for ``inputs + delta``.
+        record: a list to which the objective's per-row values at each step's starting point are appended
+            (detached): ``steps`` tensors, the values at δ_0 (the start), δ_1, …, δ_{steps−1}.
 
     Returns:
         The final perturbation, detached.
@@ -87,10 +105,9 @@ def pgd_maximize(objective: Objective, inputs: torch.Tensor, *, epsilon: float, 
     for _ in range(steps):
         delta.requires_grad_(True)
         with torch.enable_grad():
-            value = objective(base + delta).sum()
-            (grad,) = torch.autograd.grad(value, delta)
-        with torch.no_grad():
-            delta = project(delta + step_size * normalize_step(grad, norm), epsilon, norm)
-            if clip is not None:
-                delta = (base + delta).clamp(*clip) - base
+            values = objective(base + delta)
+            (grad,) = torch.autograd.grad(values.sum(), delta)
+        if record is not None:
+            record.append(values.detach())
+        delta = ascent_step(delta.detach(), grad, base, epsilon=epsilon, step_size=step_size, norm=norm, clip=clip)
     return delta.detach()

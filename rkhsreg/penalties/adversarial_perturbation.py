@@ -16,14 +16,16 @@ through the model at once, so the exhaustive search's K·n rows cost the memory 
 How many candidates suffice depends on the network: on the paper's MNIST net 4 per class find the
 exhaustive value, on a ResNet-18 at ε ≥ 1 the first-order ranking misses the winner of some classes
 (curvature: a small gradient at x can still lead to the largest change within the ball). The default
-``candidates="auto"`` measures it instead of guessing: on the first call and every ``check_every``
-calls it runs the exhaustive search (and returns its value), and because each candidate set's
-trajectories are rows of that search, one exhaustive run gives the exact value every candidate count
-4, 8, 16, … would have found on that batch. The smallest count reaching ``target`` (0.99) of the
-exhaustive value, averaged over the last 10 checks (the first 3 calls are all checks: one batch's winners
-may all rank high while the next batch's do not), is used until the next check; a warning says when a
-check raises it. Nothing in a
-library offers this: attack libraries run one attack per (example, target) and have no per-class sup.
+``candidates="auto"`` measures it instead of guessing. Its searches form a ladder, each a "plan"
+``(pool, keep)``: the ``pool`` best examples per class by first-order score take the first two PGD steps
+(the first one from the gradients the ranking already computed), then the ``keep`` best by the value
+reached continue (``keep = pool``: no pruning). On the first 3 calls and every ``check_every`` calls the
+exhaustive search runs (and its value is returned) with the value of every row recorded at every step;
+since each plan's trajectories are rows of that search, one exhaustive run gives the exact value every
+plan would have found on that batch. The cheapest plan (rows × steps) whose value, averaged over the
+last 10 checks, reaches ``target`` (0.99) of the exhaustive value is used until the next check; a warning
+says when a check moves to a costlier plan. Nothing in a library offers this: attack libraries run one
+attack per (example, target) and have no per-class sup.
 """
 
 from __future__ import annotations
@@ -39,19 +41,38 @@ from rkhsreg._errors import ConfigurationError
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
-from rkhsreg.functional.pgd import pgd_maximize, random_start
+from rkhsreg.functional.pgd import ascent_step, pgd_maximize, random_start
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
-from rkhsreg.penalties._common import (SeededPenalty, check_candidates, check_classes, check_clip, check_mode,
-                                       check_norm, check_steps, counting_forward, make_generator,
-                                       zero_like_parameters)
+from rkhsreg.penalties._common import (SeededPenalty, check_classes, check_clip, check_mode, check_norm,
+                                       check_steps, counting_forward, make_generator, zero_like_parameters)
 
-__all__ = ["AdversarialPerturbation", "AUTO_LEVELS"]
+__all__ = ["AdversarialPerturbation", "AUTO_LEVELS", "Plan"]
 
-#: Candidate counts per class ``candidates="auto"`` chooses from (then the whole batch).
+#: Pool sizes per class the ladder of ``candidates="auto"`` is made of (then the whole batch).
 AUTO_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512)
-#: Checks a calibration averages each count's ratio over, and how many of the first calls are checks.
+#: Checks a calibration averages each plan's ratio over, and how many of the first calls are checks.
 HISTORY = 10
 FIRST_CHECKS = 3
+#: A pruned plan keeps its best rows after this many PGD steps; a forward-only row costs about this
+#: fraction of a PGD step (forward + input backward) in the ladder's cost model.
+PRUNE_AFTER = 2
+FORWARD_COST = 0.45
+
+Plan = tuple[int, int]  # (pool, keep): examples per class taking the first steps, and those continuing
+
+
+def check_plan(value: Any) -> int | str | Plan:
+    """``candidates``: an int >= 1, ``"all"``, ``"auto"`` or a (pool, keep) pair with 1 <= keep <= pool."""
+    if value in ("all", "auto"):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value) and 1 <= value[1] <= value[0]:
+        return int(value[0]), int(value[1])
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"candidates={value!r} is not allowed; pass an int >= 1 (examples per class that "
+                                 "continue PGD), 'auto' (calibrated against the exhaustive search), 'all' (the "
+                                 "exhaustive search) or a (pool, keep) pair with 1 <= keep <= pool.")
+    return value
 
 
 class AdversarialPerturbation(SeededPenalty):
@@ -66,8 +87,9 @@ class AdversarialPerturbation(SeededPenalty):
         mode: ``"per_class"`` (paper: one sup per output, summed) or ``"joint"`` (one PGD on the
             squared output difference for all outputs; random start since its gradient is zero at δ=0).
         candidates: examples per class that continue PGD after the first step; ``"all"`` (the exhaustive
-            search) or ``"auto"`` (default: the smallest of 4, 8, 16, … that finds ``target`` of the
-            exhaustive value on calibration calls; see the module docstring).
+            search); a plan ``(pool, keep)`` (``pool`` examples per class take 2 steps, the ``keep`` best
+            continue); or ``"auto"`` (default: the cheapest plan that finds ``target`` of the exhaustive
+            value on calibration calls; see the module docstring).
         check_every: with ``candidates="auto"``, calls between two calibrations (the first 3 calls are ones).
         target: with ``candidates="auto"``, the fraction of the exhaustive value the chosen count must reach.
         classes: ``"all"`` or an int k: only each example's true class and its k top-scoring other
@@ -79,9 +101,9 @@ class AdversarialPerturbation(SeededPenalty):
             Rows are independent, so the result does not depend on it; only peak memory and speed do.
 
     Attributes:
-        last_search: after a per-class call, ``{"candidates": count used, "checked": bool}`` and, on a
-            calibration call, ``"exhaustive"`` (its value), ``"ratios"`` (value of each count ÷ it),
-            ``"mean"`` (the same averaged over the recent checks) and ``"chosen"``.
+        last_search: after a per-class call, ``{"plan": (pool, keep) used, "checked": bool}`` and, on a
+            calibration call, ``"exhaustive"`` (its value), ``"ratios"`` (each plan's value ÷ it), ``"mean"``
+            (the same averaged over the recent checks) and ``"chosen"`` (a plan, or ``"all"``).
 
     Example:
         >>> penalty = AdversarialPerturbation(epsilon=0.5)                 # doctest: +SKIP
@@ -101,16 +123,16 @@ class AdversarialPerturbation(SeededPenalty):
                           else check_real("step_size", step_size))
         self.norm = check_norm(norm)
         self.mode = check_mode(mode)
-        self.candidates = check_candidates(candidates, allow_auto=True)
+        self.candidates = check_plan(candidates)
         self.check_every = check_int("check_every", check_every, low=1)
         self.target = check_real("target", target)
         if not 0 < self.target <= 1:
             raise ConfigurationError(f"target={target!r} is not allowed; pass a fraction in (0, 1].")
         self.last_search: dict[str, Any] = {}
         self._calls = 0                         # per-class calls so far (calibration schedule)
-        self._auto: int | str | None = None     # the count the last calibration chose
-        self._history: list[dict[int, float]] = []  # each recent check's ratio per count
-        self._highest = 0                       # index in AUTO_LEVELS of the largest count chosen (warnings)
+        self._auto: Plan | str | None = None    # the plan the last calibration chose
+        self._history: list[dict[Plan, float]] = []  # each recent check's ratio per plan
+        self._highest = 0.0                     # cost per class of the costliest plan chosen so far (warnings)
         self.classes = check_classes(classes)
         self.eval_mode = bool(eval_mode)
         self.clip = check_clip(clip)
@@ -124,15 +146,18 @@ class AdversarialPerturbation(SeededPenalty):
                 "max_rows": self.max_rows, "check_every": self.check_every, "target": self.target}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "calls": self._calls, "auto": self._auto, "highest": self._highest,
-                "history": [dict(h) for h in self._history]}
+        return {**super().state_dict(), "calls": self._calls, "highest": self._highest,
+                "auto": list(self._auto) if isinstance(self._auto, tuple) else self._auto,
+                "history": [[[pool, keep, ratio] for (pool, keep), ratio in h.items()] for h in self._history]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._calls = int(state.get("calls", 0))
-        self._auto = state.get("auto")
-        self._highest = int(state.get("highest", 0))
-        self._history = [{int(k): float(v) for k, v in h.items()} for h in state.get("history", [])]
+        auto = state.get("auto")
+        self._auto = tuple(auto) if isinstance(auto, (list, tuple)) else auto
+        self._highest = float(state.get("highest", 0.0))
+        self._history = [{(int(pool), int(keep)): float(ratio) for pool, keep, ratio in h}
+                         for h in state.get("history", [])]
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
@@ -148,86 +173,174 @@ class AdversarialPerturbation(SeededPenalty):
     def _per_class(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         n = x.shape[0]
         forward = counting_forward(model, self.last_passes, n, targets)
+        plan, check = self._plan(n)
+        pool = n if plan == "all" else plan[0]
+        # the first step's gradients of the pool, kept as the ranking computes them (slot j is class j)
+        kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def reduce(g: torch.Tensor, j: int) -> torch.Tensor:
+            norms = wide(g.flatten(1)).norm(dim=1)
+            if plan != "all" and self.classes == "all":
+                top = torch.argsort(norms, descending=True, stable=True)[:pool]
+                kept[j] = (top, g[top])
+            return norms
+
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
-        logits, slots, scores = output_gradients(forward, x, slots,
-                                                 reduce=lambda g, j: wide(g.flatten(1)).norm(dim=1))
+        logits, slots, scores = output_gradients(forward, x, slots, reduce=reduce)
         self.last_passes.add(backward_rows=n * slots.shape[1], batch=n)
-        count, check = self._count(n)
-        keep = top_per_class(scores, slots, count)
-        rows, classes = keep // slots.shape[1], slots.flatten()[keep]
-        delta, gain = self._pgd(forward, x[rows], logits[rows, classes], classes, n)
-        if check:
-            self._calibrate(scores, slots, keep, gain, n)
+        first = top_per_class(scores, slots, pool)
+        rows, classes = first // slots.shape[1], slots.flatten()[first]
+        clean = logits[rows, classes]
+        if plan == "all":
+            record: list[torch.Tensor] = []
+            delta = self._pgd(forward, x[rows], classes, None, self.steps, n, record)
+            gain = self._gains(forward, x[rows], delta, classes, clean)
+            if check:
+                self._calibrate(scores, slots, first, torch.stack(record, 1) - clean[:, None], gain, n)
+        else:
+            delta, rows, classes, clean = self._run_plan(forward, x, plan, rows, classes, clean, kept, n)
+            gain = self._gains(forward, x[rows], delta, classes, clean)
         best = top_per_class(gain[:, None], classes[:, None], 1)
         return self._value(forward, x[rows[best]], delta[best], classes[best], n)
 
-    def _count(self, n: int) -> tuple[int, bool]:
-        """Candidates per class for this call, and whether it is a calibration call (exhaustive)."""
+    def _plan(self, n: int) -> tuple[Plan | str, bool]:
+        """The plan of this call (``"all"``: the exhaustive search) and whether it is a calibration call."""
         if self.candidates != "auto":
-            count = n if self.candidates == "all" else self.candidates
-            self.last_search = {"candidates": min(count, n), "checked": False}
-            return count, False
+            plan = self.candidates
+            if isinstance(plan, int):
+                plan = (plan, plan)
+            if plan != "all" and plan[0] >= n:
+                plan = (n, min(plan[1], n)) if plan[1] < plan[0] else "all"
+            self.last_search = {"plan": plan, "checked": False}
+            return plan, False
         check = self._calls < FIRST_CHECKS or self._calls % self.check_every == 0 or self._auto is None
         self._calls += 1
-        count = n if check or self._auto == "all" else self._auto
-        self.last_search = {"candidates": min(count, n), "checked": check}
-        return count, check
+        plan = "all" if check or self._auto == "all" or self._auto[0] >= n else self._auto
+        self.last_search = {"plan": plan, "checked": check}
+        return plan, check
 
-    def _pgd(self, forward, x_c: torch.Tensor, clean: torch.Tensor, classes: torch.Tensor,
-             n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """PGD from zero on the rows ``x_c`` for their ``classes``: the perturbations and their gains.
+    def _run_plan(self, forward, x: torch.Tensor, plan: Plan, rows: torch.Tensor, classes: torch.Tensor,
+                  clean: torch.Tensor, kept: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
+        """PGD from zero on the pool's rows, pruned to the ``keep`` best after ``PRUNE_AFTER`` steps."""
+        pool, keep = plan
+        steps = self.steps
+        if kept:  # the first step from the ranking's gradients (the pool's rows, in the order of ``rows``)
+            grad = torch.empty_like(x[rows])
+            for j, (top, g) in kept.items():
+                where = (classes == j).nonzero().squeeze(1)
+                index = {int(r): i for i, r in enumerate(top)}
+                grad[where] = g[[index[int(r)] for r in rows[where]]]
+            x_p = x[rows]
+            delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
+                                norm=self.norm, clip=self.clip)
+            done = 1
+        else:
+            delta, done = None, 0
+        if keep < pool and steps > PRUNE_AFTER:
+            delta = self._pgd(forward, x[rows], classes, delta, PRUNE_AFTER - done, n)
+            gain = self._gains(forward, x[rows], delta, classes, clean)
+            best = top_per_class(gain[:, None], classes[:, None], keep)
+            rows, classes, clean, delta = rows[best], classes[best], clean[best], delta[best]
+            done = PRUNE_AFTER
+        delta = self._pgd(forward, x[rows], classes, delta, steps - done, n)
+        return delta, rows, classes, clean
 
-        The first step repeats the one already scored (one extra pass on the candidates' rows instead of
-        keeping n·K input gradients in memory); at most ``max_rows`` rows go through the model at once.
+    def _pgd(self, forward, x_c: torch.Tensor, classes: torch.Tensor, start: torch.Tensor | None, steps: int, n: int,
+             record: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``steps`` PGD steps on the rows ``x_c`` for their ``classes`` from ``start`` (None: zero).
+
+        At most ``max_rows`` rows go through the model at once; ``record`` gets every row's objective at each
+        step's starting point (one (rows,) tensor per step).
         """
+        start = torch.zeros_like(x_c) if start is None else start
+        if steps == 0:
+            return start
         chunk = n if self.max_rows is None else self.max_rows
-        deltas, gains = [], []
-        for start in range(0, x_c.shape[0], chunk):
-            part = slice(start, start + chunk)
+        deltas, records = [], []
+        for begin in range(0, x_c.shape[0], chunk):
+            part = slice(begin, begin + chunk)
 
             def objective(z: torch.Tensor, cls: torch.Tensor = classes[part]) -> torch.Tensor:
                 return forward(z).gather(1, cls[:, None]).squeeze(1)
 
-            d = pgd_maximize(objective, x_c[part], epsilon=self.epsilon, steps=self.steps,
-                             step_size=self.step_size, norm=self.norm, clip=self.clip)
-            with torch.no_grad():
-                gains.append(objective(x_c[part] + d) - clean[part])
-            deltas.append(d)
-        self.last_passes.add(backward_rows=x_c.shape[0] * self.steps, batch=n)
-        return torch.cat(deltas), torch.cat(gains)
+            values: list[torch.Tensor] = []
+            deltas.append(pgd_maximize(objective, x_c[part], epsilon=self.epsilon, steps=steps,
+                                       step_size=self.step_size, norm=self.norm, clip=self.clip, delta=start[part],
+                                       record=values))
+            records.append(values)
+        if record is not None:
+            record.extend(torch.cat([r[t] for r in records]) for t in range(steps))
+        self.last_passes.add(backward_rows=x_c.shape[0] * steps, batch=n)
+        return torch.cat(deltas)
 
-    def _calibrate(self, scores: torch.Tensor, slots: torch.Tensor, keep: torch.Tensor, gain: torch.Tensor,
-                   n: int) -> None:
-        """Choose the candidate count from an exhaustive run: each count's exact value is a selection of its rows.
+    def _gains(self, forward, x_c: torch.Tensor, delta: torch.Tensor, classes: torch.Tensor,
+               clean: torch.Tensor) -> torch.Tensor:
+        """f_k(x + δ) − f_k(x) of every row, without a graph, in chunks of ``max_rows``."""
+        chunk = x_c.shape[0] if self.max_rows is None else self.max_rows
+        with torch.no_grad():
+            out = [forward(x_c[i:i + chunk] + delta[i:i + chunk]).gather(1, classes[i:i + chunk, None]).squeeze(1)
+                   for i in range(0, x_c.shape[0], chunk)]
+        return torch.cat(out) - clean
 
-        One batch's winners may all rank high while the next batch's do not, so a count is chosen on its ratio
-        averaged over the last ``HISTORY`` checks (the first ``FIRST_CHECKS`` calls are all checks).
+    def _ladder(self, n: int) -> dict[Plan, float]:
+        """The plans ``"auto"`` chooses from, with their cost per class in PGD row-steps (the exhaustive last)."""
+        reuse = 1 if self.classes == "all" else 0
+        plans = {}
+        for pool in [level for level in AUTO_LEVELS if level < n]:
+            plans[(pool, pool)] = (self.steps - reuse) * pool
+            if self.steps > PRUNE_AFTER:
+                for keep in (pool // 2, pool // 4):
+                    if keep >= 2:
+                        plans[(pool, keep)] = ((PRUNE_AFTER - reuse) * pool + FORWARD_COST * pool
+                                               + (self.steps - PRUNE_AFTER) * keep)
+        plans[(n, n)] = float(self.steps * n)
+        return dict(sorted(plans.items(), key=lambda item: (item[1], item[0])))
+
+    def _calibrate(self, scores: torch.Tensor, slots: torch.Tensor, first: torch.Tensor, trajectory: torch.Tensor,
+                   gain: torch.Tensor, n: int) -> None:
+        """Choose the plan from an exhaustive run: each plan's exact value is a selection of its recorded rows.
+
+        ``first``: the flat indices (into ``scores``) of the exhaustive run's rows; ``trajectory``: their gains
+        at the start of every step (rows, steps); ``gain``: their final gains. One batch's winners may all rank
+        high while the next batch's do not, so a plan is chosen on its ratio averaged over the last
+        ``HISTORY`` checks.
         """
-        gains = torch.full((scores.numel(),), float("-inf"), dtype=gain.dtype, device=gain.device)
-        gains[keep] = gain
+        size = scores.numel()
+        final = torch.full((size,), float("-inf"), dtype=gain.dtype, device=gain.device)
+        final[first] = gain
+        pruned = torch.full((size,), float("-inf"), dtype=gain.dtype, device=gain.device)
+        if trajectory.shape[1] > PRUNE_AFTER:
+            pruned[first] = trajectory[:, PRUNE_AFTER]   # the value after PRUNE_AFTER steps, what plans prune on
+        flat_classes = slots.flatten()
 
-        def value(count: int) -> float:
-            picked = top_per_class(scores, slots, count)
-            g, cls = gains[picked], slots.flatten()[picked]
+        def value(plan: Plan) -> float:
+            pool, keep = plan
+            picked = top_per_class(scores, slots, pool)
+            if keep < pool:
+                picked = picked[top_per_class(pruned[picked][:, None], flat_classes[picked][:, None], keep)]
+            g, cls = final[picked], flat_classes[picked]
             return float(wide(g[top_per_class(g[:, None], cls[:, None], 1)]).pow(2).sum())
 
-        exhaustive = value(n)
-        ratios = {level: (1.0 if level >= n or exhaustive == 0 else value(level) / exhaustive)
-                  for level in AUTO_LEVELS}
+        ladder = self._ladder(n)
+        exhaustive = value((n, n))
+        ratios = {plan: (1.0 if exhaustive == 0 else value(plan) / exhaustive) for plan in ladder}
         self._history = [*self._history, ratios][-HISTORY:]
-        mean = {level: sum(h[level] for h in self._history) / len(self._history) for level in AUTO_LEVELS}
-        chosen = next((level for level in AUTO_LEVELS if level < n and mean[level] >= self.target), "all")
-        rank = AUTO_LEVELS.index(chosen) if chosen != "all" else len(AUTO_LEVELS)
-        if rank > self._highest:
-            first = AUTO_LEVELS[0]
-            warnings.warn(f"adversarial_perturbation: {first} candidates per class find {ratios[first]:.3f} of the "
-                          f"exhaustive search's value on this batch ({mean[first]:.3f} over the last "
-                          f"{len(self._history)} checks; target {self.target}); using {chosen} until the next check. "
-                          "Pass candidates=<int> or 'all' to fix the count.", RuntimeWarning, stacklevel=4)
-            self._highest = rank
+        mean = {plan: sum(h.get(plan, 1.0 if plan[0] >= n else 0.0) for h in self._history) / len(self._history)
+                for plan in ladder}
+        chosen: Plan | str = next(plan for plan in ladder if mean[plan] >= self.target or plan == (n, n))
+        if chosen == (n, n):
+            chosen = "all"
+        cost = ladder[(n, n) if chosen == "all" else chosen]
+        cheapest = next(iter(ladder))
+        if cost > max(self._highest, ladder[cheapest]):
+            warnings.warn(f"adversarial_perturbation: the cheapest search, plan {cheapest} (pool, keep), finds "
+                          f"{ratios[cheapest]:.3f} of the exhaustive search's value on this batch "
+                          f"({mean[cheapest]:.3f} over the last {len(self._history)} checks; target {self.target}); "
+                          f"using plan {chosen} (pool, keep) until the next check. Pass candidates=<int>, "
+                          "(pool, keep) or 'all' to fix the search.", RuntimeWarning, stacklevel=4)
+        self._highest = max(self._highest, cost)
         self._auto = chosen
-        self.last_search.update(exhaustive=exhaustive, ratios={k: v for k, v in ratios.items() if k < n},
-                                mean={k: v for k, v in mean.items() if k < n}, chosen=chosen)
+        self.last_search.update(exhaustive=exhaustive, ratios=ratios, mean=mean, chosen=chosen)
 
     def _value(self, forward, x_sel: torch.Tensor, delta_sel: torch.Tensor, classes: torch.Tensor | None,
                n: int) -> torch.Tensor:
