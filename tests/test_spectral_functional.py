@@ -430,3 +430,59 @@ class Swish(nn.Module):
 def test_lipschitz_bound_refuses_what_it_cannot_bound(model, match):
     with pytest.raises(InputError, match=match):
         lipschitz_upper_bound(model, (4,))
+
+
+class _Block(nn.Module):
+    """act(main(x) + downsample(x)) in the torchvision/timm convention; ``sign`` -1 breaks it (a subtracted shortcut)."""
+
+    def __init__(self, downsample: nn.Module | None = None, sign: float = 1.0) -> None:
+        super().__init__()
+        self.fc1, self.act1, self.fc2, self.act2 = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU()
+        self.downsample, self.sign = downsample, sign
+
+    def forward(self, x):
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.act2(self.fc2(self.act1(self.fc1(x))) + self.sign * shortcut)
+
+
+def _svd(layer: nn.Linear) -> float:
+    return float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
+
+
+def test_residual_blocks_are_bounded_by_main_plus_shortcut():
+    torch.manual_seed(0)
+    identity, projected = _Block(), _Block(downsample=nn.Linear(4, 4))
+    head = nn.Linear(4, 2)
+    model = nn.Sequential(identity, projected, head)
+    expected = ((_svd(identity.fc1) * _svd(identity.fc2) + 1.0)
+                * (_svd(projected.fc1) * _svd(projected.fc2) + _svd(projected.downsample)) * _svd(head))
+    assert lipschitz_upper_bound(model, (4,)) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(InputError, match=r"layer '0' \(type _Block\): it is not act\(main\(x\) \+ downsample"):
+        lipschitz_upper_bound(nn.Sequential(_Block(sign=-1.0), head), (4,))
+
+
+@pytest.mark.parametrize("source", ["timm", "torchvision"])
+def test_a_resnet_is_bounded_and_certified(source):
+    """A timm / torchvision ResNet-18 (BatchNorm statistics warmed): the bound dominates the ratios it must, and
+    certified accuracy runs on it (a certified radius is never above the distance an attack finds)."""
+    from rkhsreg.evaluation import certified_radii
+
+    torch.manual_seed(0)
+    if source == "timm":
+        timm = pytest.importorskip("timm")
+        model = timm.create_model("resnet18", num_classes=10)
+    else:
+        torchvision = pytest.importorskip("torchvision")
+        model = torchvision.models.resnet18(num_classes=10)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        model.train()(torch.rand(16, 3, 32, 32, generator=g))   # non-trivial running statistics
+    model.eval()
+    bound = lipschitz_upper_bound(model, (3, 32, 32), iters=50, tol=1e-5)
+    x = torch.rand(16, 3, 32, 32, generator=g)
+    y = x + 1e-3 * torch.randn(16, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        ratios = (model(x) - model(y)).flatten(1).norm(dim=1) / (x - y).flatten(1).norm(dim=1)
+    assert 0 < ratios.max().item() <= bound and math.isfinite(bound)
+    radii = certified_radii(model, x, model(x).argmax(1).detach(), lipschitz=bound)
+    assert radii.shape == (16,) and bool((radii >= 0).all())

@@ -1,4 +1,4 @@
-"""Lipschitz upper bound of a chain of layers: the product of per-layer constants.
+"""Lipschitz upper bound of a chain of layers and residual blocks: the product of per-layer constants.
 
 Conv/Linear layers contribute their true operator norm (:func:`.spectral.conv_operator_norm`, Lanczos),
 BatchNorm in eval mode is a diagonal scaling (folded into the preceding conv/linear when it follows one),
@@ -176,6 +176,11 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
       input normalisation): the ℓ2 Lipschitz constant it declares for eval mode. The library's
       normalisation layers (``rkhsreg.models`` and ``rkhsreg.cifar_models``) declare theirs.
 
+    * Residual blocks in the torchvision/timm convention (a submodule with a ``downsample`` attribute
+      computing ``act(main(x) + downsample(x))``, ``downsample`` None for the identity — timm and torchvision
+      ``BasicBlock``/``Bottleneck``): (bound of the main path + bound of the shortcut) × the activation's
+      constant, the structure checked on a random input first.
+
     The product is a valid bound only for such chains (``f = f_L ∘ … ∘ f_1``), and only as accurate
     as the converged iteration for the convs (a lower estimate of each factor, to ``tol``).
     The bound holds for the model in eval mode.
@@ -208,18 +213,63 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
         if isinstance(module, _BatchNorm):
             _batchnorm_scale(name, module)  # refuses batch statistics before the dummy forward trips on them
     calls, x, out = _trace(model, input_shape)
-    bound, previous, prev_name, i = 1.0, x, "<input>", 0
-    while i < len(calls):
-        call, module = calls[i], calls[i].module
+    blocks = _residual_blocks(model)
+    units: list[_Call | tuple[str, nn.Module, list[_Call]]] = []
+    for call in calls:
+        block = next((b for b in blocks if _inside(call.module, b[1])), None)
+        if block is None:
+            units.append(call)
+        elif units and isinstance(units[-1], tuple) and units[-1][1] is block[1]:
+            units[-1][2].append(call)
+        else:
+            units.append((block[0], block[1], [call]))
+    bound, previous, prev_name = _chain(units, x, "<input>", fold_batchnorm, iters, tol)
+    if not _same_tensor(out, previous):
+        raise InputError(f"cannot bound the Lipschitz constant of the model: its output is not the output of its "
+                         f"last layer {prev_name!r}, so it is not a chain (e.g. a residual connection at the end).")
+    return bound
+
+
+def _residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The outermost submodules following the torchvision/timm residual convention: a ``downsample`` attribute."""
+    found: list[tuple[str, nn.Module]] = []
+    for name, module in model.named_modules():
+        if module is model or not any(module.children()) or not hasattr(module, "downsample"):
+            continue
+        if not any(_inside(module, outer) for _, outer in found):
+            found.append((name, module))
+    return found
+
+
+def _inside(module: nn.Module, container: nn.Module) -> bool:
+    return any(m is module for m in container.modules())
+
+
+def _chain(units: list, start: Any, start_name: str, fold_batchnorm: bool, iters: int,
+           tol: float) -> tuple[float, Any, str]:
+    """Product of the constants of ``units`` (leaf calls or residual blocks), each fed the previous one's output."""
+    bound, previous, prev_name, i = 1.0, start, start_name, 0
+    while i < len(units):
+        unit = units[i]
+        if isinstance(unit, tuple):   # a residual block: (name, module, its leaf calls)
+            name, block, block_calls = unit
+            first = block_calls[0]
+            if len(first.inputs) != 1 or not _same_tensor(first.inputs[0], previous):
+                raise _layer_error(name, block, f"its input is not the output of the previous layer {prev_name!r}")
+            bound *= _residual_constant(name, block, block_calls, fold_batchnorm, iters, tol)
+            previous, prev_name = block_calls[-1].output, name
+            i += 1
+            continue
+        call, module = unit, unit.module
         if len(call.inputs) != 1 or not _same_tensor(call.inputs[0], previous):
             raise _layer_error(call.name, module, f"its input is not the output of the previous layer {prev_name!r}, "
                                                   "so the model is not a chain (residual connection, concatenation "
                                                   "or an operation in forward outside modules)")
         inp = call.inputs[0]
         if isinstance(module, SPECTRAL_LAYERS):
-            nxt = calls[i + 1] if i + 1 < len(calls) else None
+            nxt = units[i + 1] if i + 1 < len(units) else None
             scale = None
-            if (fold_batchnorm and nxt is not None and isinstance(nxt.module, _BatchNorm)
+            if (fold_batchnorm and isinstance(nxt, _Call) and isinstance(nxt.module, _BatchNorm)
                     and len(nxt.inputs) == 1 and nxt.inputs[0] is call.output):
                 scale = _batchnorm_scale(nxt.name, nxt.module)
                 call = _Call(nxt.name, module, call.inputs, nxt.output)
@@ -241,7 +291,40 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
         bound *= factor
         previous, prev_name = call.output, call.name
         i += 1
-    if not _same_tensor(out, previous):
-        raise InputError(f"cannot bound the Lipschitz constant of the model: its output is not the output of its "
-                         f"last layer {prev_name!r}, so it is not a chain (e.g. a residual connection at the end).")
-    return bound
+    return bound, previous, prev_name
+
+
+def _residual_constant(name: str, block: nn.Module, calls: list[_Call], fold_batchnorm: bool, iters: int,
+                       tol: float) -> float:
+    """(Lip(main path) + Lip(shortcut)) · Lip(activation) of a block computing act(main(x) + downsample(x)).
+
+    The structure is not taken from the names: the block is run on a random input and compared with
+    ``act(main(x) + shortcut(x))`` recomposed from the modules it called (the main path's leaves in call
+    order, ``downsample`` or the identity, the last leaf as the activation); a block that computes anything
+    else (a squeeze-excitation gate, a scaled or subtracted shortcut) is refused.
+    """
+    shortcut = block.downsample
+    in_short = [c for c in calls if shortcut is not None and _inside(c.module, shortcut)]
+    main, last = [c for c in calls[:-1] if c not in in_short], calls[-1]
+    act = _activation_constant(last.module)
+    if act is None or not main or last in in_short:
+        raise _layer_error(name, block, "it has a downsample attribute but does not end with a known activation "
+                                        "of the sum of its main path and its shortcut")
+    x = calls[0].inputs[0]
+    probe = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(x)
+    with torch.no_grad():
+        y = probe.clone()
+        for c in main:
+            y = c.module(y.clone())
+        skip = probe.clone() if shortcut is None else shortcut(probe.clone())
+        expected = last.module((y + skip).clone())
+        got = block(probe.clone())
+    scale = float(got.abs().max()) + 1.0
+    if got.shape != expected.shape or float((got - expected).abs().max()) > 1e-4 * scale:
+        raise _layer_error(name, block, "it is not act(main(x) + downsample(x)) with its leaves called in order "
+                                        "(checked on a random input): bound it with lipschitz_constant() instead")
+    main_bound, main_out, _ = _chain(main, x, f"{name} input", fold_batchnorm, iters, tol)
+    short_bound = 1.0
+    if shortcut is not None:
+        short_bound, _, _ = _chain(in_short, x, f"{name} input", fold_batchnorm, iters, tol)
+    return (main_bound + short_bound) * act

@@ -94,7 +94,11 @@ class AdversarialPerturbation(SeededPenalty):
         target: with ``candidates="auto"``, the fraction of the exhaustive value the chosen count must reach.
         classes: ``"all"`` or an int k: only each example's true class and its k top-scoring other
             classes compete (for many-class models; needs targets).
-        eval_mode: run the search and the final evaluation with BatchNorm/Dropout in eval mode.
+        eval_mode: run the search and the final evaluation with BatchNorm/Dropout in eval mode (default:
+            each example's output then depends on that example alone, which the candidate search relies
+            on). The paper's code searches in train mode, with the statistics of the perturbed batch; to
+            reproduce it pass ``eval_mode=False, candidates="all", max_rows=<batch size>`` (each PGD batch
+            is then one class's examples). What the choice changes on a ResNet-18: ``benchmarks/bn_mode.py``.
         clip: optional (low, high) bounds for the perturbed inputs (the paper does not clip).
         seed: seed of the generator for random starts (joint mode).
         max_rows: most (class, example) rows one PGD pass takes (per-class mode; ``None``: the batch size).
