@@ -1,0 +1,65 @@
+"""What the documentation's code blocks run with under ``make test`` (pytest-markdown-docs, ``--markdown-docs``).
+
+Every ```python block of README.md and docs/ is a test. A block that says "your model", "your data" uses these
+names, injected small so the whole page runs in seconds: ``model`` (the paper's MNIST net at 4 channels),
+``x``/``y`` (16 MNIST test digits from ``$RKHSREG_DATA``; random digits if MNIST is absent), ``loader`` (a
+DataLoader over them, batches of 8), ``optimizer`` (SGD on ``model``), ``x_probe``/``y_probe`` (8 of them) and
+``train_loader`` (8 random CIFAR-size images in batches of 4, for the timm examples). Each page runs in its own
+temporary working directory, shared by its blocks in page order (a block may read what an earlier one wrote).
+Blocks marked ``{.python notest}`` need hardware a test machine lacks (several GPUs, a process group).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_SHARED = Path(__file__).resolve().parent.parent / "shared" / "data"
+if "RKHSREG_DATA" not in os.environ and (_SHARED / "MNIST").is_dir():
+    os.environ["RKHSREG_DATA"] = str(_SHARED)   # as the Makefile does
+
+
+def _digits(n: int):
+    import torch
+    try:
+        from rkhsreg.data import load_mnist
+        x, y = load_mnist(None, train=False, download=False)
+        return x[:n], y[:n]
+    except Exception:  # noqa: BLE001 - no MNIST here: the blocks only need digit-shaped tensors
+        g = torch.Generator().manual_seed(0)
+        return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def pytest_markdown_docs_globals() -> dict:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rkhsreg.models import mnist_vgg5
+
+    torch.manual_seed(0)
+    model = mnist_vgg5(width=4)
+    x, y = _digits(16)
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    g = torch.Generator().manual_seed(0)
+    cifar = TensorDataset(torch.rand(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g))
+    return {"model": model, "x": x, "y": y, "loader": loader, "optimizer": torch.optim.SGD(model.parameters(), lr=0.05),
+            "x_probe": x[:8], "y_probe": y[:8], "train_loader": DataLoader(cifar, batch_size=4)}
+
+
+_PAGE_DIRS: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def _docs_page_directory(request, tmp_path_factory, monkeypatch):
+    """A documentation block runs in its page's own temporary directory; other tests are untouched."""
+    path = Path(str(getattr(request.node, "path", "")))
+    if path.suffix != ".md":
+        yield
+        return
+    key = str(path)
+    if key not in _PAGE_DIRS:
+        _PAGE_DIRS[key] = tmp_path_factory.mktemp(path.stem)
+    monkeypatch.chdir(_PAGE_DIRS[key])
+    yield
