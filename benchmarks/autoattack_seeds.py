@@ -42,6 +42,7 @@ def autoattack_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     attack = AutoAttack(model, norm="L2", eps=eps, version="standard", seed=seed, device="cpu")
     attack.verbose = False
     adv = attack.run_standard_evaluation(x, y, batch_size=len(y))
+    adv = adv[0] if isinstance(adv, tuple) else adv   # pyautoattack returns (x_adv, y_adv)
     with torch.no_grad():
         return float((model(adv).argmax(1) == y).double().mean())
 

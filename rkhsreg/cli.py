@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "apgd-t, square (gradient-free, 5000 queries), noise, or any attack a plugin registers in "
                           "the rkhsreg.attacks entry-point group; e.g. default,square")
     atk.add_argument("--order", choices=("descending", "ascending"), default="descending")
+    atk.add_argument("--borderline-restarts", type=int, default=4,
+                     help="extra runs with new seeds on examples found adversarial just above ε (default 4; 0: off)")
     atk.add_argument("--bounds", type=_bounds, default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
     atk.add_argument("--certify", action="store_true", help="also compute the certified (Lipschitz) accuracy")
     atk.add_argument("--no-sanity", action="store_true", help="skip the sanity checks")
@@ -327,7 +329,8 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                 result = evaluate_robustness(
                     model, data, norm=args.norm, epsilons=args.epsilons, steps=args.steps, attacks=args.attacks,
                     batch_size=args.batch_size, device=device, bounds=args.bounds, seed=args.seed, order=args.order,
-                    sanity=not args.no_sanity, certify=args.certify, progress=progress)
+                    sanity=not args.no_sanity, certify=args.certify, progress=progress,
+                    borderline_restarts=args.borderline_restarts)
         finally:
             progress.close()
     except RKHSRegError as exc:
