@@ -330,9 +330,10 @@ class AdversarialPerturbation(SeededPenalty):
         ladder = self._ladder(n)
         exhaustive = value((n, n))
         ratios = {plan: (1.0 if exhaustive == 0 else value(plan) / exhaustive) for plan in ladder}
-        self._history = [*self._history, ratios][-HISTORY:]
-        mean = {plan: sum(h.get(plan, 1.0 if plan[0] >= n else 0.0) for h in self._history) / len(self._history)
-                for plan in ladder}
+        # plans whose pool is the whole batch or more are the exhaustive search here: kept for later, larger batches
+        wider = {plan: 1.0 for plan in self._ladder(AUTO_LEVELS[-1] + 1) if plan[0] >= n}
+        self._history = [*self._history, {**wider, **ratios}][-HISTORY:]
+        mean = {plan: sum(h.get(plan, 0.0) for h in self._history) / len(self._history) for plan in ladder}
         chosen: Plan | str = next(plan for plan in ladder if mean[plan] >= self.target or plan == (n, n))
         if chosen == (n, n):
             chosen = "all"
