@@ -279,7 +279,7 @@ def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, capsys):
     assert set(demo.DEMO_ROWS) <= {r["name"] for r in table["rows"]}
     # the demo's fixed values are the validation grids' choice from the committed results/tuning.csv
     with recipe_module("mnist_small_data_run_for_demo", RECIPE / "run.py") as run:
-        runner = run.Runner(run.load_table(), RECIPE / "results", None, None, 1, dry=True)
+        runner = run.Runner(run.load_table(), RECIPE / "published", None, None, 1, dry=True)
         for name, fixed in demo.DEMO_ROWS.items():
             assert fixed == runner.choose(name), name
     out = tmp_path / "demo"

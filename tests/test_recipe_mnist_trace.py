@@ -59,4 +59,4 @@ def test_trace_refuses_bad_arguments(trace_module):
     with pytest.raises(SystemExit, match="need 0 <= chance < fit <= 1"):
         trace_module.main(["--row", "wd", "--fit", "0.2", "--chance", "0.3"])
     with pytest.raises(SystemExit, match="--set model.nope=1"):
-        trace_module.main(["--row", "wd", "--set", "model.nope=1", "--epochs", "1", "--results", str(RECIPE / "results")])
+        trace_module.main(["--row", "wd", "--set", "model.nope=1", "--epochs", "1", "--results", str(RECIPE / "published")])

@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=None, help="where the JPEG archive is extracted "
                                                            "(default $RKHSREG_CACHE, else ~/.cache/rkhsreg)")
     parser.add_argument("--results", default=None,
-                        help="results folder (default results/cifar10_robustness/<profile>: a folder of your own; the published results are in recipes/cifar10_robustness/results/)")
+                        help="results folder (default results/cifar10_robustness/<profile>: a folder of your own; the published results are in recipes/cifar10_robustness/published/)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--summary", action="store_true", help="only write table.{md,csv} and tradeoff.png")
     args = parser.parse_args(argv)

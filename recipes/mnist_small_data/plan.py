@@ -23,7 +23,7 @@ Written by hand because no scheduler among our dependencies knows this table's v
 Usage::
 
     python recipes/mnist_small_data/plan.py --table recipes/mnist_small_data/schedule_paper_init.yaml \\
-        --results recipes/mnist_small_data/results/schedule160_paper_init --n 1000 --seeds 0-2 --runners 2
+        --results recipes/mnist_small_data/published/schedule160_paper_init --n 1000 --seeds 0-2 --runners 2
     python recipes/mnist_small_data/plan.py --n 1000 --seeds 2 --runners 2 --launch \
         --run-args "--threads 1 --data-dir ../shared/data"      # and run it: logs in <results>/logs/
 """
@@ -103,7 +103,7 @@ def steps_of(cfg: dict[str, Any]) -> int:
 
 
 #: The published results (every table's folder): where the rates come from when ``--results`` holds no run yet.
-PUBLISHED = HERE / "results"
+PUBLISHED = HERE / "published"
 
 
 def seconds_per_step(results: Path) -> dict[tuple[str, int | None], float]:

@@ -3,7 +3,7 @@
 Reads ``results/table.csv`` (written by ``run.py --summary``) and writes ``results/accuracy_vs_n.png``
 atomically. ``run.py --summary`` calls it; it also runs alone::
 
-    python recipes/mnist_small_data/plot.py [--results recipes/mnist_small_data/results]
+    python recipes/mnist_small_data/plot.py [--results recipes/mnist_small_data/published]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def plot(table_csv: Path, out_png: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(HERE / "results"), help="folder holding table.csv")
+    parser.add_argument("--results", default=str(HERE / "published"), help="folder holding table.csv")
     args = parser.parse_args(argv)
     table = Path(args.results) / "table.csv"
     if not table.is_file():

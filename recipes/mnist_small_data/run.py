@@ -640,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where to train: cpu (default), cuda, cuda:1… (the config hash does not include it: a "
                              "finished cell is skipped whatever device ran it; runs.csv's machine column names it)")
     parser.add_argument("--results", default=str(Path("results") / "mnist_small_data"),
-                        help="results folder (default: a folder of your own, results/mnist_small_data; the published results are in recipes/mnist_small_data/results/, pass them only to rebuild their tables)")
+                        help="results folder (default: a folder of your own, results/mnist_small_data; the published results are in recipes/mnist_small_data/published/, pass them only to rebuild their tables)")
     parser.add_argument("--table", default=str(TABLE), help="the rows file (table2.yaml)")
     parser.add_argument("--log-every", type=int, default=10, help="progress line every this many epochs")
     parser.add_argument("--summary", action="store_true", help="only write results/table.{md,csv} and print it")

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value after the grids' choice (repeatable)")
     parser.add_argument("--table", default=str(run.TABLE), help="the rows file (table2.yaml)")
-    parser.add_argument("--results", default=str(HERE / "results"), help="results folder holding the grids' runs")
+    parser.add_argument("--results", default=str(HERE / "published"), help="results folder holding the grids' runs")
     parser.add_argument("--data-dir", default=None, help="MNIST root with MNIST/raw (default: $RKHSREG_DATA, ./data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:1…")

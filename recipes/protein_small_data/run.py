@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks-per-dataset", type=int, default=None, help="override table3.yaml (stand-in)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--results", default=str(Path("results") / "protein_small_data"),
-                        help="results folder (default: a folder of your own, results/protein_small_data; the published results are in recipes/protein_small_data/results/)")
+                        help="results folder (default: a folder of your own, results/protein_small_data; the published results are in recipes/protein_small_data/published/)")
     parser.add_argument("--table", default=str(TABLE), help="the rows file (table3.yaml)")
     parser.add_argument("--summary", action="store_true", help="only write results/table.{md,csv} and print it")
     args = parser.parse_args(argv)
