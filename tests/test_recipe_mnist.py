@@ -62,6 +62,9 @@ def test_every_row_config_loads_and_builds(run_module, rows_file, count):
 
 def test_runner_appends_each_run_resumes_and_summarizes(tmp_path, capsys, run_module):
     out = _tiny(tmp_path, capsys, run_module, "grad_l2,grad_norm")
+    # the user's table, then the published one to compare with
+    assert "The published table (recipes/mnist_small_data/published/table.md)" in out
+    assert out.index("The published table") > out.index("runs from results/runs.csv")
     runs = tmp_path / "results" / "runs.csv"
     lines = read_rows(runs)
     assert [(r["row"], r["n"], r["seed"], r["epochs"]) for r in lines] == [("grad_l2", "30", "0", "1"),

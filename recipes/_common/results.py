@@ -24,7 +24,7 @@ from typing import Any
 from rkhsreg.evaluation.result import atomic_write
 
 __all__ = ["append_line", "csv_text", "read_runs", "atomic_write", "write_atomic", "embed_table", "git_commit",
-           "machine"]
+           "machine", "published_table"]
 
 
 def append_line(path: Path, record: Mapping[str, Any], columns: Sequence[str]) -> None:
@@ -146,3 +146,19 @@ def machine() -> str:
 
     cpu = platform.processor() or platform.machine()
     return f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+
+
+def published_table(published: Path, results: Path) -> str:
+    """The published table to print after a user's run, beside theirs (empty when ``results`` is the published folder).
+
+    Example:
+        >>> print(published_table(HERE / "published", Path("results/mnist_small_data")))  # doctest: +SKIP
+    """
+    table = published / "table.md"
+    if not table.exists() or results.resolve() == published.resolve():
+        return ""
+    try:
+        where = table.relative_to(Path(__file__).resolve().parents[2])
+    except ValueError:
+        where = table
+    return f"\nThe published table ({where}), to compare with yours above:\n\n{table.read_text()}"

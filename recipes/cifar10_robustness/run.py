@@ -470,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        cache_dir=args.cache_dir, threads=args.threads)
     print(f"{trained} run(s) trained; results in {results / 'runs.csv'}", flush=True)
     print(summarize(experiment, args.profile, results))
+    print(_results.published_table(HERE / "published" / args.profile, results))
     return 0
 
 

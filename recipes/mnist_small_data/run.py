@@ -80,7 +80,8 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
             raise SystemExit(f"{path}: compare entry {pair!r} is not allowed; pass [row, other row] with row names "
                              f"from {', '.join(rows)}.")
     return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
-            "epochs_by_n": epochs_by_n, "rows": rows, "compare": compare}
+            "epochs_by_n": epochs_by_n, "rows": rows, "compare": compare,
+            "published": HERE / "published" / str(meta.get("published", "."))}
 
 
 def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
@@ -678,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained = runner.run(rows, ns, parse_ints(args.seeds, "seeds"))
     print(f"{trained} run(s) trained; results in {results / 'runs.csv'}", flush=True)
     print(summarize(table, results))
+    print(_results.published_table(table["published"], results))
     return 0
 
 

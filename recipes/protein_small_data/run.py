@@ -43,7 +43,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
 from recipes._common.config_keys import load_rows, set_key  # noqa: E402
-from recipes._common.results import append_line, csv_text, git_commit, machine, read_runs, write_atomic  # noqa: E402
+from recipes._common.results import (append_line, csv_text, git_commit, machine, published_table, read_runs,  # noqa: E402
+                                     write_atomic)
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table3.yaml"
@@ -494,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner.run(rows, augments)
     runner.dry = True
     print(summarize(table, results, runner))
+    if not args.summary:
+        print(published_table(HERE / "published", results))
     return 0
 
 
