@@ -34,6 +34,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import compare_steps, machine_info, training_step, write_json  # noqa: E402
+from rkhsreg import InputError  # noqa: E402
 from rkhsreg.data.cifar10_files import load_cifar10_tensors  # noqa: E402
 from rkhsreg.penalties.adversarial_perturbation import AdversarialPerturbation  # noqa: E402
 
@@ -53,19 +54,26 @@ def model() -> torch.nn.Module:
     return timm.create_model("resnet18", pretrained=False, num_classes=10)
 
 
-def train(penalty: AdversarialPerturbation | None, x: torch.Tensor, y: torch.Tensor, steps: int) -> torch.nn.Module:
+def train(penalty: AdversarialPerturbation | None, x: torch.Tensor, y: torch.Tensor,
+          steps: int) -> tuple[torch.nn.Module, int | None]:
+    """The trained net and the step at which the loss stopped being finite (None: it never did)."""
     net = model().train()
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     g = torch.Generator().manual_seed(0)
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.randint(0, len(x), (BATCH,), generator=g)
-        loss = F.cross_entropy(net(x[idx]), y[idx])
-        if penalty is not None:
-            loss = loss + penalty(net, x[idx], y[idx])
+        try:
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            if penalty is not None:
+                loss = loss + penalty(net, x[idx], y[idx])
+        except InputError:      # the penalty refuses a diverged model's non-finite outputs
+            return net, step
+        if not torch.isfinite(loss):
+            return net, step
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return net
+    return net, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     trained = {}
     for name, penalty in arms(args.epsilon).items():
         start = time.perf_counter()
-        net = train(penalty, x, y, args.steps)
+        net, diverged = train(penalty, x, y, args.steps)
         net.eval()
         with torch.no_grad():
             acc = float((net(xt).argmax(1) == yt).double().mean())
         trained[name] = net
-        report["arms"][name] = {"test_accuracy": acc, "train_seconds": time.perf_counter() - start}
+        report["arms"][name] = {"test_accuracy": acc, "diverged_at_step": diverged,
+                                "train_seconds": time.perf_counter() - start}
         print(name, report["arms"][name], flush=True)
     probe = trained["plain"]
     xb, yb = x[:BATCH], y[:BATCH]
@@ -113,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in report["arms"].items():
         value = f"{r['value_exhaustive']:.4g}" if "value_exhaustive" in r else "–"
         ratio = " / ".join(f"{v:.2f}×" for v in r.get("step_ratio", [])) or "1×"
-        lines.append(f"| {name} | {100 * r['test_accuracy']:.1f} % | {value} | {ratio} |")
+        acc = (f"diverged at step {r['diverged_at_step']}" if r["diverged_at_step"] is not None
+               else f"{100 * r['test_accuracy']:.1f} %")
+        lines.append(f"| {name} | {acc} | {value} | {ratio} |")
     report["table"] = "\n".join(lines)
     print(report["table"])
     if args.json:
