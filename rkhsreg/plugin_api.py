@@ -1,6 +1,6 @@
 """What a plugin author needs, public and stable: the protocols, the errors and the argument checks.
 
-A third-party penalty or constraint imports from here only (never from ``rkhsreg._…``), and gets the
+A third-party penalty, constraint or attack imports from here only (never from ``rkhsreg._…``), and gets the
 same messages, the same non-finite policy and the same pass counting as the built-in plugins, which
 use these very functions.
 
@@ -18,11 +18,11 @@ Example:
 from rkhsreg._checks import (check_choice, check_device, check_finite_weights, check_inputs, check_int,
                              check_logits, check_model, check_real, check_targets)
 from rkhsreg._errors import ConfigurationError, InputError, PluginValidationError, RKHSRegError
-from rkhsreg._plugin import Constraint, PassCount, Penalty
+from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg.functional._context import inner_mode, restore_modes
 from rkhsreg.penalties._common import counting_forward, make_generator
 
-__all__ = ["Penalty", "Constraint", "PassCount", "RKHSRegError", "ConfigurationError", "InputError",
+__all__ = ["Penalty", "Constraint", "Attack", "PassCount", "RKHSRegError", "ConfigurationError", "InputError",
            "PluginValidationError", "check_real", "check_int", "check_choice", "check_model", "check_inputs",
            "check_targets", "check_logits", "check_finite_weights", "check_device", "counting_forward",
            "make_generator", "inner_mode", "restore_modes"]
