@@ -486,3 +486,31 @@ def test_a_resnet_is_bounded_and_certified(source):
     assert 0 < ratios.max().item() <= bound and math.isfinite(bound)
     radii = certified_radii(model, x, model(x).argmax(1).detach(), lipschitz=bound)
     assert radii.shape == (16,) and bool((radii >= 0).all())
+
+
+class _InPlaceResidual(nn.Module):
+    """A residual block written with an in-place add and no ``downsample`` attribute: the trace alone sees a chain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act1, self.fc2, self.act2 = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU()
+
+    def forward(self, x):
+        out = self.fc2(self.act1(self.fc1(x)))
+        out += x
+        return self.act2(out)
+
+
+def test_an_in_place_residual_connection_is_not_taken_for_a_chain():
+    with pytest.raises(InputError, match="not the composition of its layers"):
+        lipschitz_upper_bound(nn.Sequential(_InPlaceResidual(), nn.Linear(4, 2)), (4,))
+
+
+def test_the_bound_leaves_modes_and_batchnorm_statistics_alone():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", num_classes=10).train()
+    buffers = [b.clone() for b in model.buffers()]
+    lipschitz_upper_bound(model, (3, 16, 16), iters=20, tol=1e-4)
+    assert all(m.training for m in model.modules())
+    assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers()))

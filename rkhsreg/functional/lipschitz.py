@@ -20,6 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rkhsreg._checks import check_int, check_real
 from rkhsreg._errors import InputError
+from rkhsreg.functional._context import restore_modes
 from rkhsreg.functional.spectral import SPECTRAL_LAYERS, _Call, _conv_config, _trace, _tuple, conv_operator_norm
 
 __all__ = ["lipschitz_upper_bound"]
@@ -227,7 +228,37 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
     if not _same_tensor(out, previous):
         raise InputError(f"cannot bound the Lipschitz constant of the model: its output is not the output of its "
                          f"last layer {prev_name!r}, so it is not a chain (e.g. a residual connection at the end).")
+    _check_recomposition(model, units, x)
     return bound
+
+
+def _close(got: Tensor, expected: Tensor) -> bool:
+    return got.shape == expected.shape and float((got - expected).abs().max()) <= 1e-4 * (float(got.abs().max()) + 1)
+
+
+def _check_recomposition(model: nn.Module, units: list, x: Tensor) -> None:
+    """The model is the composition of the units it was bounded as, on a random input (eval mode, no side effect).
+
+    The trace links layers by the tensors they pass, and an in-place operation between two layers (``out +=
+    shortcut``) keeps the tensor: without this check such a residual connection would pass for a chain link.
+    """
+    probe = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(x)
+    with torch.no_grad(), restore_modes(model):
+        model.eval()
+        y = probe.clone()
+        for unit in units:
+            module, recorded = (unit[1], unit[2][0].inputs[0]) if isinstance(unit, tuple) else (unit.module,
+                                                                                             unit.inputs[0])
+            if y.shape != recorded.shape and y.numel() == recorded.numel():
+                y = y.reshape(recorded.shape)     # a flatten/view between two layers, as the trace allowed
+            y = module(y.clone())
+        got = model(probe.clone())
+    if got.shape != y.shape and got.numel() == y.numel():
+        y = y.reshape(got.shape)
+    if not _close(got, y):
+        raise InputError("cannot bound the Lipschitz constant of the model: it is not the composition of its layers "
+                         "in call order (checked on a random input) — an in-place residual connection or an "
+                         "operation in forward outside modules; declare lipschitz_constant() on such blocks.")
 
 
 def _residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -312,15 +343,15 @@ def _residual_constant(name: str, block: nn.Module, calls: list[_Call], fold_bat
                                         "of the sum of its main path and its shortcut")
     x = calls[0].inputs[0]
     probe = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(x)
-    with torch.no_grad():
+    with torch.no_grad(), restore_modes(block):
+        block.eval()
         y = probe.clone()
         for c in main:
             y = c.module(y.clone())
         skip = probe.clone() if shortcut is None else shortcut(probe.clone())
         expected = last.module((y + skip).clone())
         got = block(probe.clone())
-    scale = float(got.abs().max()) + 1.0
-    if got.shape != expected.shape or float((got - expected).abs().max()) > 1e-4 * scale:
+    if not _close(got, expected):
         raise _layer_error(name, block, "it is not act(main(x) + downsample(x)) with its leaves called in order "
                                         "(checked on a random input): bound it with lipschitz_constant() instead")
     main_bound, main_out, _ = _chain(main, x, f"{name} input", fold_batchnorm, iters, tol)
