@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# the MkDocs extension is not documentation to run (and needs the docs extra, griffe)
+collect_ignore = ["docs/_ext"]
+
 _SHARED = Path(__file__).resolve().parent.parent / "shared" / "data"
 if "RKHSREG_DATA" not in os.environ and (_SHARED / "MNIST").is_dir():
     os.environ["RKHSREG_DATA"] = str(_SHARED)   # as the Makefile does
