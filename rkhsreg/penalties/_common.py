@@ -15,13 +15,12 @@ MODES = ("per_class", "joint")
 NORMS = ("l2", "linf")
 
 
-def check_candidates(value: Any, *, allow_auto: bool = False) -> int | str:
-    """``candidates``: an int >= 1, ``"all"`` (exhaustive search) or, where allowed, ``"auto"`` (calibrated)."""
-    if value == "all" or (allow_auto and value == "auto"):
-        return value
+def check_candidates(value: Any) -> int | str:
+    """``candidates``: an int >= 1 or ``"all"`` (exhaustive search)."""
+    if value == "all":
+        return "all"
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        auto = ", 'auto' (calibrated against the exhaustive search)" if allow_auto else ""
-        raise ConfigurationError(f"candidates={value!r} is not allowed; pass an int >= 1{auto} or 'all' "
+        raise ConfigurationError(f"candidates={value!r} is not allowed; pass an int >= 1 or 'all' "
                                  "(every example of the batch, the exhaustive search).")
     return value
 

@@ -198,14 +198,15 @@ class AdversarialPerturbation(SeededPenalty):
         rows, classes = first // slots.shape[1], slots.flatten()[first]
         clean = logits[rows, classes]
         if plan == "all":
-            record: list[torch.Tensor] = []
-            delta = self._pgd(forward, x[rows], classes, None, self.steps, n, record)
-            gain = self._gains(forward, x[rows], delta, classes, clean)
+            record: list[torch.Tensor] | None = [] if check else None   # the trajectories only a check reads
+            x_c = x[rows]
+            delta = self._pgd(forward, x_c, classes, None, self.steps, n, record)
+            gain = self._gains(forward, x_c, delta, classes, clean)
             if check:
                 self._calibrate(scores, slots, first, torch.stack(record, 1) - clean[:, None], gain, n)
         else:
-            delta, rows, classes, clean = self._run_plan(forward, x, plan, rows, classes, clean, kept, n)
-            gain = self._gains(forward, x[rows], delta, classes, clean)
+            delta, rows, classes, clean, x_c = self._run_plan(forward, x, plan, rows, classes, clean, kept, n)
+            gain = self._gains(forward, x_c, delta, classes, clean)
         best = top_per_class(gain[:, None], classes[:, None], 1)
         return self._value(forward, x[rows[best]], delta[best], classes[best], n)
 
@@ -227,29 +228,32 @@ class AdversarialPerturbation(SeededPenalty):
 
     def _run_plan(self, forward, x: torch.Tensor, plan: Plan, rows: torch.Tensor, classes: torch.Tensor,
                   clean: torch.Tensor, kept: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
-        """PGD from zero on the pool's rows, pruned to the ``keep`` best after ``PRUNE_AFTER`` steps."""
+        """PGD from zero on the pool's rows, pruned to the ``keep`` best after ``PRUNE_AFTER`` steps.
+
+        Returns the perturbations and the rows, classes, clean scores and inputs they belong to.
+        """
         pool, keep = plan
         steps = self.steps
+        x_p = x[rows]   # the pool's rows, gathered once
         if kept:  # the first step from the ranking's gradients (the pool's rows, in the order of ``rows``)
-            grad = torch.empty_like(x[rows])
+            grad = torch.empty_like(x_p)
             for j, (top, g) in kept.items():
                 where = (classes == j).nonzero().squeeze(1)
                 index = {int(r): i for i, r in enumerate(top)}
                 grad[where] = g[[index[int(r)] for r in rows[where]]]
-            x_p = x[rows]
             delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
                                 norm=self.norm, clip=self.clip)
             done = 1
         else:
             delta, done = None, 0
         if keep < pool and steps > PRUNE_AFTER:
-            delta = self._pgd(forward, x[rows], classes, delta, PRUNE_AFTER - done, n)
-            gain = self._gains(forward, x[rows], delta, classes, clean)
+            delta = self._pgd(forward, x_p, classes, delta, PRUNE_AFTER - done, n)
+            gain = self._gains(forward, x_p, delta, classes, clean)
             best = top_per_class(gain[:, None], classes[:, None], keep)
-            rows, classes, clean, delta = rows[best], classes[best], clean[best], delta[best]
+            rows, classes, clean, delta, x_p = rows[best], classes[best], clean[best], delta[best], x_p[best]
             done = PRUNE_AFTER
-        delta = self._pgd(forward, x[rows], classes, delta, steps - done, n)
-        return delta, rows, classes, clean
+        delta = self._pgd(forward, x_p, classes, delta, steps - done, n)
+        return delta, rows, classes, clean, x_p
 
     def _pgd(self, forward, x_c: torch.Tensor, classes: torch.Tensor, start: torch.Tensor | None, steps: int, n: int,
              record: list[torch.Tensor] | None = None) -> torch.Tensor:
