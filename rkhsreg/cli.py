@@ -61,14 +61,19 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
+        return value
+    return parse
+
+
+_positive = _at_least(1)
 
 
 def _indices(text: str) -> list[int]:
@@ -138,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "apgd-t, square (gradient-free, 5000 queries), noise, or any attack a plugin registers in "
                           "the rkhsreg.attacks entry-point group; e.g. default,square")
     atk.add_argument("--order", choices=("descending", "ascending"), default="descending")
-    atk.add_argument("--borderline-restarts", type=int, default=4,
+    atk.add_argument("--borderline-restarts", type=_at_least(0), default=4,
                      help="extra runs with new seeds on examples found adversarial just above ε (default 4; 0: off)")
     atk.add_argument("--bounds", type=_bounds, default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
     atk.add_argument("--certify", action="store_true", help="also compute the certified (Lipschitz) accuracy")

@@ -92,6 +92,14 @@ def test_model_kwargs_that_are_not_an_object(capsys, setup):
     assert "model_kwargs=[8]" in line and "JSON object" in line
 
 
+def test_negative_borderline_restarts_are_refused_naming_the_flag(capsys, setup):
+    _, weights, base = setup
+    with pytest.raises(SystemExit) as stop:                 # argparse refuses it before anything loads
+        main([*base, "--weights", str(weights), "--borderline-restarts", "-1"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and "--borderline-restarts" in line and "'-1' must be >= 0" in line
+
+
 @pytest.mark.parametrize("prefix, names", [
     ("run_eps0.5", ["run_eps0.5.csv", "run_eps0.5.json"]),
     ("run_eps1.5", ["run_eps1.5.csv", "run_eps1.5.json"]),
