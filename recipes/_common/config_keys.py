@@ -62,7 +62,8 @@ def parse_ints(text: str, name: str) -> list[int]:
 
 def load_rows(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """A recipe's rows file (YAML with ``rows: [{name, config, ...}]``): the file's mapping and its rows keyed by
-    name, in the file's order, each with its ``config`` file (relative to ``path``) loaded as ``row["cfg"]``."""
+    name, in the file's order, each with its ``config`` file (relative to ``path``) loaded as ``row["cfg"]`` and its
+    optional ``set: {dotted key: value}`` applied to it (fixed values that differ from the config file)."""
     import yaml
 
     meta = yaml.safe_load(Path(path).read_text())
@@ -70,5 +71,7 @@ def load_rows(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     for row in meta["rows"]:
         row = dict(row)
         row["cfg"] = yaml.safe_load((Path(path).parent / row["config"]).read_text())
+        for key, value in (row.get("set") or {}).items():
+            set_key(row["cfg"], key, value)
         rows[row["name"]] = row
     return meta, rows
