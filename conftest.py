@@ -7,11 +7,14 @@ DataLoader over them, batches of 8), ``optimizer`` (SGD on ``model``), ``x_probe
 ``train_loader`` (8 random CIFAR-size images in batches of 4, for the timm examples). Each page runs in its own
 temporary working directory, shared by its blocks in page order (a block may read what an earlier one wrote).
 Blocks marked ``{.python notest}`` need hardware a test machine lacks (several GPUs, a process group).
+A block followed by an ``<!-- output -->`` comment and a fenced block must print that block
+(``tests/docs_outputs.py``: same text, numbers within the tolerance the comment allows).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -48,21 +51,48 @@ def pytest_markdown_docs_globals() -> dict:
     g = torch.Generator().manual_seed(0)
     cifar = TensorDataset(torch.rand(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g))
     return {"model": model, "x": x, "y": y, "loader": loader, "optimizer": torch.optim.SGD(model.parameters(), lr=0.05),
-            "x_probe": x[:8], "y_probe": y[:8], "train_loader": DataLoader(cifar, batch_size=4)}
+            "x_probe": x[:8], "y_probe": y[:8], "train_loader": DataLoader(cifar, batch_size=4),
+            "print": _recording_print}
 
 
 _PAGE_DIRS: dict[str, Path] = {}
+_PRINTED: list[str] = []   # what the running block printed (pytest-markdown-docs turns pytest's capture off)
+
+
+def _recording_print(*args, sep=" ", end="\n", file=None, flush=False):
+    """``print`` for the blocks: prints as usual and records what went to stdout."""
+    import builtins
+    import sys
+
+    builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+    if file is None or file is sys.stdout:
+        _PRINTED.append(sep.join(str(a) for a in args) + end)
 
 
 @pytest.fixture(autouse=True)
 def _docs_page_directory(request, tmp_path_factory, monkeypatch):
-    """A documentation block runs in its page's own temporary directory; other tests are untouched."""
+    """A documentation block runs in its page's own temporary directory, and what it prints is compared with
+    the output the page shows for it, if any; other tests are untouched."""
     path = Path(str(getattr(request.node, "path", "")))
     if path.suffix != ".md":
         yield
         return
+    from tests.docs_outputs import compare_output, expected_output
+
     key = str(path)
     if key not in _PAGE_DIRS:
         _PAGE_DIRS[key] = tmp_path_factory.mktemp(path.stem)
     monkeypatch.chdir(_PAGE_DIRS[key])
+    line = re.search(r"\[line:(\d+)\]", request.node.name)
+    expected = None if line is None else expected_output(path, int(line.group(1)))
+    _PRINTED.clear()
+    import torch
+
+    threads = torch.get_num_threads()  # a page may set its own (torch.set_num_threads(1)): not for later tests
     yield
+    torch.set_num_threads(threads)
+    if expected is not None:
+        printed = "".join(_PRINTED)
+        problem = compare_output(expected, printed)
+        if problem is not None:
+            pytest.fail(f"{path.name}: {problem}", pytrace=False)

@@ -107,12 +107,12 @@ def _deformation_aug(**kwargs: Any) -> Callable[[], Any]:
 
 
 def _build_model(spec: str, kwargs: Any = None) -> Callable[[], Any]:
-    from rkhsreg.evaluation._loading import build_model
+    from rkhsreg.cli.models import build_model
     return lambda: build_model(spec, kwargs=kwargs)
 
 
 def _load_dataset(name: str, data_dir: Any = None, split: str = "test") -> Callable[[], Any]:
-    from rkhsreg.evaluation._datasets import load_dataset
+    from rkhsreg.cli.datasets import load_dataset
     return lambda: load_dataset(name, data_dir, split=split)
 
 

@@ -16,7 +16,7 @@ pytest.importorskip("torchattacks")
 pytest.importorskip("torchvision")
 
 from rkhsreg.cli import build_parser, main  # noqa: E402
-from rkhsreg.evaluation._datasets import cifar10_folder  # noqa: E402
+from rkhsreg.cli.datasets import cifar10_folder  # noqa: E402
 from tests._evaluation_helpers import tiny_cnn, write_image_folder, write_quadrant_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

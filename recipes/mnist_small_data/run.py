@@ -20,7 +20,7 @@ Usage::
     python recipes/mnist_small_data/run.py --n 300 --seeds 0 --threads 1 --data-dir ../shared/data
     python recipes/mnist_small_data/run.py --rows wd,tau_delta_sn --n 300,1000 --seeds 0-2
     python recipes/mnist_small_data/run.py --summary          # results/table.{md,csv} only
-    python recipes/mnist_small_data/run.py --summary --docs docs/mnist_small_data.md   # and the docs' table
+    python recipes/mnist_small_data/run.py --summary --docs docs/mnist_studies.md   # and the docs' table
 """
 
 from __future__ import annotations
