@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 from benchmarks._timing import machine_info, write_json  # noqa: E402
 from benchmarks.evaluation_cost import _mnist, _train  # noqa: E402
 from rkhsreg.data.root import resolve_data_root  # noqa: E402
-from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
+from rkhsreg.evaluation import AttackSettings, evaluate_robustness  # noqa: E402
 
 
 def autoattack_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> float:
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"settings": vars(args), "machine": machine_info(), "curves": {}, "autoattack": {}}
     for label, restarts in (("restarts", 4), ("no restarts", 0)):
         start = time.perf_counter()
-        result = evaluate_robustness(model, (x, y), epsilons=epsilons, sanity=False, borderline_restarts=restarts)
+        result = evaluate_robustness(model, (x, y), epsilons=epsilons, sanity=False,
+                                     attack=AttackSettings(borderline_restarts=restarts))
         report["curves"][label] = {"robust": result.robust_accuracy, "seconds": time.perf_counter() - start,
                                    "restart_stages": sum(1 for s in result.stages if s["restart"])}
         print(label, report["curves"][label], flush=True)

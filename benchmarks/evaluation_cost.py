@@ -34,7 +34,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from rkhsreg.evaluation import evaluate_robustness
+from rkhsreg.evaluation import AttackSettings, evaluate_robustness
 from rkhsreg.evaluation.result import atomic_write
 from rkhsreg.models import mnist_vgg5
 
@@ -136,15 +136,16 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
           f"device {device}; mnist_vgg5(width={args.width}) trained {args.train_steps} steps in {train_s:.0f}s; "
           f"{len(x)} test digits; l2; {args.steps} steps; eps {eps}")
-    common = dict(norm="l2", steps=args.steps, batch_size=args.batch_size, seed=0, sanity=False)
+    common = dict(norm="l2", attack=AttackSettings(steps=args.steps), batch_size=args.batch_size, seed=0, sanity=False)
     report: dict = {"rounds": [], "settings": vars(args)}
     curve = None
     for round_ in range(1, args.rounds + 1):
         single, t_single = _timed(lambda: evaluate_robustness(model, (x, y), epsilons=[eps[-1]], **common))
         rows = {"single": (single, t_single)}
         for order in ("descending", "ascending"):
-            rows[order] = _timed(lambda order=order: evaluate_robustness(model, (x, y), epsilons=eps, order=order,
-                                                                         **common))
+            rows[order] = _timed(lambda order=order: evaluate_robustness(model, (x, y), epsilons=eps,
+                                                                         **{**common, "attack": AttackSettings(
+                                                                             steps=args.steps, order=order)}))
         passes = {k: r.forward_rows + r.backward_rows for k, (r, _) in rows.items()}
         entry = {"round": round_, "single_s": t_single, "single_passes": passes["single"],
                  "single_split": _split(single)}

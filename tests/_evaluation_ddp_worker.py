@@ -14,10 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rkhsreg import InputError  # noqa: E402
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
+from rkhsreg.evaluation.settings import AttackSettings  # noqa: E402
 from tests._evaluation_helpers import quadrant_data, trained_cnn  # noqa: E402
 
 EPSILONS = [0.1, 0.25, 0.5, 1.0]
-SETTINGS = dict(epsilons=EPSILONS, steps=5, batch_size=6, seed=7)
+SETTINGS = dict(epsilons=EPSILONS, attack=AttackSettings(steps=5), batch_size=6, seed=7)
 
 
 def problem():

@@ -18,6 +18,7 @@ from torch import nn
 
 import rkhsreg
 from rkhsreg import ConfigurationError, InputError, PluginNotFoundError, SelectLogits
+from rkhsreg.evaluation.settings import AttackSettings, DeformationSearch
 
 
 def _net(classes: int = 3) -> nn.Module:
@@ -81,7 +82,7 @@ def _evaluate(model: nn.Module | None = None, data: Any = None, **kwargs: Any) -
     from rkhsreg.evaluation import evaluate_robustness
 
     def run() -> Any:
-        options = {"epsilons": [0.1], "steps": 2, "sanity": False, **kwargs}
+        options = {"epsilons": [0.1], "attack": AttackSettings(steps=2), "sanity": False, **kwargs}
         return evaluate_robustness(model or _net().eval(), (X, Y) if data is None else data, **options)
     return run
 
@@ -233,7 +234,7 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "nan or inf")),
     ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
     ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
-    ("deformation samples negative", _deformations(samples=-1), ConfigurationError, ("samples", "-1")),
+    ("deformation samples negative", lambda: DeformationSearch(samples=-1), ConfigurationError, ("samples", "-1")),
     ("certified accuracy, negative lipschitz", _certified(epsilons=[0.1], lipschitz=-2.0), ConfigurationError,
      ("lipschitz", "-2.0")),
     ("random deformation with p > 1", _deformation_aug(p=1.5), ConfigurationError, ("p", "1.5")),

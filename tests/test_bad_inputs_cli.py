@@ -15,9 +15,10 @@ pytest.importorskip("torchattacks")
 pytest.importorskip("torchvision")
 
 from recipes._common.results import append_line, read_runs  # noqa: E402
-from rkhsreg.evaluation.result import atomic_write  # noqa: E402
 from rkhsreg.cli import main  # noqa: E402
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
+from rkhsreg.evaluation.result import atomic_write  # noqa: E402
+from rkhsreg.evaluation.settings import AttackSettings  # noqa: E402
 from tests._evaluation_helpers import tiny_cnn, write_image_folder  # noqa: E402
 
 TINY = "tests._evaluation_helpers:tiny_cnn"
@@ -107,7 +108,8 @@ def test_negative_borderline_restarts_are_refused_naming_the_flag(capsys, setup)
 ])
 def test_save_appends_suffixes_to_the_whole_prefix(tmp_path, prefix, names):
     x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1])
-    result = evaluate_robustness(tiny_cnn().eval(), (x, y), epsilons=[0.1], steps=1, sanity=False)
+    result = evaluate_robustness(tiny_cnn().eval(), (x, y), epsilons=[0.1], attack=AttackSettings(steps=1),
+                                 sanity=False)
     paths = result.save(tmp_path / prefix, plot=False)
     assert sorted(p.name for p in paths.values()) == names
     assert all(p.exists() for p in paths.values())

@@ -8,8 +8,8 @@ from torch import nn
 
 from rkhsreg import InputError
 from rkhsreg.evaluation import certified_accuracy, certified_radii, evaluate_robustness
+from rkhsreg.evaluation.settings import AttackSettings
 from tests._evaluation_helpers import linear_problem, quadrant_data, trained_cnn
-
 
 
 def _as_sequential(binary) -> nn.Sequential:
@@ -36,7 +36,8 @@ def test_linear_certified_radius_is_the_exact_distance():
 
 def test_certified_never_exceeds_empirical_linear():
     binary, x, y, _ = linear_problem(n=30)
-    result = evaluate_robustness(_as_sequential(binary), (x, y), epsilons=[0.0, 0.1, 0.2, 0.3, 0.5], steps=10,
+    result = evaluate_robustness(_as_sequential(binary), (x, y), epsilons=[0.0, 0.1, 0.2, 0.3, 0.5],
+                                 attack=AttackSettings(steps=10),
                                  certify=True, sanity=False)
     assert result.certified_accuracy is not None and result.lipschitz_constant > 0
     for cert, emp in zip(result.certified_accuracy, result.robust_accuracy):
@@ -49,7 +50,8 @@ def test_certified_never_exceeds_empirical_cnn():
     model = trained_cnn()  # conv, BatchNorm (folded), ReLU, average pooling, dropout, linear: a chain
     x, y = quadrant_data(32, seed=8)
     eps = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5]
-    result = evaluate_robustness(model, (x, y), epsilons=eps, steps=10, certify=True, sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=eps, attack=AttackSettings(steps=10), certify=True,
+                                 sanity=False)
     assert result.certified_accuracy[0] == pytest.approx(result.clean_accuracy)
     for cert, emp in zip(result.certified_accuracy, result.robust_accuracy):
         assert cert <= emp
@@ -80,6 +82,6 @@ def test_unknown_lipschitz_constant_is_refused():
     with pytest.raises(InputError, match="no certified accuracy for this model: .*not a chain"):
         certified_accuracy(Residual(), (x, y), epsilons=[0.1])
     with pytest.raises(InputError, match="no certified accuracy for this model"):
-        evaluate_robustness(binary, (x, y), epsilons=[0.1], steps=2, certify=True, sanity=False)
+        evaluate_robustness(binary, (x, y), epsilons=[0.1], attack=AttackSettings(steps=2), certify=True, sanity=False)
     # a given constant bypasses the computation
     assert certified_accuracy(Residual(), (x, y), epsilons=[0.0], lipschitz=10.0)[0] >= 0.0

@@ -7,9 +7,9 @@ import torch
 
 from rkhsreg import ConfigurationError, InputError
 from rkhsreg.evaluation import DeformationResult, evaluate_deformations
+from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch
 from tests._evaluation_helpers import quadrant_data, trained_cnn
 from tests.conftest import assert_same_snapshot, snapshot
-
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,8 @@ def cnn():
 
 def test_curves_are_monotone_and_ordered(cnn):
     x, y = quadrant_data(24, seed=2)
-    result = evaluate_deformations(cnn, (x, y), sizes=[2, 0.5, 1], max_displacement=1.0, samples=3, steps=4,
-                                   batch_size=10)
+    result = evaluate_deformations(cnn, (x, y), sizes=[2, 0.5, 1], budget=DeformationBudget(max_displacement=1.0),
+                                   search=DeformationSearch(samples=3, steps=4), batch_size=10)
     assert isinstance(result, DeformationResult)
     assert result.sizes == [0.5, 1.0, 2.0] and result.max_gradient == pytest.approx([0.15, 0.3, 0.6])
     rand, adv = result.random_accuracy, result.adversarial_accuracy
@@ -42,11 +42,11 @@ def test_no_side_effects_and_reproducible(cnn, tmp_path):
     x, y = quadrant_data(12, seed=3)
     cnn.train()
     before = snapshot(cnn)
-    a = evaluate_deformations(cnn, (x, y), sizes=[1.0], samples=2, steps=3, seed=5)
+    a = evaluate_deformations(cnn, (x, y), sizes=[1.0], search=DeformationSearch(samples=2, steps=3), seed=5)
     assert_same_snapshot(before, snapshot(cnn))
-    b = evaluate_deformations(cnn, (x, y), sizes=[1.0], samples=2, steps=3, seed=5)
+    b = evaluate_deformations(cnn, (x, y), sizes=[1.0], search=DeformationSearch(samples=2, steps=3), seed=5)
     assert torch.equal(a.ratios, b.ratios)
-    c = evaluate_deformations(cnn, (x, y), sizes=[1.0], samples=2, adversarial=False, seed=6)
+    c = evaluate_deformations(cnn, (x, y), sizes=[1.0], search=DeformationSearch(samples=2, adversarial=False), seed=6)
     assert c.adversarial_accuracy is None and set(c.kinds) == {"random"}
     assert "size,max_displacement" in a.to_csv(tmp_path / "d.csv").read_text()
     assert "stability" in a.to_dict() and "samples" in a.to_dict(per_sample=True)
@@ -56,14 +56,28 @@ def test_no_side_effects_and_reproducible(cnn, tmp_path):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"sizes": [0.0]}, InputError, "sizes holds only 0"),
     ({"sizes": [-1.0]}, ConfigurationError, "sizes\\[0\\]=-1.0 is out of range"),
-    ({"max_gradient": 0.0}, ConfigurationError, "max_gradient=0.0 is out of range"),
-    ({"padding_mode": "wrap"}, ConfigurationError, "padding_mode='wrap' is not allowed"),
-    ({"samples": -1}, ConfigurationError, "samples=-1 is out of range"),
+    ({"budget": {"max_gradient": 0.3}}, ConfigurationError, "budget=.* is not allowed; pass DeformationBudget"),
+    ({"search": 8}, ConfigurationError, "search=8 is not allowed; pass DeformationSearch"),
 ])
 def test_bad_arguments(cnn, kwargs, error, match):
     x, y = quadrant_data(4)
     with pytest.raises(error, match=match):
         evaluate_deformations(cnn, (x, y), **kwargs)
+
+
+@pytest.mark.parametrize("kind, kwargs, match", [
+    (DeformationBudget, {"max_gradient": 0.0}, "max_gradient=0.0 is out of range"),
+    (DeformationBudget, {"max_displacement": -1.0}, "max_displacement=-1.0 is out of range"),
+    (DeformationBudget, {"grid_size": 0}, "grid_size=0 is out of range"),
+    (DeformationBudget, {"padding_mode": "wrap"}, "padding_mode='wrap' is not allowed"),
+    (DeformationSearch, {"samples": -1}, "samples=-1 is out of range"),
+    (DeformationSearch, {"steps": 0}, "steps=0 is out of range"),
+    (DeformationSearch, {"step_size": 0.0}, "step_size=0.0 is out of range"),
+    (DeformationSearch, {"adversarial": 1}, "adversarial=1 is not allowed"),
+])
+def test_bad_settings_name_the_field_when_built(kind, kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        kind(**kwargs)
 
 
 def test_non_image_inputs_refused(cnn):

@@ -11,8 +11,8 @@ pytest.importorskip("torchattacks")
 from rkhsreg import InputError  # noqa: E402
 from rkhsreg.evaluation import MaskedGradientWarning, evaluate_robustness  # noqa: E402
 from rkhsreg.evaluation.sanity import curve_checks, gradient_health  # noqa: E402
+from rkhsreg.evaluation.settings import AttackSettings  # noqa: E402
 from tests._evaluation_helpers import linear_problem  # noqa: E402
-
 
 
 def test_curve_checks():
@@ -46,13 +46,13 @@ def test_constant_model_fails_the_unbounded_check():
 
     _, x, y, _ = linear_problem(n=12)
     with pytest.warns(MaskedGradientWarning, match="stay correctly classified under an attack of unbounded size"):
-        result = evaluate_robustness(Constant(), (x, y), epsilons=[0.1], steps=3)
+        result = evaluate_robustness(Constant(), (x, y), epsilons=[0.1], attack=AttackSettings(steps=3))
     assert not result.sanity["checks"]["unbounded"]["passed"]
 
 
 def test_healthy_model_passes_every_check():
     model, x, y, _ = linear_problem(n=20)
-    result = evaluate_robustness(model, (x, y), epsilons=[0.0, 0.2, 0.4], steps=10)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.0, 0.2, 0.4], attack=AttackSettings(steps=10))
     checks = result.sanity["checks"]
     assert set(checks) == {"deterministic", "gradients", "gradient_free", "ce_agreement", "unbounded",
                            "clean_at_zero", "monotone"}

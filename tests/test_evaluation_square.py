@@ -12,6 +12,7 @@ pytest.importorskip("torchattacks")
 from rkhsreg import ConfigurationError  # noqa: E402
 from rkhsreg.evaluation import Square, evaluate_robustness  # noqa: E402
 from rkhsreg.evaluation.ensemble import check_attacks, resolve_attacks  # noqa: E402
+from rkhsreg.evaluation.settings import AttackSettings, SanityChecks  # noqa: E402
 from tests._evaluation_helpers import Masked, linear_problem  # noqa: E402
 
 
@@ -24,12 +25,13 @@ def masked():
 def test_square_breaks_what_masked_gradients_hide(masked):
     model, x, y, true = masked
     eps = [0.3, 0.6]
-    common = dict(epsilons=eps, steps=10, batch_size=32, noise_samples=0, sanity_examples=0)
+    common = dict(epsilons=eps, batch_size=32, sanity=SanityChecks(noise_samples=0, examples=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gradient = evaluate_robustness(model, (x, y), **common)
+        gradient = evaluate_robustness(model, (x, y), attack=AttackSettings(steps=10), **common)
         with pytest.warns(Warning, match="gradient-free attacks \\(square\\) found [1-9]"):
-            both = evaluate_robustness(model, (x, y), attacks=["default", Square(queries=300)], **common)
+            both = evaluate_robustness(model, (x, y), attack=AttackSettings(attacks=["default", Square(queries=300)],
+                                                                            steps=10), **common)
     assert [a["name"] for a in both.attacks] == ["fab", "apgd-ce", "square"]
     # zero gradients: FAB and APGD-CE leave examples the linear model's closed form says are breakable
     broken_truly = [float((true <= e).double().mean()) for e in eps]

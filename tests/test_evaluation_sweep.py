@@ -15,6 +15,7 @@ pytest.importorskip("torchattacks")
 from rkhsreg import ConfigurationError, InputError  # noqa: E402
 from rkhsreg.evaluation import (APGD, FAB, Attack, MaskedGradientWarning, NondeterminismWarning,  # noqa: E402
                                 RobustnessResult, default_attacks, evaluate_robustness)
+from rkhsreg.evaluation.settings import AttackSettings, SanityChecks  # noqa: E402
 from tests._evaluation_helpers import Masked, linear_problem, quadrant_data, trained_cnn  # noqa: E402
 from tests.conftest import assert_same_snapshot, snapshot  # noqa: E402
 
@@ -39,7 +40,8 @@ def _closed_form_curve(true: torch.Tensor, eps: list[float]) -> list[float]:
 @pytest.mark.parametrize("order", ["descending", "ascending"])
 def test_linear_distances_and_curve_match_closed_form(linear, order):
     model, x, y, true = linear
-    result = evaluate_robustness(model, (x, y), epsilons=EPS, steps=20, batch_size=16, order=order)
+    result = evaluate_robustness(model, (x, y), epsilons=EPS, attack=AttackSettings(steps=20, order=order),
+                                 batch_size=16)
     assert isinstance(result, RobustnessResult)
     correct = true > 0
     assert torch.equal(result.correct, correct)
@@ -60,7 +62,8 @@ def test_linear_distances_and_curve_match_closed_form(linear, order):
 
 def test_result_curve_is_the_distance_tail(linear):
     model, x, y, _ = linear
-    result = evaluate_robustness(model, (x, y), epsilons=[0.2, 0.4], steps=10, batch_size=64, sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2, 0.4], attack=AttackSettings(steps=10), batch_size=64,
+                                 sanity=False)
     for e, acc in zip(result.epsilons, result.robust_accuracy):
         assert acc == result.accuracy_at(e)
     assert result.n_examples == 40 and result.sanity == {"checks": {}, "warnings": []}
@@ -73,7 +76,7 @@ def test_no_side_effects_on_model_rng_and_grads(cnn):
     cnn.head.weight.grad = torch.full_like(cnn.head.weight, 0.5)
     before = snapshot(cnn)
     requires = [p.requires_grad for p in cnn.parameters()]
-    result = evaluate_robustness(cnn, (x, y), epsilons=[0.25, 1.0], steps=5, batch_size=8)
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.25, 1.0], attack=AttackSettings(steps=5), batch_size=8)
     assert_same_snapshot(before, snapshot(cnn))
     assert [p.requires_grad for p in cnn.parameters()] == requires
     assert result.clean_accuracy > 0.5
@@ -82,19 +85,20 @@ def test_no_side_effects_on_model_rng_and_grads(cnn):
 
 def test_same_seed_same_result_and_generator_is_used(cnn):
     x, y = quadrant_data(24, seed=4)
-    a = evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=5, seed=3, sanity=False)
-    b = evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=5, seed=3, sanity=False)
+    a = evaluate_robustness(cnn, (x, y), epsilons=[0.3], attack=AttackSettings(steps=5), seed=3, sanity=False)
+    b = evaluate_robustness(cnn, (x, y), epsilons=[0.3], attack=AttackSettings(steps=5), seed=3, sanity=False)
     assert torch.equal(a.distances, b.distances)
     g = torch.Generator().manual_seed(0)
     state = g.get_state()
-    evaluate_robustness(cnn, (x, y), epsilons=[0.3], steps=2, generator=g, sanity=False)
+    evaluate_robustness(cnn, (x, y), epsilons=[0.3], attack=AttackSettings(steps=2), generator=g, sanity=False)
     assert not torch.equal(state, g.get_state())
 
 
 def test_skips_examples_already_broken(cnn):
     x, y = quadrant_data(32, seed=6)
-    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64,
-                                 order="ascending", sanity=False)
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8],
+                                 attack=AttackSettings(steps=5, order="ascending"), batch_size=64,
+                                 sanity=False)
     fab = result.stages[0]
     assert fab["attack"] == "fab-t" and fab["epsilon"] is None
     correct = int(result.correct.sum())
@@ -109,7 +113,8 @@ def test_skips_examples_already_broken(cnn):
 
 def test_descending_attacks_each_example_fully_at_most_once(cnn):
     x, y = quadrant_data(32, seed=6)
-    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], steps=5, batch_size=64, sanity=False)
+    result = evaluate_robustness(cnn, (x, y), epsilons=[0.1, 0.2, 0.4, 0.8], attack=AttackSettings(steps=5),
+                                 batch_size=64, sanity=False)
     own = [s for s in result.stages if s["attack"] == "apgd-t" and s["restart"] == 0]   # not the borderline reruns
     targeted = sum(s["attacked"] - s["successes"] for s in own)
     assert targeted <= int(result.correct.sum())
@@ -119,7 +124,8 @@ def test_descending_attacks_each_example_fully_at_most_once(cnn):
 def test_zeroed_gradients_trigger_masking_warning(linear):
     model, x, y, _ = linear
     with pytest.warns(MaskedGradientWarning, match="zero or non-finite input gradient"):
-        result = evaluate_robustness(Masked(model), (x, y), epsilons=[0.2], steps=5, batch_size=64)
+        result = evaluate_robustness(Masked(model), (x, y), epsilons=[0.2], attack=AttackSettings(steps=5),
+                                     batch_size=64)
     assert not result.sanity["checks"]["gradients"]["passed"]
 
 
@@ -135,7 +141,8 @@ def test_saturated_logits_trigger_ce_disagreement(cnn):
     x, y = quadrant_data(32, seed=5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_robustness(Scaled(cnn), (x, y), epsilons=[0.25, 1.0], steps=10, batch_size=64)
+        result = evaluate_robustness(Scaled(cnn), (x, y), epsilons=[0.25, 1.0], attack=AttackSettings(steps=10),
+                                     batch_size=64)
     assert any("APGD-CE alone missed" in str(w.message) for w in caught)
     assert not result.sanity["checks"]["ce_agreement"]["passed"]
 
@@ -152,8 +159,8 @@ def test_randomised_model_warns(cnn):
     x, y = quadrant_data(16, seed=5)
     before = torch.get_rng_state()
     with pytest.warns(NondeterminismWarning, match="randomised or non-deterministic"):
-        evaluate_robustness(Noisy(cnn), (x, y), epsilons=[0.25], steps=2, batch_size=64, noise_samples=0,
-                            sanity_examples=0)
+        evaluate_robustness(Noisy(cnn), (x, y), epsilons=[0.25], attack=AttackSettings(steps=2), batch_size=64,
+                            sanity=SanityChecks(noise_samples=0, examples=0))
     assert torch.equal(before, torch.get_rng_state())
 
 
@@ -161,9 +168,9 @@ def test_data_as_loader_and_dataset(linear):
     model, x, y, _ = linear
     dataset = torch.utils.data.TensorDataset(x, y)
     loader = torch.utils.data.DataLoader(dataset, batch_size=7)
-    a = evaluate_robustness(model, loader, epsilons=[0.2], steps=5, n_examples=20, sanity=False)
-    b = evaluate_robustness(model, dataset, epsilons=[0.2], steps=5, n_examples=20, sanity=False)
-    c = evaluate_robustness(model, (x[:20], y[:20]), epsilons=[0.2], steps=5, sanity=False)
+    a = evaluate_robustness(model, loader, epsilons=[0.2], attack=AttackSettings(steps=5), n_examples=20, sanity=False)
+    b = evaluate_robustness(model, dataset, epsilons=[0.2], attack=AttackSettings(steps=5), n_examples=20, sanity=False)
+    c = evaluate_robustness(model, (x[:20], y[:20]), epsilons=[0.2], attack=AttackSettings(steps=5), sanity=False)
     assert a.n_examples == b.n_examples == c.n_examples == 20
     assert torch.equal(a.distances, c.distances) and torch.equal(b.distances, c.distances)
 
@@ -181,7 +188,8 @@ def test_other_bounds_and_rank_2_inputs():
         def forward(self, z):
             return self.inner((z + 1) / 2)
 
-    result = evaluate_robustness(Back(), (scaled, y), epsilons=[0.2], bounds=(-1.0, 1.0), steps=10, sanity=False)
+    result = evaluate_robustness(Back(), (scaled, y), epsilons=[0.2], bounds=(-1.0, 1.0),
+                                 attack=AttackSettings(steps=10), sanity=False)
     correct = true > 0
     rel = result.distances[correct] / (2 * true[correct])  # distances double in [-1, 1] units
     assert float(rel.max()) <= 1.01 and float(rel.min()) >= 1 - 1e-4
@@ -189,7 +197,8 @@ def test_other_bounds_and_rank_2_inputs():
 
 def test_linf_norm_runs_and_bounds_distances(linear):
     model, x, y, true = linear
-    result = evaluate_robustness(model, (x, y), norm="linf", epsilons=[0.01, 0.05], steps=10, sanity=False)
+    result = evaluate_robustness(model, (x, y), norm="linf", epsilons=[0.01, 0.05], attack=AttackSettings(steps=10),
+                                 sanity=False)
     correct = true > 0
     w = model.w.detach()
     linf_true = true[correct] * w.norm() / w.abs().sum()  # |v| / ‖w‖₁ (box inactive at these sizes)
@@ -207,8 +216,9 @@ def test_custom_attack_objects_and_bad_candidates(linear):
             return inputs[:, :, :2]
 
     with pytest.raises(InputError, match="attack 'wrong' returned"):
-        evaluate_robustness(model, (x, y), epsilons=[0.1], attacks=[WrongShape()], sanity=False)
-    result = evaluate_robustness(model, (x, y), epsilons=[0.2], attacks=[APGD("ce", steps=5)], sanity=False)
+        evaluate_robustness(model, (x, y), epsilons=[0.1], attack=AttackSettings(attacks=[WrongShape()]), sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2], attack=AttackSettings(attacks=[APGD("ce", steps=5)]),
+                                 sanity=False)
     assert [a["name"] for a in result.attacks] == ["apgd-ce"]
 
 
@@ -228,12 +238,12 @@ def test_default_ensemble_adapts_to_class_count():
     ({"epsilons": "0.1,0.2"}, "epsilons='0.1,0.2' is not allowed"),
     ({"epsilons": [math.inf]}, "epsilons\\[0\\]=inf is not finite"),
     ({"epsilons": [0.1], "norm": "l3"}, "norm='l3' is not allowed"),
-    ({"epsilons": [0.1], "order": "random"}, "order='random' is not allowed"),
     ({"epsilons": [0.1], "batch_size": 0}, "batch_size=0 is out of range"),
     ({"epsilons": [0.1], "bounds": (1.0, 0.0)}, "bounds=\\(1.0, 0.0\\) is empty"),
     ({"epsilons": [0.1], "bounds": (0.2, 0.3)}, "outside bounds"),
-    ({"epsilons": [0.1], "attacks": [3]}, "attacks=\\[3\\] is not allowed"),
-    ({"epsilons": [0.1], "attacks": ["fabt"]}, "unknown attack 'fabt'; did you mean 'fab-t'\\?"),
+    ({"epsilons": [0.1], "attack": {"steps": 5}}, "attack=\\{'steps': 5\\} is not allowed; pass AttackSettings"),
+    ({"epsilons": [0.1], "sanity": "yes"}, "sanity='yes' is not allowed"),
+    ({"epsilons": [0.1], "certify": 1}, "certify=1 is not allowed"),
     ({"epsilons": [0.1], "seed": 1, "generator": torch.Generator()}, "seed and generator were both given"),
     ({"epsilons": [0.1], "device": "meta"}, "device='meta', but the model is on 'cpu'"),
     ({"epsilons": [0.1], "n_examples": 0}, "n_examples=0 is not allowed"),
@@ -242,6 +252,34 @@ def test_bad_arguments_name_the_parameter(linear, kwargs, match):
     model, x, y, _ = linear
     with pytest.raises(ConfigurationError if "outside" not in match else InputError, match=match):
         evaluate_robustness(model, (x, y), **kwargs)
+
+
+@pytest.mark.parametrize("kind, kwargs, match", [
+    (AttackSettings, {"order": "random"}, "order='random' is not allowed"),
+    (AttackSettings, {"attacks": [3]}, "attacks=\\[3\\] is not allowed"),
+    (AttackSettings, {"attacks": ["fabt"]}, "unknown attack 'fabt'; did you mean 'fab-t'\\?"),
+    (AttackSettings, {"steps": 0}, "steps=0 is out of range"),
+    (AttackSettings, {"refine_steps": -1}, "refine_steps=-1 is out of range"),
+    (AttackSettings, {"borderline_restarts": -2}, "borderline_restarts=-2 is out of range"),
+    (SanityChecks, {"noise_samples": -1}, "noise_samples=-1 is out of range"),
+    (SanityChecks, {"disagreement_threshold": 2.0}, "disagreement_threshold=2.0 is out of range"),
+    (SanityChecks, {"enabled": "no"}, "enabled='no' is not allowed"),
+])
+def test_bad_settings_name_the_field_when_built(kind, kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        kind(**kwargs)
+
+
+def test_settings_are_values_and_sanity_false_turns_the_checks_off(linear):
+    from dataclasses import replace
+
+    quick = AttackSettings(steps=5, attacks=["apgd-ce"])
+    assert quick == AttackSettings(steps=5, attacks=("apgd-ce",)) and replace(quick, steps=7).steps == 7
+    model, x, y, _ = linear
+    off = evaluate_robustness(model, (x, y), epsilons=[0.2], attack=quick, sanity=False)
+    also_off = evaluate_robustness(model, (x, y), epsilons=[0.2], attack=quick, sanity=SanityChecks(enabled=False))
+    assert off.sanity == also_off.sanity == {"checks": {}, "warnings": []}
+    assert torch.equal(off.distances, also_off.distances)
 
 
 def test_bad_data(linear):
@@ -336,7 +374,8 @@ def test_progress_counts_this_process_share(linear, monkeypatch):
     monkeypatch.setattr(sweep_module, "Sync", FirstOfTwo)
     model, x, y, _ = linear
     calls: dict[str, list[tuple[int, int]]] = {}
-    result = evaluate_robustness(model, (x, y), epsilons=[0.2], steps=2, batch_size=8, sanity=False,
+    result = evaluate_robustness(model, (x, y), epsilons=[0.2], attack=AttackSettings(steps=2), batch_size=8,
+                                 sanity=False,
                                  progress=lambda label, done, total: calls.setdefault(label, []).append((done, total)))
     assert calls and len(calls) == len(result.stages)
     for stage in result.stages:
@@ -380,7 +419,8 @@ def test_non_finite_candidates_are_discarded(linear):
             out[::2] = float("nan")  # the model's argmax of NaN logits is a class, often a wrong one
             return out
 
-    result = evaluate_robustness(model, (x, y), epsilons=[0.1, 0.5], attacks=[NaNAttack()], sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.1, 0.5], attack=AttackSettings(attacks=[NaNAttack()]),
+                                 sanity=False)
     assert not torch.isnan(result.distances).any()
     assert torch.equal(result.distances, torch.where(result.correct, math.inf, 0.0).double())
     assert result.robust_accuracy == [result.clean_accuracy] * 2
@@ -430,8 +470,10 @@ class _Lucky(Attack):
 def test_borderline_examples_get_restarts_until_a_seed_breaks_them(restarts, robust):
     x, y = torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, dtype=torch.long)
     lucky = _Lucky()
-    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.31], attacks=[_Oblique(), lucky],
-                                 sanity=False, borderline=0.1, borderline_restarts=restarts)
+    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.31],
+                                 attack=AttackSettings(attacks=[_Oblique(), lucky], borderline=0.1,
+                                                       borderline_restarts=restarts),
+                                 sanity=False)
     assert 0.31 < 0.3 / 0.95 <= 0.31 * 1.1          # the minimum-norm distance found is just above ε: borderline
     assert result.robust_accuracy == [robust]
     assert lucky.runs == (1 if restarts == 0 else 3)  # restarts stop as soon as it is broken
@@ -440,6 +482,8 @@ def test_borderline_examples_get_restarts_until_a_seed_breaks_them(restarts, rob
 def test_examples_far_above_epsilon_are_not_restarted():
     x, y = torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, dtype=torch.long)
     lucky = _Lucky()
-    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.2], attacks=[_Oblique(), lucky],
-                                 sanity=False, borderline=0.1, borderline_restarts=4)
+    result = evaluate_robustness(_Threshold(0.3), (x, y), epsilons=[0.2],
+                                 attack=AttackSettings(attacks=[_Oblique(), lucky], borderline=0.1,
+                                                       borderline_restarts=4),
+                                 sanity=False)
     assert result.robust_accuracy == [1.0] and lucky.runs == 1   # found distance 0.316 > 1.1 · 0.2

@@ -84,14 +84,14 @@ for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
     sys.modules[name] = None  # import fails as if not installed
 import torch
 import rkhsreg, rkhsreg.penalties, rkhsreg.constraints, rkhsreg.evaluation, rkhsreg.data, rkhsreg.plugin_api
-from rkhsreg.evaluation import evaluate_robustness
+from rkhsreg.evaluation import AttackSettings, evaluate_robustness
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
 x, y = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
 value = rkhsreg.create_penalty("gradient_norm")(model, x, y)
 value.backward()
 rkhsreg.create_constraint("spectral_norm_projection", radius=0.5)(model)
-result = evaluate_robustness(model.eval(), (x, y), epsilons=[0.1], steps=2, sanity=False)
+result = evaluate_robustness(model.eval(), (x, y), epsilons=[0.1], attack=AttackSettings(steps=2), sanity=False)
 print("ok", float(value) > 0, len(result.robust_accuracy))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -108,6 +108,7 @@ def test_a_third_party_attack_is_found_and_runs_in_the_ensemble(tmp_path, monkey
     pytest.importorskip("torchattacks")
     from rkhsreg.evaluation import evaluate_robustness
     from rkhsreg.evaluation.ensemble import resolve_attacks
+    from rkhsreg.evaluation.settings import AttackSettings
     from tests._evaluation_helpers import linear_problem
 
     _throwaway_distribution(tmp_path, "shift-attack", "[rkhsreg.attacks]\nshift = shift_attack:Shift\n", SHIFT)
@@ -117,7 +118,8 @@ def test_a_third_party_attack_is_found_and_runs_in_the_ensemble(tmp_path, monkey
         ["fab-t", "apgd-ce", "apgd-t", "shift"]
     assert rkhsreg.create_attack("shift", sign=-1.0).sign == -1.0
     model, x, y, _ = linear_problem(n=8)
-    result = evaluate_robustness(model, (x, y), epsilons=[0.1], attacks=["shift"], sanity=False)
+    result = evaluate_robustness(model, (x, y), epsilons=[0.1], attack=AttackSettings(attacks=["shift"]),
+                                 sanity=False)
     assert [s["attack"] for s in result.stages] == ["shift"]
 
 

@@ -173,7 +173,7 @@ def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: 
                out_json: Path | None = None) -> dict[str, Any]:
     """Train and evaluate one cell; returns the accuracies, times and sanity warnings."""
     from rkhsreg.lightning import CIFAR10Data
-    from rkhsreg.evaluation import evaluate_robustness
+    from rkhsreg.evaluation import AttackSettings, evaluate_robustness
     from rkhsreg.lightning import RegularizedClassifier
     import pytorch_lightning as pl
 
@@ -205,7 +205,8 @@ def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: 
     ev = cfg["evaluation"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_robustness(net, dm.test_set, norm="l2", epsilons=ev["epsilons"], steps=int(ev["steps"]),
+        result = evaluate_robustness(net, dm.test_set, norm="l2", epsilons=ev["epsilons"],
+                                     attack=AttackSettings(steps=int(ev["steps"])),
                                      batch_size=int(ev["batch_size"]), n_examples=int(ev["n_examples"]), seed=seed,
                                      sanity=bool(ev.get("sanity", True)))
     eval_seconds = time.perf_counter() - start

@@ -54,14 +54,15 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon
                steps: int) -> tuple[dict[str, float], str]:
     """ℓ2 robust accuracy (%) per ε and the name of the attack used."""
     try:
-        from rkhsreg.evaluation import evaluate_robustness
+        from rkhsreg.evaluation import AttackSettings, evaluate_robustness
     except ImportError as exc:  # the evaluator is optional here
         warnings.warn(f"rkhsreg.evaluation unavailable ({exc}); using torchattacks PGD-ℓ2 instead.", stacklevel=2)
     else:
         def progress(stage: str, done: int, total: int) -> None:
             if done == total:
                 print(f"      {stage}: {done}/{total}", flush=True)
-        result = evaluate_robustness(model, (x, y), norm="l2", epsilons=epsilons, steps=steps, batch_size=256,
+        result = evaluate_robustness(model, (x, y), norm="l2", epsilons=epsilons, attack=AttackSettings(steps=steps),
+                                     batch_size=256,
                                      sanity=False, seed=0, progress=progress)
         names = [entry["name"].upper() for entry in result.to_dict(per_example=False)["attack"]["ensemble"]]
         return ({f"{e:g}": 100 * a for e, a in zip(result.epsilons, result.robust_accuracy)},

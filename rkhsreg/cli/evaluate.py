@@ -98,9 +98,12 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     from rkhsreg.cli.datasets import load_dataset
     from rkhsreg.cli.models import build_model, load_weights
     from rkhsreg.evaluation.sanity import RobustnessWarning
+    from rkhsreg.evaluation.settings import AttackSettings
     from rkhsreg.evaluation.sweep import evaluate_robustness
 
     try:
+        attack = AttackSettings(attacks=args.attacks, steps=args.steps, order=args.order,
+                                borderline_restarts=args.borderline_restarts)
         dataset = load_dataset(args.data, args.data_dir, split=args.split)
         example = dataset[0][0]
         model = build_model(args.model, num_classes=args.num_classes or 10, in_chans=int(example.shape[0]),
@@ -122,10 +125,9 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                 # the table lists the sanity warnings; do not print them twice
                 warnings.filterwarnings("ignore", category=RobustnessWarning)
                 result = evaluate_robustness(
-                    model, data, norm=args.norm, epsilons=args.epsilons, steps=args.steps, attacks=args.attacks,
-                    batch_size=args.batch_size, device=device, bounds=args.bounds, seed=args.seed, order=args.order,
-                    sanity=not args.no_sanity, certify=args.certify, progress=progress,
-                    borderline_restarts=args.borderline_restarts)
+                    model, data, norm=args.norm, epsilons=args.epsilons, attack=attack, batch_size=args.batch_size,
+                    device=device, bounds=args.bounds, seed=args.seed, sanity=not args.no_sanity,
+                    certify=args.certify, progress=progress)
         finally:
             progress.close()
     except RKHSRegError as exc:

@@ -39,14 +39,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model, check_real
-from rkhsreg._errors import InputError
+from rkhsreg._checks import check_int, check_model
+from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation._model import evaluation_mode, model_device
 from rkhsreg.evaluation.result import atomic_write, library_versions
+from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch
 from rkhsreg.evaluation.sweep import Progress, _resolve_seed
-from rkhsreg.functional.deformation import (PADDING_MODES, deform, displacement_norm, jacobian_norm,
-                                            sample_params)
+from rkhsreg.functional.deformation import deform, displacement_norm, jacobian_norm, sample_params
 from rkhsreg.functional.deformation_search import maximize_deformation
 
 __all__ = ["DeformationResult", "evaluate_deformations"]
@@ -175,29 +175,32 @@ def _margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return other - true
 
 
+def _setting(name: str, value: Any, kind: type) -> Any:
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ConfigurationError(f"{name}={value!r} is not allowed; pass {kind.__name__}(...) or None.")
+    return value
+
+
 def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float] = (0.25, 0.5, 1.0, 1.5, 2.0),
-                          max_displacement: float = 2.0, max_gradient: float = 0.3, grid_size: int = 4,
-                          translation: float = 0.0, samples: int = 8, adversarial: bool = True, steps: int = 10,
-                          step_size: float | None = None, bounds: tuple[float, float] | None = (0.0, 1.0),
-                          padding_mode: str = "border", batch_size: int = 128, n_examples: int | None = None,
-                          seed: int | None = None, generator: torch.Generator | None = None,
-                          progress: Progress | None = None) -> DeformationResult:
+                          budget: DeformationBudget | None = None, search: DeformationSearch | None = None,
+                          bounds: tuple[float, float] | None = (0.0, 1.0), batch_size: int = 128,
+                          n_examples: int | None = None, seed: int | None = None,
+                          generator: torch.Generator | None = None, progress: Progress | None = None
+                          ) -> DeformationResult:
     """Accuracy and stability ratio of ``model`` under deformations of growing size.
 
     Args:
         model: a classifier of images (N, C, H, W) returning logits.
         data: ``(inputs, labels)`` tensors, a ``Dataset`` or a ``DataLoader``.
         sizes: multipliers s of the budgets (sorted; 0 is skipped).
-        max_displacement: ‖τ‖∞ budget at s = 1, pixels (the paper's MNIST setting: 2).
-        max_gradient: ‖∇τ‖∞ budget at s = 1 (0.3).
-        grid_size: control grid side of the fields.
-        translation: largest translation at s = 1, pixels (within the displacement budget).
-        samples: random deformations per example and size.
-        adversarial: also run the adversarial search.
-        steps: ascent steps of the adversarial search.
-        step_size: its sign-step length in pixels (default 1.5·s·max_displacement/steps).
+        budget: the deformations at size 1 (:class:`~rkhsreg.evaluation.settings.DeformationBudget`; default:
+            ‖τ‖∞ ≤ 2 px, ‖∇τ‖∞ ≤ 0.3, a 4×4 control grid, no translation, border padding — the paper's MNIST
+            setting); size s scales both bounds by s.
+        search: random and adversarial search (:class:`~rkhsreg.evaluation.settings.DeformationSearch`;
+            default: 8 random deformations per example and size, then 10 steps of adversarial ascent).
         bounds: clip deformed images to this box (bicubic resampling overshoots slightly); None: no clipping.
-        padding_mode: ``"border"`` or ``"zeros"`` (see :func:`rkhsreg.functional.deformation.deform`).
         batch_size: examples per batch.
         n_examples: use the first ``n_examples`` examples.
         seed: seed of the random deformations (default 0), or ``generator`` to draw it from.
@@ -208,23 +211,20 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
         A :class:`DeformationResult`.
 
     Example:
-        >>> r = evaluate_deformations(model, (x, y), sizes=[0.5, 1.0], samples=4, steps=5)  # doctest: +SKIP
+        >>> r = evaluate_deformations(model, (x, y), sizes=[0.5, 1.0],
+        ...                           search=DeformationSearch(samples=4, steps=5))              # doctest: +SKIP
         >>> print(r.table())                                                                 # doctest: +SKIP
     """
     check_model(model)
     size_list = [s for s in check_epsilons(sizes, "sizes") if s > 0]
     if not size_list:
         raise InputError("sizes holds only 0; pass positive deformation sizes, e.g. [0.5, 1.0, 2.0].")
-    a0 = check_real("max_displacement", max_displacement, strict=True)
-    b0 = check_real("max_gradient", max_gradient, strict=True)
-    grid_size = check_int("grid_size", grid_size)
-    translation = check_real("translation", translation)
-    samples = check_int("samples", samples, low=0)
-    steps = check_int("steps", steps)
-    if step_size is not None:
-        step_size = check_real("step_size", step_size, strict=True)
+    budget = _setting("budget", budget, DeformationBudget)
+    search = _setting("search", search, DeformationSearch)
+    a0, b0, grid_size = budget.max_displacement, budget.max_gradient, budget.grid_size
+    translation, padding_mode = budget.translation, budget.padding_mode
+    samples, adversarial, steps, step_size = search.samples, search.adversarial, search.steps, search.step_size
     box = None if bounds is None else check_bounds(bounds)
-    check_choice("padding_mode", padding_mode, PADDING_MODES)
     batch_size = check_int("batch_size", batch_size)
     base_seed = _resolve_seed(seed, generator)
     inputs, labels = collect(data, n_examples)

@@ -14,9 +14,9 @@ runs inside ``torch.random.fork_rng`` with the seed the sweep passes, so the cal
 left as it was and a run is reproducible.
 
 Example:
-    >>> from rkhsreg.evaluation import evaluate_robustness
-    >>> attacks = ["default", "square"]
-    >>> result = evaluate_robustness(model, (x, y), epsilons=[0.5, 1.0], attacks=attacks)  # doctest: +SKIP
+    >>> from rkhsreg.evaluation import AttackSettings, evaluate_robustness
+    >>> attack = AttackSettings(attacks=["default", "square"])
+    >>> result = evaluate_robustness(model, (x, y), epsilons=[0.5, 1.0], attack=attack)  # doctest: +SKIP
     >>> Square(queries=1000).settings()["queries"]
     1000
 """

@@ -43,22 +43,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model, check_real
+from rkhsreg._checks import check_choice, check_int, check_model
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
 from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
 from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
-from rkhsreg.evaluation.ensemble import check_attacks, resolve_attacks
+from rkhsreg.evaluation.ensemble import resolve_attacks
 from rkhsreg.evaluation.result import RobustnessResult
-from rkhsreg.evaluation.sanity import (MaskedGradientWarning, NondeterminismWarning, SanityLog, curve_checks,
-                                       determinism_gap, gradient_health)
+from rkhsreg.evaluation.sanity import (
+    MaskedGradientWarning,
+    NondeterminismWarning,
+    SanityLog,
+    curve_checks,
+    determinism_gap,
+    gradient_health,
+)
+from rkhsreg.evaluation.settings import ORDERS, AttackSettings, SanityChecks
 from rkhsreg.functional.pgd import project
 
 __all__ = ["evaluate_robustness", "ORDERS"]
 
-#: Orders in which the ε of a sweep are attacked.
-ORDERS = ("descending", "ascending")
 #: ``progress(stage, done, total)``: called after each batch with the stage's label and the examples of this
 #: process's share of the stage done so far and in all (the whole stage in a single process).
 Progress = Callable[[str, int, int], None]
@@ -200,15 +205,12 @@ def _retry_borderline(sweep: _Sweep, bounded: list[Attack], open_: torch.Tensor,
                         restart=restart)
 
 
-def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilons: Sequence[float],
-                        attacks: Sequence[Attack] | None = None, steps: int = 100, batch_size: int = 128,
-                        device: str | torch.device | None = None, bounds: tuple[float, float] = (0.0, 1.0),
-                        n_examples: int | None = None, seed: int | None = None,
-                        generator: torch.Generator | None = None, order: str = "descending", refine_steps: int = 10,
-                        sanity: bool = True, noise_samples: int = 4, sanity_examples: int = 64,
-                        disagreement_threshold: float = 0.05, certify: bool = False,
-                        distributed: bool | None = None, progress: Progress | None = None,
-                        borderline: float = 0.1, borderline_restarts: int = 4) -> RobustnessResult:
+def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float], norm: str = "l2",
+                        attack: AttackSettings | None = None, sanity: SanityChecks | bool = True,
+                        certify: bool = False, bounds: tuple[float, float] = (0.0, 1.0), batch_size: int = 128,
+                        device: str | torch.device | None = None, n_examples: int | None = None,
+                        seed: int | None = None, generator: torch.Generator | None = None,
+                        distributed: bool | None = None, progress: Progress | None = None) -> RobustnessResult:
     """Robust accuracy of ``model`` at each ε of ``epsilons``, worst case over an attack ensemble.
 
     The model is evaluated in eval mode; on return every submodule's mode, every buffer (BatchNorm
@@ -220,39 +222,25 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         data: ``(inputs, labels)`` tensors, a ``Dataset`` or a ``DataLoader``.
         norm: ``"l2"`` or ``"linf"``.
         epsilons: radii (input units); sorted, duplicates dropped; 0 gives the clean accuracy.
-        attacks: the ensemble: :class:`~rkhsreg.evaluation.attacks.Attack` objects and/or names of
-            :func:`~rkhsreg.evaluation.ensemble.attack_names` (built with ``steps``), e.g.
-            ``["default", "square"]`` to add the gradient-free Square attack. Default: ``["default"]``,
-            :func:`~rkhsreg.evaluation.attacks.default_attacks` for the model's class count (FAB-T,
-            APGD-CE and targeted APGD-DLR with ``steps`` steps and 9 targets). At each ε the
-            gradient-free attacks run after the others.
-        steps: iterations of the default attacks (AutoAttack: 100).
+        attack: how to search (:class:`~rkhsreg.evaluation.settings.AttackSettings`: the ensemble, its steps,
+            the sweep's order, the borderline restarts); default ``AttackSettings()``: FAB-T, APGD-CE and
+            targeted APGD-DLR with 100 steps (AutoAttack's budget).
+        sanity: the checks of :mod:`~rkhsreg.evaluation.sanity` (warnings + ``result.sanity``):
+            :class:`~rkhsreg.evaluation.settings.SanityChecks`, or ``True`` (the default checks) / ``False``
+            (none).
+        certify: also compute the certified accuracy (Lipschitz bound, see
+            :func:`~rkhsreg.evaluation.certified.certified_accuracy`); raises for models it cannot bound.
+        bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
-        bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
         n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all).
         seed: seed of every random choice (default 0); or pass ``generator`` (a seed is drawn from it).
         generator: a ``torch.Generator`` to draw the seed from; the global RNG is never used.
-        order: ``"descending"`` (default) or ``"ascending"``; see the module docstring.
-        refine_steps: bisection steps shortening each success towards the clean input.
-        sanity: run the checks of :mod:`~rkhsreg.evaluation.sanity` (warnings + ``result.sanity``).
-        noise_samples: random points per example and ε of the gradient-free probe (sanity).
-        sanity_examples: at most this many examples for the APGD-CE agreement check.
-        disagreement_threshold: accuracy gap (fraction) between APGD-CE alone and the ensemble above
-            which a :class:`~rkhsreg.evaluation.sanity.MaskedGradientWarning` is issued.
-        certify: also compute the certified accuracy (Lipschitz bound, see
-            :func:`~rkhsreg.evaluation.certified.certified_accuracy`); raises for models it cannot bound.
         distributed: shard the batches over the ``torch.distributed`` process group (``None``: when
             one with several processes is initialised). Every rank must pass the same data; every
             rank gets the full result.
         progress: ``progress(stage, done, total)`` called after each batch (under ``torch.distributed``:
             ``done`` and ``total`` count this process's share of the stage).
-        borderline: relative margin of a borderline example at ε: one the ensemble did not break at ε although
-            an attack found it adversarial at a distance ≤ (1 + ``borderline``)·ε. Whether an attack breaks it
-            often depends on its random seed.
-        borderline_restarts: extra runs, each with new seeds, of the gradient-based ε-bounded attacks on the
-            borderline examples at each ε (0: none), so that one seed's luck does not decide them; few
-            examples are borderline, so this costs little (``result.stages`` lists the runs).
 
     Returns:
         A :class:`~rkhsreg.evaluation.result.RobustnessResult`.
@@ -262,24 +250,28 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
         InputError: data or model outputs that do not fit (shapes, dtypes, labels out of range).
 
     Example:
-        >>> result = evaluate_robustness(model, (x, y), norm="l2", epsilons=[0.5, 1.0], steps=20)  # doctest: +SKIP
+        >>> result = evaluate_robustness(model, (x, y), norm="l2", epsilons=[0.5, 1.0],
+        ...                              attack=AttackSettings(steps=20))                    # doctest: +SKIP
         >>> result.clean_accuracy, result.robust_accuracy                                         # doctest: +SKIP
         (0.98, [0.81, 0.42])
     """
     check_model(model)
     norm = check_choice("norm", norm, NORMS)
     eps_list = check_epsilons(epsilons)
-    steps = check_int("steps", steps)
     batch_size = check_int("batch_size", batch_size)
-    order = check_choice("order", order, ORDERS)
-    refine_steps = check_int("refine_steps", refine_steps, low=0)
-    noise_samples = check_int("noise_samples", noise_samples, low=0)
-    sanity_examples = check_int("sanity_examples", sanity_examples, low=0)
-    disagreement_threshold = check_real("disagreement_threshold", disagreement_threshold, high=1.0)
-    borderline = check_real("borderline", borderline)
-    borderline_restarts = check_int("borderline_restarts", borderline_restarts, low=0)
-    if not isinstance(sanity, bool) or not isinstance(certify, bool):
-        raise ConfigurationError(f"sanity={sanity!r}, certify={certify!r}: both must be True or False.")
+    if attack is None:
+        attack = AttackSettings()
+    elif not isinstance(attack, AttackSettings):
+        raise ConfigurationError(f"attack={attack!r} is not allowed; pass AttackSettings(...) (e.g. "
+                                 "AttackSettings(steps=20)) or None.")
+    checks = SanityChecks.of(sanity)
+    if not isinstance(certify, bool):
+        raise ConfigurationError(f"certify={certify!r} is not allowed; pass True or False.")
+    attacks, steps, order = attack.attacks, attack.steps, attack.order
+    refine_steps, borderline, borderline_restarts = attack.refine_steps, attack.borderline, attack.borderline_restarts
+    sanity = checks.enabled
+    noise_samples, sanity_examples = checks.noise_samples, checks.examples
+    disagreement_threshold = checks.disagreement_threshold
     if progress is not None and not callable(progress):
         raise ConfigurationError(f"progress={progress!r} is not callable; pass fn(stage, done, total) or None.")
     box = check_bounds(bounds)
@@ -291,8 +283,6 @@ def evaluate_robustness(model: nn.Module, data: Any, *, norm: str = "l2", epsilo
                                  f"(model.to({str(dev)!r})) or leave device=None.")
     inputs, labels = collect(data, n_examples)
     check_inside(inputs, box)
-    if attacks is not None:
-        attacks = check_attacks(attacks)
 
     started = time.perf_counter()
     view = AttackView(model, tuple(inputs.shape[1:]), box)

@@ -32,6 +32,7 @@ from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation.attacks import Attack
 from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.evaluation.result import epsilon_key
+from rkhsreg.evaluation.settings import AttackSettings
 from rkhsreg.evaluation.sweep import evaluate_robustness
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
@@ -142,7 +143,8 @@ class RobustAccuracy(pl.Callback):
         with torch.inference_mode(False), torch.enable_grad():
             result = evaluate_robustness(
                 net, (probe[0].clone(), probe[1].clone()), norm=self.norm, epsilons=self.epsilons,
-                attacks=self.attacks, steps=self.steps, batch_size=self.batch_size, bounds=self.bounds,
+                attack=AttackSettings(attacks=self.attacks, steps=self.steps), batch_size=self.batch_size,
+                bounds=self.bounds,
                 seed=self.seed, sanity=self.sanity, distributed=None if shared else False)
         self._probe = []
         self.last_result = result
