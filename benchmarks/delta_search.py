@@ -2,14 +2,16 @@
 
 For each network (timm ``resnet18``, ``resnet10t``, the BatchNorm-free ``convnext_atto`` at 32×32 CIFAR-size
 inputs, batch 64; the paper's ``mnist_vgg5`` at widths 16 and 64, batch 128, on MNIST digits), at random init
-with BatchNorm statistics warmed on 4 batches, and for ``mnist_vgg5(16)`` also after 100 training steps:
+with BatchNorm statistics warmed on 4 batches, and for ``mnist_vgg5(16)`` also after 100 training steps and trained
+(1,000 steps of SGD on MNIST, the state a checkpoint is in; its accuracy on 1,024 held-out test digits is in the
+row):
 
 1. the default ``AdversarialPerturbation(epsilon=ε)`` (``candidates="auto"``) is called on 3 batches — its
    first 3 calls, all calibrations (the exhaustive search runs there and picks the plan: "16" = 16 first-order
    candidates per class, "32→8" = 32 take two steps and the best 8 continue, "all" = the exhaustive search);
-2. on 2 *other* batches the plan it chose is compared with the exhaustive search (``candidates="all"``,
+2. on 4 *other* batches the plan it chose is compared with the exhaustive search (``candidates="all"``,
    same 5 steps of 1.5ε/5): column "auto ÷ exh." is the value the default returns between two calibrations
-   (mean and smallest of the 2 batches); "4 ÷ exh." is the fixed first-order choice of 4 candidates per class;
+   (mean and smallest of the 4 batches); "4 ÷ exh." is the fixed first-order choice of 4 candidates per class;
 3. "exh. ÷ 20 steps" compares the paper's 5-step exhaustive search with a 20-step one (step 1.5ε/20 … same
    path length) — how far the paper's own search is from a stronger one (ε = 1 only, the costly column);
 4. step cost (ε = 1): a training step with the penalty's chosen plan ÷ a plain step, and the amortised cost
@@ -41,14 +43,14 @@ from rkhsreg.penalties.adversarial_perturbation import AdversarialPerturbation  
 
 CIFAR_EPS = (0.25, 0.5, 1.0, 2.0)
 MNIST_EPS = (0.5, 1.0, 2.0)
-MODELS = {  # name: (factory kwargs, dataset, batch, epsilons, train steps for the "trained" state or 0)
-    "resnet18": ("timm", "cifar", 64, CIFAR_EPS, 0),
-    "resnet10t": ("timm", "cifar", 64, CIFAR_EPS, 0),
-    "convnext_atto": ("timm", "cifar", 64, CIFAR_EPS, 0),
-    "mnist_vgg5_16": (16, "mnist", 128, MNIST_EPS, 100),
-    "mnist_vgg5_64": (64, "mnist", 128, MNIST_EPS, 0),
+MODELS = {  # name: (factory kwargs, dataset, batch, epsilons, train steps of each trained state)
+    "resnet18": ("timm", "cifar", 64, CIFAR_EPS, ()),
+    "resnet10t": ("timm", "cifar", 64, CIFAR_EPS, ()),
+    "convnext_atto": ("timm", "cifar", 64, CIFAR_EPS, ()),
+    "mnist_vgg5_16": (16, "mnist", 128, MNIST_EPS, (100, 1000)),
+    "mnist_vgg5_64": (64, "mnist", 128, MNIST_EPS, ()),
 }
-QUICK = {"mnist_vgg5_4": (4, "mnist", 16, (1.0,), 0)}   # ``--quick``: checks the pipeline, measures nothing
+QUICK = {"mnist_vgg5_4": (4, "mnist", 16, (1.0,), ())}   # ``--quick``: checks the pipeline, measures nothing
 
 
 def build(name: str) -> torch.nn.Module:
@@ -60,39 +62,51 @@ def build(name: str) -> torch.nn.Module:
     return mnist_vgg5(width=kind)
 
 
-def load(dataset: str, data_dir: str | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def load(dataset: str, data_dir: str | None, n: int, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     if dataset == "mnist":
         from rkhsreg.data import load_mnist
-        x, y = load_mnist(data_dir, train=True, download=False)
+        x, y = load_mnist(data_dir, train=train, download=False)
         return x[:n], y[:n]
     from rkhsreg.data.cifar10_files import load_cifar10_tensors
-    return load_cifar10_tensors(data_dir, train=True, limit=n)
+    return load_cifar10_tensors(data_dir, train=train, limit=n)
 
 
-CALIBRATION, EVALUATION = 3, 2   # batches the default calibrates on (its first 3 calls), batches it is judged on
+CALIBRATION, EVALUATION = 3, 4   # batches the default calibrates on (its first 3 calls), batches it is judged on
 
 
-def prepare(name: str, data_dir: str | None, trained: bool) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
-    """The model (BN warmed, or trained) and the 5 batches it is measured on (disjoint from those it saw)."""
-    _, dataset, batch, _, train_steps = {**MODELS, **QUICK}[name]
+TRAIN_POOL = 60   # batches the trained states draw their steps from (disjoint from the measured ones)
+
+
+def prepare(name: str, data_dir: str | None, train_steps: int
+            ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, float | None]:
+    """The model (BN warmed, or trained for ``train_steps``), the 5 batches it is measured on (disjoint from those
+    it saw) and, when trained, its accuracy on 1,024 test examples."""
+    _, dataset, batch, _, _ = {**MODELS, **QUICK}[name]
     used = (CALIBRATION + EVALUATION) * batch
     torch.manual_seed(0)
     model = build(name)
-    x, y = load(dataset, data_dir, used + 6 * batch)
+    pool = min(TRAIN_POOL, max(6, train_steps))
+    x, y = load(dataset, data_dir, used + pool * batch)
     model.train()
-    if trained:
+    accuracy = None
+    if train_steps:
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         for i in range(train_steps):
-            j = used + (i % 6) * batch
+            j = used + (i % pool) * batch
             loss = torch.nn.functional.cross_entropy(model(x[j:j + batch]), y[j:j + batch])
             opt.zero_grad()
             loss.backward()
             opt.step()
+        xt, yt = load(dataset, data_dir, 1024, train=False)
+        model.eval()
+        with torch.no_grad():
+            accuracy = float((model(xt).argmax(1) == yt).float().mean())
+        model.train()
     else:
         with torch.no_grad():
             for j in range(4):
                 model(x[used + j * batch:used + (j + 1) * batch])
-    return model, x[:used], y[:used]
+    return model, x[:used], y[:used], accuracy
 
 
 def value(model: torch.nn.Module, x: torch.Tensor, **kwargs: Any) -> float:
@@ -138,8 +152,8 @@ def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, candida
     return [r["time_ratio"] for r in compare_steps(plain, with_penalty, steps=1, rounds=rounds, warmup=0)]
 
 
-def measure(name: str, trained: bool, data_dir: str | None, rounds: int, log) -> list[dict[str, Any]]:
-    model, x, y = prepare(name, data_dir, trained)
+def measure(name: str, train_steps: int, data_dir: str | None, rounds: int, log) -> list[dict[str, Any]]:
+    model, x, y, accuracy = prepare(name, data_dir, train_steps)
     batch, epsilons = {**MODELS, **QUICK}[name][2:4]
     batches = list(x.split(batch))
     cal, judged = batches[:CALIBRATION], batches[CALIBRATION:]
@@ -153,7 +167,9 @@ def measure(name: str, trained: bool, data_dir: str | None, rounds: int, log) ->
         def mean_ratio(plan: Any) -> float:
             return sum(1.0 if plan == "all" or plan[0] >= batch else r["ratios"][plan] for r in on_b) / len(on_b)
 
-        row = {"model": name, "state": "trained" if trained else "init", "epsilon": eps, "chosen": label(chosen),
+        state = f"{train_steps} steps, test acc. {accuracy:.1%}" if train_steps else "init"
+        row = {"model": name, "state": state, "train_steps": train_steps, "test_accuracy": accuracy,
+               "epsilon": eps, "chosen": label(chosen),
                "auto_ratio": mean_ratio(chosen), "four_ratio": mean_ratio((4, 4)),
                "min_auto_ratio": min(1.0 if chosen == "all" else r["ratios"][chosen] for r in on_b),
                "exhaustive": [r["exhaustive"] for r in on_b],
@@ -196,8 +212,8 @@ def run(models: list[str] | None = None, *, data_dir: str | None = None, rounds:
     for name in models or list(specs):
         if name not in specs:
             raise SystemExit(f"--models: {name!r} is not one of {', '.join(specs)}")
-        for trained in (False, True) if specs[name][4] else (False,):
-            rows += measure(name, trained, data_dir, rounds, log=lambda r: log(json.dumps(r)))
+        for train_steps in (0, *specs[name][4]):
+            rows += measure(name, train_steps, data_dir, rounds, log=lambda r: log(json.dumps(r)))
     return {"rows": rows, "table": render(rows), "seconds": time.perf_counter() - start}
 
 

@@ -227,7 +227,7 @@ def test_calibration_reports_the_exact_value_of_every_plan(small_cnn) -> None:
     for plan, ratio in ratios.items():
         direct = AdversarialPerturbation(epsilon=2.0, candidates=plan)(small_cnn, x).item()
         assert ratio * exhaustive == pytest.approx(direct, rel=tol, abs=tol * exhaustive), plan
-    assert auto.last_search["mean"] == ratios                        # one check so far
+    assert auto.last_search["mean"] == auto.last_search["worst"] == ratios   # one check so far
     ladder = auto._ladder(40)
     chosen = next(plan for plan in ladder if ratios[plan] >= 1.0)   # the cheapest plan reaching the target
     assert auto.last_search["chosen"] == (chosen if chosen != (40, 40) else "all")
@@ -259,11 +259,11 @@ def test_auto_arguments_are_checked(kwargs, name) -> None:
         AdversarialPerturbation(**kwargs)
 
 
-def test_auto_averages_over_checks_so_one_easy_batch_does_not_decide() -> None:
+def test_auto_needs_every_recent_check_so_one_easy_batch_does_not_decide() -> None:
     model, hard = CurvedWinner(), curved_batch()
     easy = hard.clone()
     easy[-1, 1] = 2.0                      # the curved example now also has the largest gradient: ranked first
-    auto = AdversarialPerturbation(epsilon=1.0)
+    auto = AdversarialPerturbation(epsilon=1.0, check_every=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         auto(model, easy)
@@ -271,6 +271,14 @@ def test_auto_averages_over_checks_so_one_easy_batch_does_not_decide() -> None:
         assert auto.last_search["chosen"] == cheapest and auto.last_search["ratios"][cheapest] == 1.0
         auto(model, hard)
         assert auto.last_search["chosen"] == "all"
-        auto(model, easy)                  # the cheapest is exact here again, but its mean over the three checks is not
-        assert auto.last_search["ratios"][cheapest] == 1.0 and auto.last_search["mean"][cheapest] < 0.99
+        auto(model, easy)                  # the cheapest is exact here again, but not on every one of the checks
+        assert auto.last_search["ratios"][cheapest] == 1.0 and auto.last_search["worst"][cheapest] < 0.5
         assert auto.last_search["chosen"] == "all"
+        for _ in range(3):                 # easy batches again: the hard one still counts among the last 10 checks
+            auto(model, easy)
+        assert auto.last_search["checked"] and auto.last_search["worst"][cheapest] < 0.5
+        assert auto.last_search["mean"][cheapest] > auto.last_search["worst"][cheapest]
+        assert auto.last_search["chosen"] == "all"
+        for _ in range(9):                 # 10 easy checks later the hard batch has left the window
+            auto(model, easy)
+        assert auto.last_search["worst"][cheapest] == 1.0 and auto.last_search["chosen"] == cheapest
