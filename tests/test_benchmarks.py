@@ -108,7 +108,8 @@ def test_quick_run_in_process_sections(tmp_path):
     (row,) = report["sections"]["delta_search"]["rows"]
     # exact selections of one exhaustive run: ratios never above 1, the exhaustive's own is 1
     assert 0 < row["min_auto_ratio"] <= row["auto_ratio"] <= 1 and 0 < row["four_ratio"] <= 1
-    assert len(row["exhaustive"]) == 2 and row["step_ratio"] and row["exhaustive_step_ratio"]
+    from benchmarks.delta_search import EVALUATION
+    assert len(row["exhaustive"]) == EVALUATION and row["step_ratio"] and row["exhaustive_step_ratio"]
 
 
 @pytest.mark.slow
