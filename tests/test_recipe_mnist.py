@@ -292,3 +292,24 @@ def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, capsys):
     assert len(result["results"]) == 2 and result["n_test"] == 100
     assert "| Weight decay |" in (out / "results.md").read_text()
     assert "[2/2]" in capsys.readouterr().out
+
+
+def test_delta_candidates_check_reads_each_plan_off_the_exhaustive_run(capsys):
+    """The evidence script behind the protocol's ‖f‖²_δ row: one JSON line per check, ratios in (0, 1]."""
+    import json
+
+    from recipes._common.scripts import load_script
+    from rkhsreg.data import load_mnist
+    try:
+        load_mnist(None, train=True, download=False)
+    except Exception:  # noqa: BLE001 - no offline MNIST here
+        pytest.skip("MNIST is not available offline ($RKHSREG_DATA)")
+    script = load_script("mnist_delta_candidates", RECIPE / "delta_candidates.py")
+    assert script.main(["--steps", "3", "--check-every", "2", "--width", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    checks = [json.loads(line) for line in lines[:-1]]
+    assert [c["step"] for c in checks] == [0, 1, 2]                 # the first 3 calls are checks
+    assert all(0 < r <= 1 for c in checks for r in c["ratios"].values())
+    assert lines[-1].startswith("smallest ratio over the checks: plan (4, 4): ")
+    with pytest.raises(SystemExit, match="--check-every=0"):
+        script.main(["--check-every", "0"])
