@@ -116,3 +116,13 @@ def test_embed_table_replaces_only_its_block(tmp_path):
     assert page.read_text() == "intro\n<!-- table:start (a/table.md) -->\n| new |\n\nfootnote\n<!-- table:end -->\noutro\n"
     with pytest.raises(ValueError, match="b/table.md"):
         embed_table(page, "b/table.md", "x")
+
+
+def test_the_settings_examples_run_as_written() -> None:
+    """The typed settings' docstring example (what a bad value prints) is executed, not only shown."""
+    import doctest
+
+    import rkhsreg.evaluation.settings as settings
+
+    result = doctest.testmod(settings, report=False)
+    assert result.attempted >= 4 and result.failed == 0

@@ -14,7 +14,7 @@ Example:
     >>> AttackSettings(steps=0)
     Traceback (most recent call last):
     ...
-    rkhsreg._errors.ConfigurationError: steps=0 is out of range; pass an int >= 1.
+    rkhsreg._errors.ConfigurationError: steps=0 is out of range; it must be an int >= 1.
 """
 
 from __future__ import annotations
