@@ -126,3 +126,13 @@ def test_the_settings_examples_run_as_written() -> None:
 
     result = doctest.testmod(settings, report=False)
     assert result.attempted >= 4 and result.failed == 0
+
+
+@pytest.mark.parametrize("name, page", [("delta_search", "benchmarks.md"), ("bn_mode", "differences.md"),
+                                        ("autoattack_seeds", "evaluation.md")])
+def test_benchmark_tables_on_the_pages_are_the_measured_ones(name: str, page: str) -> None:
+    """A benchmark table shown in the docs is the one its script wrote into the results JSON, not retyped."""
+    import json
+
+    table = json.loads((ROOT / "benchmarks" / "results" / f"{name}-cpu-x86_64-2cores.json").read_text())["table"]
+    assert table.strip() in (DOCS / page).read_text(encoding="utf-8")
