@@ -370,8 +370,9 @@ class Runner:
                     else:
                         print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
                         result = self.train(cfg, seed, f"{name}[{key.rsplit('.', 1)[-1]}={value}]")
-                        self.append(self.tuning_path, _record(name, n, seed, cfg, result, self.threads,
-                                                              self.eval_examples, self.device))
+                        record = _record(name, n, seed, cfg, result, self.threads, self.eval_examples, self.device)
+                        self.append(self.tuning_path, record)
+                        done[(name, h)] = record   # a later key's grid may reach this very config again
                         val = result["val_acc"]
                         print(f"[tune] {name}: {key}={value} -> val {val:.2f}% ({result['seconds']:.0f}s)", flush=True)
                     scores.append((val, -values.index(value), value))
