@@ -40,11 +40,11 @@ import torch
 from torch import nn
 
 from rkhsreg._checks import check_int, check_model
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import InputError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation._model import evaluation_mode, model_device
 from rkhsreg.evaluation.result import atomic_write, library_versions
-from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch
+from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch, resolve
 from rkhsreg.evaluation.sweep import Progress, _resolve_seed
 from rkhsreg.functional.deformation import deform, displacement_norm, jacobian_norm, sample_params
 from rkhsreg.functional.deformation_search import maximize_deformation
@@ -175,14 +175,6 @@ def _margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return other - true
 
 
-def _setting(name: str, value: Any, kind: type) -> Any:
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        raise ConfigurationError(f"{name}={value!r} is not allowed; pass {kind.__name__}(...) or None.")
-    return value
-
-
 def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float] = (0.25, 0.5, 1.0, 1.5, 2.0),
                           budget: DeformationBudget | None = None, search: DeformationSearch | None = None,
                           bounds: tuple[float, float] | None = (0.0, 1.0), batch_size: int = 128,
@@ -219,8 +211,8 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
     size_list = [s for s in check_epsilons(sizes, "sizes") if s > 0]
     if not size_list:
         raise InputError("sizes holds only 0; pass positive deformation sizes, e.g. [0.5, 1.0, 2.0].")
-    budget = _setting("budget", budget, DeformationBudget)
-    search = _setting("search", search, DeformationSearch)
+    budget = resolve("budget", budget, DeformationBudget)
+    search = resolve("search", search, DeformationSearch)
     a0, b0, grid_size = budget.max_displacement, budget.max_gradient, budget.grid_size
     translation, padding_mode = budget.translation, budget.padding_mode
     samples, adversarial, steps, step_size = search.samples, search.adversarial, search.steps, search.step_size

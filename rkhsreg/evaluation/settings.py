@@ -28,7 +28,7 @@ from rkhsreg._errors import ConfigurationError
 from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.functional.deformation import PADDING_MODES
 
-__all__ = ["AttackSettings", "SanityChecks", "DeformationBudget", "DeformationSearch", "ORDERS"]
+__all__ = ["AttackSettings", "SanityChecks", "DeformationBudget", "DeformationSearch", "ORDERS", "resolve"]
 
 #: Orders in which the ε of a sweep are attacked (see :mod:`rkhsreg.evaluation.sweep`).
 ORDERS = ("descending", "ascending")
@@ -157,3 +157,12 @@ class DeformationSearch:
         check_int("steps", self.steps)
         if self.step_size is not None:
             check_real("step_size", self.step_size, strict=True)
+
+
+def resolve(name: str, value: Any, kind: type) -> Any:
+    """``value`` if it is a ``kind``, ``kind()`` for None; otherwise a ConfigurationError naming ``name``."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ConfigurationError(f"{name}={value!r} is not allowed; pass {kind.__name__}(...) or None.")
+    return value

@@ -51,15 +51,9 @@ from rkhsreg.evaluation._sync import Sync
 from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
 from rkhsreg.evaluation.ensemble import resolve_attacks
 from rkhsreg.evaluation.result import RobustnessResult
-from rkhsreg.evaluation.sanity import (
-    MaskedGradientWarning,
-    NondeterminismWarning,
-    SanityLog,
-    curve_checks,
-    determinism_gap,
-    gradient_health,
-)
-from rkhsreg.evaluation.settings import ORDERS, AttackSettings, SanityChecks
+from rkhsreg.evaluation.sanity import (MaskedGradientWarning, NondeterminismWarning, SanityLog, curve_checks,
+                                       determinism_gap, gradient_health)
+from rkhsreg.evaluation.settings import ORDERS, AttackSettings, SanityChecks, resolve
 from rkhsreg.functional.pgd import project
 
 __all__ = ["evaluate_robustness", "ORDERS"]
@@ -259,11 +253,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     norm = check_choice("norm", norm, NORMS)
     eps_list = check_epsilons(epsilons)
     batch_size = check_int("batch_size", batch_size)
-    if attack is None:
-        attack = AttackSettings()
-    elif not isinstance(attack, AttackSettings):
-        raise ConfigurationError(f"attack={attack!r} is not allowed; pass AttackSettings(...) (e.g. "
-                                 "AttackSettings(steps=20)) or None.")
+    attack = resolve("attack", attack, AttackSettings)
     checks = SanityChecks.of(sanity)
     if not isinstance(certify, bool):
         raise ConfigurationError(f"certify={certify!r} is not allowed; pass True or False.")

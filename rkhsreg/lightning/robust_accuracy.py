@@ -30,7 +30,6 @@ from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation.attacks import Attack
-from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.evaluation.result import epsilon_key
 from rkhsreg.evaluation.settings import AttackSettings
 from rkhsreg.evaluation.sweep import evaluate_robustness
@@ -74,8 +73,8 @@ class RobustAccuracy(pl.Callback):
         self.norm = check_choice("norm", norm, ("l2", "linf"))
         self.every_n_epochs = check_int("every_n_epochs", every_n_epochs)
         self.n_examples = check_int("n_examples", n_examples)
-        self.steps = check_int("steps", steps)
-        self.attacks = None if attacks is None else check_attacks(attacks)
+        self.attack = AttackSettings(attacks=attacks, steps=steps)   # checked here, reused at every evaluation
+        self.steps, self.attacks = self.attack.steps, self.attack.attacks
         self.batch_size = check_int("batch_size", batch_size)
         self.bounds = check_bounds(bounds)
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
@@ -143,9 +142,8 @@ class RobustAccuracy(pl.Callback):
         with torch.inference_mode(False), torch.enable_grad():
             result = evaluate_robustness(
                 net, (probe[0].clone(), probe[1].clone()), norm=self.norm, epsilons=self.epsilons,
-                attack=AttackSettings(attacks=self.attacks, steps=self.steps), batch_size=self.batch_size,
-                bounds=self.bounds,
-                seed=self.seed, sanity=self.sanity, distributed=None if shared else False)
+                attack=self.attack, batch_size=self.batch_size, bounds=self.bounds, seed=self.seed, sanity=self.sanity,
+                distributed=None if shared else False)
         self._probe = []
         self.last_result = result
         return result
