@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from recipes._common.results import append_line, read_runs
 from tests._recipe_helpers import recipe_module
 from tests.test_recipe_mnist import DATA, RECIPE
 
@@ -52,9 +53,9 @@ def test_plan_lists_exactly_what_run_py_trains_and_writes_nothing(tmp_path, caps
 
     assert plan_module.run.main(common + ["--data-dir", DATA, "--log-every", "0"]) == 0
     out = capsys.readouterr().out
-    trained = [("tune", f"{row}[{key.rsplit('.', 1)[-1]}={value}]") if row else (kind.strip(), f"{cell}/{n}/{seed}")
-               for row, key, value, kind, cell, n, seed in re.findall(
-                   r"\[tune\] (\w+): (\S+)=(\S+) \(n=|\[(run |copy)\] (\w+) n=(\d+) seed=(\d+)", out)]
+    trained = [("tune", point) if point else (kind.strip(), f"{cell}/{n}/{seed}")
+               for point, kind, cell, n, seed in re.findall(
+                   r"\[tune\] (\S+) \(n=|\[(run |copy)\] (\w+) n=(\d+) seed=(\d+)", out)]
     assert trained == planned                                 # the same runs, in the same order
 
     again = plan_module.plan(table, results, ["wd_aug", "wd", "grad_norm"], [30], [0, 1], epochs=1,
@@ -73,9 +74,9 @@ def test_cost_is_the_rows_recorded_seconds_per_step(tmp_path, plan_module):
     record = dict.fromkeys(plan_module.run.COLUMNS, "")
     for row, n, epochs, seconds in [("wd", 300, 10, 60.0), ("wd", 300, 10, 120.0), ("wd", 300, 10, 90.0),
                                     ("tau", 1000, 2, 160.0)]:
-        plan_module.run.append_line(results / "runs.csv", {**record, "row": row, "n": n, "seed": 0, "epochs": epochs,
-                                                           "seconds": seconds, "config_hash": "x", "finished_at": "t",
-                                                           "eval_examples": "all"})
+        append_line(results / "runs.csv", {**record, "row": row, "n": n, "seed": 0, "epochs": epochs,
+                                            "seconds": seconds, "config_hash": "x", "finished_at": "t",
+                                            "eval_examples": "all"}, plan_module.run.COLUMNS)
     rates = plan_module.seconds_per_step(results)
     assert rates[("wd", 300)] == pytest.approx(90.0 / 30)     # median over 3 runs of 10 epochs × 3 steps
     assert rates[("tau", 1000)] == rates[("tau", None)] == pytest.approx(160.0 / 16)
@@ -127,8 +128,8 @@ def test_launch_runs_the_split_side_by_side_and_leaves_nothing(tmp_path, capsys,
     assert plan_module.main(argv + ["--launch", "--run-args", f"--data-dir {DATA} --log-every 0 --threads 1"]) == 0
     out = capsys.readouterr().out
     assert "[launch] 2 runner(s)" in out and "0 command(s) failed" in out
-    runs = plan_module.run.read_runs(results / "runs.csv")
-    tuning = plan_module.run.read_runs(results / "tuning.csv")
+    runs = read_runs(results / "runs.csv")
+    tuning = read_runs(results / "tuning.csv")
     assert sorted((r["row"], r["seed"]) for r in runs) == sorted(
         (row, seed) for row in ("wd_aug", "wd", "grad_norm") for seed in "01")     # every cell, once
     assert sorted(r["row"] for r in tuning) == ["grad_norm", "wd", "wd"]           # each grid point trained once
@@ -159,9 +160,9 @@ def test_rates_report_prints_each_rows_seconds_per_step_and_ratio(tmp_path, plan
     results = tmp_path / "results"
     record = dict.fromkeys(plan_module.run.COLUMNS, "")
     for n, epochs, seconds in [(300, 10, 60.0), (1000, 2, 32.0)]:   # 2.0 s/step at 300, 2.0 / 2 at 1000
-        plan_module.run.append_line(results / "runs.csv", {**record, "row": "wd", "n": n, "seed": 0, "epochs": epochs,
-                                                           "seconds": seconds, "config_hash": "x", "finished_at": "t",
-                                                           "eval_examples": "all"})
+        append_line(results / "runs.csv", {**record, "row": "wd", "n": n, "seed": 0, "epochs": epochs,
+                                            "seconds": seconds, "config_hash": "x", "finished_at": "t",
+                                            "eval_examples": "all"}, plan_module.run.COLUMNS)
     assert plan_module.rates_report(results).splitlines() == [
         "row | s/step n=300 | s/step n=1000 | n=1000 ÷ n=300", "wd | 2.000 | 2.000 | 1.00"]
 

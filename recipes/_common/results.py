@@ -140,12 +140,17 @@ def git_commit(cwd: Path) -> str:
         return "unknown"
 
 
-def machine() -> str:
-    """A one-line description of the machine (OS, CPU, CPU count, torch version)."""
+def machine(device: Any = "cpu") -> str:
+    """A one-line description of the machine (OS, CPU, CPU count, torch version), and of the accelerator when
+    ``device`` is not the CPU."""
     import torch
 
     cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    text = f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"{text}, {torch.cuda.get_device_name(device)}"
+    return text if device.type == "cpu" else f"{text}, {device}"
 
 
 def published_table(published: Path, results: Path) -> str:

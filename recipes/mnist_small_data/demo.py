@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common.results import atomic_write, machine  # noqa: E402
 from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -138,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     out_dir = Path(args.out)
-    run.write_atomic(out_dir / "results.json", json.dumps(
+    atomic_write(out_dir / "results.json", json.dumps(
         {"n_train": args.n, "epochs": epochs, "n_test": min(args.n_test, len(y_test)), "n_robust": len(y_rob),
          "attack": attack, "epsilons": epsilons, "results": results, "total_seconds": round(time.perf_counter() - start, 1),
-         "machine": run.machine(), "threads": args.threads}, indent=2, ensure_ascii=False) + "\n")
-    run.write_atomic(out_dir / "results.md", text)
+         "machine": machine(), "threads": args.threads}, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(out_dir / "results.md", text)
     print(f"written: {out_dir / 'results.json'}, {out_dir / 'results.md'} "
           f"({time.perf_counter() - start:.0f}s in all)")
     return 0

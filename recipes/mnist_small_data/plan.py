@@ -46,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
 from recipes._common.config_keys import parse_ints  # noqa: E402
+from recipes._common.results import read_runs  # noqa: E402
 from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +84,7 @@ class Planner(run.Runner):
         return {"val_acc": -1.0, "test_acc": -1.0, "train_acc": -1.0, "seconds": 0.0}
 
     def read(self, path: Path) -> list[dict[str, str]]:
-        return run.read_runs(path) + self._planned.get(path, [])
+        return super().read(path) + self._planned.get(path, [])
 
     def append(self, path: Path, record: dict[str, Any]) -> None:
         record = {k: str(v) for k, v in record.items()}
@@ -110,10 +111,10 @@ def seconds_per_step(results: Path) -> dict[tuple[str, int | None], float]:
     """``{(row, n): median seconds per SGD step}`` over the runs recorded in ``results`` — or, when it holds
     none yet (a fresh folder), in the published results — and ``(row, None)`` over every n of the row (batch
     128, every config's: the CSVs do not record it)."""
-    recorded = run.read_runs(results / "runs.csv") + run.read_runs(results / "tuning.csv")
+    recorded = read_runs(results / "runs.csv") + read_runs(results / "tuning.csv")
     if not recorded:
         recorded = [r for path in sorted(PUBLISHED.rglob("*.csv")) if path.name in ("runs.csv", "tuning.csv")
-                    for r in run.read_runs(path)]
+                    for r in read_runs(path)]
     rates: dict[tuple[str, int | None], list[float]] = {}
     for r in recorded:
         steps = int(r["epochs"]) * math.ceil(int(r["n"]) / 128)

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,15 @@ from rkhsreg.plugin_api import check_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
 from recipes._common import results as _results  # noqa: E402
+from recipes._common import runner as _runner  # noqa: E402
 from recipes._common.config_keys import load_rows, parse_ints, set_key  # noqa: E402
+from recipes._common.runner import mean_std, select_rows  # noqa: E402
 from recipes._common.scripts import load_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 INITS = ("he_fan_in", "paper", "torch")
 TABLE = HERE / "table2.yaml"
+HASH_KEYS = ("model", "data", "trainer", "init")  # the config sections a run's hash covers
 COLUMNS = ["row", "n", "seed", "epochs", "val_acc", "test_acc", "train_acc", "seconds", "eval_examples", "config_hash",
            "hparams", "git_commit", "machine", "threads", "finished_at"]
 
@@ -99,8 +101,7 @@ def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
 
 def config_hash(cfg: dict[str, Any]) -> str:
     """A short hash of the resolved config: a change of any hyper-parameter makes a new cell."""
-    text = json.dumps({k: cfg.get(k) for k in ("model", "data", "trainer", "init")}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _runner.config_hash(cfg, HASH_KEYS)
 
 
 def hparams(cfg: dict[str, Any]) -> str:
@@ -112,36 +113,6 @@ def hparams(cfg: dict[str, Any]) -> str:
     if data.get("augment"):
         keep["augment_kwargs"] = data.get("augment_kwargs")
     return json.dumps(keep, sort_keys=True, separators=(",", ":"))
-
-
-# ----------------------------------------------------------------------------- results files
-
-def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one run's CSV line at once (header first if the file is new; see :mod:`recipes._common.results`)."""
-    _results.append_line(path, record, COLUMNS)
-
-
-def read_runs(path: Path) -> list[dict[str, str]]:
-    """Every finished run of a CSV file (a line torn by a killed writer is ignored)."""
-    return _results.read_runs(path)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    _results.atomic_write(path, text)
-
-
-def git_commit() -> str:
-    """``HEAD``'s short hash, ``+dirty`` when the tree has changes (read-only git calls)."""
-    return _results.git_commit(HERE)
-
-
-def machine(device: torch.device | str = "cpu") -> str:
-    """A one-line description of the machine, and of the accelerator when ``device`` is not the CPU."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"{_results.machine()}, {torch.cuda.get_device_name(device)}"
-    return _results.machine() if device.type == "cpu" else f"{_results.machine()}, {device}"
 
 
 # ----------------------------------------------------------------------------- training
@@ -293,114 +264,84 @@ def _step_record(net: torch.nn.Module, epoch: int, step: int, opt: torch.optim.O
             "batch_acc": float((logits.detach().argmax(1) == y).float().mean())}
 
 
-def _record(row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, Any], threads: int,
-            eval_examples: int | None, device: torch.device | str = "cpu") -> dict[str, Any]:
-    fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
-    return {"row": row, "n": n, "seed": seed, "epochs": cfg["trainer"]["max_epochs"],
-            "val_acc": fmt(result["val_acc"]), "test_acc": fmt(result["test_acc"]),
-            "train_acc": fmt(result["train_acc"]), "seconds": f"{result['seconds']:.1f}",
-            "eval_examples": "all" if eval_examples is None else eval_examples,
-            "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": git_commit(),
-            "machine": machine(device), "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
-
-def _cell(r: dict[str, str]) -> tuple[str, int, int, str, str]:
+def _cell(r: Mapping[str, str]) -> tuple[str, int, int, str, str]:
     """A CSV record's cell key: (row, n, seed, config hash, evaluation scope)."""
     return r["row"], int(r["n"]), int(r["seed"]), r["config_hash"], r["eval_examples"]
 
 
-class Runner:
-    """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs."""
+class Runner(_runner.Runner):
+    """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs
+    (the shared kit: :class:`recipes._common.runner.Runner`)."""
+
+    columns = COLUMNS
+    hash_keys = HASH_KEYS
 
     def __init__(self, table: dict[str, Any], results: Path, data_dir: str | None, epochs: int | None,
                  threads: int, log_every: int = 10, eval_examples: int | None = None, dry: bool = False,
                  device: torch.device | str = "cpu") -> None:
-        self.table, self.results, self.data_dir = table, results, data_dir
-        self.epochs, self.threads, self.log_every = epochs, threads, log_every
+        super().__init__(table["rows"], results, threads=threads, device=torch.device(device), dry=dry)
+        self.table, self.data_dir, self.epochs, self.log_every = table, data_dir, epochs, log_every
         self.eval_examples = eval_examples
-        self.device = torch.device(device)
-        self.dry = dry  # never train: a missing grid point raises LookupError
-        self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
-        self._chosen: dict[str, dict[str, Any]] = {}
+        self.scope = "all" if eval_examples is None else str(eval_examples)
 
-    # -- the three effects of a run (a planner overrides them: see plan.py)
     def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
         """Train and evaluate one resolved config (:func:`train_one`)."""
         return train_one(cfg, seed, self.data_dir, log_every=self.log_every, label=label,
                          eval_examples=self.eval_examples, device=self.device)
 
-    def read(self, path: Path) -> list[dict[str, str]]:
-        """The finished runs recorded in ``path``."""
-        return read_runs(path)
+    def fields(self, row: str, n: int, seed: int, cfg: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """One run's CSV fields before its provenance (:meth:`stamp`)."""
+        fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
+        return {"row": row, "n": n, "seed": seed, "epochs": cfg["trainer"]["max_epochs"],
+                "val_acc": fmt(result["val_acc"]), "test_acc": fmt(result["test_acc"]),
+                "train_acc": fmt(result["train_acc"]), "seconds": f"{result['seconds']:.1f}",
+                "eval_examples": self.scope, "config_hash": self.config_hash(cfg), "hparams": hparams(cfg)}
 
-    def append(self, path: Path, record: dict[str, Any]) -> None:
-        """Record one finished run in ``path``."""
-        append_line(path, record)
+    # -- the validation grid: each point trained at (tune_n, tune_seed); its validation accuracy is its score
+    def grid_config(self, name: str, choice: Mapping[str, Any]) -> dict[str, Any]:
+        n = self.table["tune_n"]
+        cfg = resolved(self.rows[name]["cfg"], n, self.epochs_for(n))
+        for key, value in choice.items():
+            set_key(cfg, key, value)
+        return cfg
 
-    # -- tuning
-    def choose(self, name: str) -> dict[str, Any]:
-        """``{dotted key: value}`` the row's grid chose on the validation split (runs missing grid points)."""
-        if name in self._chosen:
-            return self._chosen[name]
-        row = self.table["rows"][name]
-        chosen: dict[str, Any] = {}
-        for key, source in (row.get("inherit") or {}).items():
-            chosen[key] = self.choose(source)[key]
-        grid = row.get("grid") or {}
-        if grid:
-            n, seed = self.table["tune_n"], self.table["tune_seed"]
-            scope = "all" if self.eval_examples is None else str(self.eval_examples)
-            # a table run of the same config at (tune_n, tune_seed) counts as a grid point: only its
-            # validation accuracy is used
-            done = {(r["row"], r["config_hash"]): r
-                    for r in self.read(self.runs_path) + self.read(self.tuning_path)
-                    if int(r["n"]) == n and int(r["seed"]) == seed and r["eval_examples"] == scope}
-            for key, values in grid.items():
-                scores = []
-                for value in values:
-                    cfg = resolved(row["cfg"], n, self.epochs_for(n))
-                    for k, v in chosen.items():
-                        set_key(cfg, k, v)
-                    set_key(cfg, key, value)
-                    h = config_hash(cfg)
-                    if (name, h) in done:
-                        val = float(done[(name, h)]["val_acc"])
-                    elif self.dry:
-                        raise LookupError(f"{name}: grid point {key}={value} has not been trained")
-                    else:
-                        print(f"[tune] {name}: {key}={value} (n={n}, seed={seed}, validation split)", flush=True)
-                        result = self.train(cfg, seed, f"{name}[{key.rsplit('.', 1)[-1]}={value}]")
-                        record = _record(name, n, seed, cfg, result, self.threads, self.eval_examples, self.device)
-                        self.append(self.tuning_path, record)
-                        done[(name, h)] = record   # a later key's grid may reach this very config again
-                        val = result["val_acc"]
-                        print(f"[tune] {name}: {key}={value} -> val {val:.2f}% ({result['seconds']:.0f}s)", flush=True)
-                    scores.append((val, -values.index(value), value))
-                best = max(scores)[2]
-                chosen[key] = best
-                print(f"[tune] {name}: chose {key}={best} "
-                      f"(val {', '.join(f'{v}: {s:.2f}%' for s, _, v in scores)})", flush=True)
-        self._chosen[name] = chosen
-        return chosen
+    def score(self, name: str, cfg: dict[str, Any], label: str) -> float | None:
+        n, seed = self.table["tune_n"], self.table["tune_seed"]
+        # a table run of the same config at (tune_n, tune_seed) counts as a grid point: only its validation
+        # accuracy is read
+        done = self.finished([self.runs_path, self.tuning_path], _cell)
+        key = (name, n, seed, self.config_hash(cfg), self.scope)
+        if key not in done:
+            if self.dry:
+                return None
+            print(f"[tune] {label} (n={n}, seed={seed}, validation split)", flush=True)
+            result = self.train(cfg, seed, label)
+            done[key] = self.record(self.tuning_path, self.fields(name, n, seed, cfg, result))
+            print(f"[tune] {label} -> val {result['val_acc']:.2f}% ({result['seconds']:.0f}s)", flush=True)
+        return float(done[key]["val_acc"])
 
     def epochs_for(self, n: int) -> int | None:
         """Epochs at ``n``: ``--epochs`` when given, else ``table2.yaml``'s ``epochs_by_n``, else the config's."""
         return self.epochs if self.epochs is not None else self.table.get("epochs_by_n", {}).get(n)
 
     def config(self, name: str, n: int) -> dict[str, Any]:
-        """The resolved config of row ``name`` at ``n`` with its tuned values."""
-        cfg = resolved(self.table["rows"][name]["cfg"], n, self.epochs_for(n))
-        for key, value in self.choose(name).items():
+        """The resolved config of row ``name`` at ``n`` with its tuned values (``LookupError`` while a dry runner
+        misses a grid point)."""
+        choice = self.choose(name)
+        if choice is None:
+            raise LookupError(f"{name}: its validation grid has not been trained")
+        cfg = resolved(self.rows[name]["cfg"], n, self.epochs_for(n))
+        for key, value in choice.items():
             set_key(cfg, key, value)
         return cfg
 
     def current_hashes(self, ns: Sequence[int]) -> dict[tuple[str, int], str]:
         """``{(row, n): hash}`` of the configs the grids currently choose (rows whose grid is incomplete left out)."""
         out = {}
-        for name in self.table["rows"]:
+        for name in self.rows:
             for n in ns:
                 try:
-                    out[(name, n)] = config_hash(self.config(name, n))
+                    out[(name, n)] = self.config_hash(self.config(name, n))
                 except LookupError:
                     pass
         return out
@@ -413,24 +354,21 @@ class Runner:
             for n in ns:
                 for name in rows:
                     cfg = self.config(name, n)
-                    h = config_hash(cfg)
-                    scope = "all" if self.eval_examples is None else str(self.eval_examples)
-                    key = (name, n, seed, h, scope)
-                    done = {_cell(r) for r in self.read(self.runs_path)}
-                    if key in done:
+                    h = self.config_hash(cfg)
+                    key = (name, n, seed, h, self.scope)
+                    if key in self.finished(self.runs_path, _cell):
                         print(f"[skip] {name} n={n} seed={seed} (finished, config {h})", flush=True)
                         continue
-                    tuned = [r for r in self.read(self.tuning_path) if _cell(r) == key and r["test_acc"]]
-                    if tuned:  # the grid's run of this very config: copy it instead of training it again
-                        self.append(self.runs_path, tuned[-1])
+                    tuned = self.finished(self.tuning_path, _cell).get(key)
+                    if tuned and tuned["test_acc"]:  # the grid's run of this very config: copied, not retrained
+                        self.append(self.runs_path, tuned)
                         print(f"[copy] {name} n={n} seed={seed} from tuning.csv (config {h}): val "
-                              f"{tuned[-1]['val_acc']}% test {tuned[-1]['test_acc']}%", flush=True)
+                              f"{tuned['val_acc']}% test {tuned['test_acc']}%", flush=True)
                         continue
                     print(f"[run ] {name} n={n} seed={seed} epochs={cfg['trainer']['max_epochs']} config {h} "
                           f"{hparams(cfg)}", flush=True)
                     result = self.train(cfg, seed, f"{name}/{n}/{seed}")
-                    self.append(self.runs_path, _record(name, n, seed, cfg, result, self.threads,
-                                                        self.eval_examples, self.device))
+                    self.record(self.runs_path, self.fields(name, n, seed, cfg, result))
                     trained += 1
                     print(f"[done] {name} n={n} seed={seed}: val {result['val_acc']:.2f}% test "
                           f"{result['test_acc']:.2f}% ({result['seconds']:.0f}s)", flush=True)
@@ -443,13 +381,6 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
 def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 1000),
               current: dict[tuple[str, int], str] | None = None) -> str:
     """Write ``table.md`` and ``table.csv`` (atomically) from ``runs.csv``; returns the Markdown.
@@ -458,7 +389,7 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
     see :meth:`Runner.current_hashes`) are reported; when it has none yet, the config with the most
     finished seeds (ties: the most recent) is reported and marked † (not the tuned config).
     """
-    runs = read_runs(results / "runs.csv")
+    runs = _results.read_runs(results / "runs.csv")
     ns = sorted(set(ns) | {int(r["n"]) for r in runs})
     if current is None:
         runner = Runner(table, results, None, None, 1, dry=True)
@@ -490,7 +421,7 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
                 by_seed = {r["seed"]: r for r in best}  # one run per seed
                 accs = [float(r["test_acc"]) for r in by_seed.values()]
                 rec[f"by_seed_{n}"] = {s: float(r["test_acc"]) for s, r in by_seed.items()}  # not a CSV column
-                mean, std = _mean_std(accs)
+                mean, std = mean_std(accs)
                 secs = sum(float(r["seconds"]) for r in by_seed.values()) / len(by_seed)
                 rec.update({f"ours_mean_{n}": round(mean, 2), f"ours_std_{n}": None if std is None else round(std, 2),
                             f"seeds_{n}": len(accs), f"gap_{n}": round(mean - paper, 2) if paper else None,
@@ -516,8 +447,8 @@ def summarize(table: dict[str, Any], results: Path, ns: Sequence[int] = (300, 10
             "epochs and s/run (mean training seconds per run) are given per n, in the column order. "
             "†: no run of the hyper-parameters the validation grid chose yet (or its grid is unfinished); "
             "another config is shown.\n" + ordering(table, out_rows, ns))
-    write_atomic(results / "table.md", text)
-    write_atomic(results / "table.csv", _results.csv_text(header, out_rows))
+    _results.atomic_write(results / "table.md", text)
+    _results.atomic_write(results / "table.csv", _results.csv_text(header, out_rows))
     return text
 
 
@@ -527,7 +458,7 @@ def paired_gain(ours: dict[str, float], base: dict[str, float]) -> tuple[float, 
     shared = sorted(set(ours) & set(base))
     if not shared:
         return None
-    mean, std = _mean_std([ours[s] - base[s] for s in shared])
+    mean, std = mean_std([ours[s] - base[s] for s in shared])
     return mean, std, len(shared)
 
 
@@ -670,10 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, ValueError) as err:
                 raise SystemExit(f"--docs={args.docs!r}: {err}") from None
         return 0
-    rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = [r for r in rows if r not in table["rows"]]
-    if unknown:
-        raise SystemExit(f"--rows: unknown row(s) {unknown}; choose from {', '.join(table['rows'])} or 'all'.")
+    rows = select_rows(args.rows, table["rows"])
     device = check_run_args(args)
     runner = Runner(table, results, args.data_dir, args.epochs, args.threads, log_every=args.log_every,
                     eval_examples=args.eval_examples, device=device)

@@ -96,13 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = parse_set(args.set)
     row = table["rows"][args.row]
     tuned = set(row.get("grid") or {}) | set(row.get("inherit") or {})
-    try:
-        chosen = runner.choose(args.row)
-    except LookupError as err:
+    chosen = runner.choose(args.row)
+    if chosen is None:
         if not tuned <= set(overrides):
-            raise SystemExit(f"--row={args.row}: its validation grid is unfinished in {args.results} ({err}); "
+            raise SystemExit(f"--row={args.row}: its validation grid is unfinished in {args.results}; "
                              f"run run.py for it first or pass every tuned value with --set "
-                             f"({', '.join(sorted(tuned))}).") from None
+                             f"({', '.join(sorted(tuned))}).")
         chosen = {}
     cfg = run.resolved(row["cfg"], args.n,
                        args.epochs if args.epochs is not None else runner.epochs_for(args.n))
