@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import importlib
 import json
 import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
+from recipes._common import runner as _runner  # noqa: E402
 from recipes._common.config_keys import load_rows, set_key  # noqa: E402
-from recipes._common.results import (append_line, csv_text, git_commit, machine, published_table, read_runs,  # noqa: E402
-                                     write_atomic)
+from recipes._common.results import csv_text, machine, published_table, read_runs, write_atomic  # noqa: E402
+from recipes._common.runner import check_positive, mean_std, select_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table3.yaml"
+HASH_KEYS = ("model", "data", "trainer")  # the config sections a run's hash covers
 COLUMNS = ["row", "augment", "task", "half", "group", "epochs", "auroc50", "auroc", "roc50", "train_loss", "seconds",
            "config_hash", "hparams", "git_commit", "machine", "threads", "finished_at"]
 COLUMNS_MD = {0: "no_da", 1: "da"}
@@ -72,8 +73,7 @@ def resolved(cfg: dict[str, Any], augment: bool, p: float, epochs: int | None) -
 
 def config_hash(cfg: dict[str, Any]) -> str:
     """Short hash of model/data/trainer: any hyper-parameter change makes a new cell."""
-    text = json.dumps({k: cfg.get(k) for k in ("model", "data", "trainer")}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _runner.config_hash(cfg, HASH_KEYS)
 
 
 def hparams(cfg: dict[str, Any]) -> str:
@@ -200,22 +200,23 @@ def train_one(cfg: dict[str, Any], data: EncodedTask, seed: int, label: str = ""
 
 # ----------------------------------------------------------------------------- runner
 
-class Runner:
-    """Runs the cells, tuning rows on the tuning tasks first; resumable through the CSVs."""
+class Runner(_runner.Runner):
+    """Runs the cells, tuning rows on the tuning tasks first; resumable through the CSVs (the shared kit:
+    :class:`recipes._common.runner.Runner`). A grid point's score is its mean auROC50 over the tuning tasks."""
+
+    columns = COLUMNS
+    hash_keys = HASH_KEYS
 
     def __init__(self, table: dict[str, Any], results: Path, tasks: list[Any], epochs: int | None, threads: int,
                  dry: bool = False) -> None:
-        self.table, self.results, self.epochs, self.threads = table, results, epochs, threads
-        self.tasks = tasks
-        self.runs_path, self.tuning_path = results / "runs.csv", results / "tuning.csv"
-        self.dry = dry
+        super().__init__(table["rows"], results, threads=threads, dry=dry)
+        self.table, self.epochs, self.tasks = table, epochs, tasks
         self._encoded: dict[str, EncodedTask] = {}
-        self._commit: str | None = None  # HEAD when the first run of this process finished
 
-    def commit(self) -> str:
-        if self._commit is None:
-            self._commit = git_commit(HERE)
-        return self._commit
+    def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
+        """Train ``cfg`` on the task ``label`` names (``row/task``)."""
+        task = next(t for t in self.tasks if t.name == label.split("/", 1)[1])
+        return train_one(cfg, self.encoded(task, cfg), seed, label=label)
 
     def seed_of(self, task: Any) -> int:
         """One seed per task (its position in the task list): every row starts from the same weights."""
@@ -230,18 +231,10 @@ class Runner:
     def half(self, which: str) -> list[Any]:
         return [t for t in self.tasks if t.meta["half"] == which]
 
-    def _record(self, row: str, augment: int, task: Any, cfg: dict[str, Any], result: dict[str, Any]) -> dict:
-        return {"row": row, "augment": augment, "task": task.name, "half": task.meta["half"], "group": task.group,
-                "epochs": cfg["trainer"]["max_epochs"], "auroc50": f"{result['auroc50']:.4f}",
-                "auroc": f"{result['auroc']:.4f}", "roc50": f"{result['roc50']:.4f}",
-                "train_loss": f"{result['train_loss']:.4f}", "seconds": f"{result['seconds']:.1f}",
-                "config_hash": config_hash(cfg), "hparams": hparams(cfg), "git_commit": self.commit(),
-                "machine": machine(), "threads": self.threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
     def _run_cells(self, path: Path, row: str, augment: int, cfg: dict[str, Any], tasks: list[Any]) -> list[float]:
         """Train ``cfg`` on every task not yet in ``path``; returns the auROC50 of all of them."""
-        h = config_hash(cfg)
-        done = {r["task"]: r for r in read_runs(path)
+        h = self.config_hash(cfg)
+        done = {r["task"]: r for r in self.read(path)
                 if r["row"] == row and int(r["augment"]) == augment and r["config_hash"] == h}
         values = []
         for task in tasks:
@@ -250,61 +243,44 @@ class Runner:
                 continue
             if self.dry:
                 continue
-            result = train_one(cfg, self.encoded(task, cfg), self.seed_of(task), label=f"{row}/{task.name}")
-            append_line(path, self._record(row, augment, task, cfg, result), COLUMNS)
+            result = self.train(cfg, self.seed_of(task), f"{row}/{task.name}")
+            self.record(path, {
+                "row": row, "augment": augment, "task": task.name, "half": task.meta["half"], "group": task.group,
+                "epochs": cfg["trainer"]["max_epochs"], "auroc50": f"{result['auroc50']:.4f}",
+                "auroc": f"{result['auroc']:.4f}", "roc50": f"{result['roc50']:.4f}",
+                "train_loss": f"{result['train_loss']:.4f}", "seconds": f"{result['seconds']:.1f}",
+                "config_hash": h, "hparams": hparams(cfg)})
             values.append(result["auroc50"])
             print(f"[done] {path.stem} {row} da={augment} {task.name}: auROC50 {result['auroc50']:.3f} "
                   f"auROC {result['auroc']:.3f} ROC50 {result['roc50']:.3f} ({result['seconds']:.0f}s) {hparams(cfg)}",
                   flush=True)
         return values
 
-    def chosen(self, name: str) -> dict[str, Any] | None:
-        """``{key: value}`` of the row's grid choice (own grid and inherited), or None while not tuned yet."""
-        row = self.table["rows"][name]
-        choice: dict[str, Any] = {}
-        for key, source in (row.get("inherit") or {}).items():
-            parent = self.chosen(source)
-            if parent is None:
-                return None
-            choice[key] = parent[key]
-        grid = row.get("grid") or {}
-        if not grid:
-            return choice
-        (key, values), = grid.items()
-        tune = self.half("tune")
-        best = None
-        for value in values:
-            cfg = self._grid_cfg(name, key, value, choice)
-            got = self._run_cells(self.tuning_path, name, 0, cfg, tune)
-            if len(got) < len(tune):
-                return None
-            mean = sum(got) / len(got)
-            if best is None or mean > best[0]:
-                best = (mean, value)
-        choice[key] = best[1]
-        return choice
-
-    def _grid_cfg(self, name: str, key: str, value: Any, choice: dict[str, Any]) -> dict[str, Any]:
-        cfg = resolved(self.table["rows"][name]["cfg"], False, 0.0, self.epochs)
-        for k, v in choice.items():
-            set_key(cfg, k, v)
-        set_key(cfg, key, value)
+    # -- the validation grid: every tuning task, no augmentation
+    def grid_config(self, name: str, choice: Mapping[str, Any]) -> dict[str, Any]:
+        cfg = resolved(self.rows[name]["cfg"], False, 0.0, self.epochs)
+        for key, value in choice.items():
+            set_key(cfg, key, value)
         return cfg
+
+    def score(self, name: str, cfg: dict[str, Any], label: str) -> float | None:
+        tune = self.half("tune")
+        got = self._run_cells(self.tuning_path, name, 0, cfg, tune)
+        return sum(got) / len(got) if got and len(got) == len(tune) else None
 
     def config(self, name: str, augment: int) -> dict[str, Any] | None:
         """The resolved config of a reporting cell, or None while its grid is not finished."""
-        choice = self.chosen(name)
+        choice = self.choose(name)
         if choice is None:
             return None
-        cfg = resolved(self.table["rows"][name]["cfg"], bool(augment), self.table["augment"]["substitution_p"],
-                       self.epochs)
+        cfg = resolved(self.rows[name]["cfg"], bool(augment), self.table["augment"]["substitution_p"], self.epochs)
         for key, value in choice.items():
             set_key(cfg, key, value)
         return cfg
 
     def run(self, rows: Sequence[str], augments: Sequence[int]) -> None:
         """Every (row, augment) on the reporting tasks; the no-augmentation column of all rows first."""
-        tuned = [n for n in rows if self.table["rows"][n].get("grid") or self.table["rows"][n].get("inherit")]
+        tuned = [n for n in rows if self.rows[n].get("grid") or self.rows[n].get("inherit")]
         if tuned and not self.half("tune"):
             raise SystemExit(f"rows {tuned} choose hyper-parameters on tuning tasks, but there are none "
                              f"({len(self.tasks)} task(s), all reporting); use more tasks or only untuned rows.")
@@ -322,8 +298,9 @@ class Runner:
 # ----------------------------------------------------------------------------- summary
 
 def _mean_sem(values: Sequence[float]) -> tuple[float, float | None]:
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None)
+    """Mean and standard error of the mean (``None`` for one value)."""
+    mean, std = mean_std(values)
+    return mean, (None if std is None else std / math.sqrt(len(values)))
 
 
 def paired(a: dict[str, float], b: dict[str, float]) -> tuple[float, float | None, int, int, int] | None:
@@ -463,17 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = table["tasks"]
     source = args.source or spec.get("source", "standin")
     if args.tasks_per_dataset is not None:
-        if args.tasks_per_dataset < 2:
-            raise SystemExit(f"--tasks-per-dataset={args.tasks_per_dataset} is out of range; pass an int >= 2.")
+        check_positive("tasks-per-dataset", args.tasks_per_dataset, minimum=2)
         spec["tasks_per_dataset"] = args.tasks_per_dataset
-    if args.epochs is not None and args.epochs < 1:
-        raise SystemExit(f"--epochs={args.epochs} is out of range; pass an int >= 1.")
-    if args.threads < 1:
-        raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
-    rows = list(table["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = [r for r in rows if r not in table["rows"]]
-    if unknown:
-        raise SystemExit(f"--rows: unknown row(s) {unknown}; choose from {', '.join(table['rows'])} or 'all'.")
+    check_positive("epochs", args.epochs)
+    check_positive("threads", args.threads)
+    rows = select_rows(args.rows, table["rows"])
     try:
         augments = sorted({int(a) for a in args.augment.split(",") if a.strip()})
     except ValueError:
