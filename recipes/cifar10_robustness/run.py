@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import hashlib
 import io
 import json
 import logging
-import os
-import platform
 import sys
 import time
 import warnings
@@ -42,7 +39,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: recipes._common
 from recipes._common import results as _results  # noqa: E402
+from recipes._common import runner as _runner  # noqa: E402
 from recipes._common.config_keys import parse_ints  # noqa: E402
+from recipes._common.results import machine, read_runs  # noqa: E402
+from recipes._common.runner import check_positive, select_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE / "profiles.yaml"
@@ -91,7 +91,7 @@ def config_hash(cfg: dict[str, Any]) -> str:
     """Hash of everything that changes a cell's result (``num_workers`` left out)."""
     cfg = copy.deepcopy(cfg)
     cfg["data"].pop("num_workers", None)
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return _runner.config_hash(cfg)
 
 
 def cells(experiment: dict[str, Any], profile: str, rows: Sequence[str], sn: Sequence[bool],
@@ -105,35 +105,6 @@ def cells(experiment: dict[str, Any], profile: str, rows: Sequence[str], sn: Seq
         for use_sn in sn:
             out += [(row, None if s is None else float(s), use_sn) for s in strengths]
     return out
-
-
-# ----------------------------------------------------------------------------- results files
-
-def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one run's CSV line at once (header first if the file is new; see :mod:`recipes._common.results`)."""
-    _results.append_line(path, record, COLUMNS)
-
-
-def read_runs(path: Path) -> list[dict[str, str]]:
-    """Every complete line of a runs file (a torn last line is ignored)."""
-    return _results.read_runs(path)
-
-
-def _key(row: str, sn: bool, strength: float | None, seed: int, h: str) -> tuple[str, str, str, str, str]:
-    return row, str(int(sn)), "" if strength is None else f"{strength:g}", str(seed), h
-
-
-def git_commit() -> str:
-    """``HEAD``'s short hash, ``+dirty`` when tracked files changed (read-only git calls)."""
-    return _results.git_commit(HERE)
-
-
-def machine(device: str) -> str:
-    """One line naming the machine."""
-    text = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(0)}"
-    return text
 
 
 # ----------------------------------------------------------------------------- one cell
@@ -169,9 +140,9 @@ def accuracy(net: torch.nn.Module, loader: Any, device: torch.device) -> float:
     return correct / max(total, 1)
 
 
-def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: str | None, label: str = "",
-               out_json: Path | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell; returns the accuracies, times and sanity warnings."""
+def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: str | None,
+               label: str = "") -> dict[str, Any]:
+    """Train and evaluate one cell; returns the accuracies, times, sanity warnings and the robustness result."""
     from rkhsreg.lightning import CIFAR10Data
     from rkhsreg.evaluation import AttackSettings, evaluate_robustness
     from rkhsreg.lightning import RegularizedClassifier
@@ -213,10 +184,8 @@ def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: 
     notes = sorted({f"{type(w.message).__name__}: {str(w.message)[:160]}" for w in caught
                     if "Robustness" in type(w.message).__name__ or "Masked" in type(w.message).__name__
                     or "Nondeterminism" in type(w.message).__name__})
-    if out_json is not None:
-        result.metadata.update({"label": label, "config": cfg, "seed": seed, "standard_acc": standard})
-        result.to_json(out_json, per_example=False)
-    return {"standard_acc": standard, "eval_clean_acc": result.clean_accuracy,
+    result.metadata.update({"label": label, "config": cfg, "seed": seed, "standard_acc": standard})
+    return {"result": result, "standard_acc": standard, "eval_clean_acc": result.clean_accuracy,
             "robust_acc": list(result.robust_accuracy), "train_acc": None if train_acc is None else float(train_acc),
             "train_seconds": train_seconds, "eval_seconds": eval_seconds, "warnings": notes,
             "device": str(device), "eval_examples": result.n_examples}
@@ -243,44 +212,66 @@ class _EpochLog:
 
 # ----------------------------------------------------------------------------- runner
 
-def run_grid(experiment: dict[str, Any], profile: str, results: Path, *, rows: Sequence[str], sn: Sequence[bool],
-             seeds: Sequence[int], max_strengths: int | None, overrides: dict[str, Any], data_dir: str | None,
-             cache_dir: str | None, threads: int) -> int:
-    """Train every missing cell; returns how many were trained."""
-    runs_path = results / "runs.csv"
-    trained = 0
-    for seed in seeds:
-        for row, strength, use_sn in cells(experiment, profile, rows, sn, max_strengths):
-            cfg = resolve(experiment, profile, row, strength, use_sn, overrides)
-            h = config_hash(cfg)
-            key = _key(row, use_sn, strength, seed, h)
-            done = {_key(r["row"], r["sn"] == "1", None if r["strength"] == "" else float(r["strength"]),
-                         int(r["seed"]), r["config_hash"]) for r in read_runs(runs_path)}
-            name = f"{row}{'+SN' if use_sn else ''}" + ("" if strength is None else f"@{strength:g}")
-            if key in done:
-                print(f"[skip] {name} seed={seed} (finished, config {h})", flush=True)
-                continue
-            print(f"[run ] {name} seed={seed} config {h}", flush=True)
-            out_json = results / "runs" / f"{row}_sn{int(use_sn)}_{key[2] or 'none'}_seed{seed}_{h}.json"
-            res = train_cell(cfg, seed, data_dir, cache_dir, label=name, out_json=out_json)
-            record = {"row": row, "sn": int(use_sn), "strength": key[2], "seed": seed,
-                      "standard_acc": f"{res['standard_acc']:.4f}", "eval_clean_acc": f"{res['eval_clean_acc']:.4f}",
-                      "robust_acc": json.dumps([round(a, 4) for a in res["robust_acc"]]),
-                      "eps_test": json.dumps(cfg["evaluation"]["epsilons"]),
-                      "train_acc": "" if res["train_acc"] is None else f"{res['train_acc']:.4f}",
-                      "epochs": cfg["trainer"]["max_epochs"], "train_examples": cfg["data"]["train_examples"] or "all",
-                      "test_examples": cfg["data"]["test_examples"] or "all", "eval_examples": res["eval_examples"],
-                      "eval_steps": cfg["evaluation"]["steps"], "train_seconds": f"{res['train_seconds']:.1f}",
-                      "eval_seconds": f"{res['eval_seconds']:.1f}", "warnings": " | ".join(res["warnings"]),
-                      "config_hash": h, "config": json.dumps(cfg, sort_keys=True, separators=(",", ":")),
-                      "git_commit": git_commit(), "machine": machine(res["device"]), "device": res["device"],
-                      "threads": threads, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            append_line(runs_path, record)
-            trained += 1
-            robust = ", ".join(f"{e:g}: {a:.3f}" for e, a in zip(cfg["evaluation"]["epsilons"], res["robust_acc"]))
-            print(f"[done] {name}: standard {res['standard_acc']:.3f}, robust {{{robust}}} "
-                  f"({res['train_seconds']:.0f}s + {res['eval_seconds']:.0f}s)", flush=True)
-    return trained
+class Runner(_runner.Runner):
+    """The grid's cells, row × strength × SN × seed (the shared kit: :class:`recipes._common.runner.Runner`); no
+    validation grid: every strength is a point of the trade-off curve."""
+
+    columns = COLUMNS
+
+    def __init__(self, experiment: dict[str, Any], profile: str, results: Path, *, overrides: dict[str, Any],
+                 data_dir: str | None, cache_dir: str | None, threads: int) -> None:
+        super().__init__(experiment["rows"], results, threads=threads)
+        self.experiment, self.profile, self.overrides = experiment, profile, overrides
+        self.data_dir, self.cache_dir = data_dir, cache_dir
+
+    def config_hash(self, cfg: dict[str, Any]) -> str:
+        return config_hash(cfg)
+
+    def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
+        return train_cell(cfg, seed, self.data_dir, self.cache_dir, label=label)
+
+    def run(self, rows: Sequence[str], sn: Sequence[bool], seeds: Sequence[int], max_strengths: int | None) -> int:
+        """Train every missing cell; returns how many were trained."""
+        trained = 0
+        for seed in seeds:
+            for row, strength, use_sn in cells(self.experiment, self.profile, rows, sn, max_strengths):
+                cfg = resolve(self.experiment, self.profile, row, strength, use_sn, self.overrides)
+                h = self.config_hash(cfg)
+                tag = "" if strength is None else f"{strength:g}"
+                key = (row, str(int(use_sn)), tag, str(seed), h)
+                name = f"{row}{'+SN' if use_sn else ''}" + ("" if strength is None else f"@{strength:g}")
+                if key in self.finished(self.runs_path, _key):
+                    print(f"[skip] {name} seed={seed} (finished, config {h})", flush=True)
+                    continue
+                print(f"[run ] {name} seed={seed} config {h}", flush=True)
+                res = self.train(cfg, seed, name)
+                res["result"].to_json(self.results / "runs" / f"{row}_sn{int(use_sn)}_{tag or 'none'}_seed{seed}_{h}"
+                                      ".json", per_example=False)
+                record = self.stamp({
+                    "row": row, "sn": int(use_sn), "strength": tag, "seed": seed,
+                    "standard_acc": f"{res['standard_acc']:.4f}", "eval_clean_acc": f"{res['eval_clean_acc']:.4f}",
+                    "robust_acc": json.dumps([round(a, 4) for a in res["robust_acc"]]),
+                    "eps_test": json.dumps(cfg["evaluation"]["epsilons"]),
+                    "train_acc": "" if res["train_acc"] is None else f"{res['train_acc']:.4f}",
+                    "epochs": cfg["trainer"]["max_epochs"], "train_examples": cfg["data"]["train_examples"] or "all",
+                    "test_examples": cfg["data"]["test_examples"] or "all", "eval_examples": res["eval_examples"],
+                    "eval_steps": cfg["evaluation"]["steps"], "train_seconds": f"{res['train_seconds']:.1f}",
+                    "eval_seconds": f"{res['eval_seconds']:.1f}", "warnings": " | ".join(res["warnings"]),
+                    "config_hash": h, "config": json.dumps(cfg, sort_keys=True, separators=(",", ":")),
+                    "device": res["device"]})
+                record["machine"] = machine(res["device"])   # the device Lightning chose, not the runner's
+                self.append(self.runs_path, record)
+                trained += 1
+                robust = ", ".join(f"{e:g}: {a:.3f}" for e, a in zip(cfg["evaluation"]["epsilons"],
+                                                                     res["robust_acc"]))
+                print(f"[done] {name}: standard {res['standard_acc']:.3f}, robust {{{robust}}} "
+                      f"({res['train_seconds']:.0f}s + {res['eval_seconds']:.0f}s)", flush=True)
+        return trained
+
+
+def _key(r: dict[str, str]) -> tuple[str, str, str, str, str]:
+    """A CSV record's cell key: (row, sn, strength, seed, config hash)."""
+    return r["row"], r["sn"], r["strength"], r["seed"], r["config_hash"]
 
 
 # ----------------------------------------------------------------------------- summary
@@ -448,10 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary:
         print(summarize(experiment, args.profile, results))
         return 0
-    rows = list(experiment["rows"]) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = [r for r in rows if r not in experiment["rows"]]
-    if unknown:
-        raise SystemExit(f"--rows: unknown {unknown}; choose from {', '.join(experiment['rows'])} or 'all'.")
+    rows = select_rows(args.rows, experiment["rows"])
     overrides: dict[str, Any] = {}
     for flag, key in (("arch", "model.arch"), ("width", "model.width"), ("epochs", "trainer.max_epochs"),
                       ("train_examples", "data.train_examples"), ("test_examples", "data.test_examples"),
@@ -459,16 +447,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                       ("num_workers", "data.num_workers")):
         value = getattr(args, flag)
         if value is not None:
-            if not isinstance(value, str) and value < (0 if flag == "num_workers" else 1):
-                raise SystemExit(f"--{flag.replace('_', '-')}={value} is out of range; pass an int >= 1.")
+            if not isinstance(value, str):
+                check_positive(flag.replace("_", "-"), value, minimum=0 if flag == "num_workers" else 1)
             overrides[key] = value
-    if args.threads < 1:
-        raise SystemExit(f"--threads={args.threads} is out of range; pass an int >= 1.")
+    check_positive("threads", args.threads)
     torch.set_num_threads(args.threads)
     sn = {"both": (False, True), "off": (False,), "on": (True,)}[args.sn]
-    trained = run_grid(experiment, args.profile, results, rows=rows, sn=sn, seeds=parse_ints(args.seeds, "seeds"),
-                       max_strengths=args.max_strengths, overrides=overrides, data_dir=args.data_dir,
-                       cache_dir=args.cache_dir, threads=args.threads)
+    runner = Runner(experiment, args.profile, results, overrides=overrides, data_dir=args.data_dir,
+                    cache_dir=args.cache_dir, threads=args.threads)
+    trained = runner.run(rows, sn, parse_ints(args.seeds, "seeds"), args.max_strengths)
     print(f"{trained} run(s) trained; results in {results / 'runs.csv'}", flush=True)
     print(summarize(experiment, args.profile, results))
     print(_results.published_table(HERE / "published" / args.profile, results))
