@@ -17,29 +17,14 @@ The runner owns the rest:
 Its three effects (:meth:`Runner.train`, :meth:`Runner.read`, :meth:`Runner.append`) are methods so that a
 planner can replace them and list what would be trained without training anything (``mnist_small_data/plan.py``).
 
-Example (a recipe's runner)::
+Example (a recipe's runner; ``tests/test_recipe_runner.py`` has a complete one)::
 
     class MyRunner(Runner):
         columns = ["row", "seed", "val_acc", "config_hash", "git_commit", "machine", "threads", "finished_at"]
 
-        def train(self, cfg, seed, label):
-            return {"val_acc": fit_and_validate(cfg, seed)}
-
-        def grid_config(self, name, choice):
-            cfg = copy.deepcopy(self.rows[name]["cfg"])
-            for key, value in choice.items():
-                set_key(cfg, key, value)
-            return cfg
-
-        def score(self, name, cfg, label):
-            h = self.config_hash(cfg)
-            done = self.finished(self.tuning_path, key=lambda r: (r["row"], r["config_hash"]))
-            if (name, h) not in done:
-                if self.dry:
-                    return None
-                result = self.train(cfg, 0, label)
-                done[name, h] = self.record(self.tuning_path, {"row": name, "seed": 0, "config_hash": h, **result})
-            return float(done[name, h]["val_acc"])
+        def train(self, cfg, seed, label):       # -> {"val_acc": ...}
+        def grid_config(self, name, choice):     # the row's config with {dotted key: value} applied
+        def score(self, name, cfg, label):       # the grid point's validation score (self.record() when trained)
 """
 
 from __future__ import annotations
