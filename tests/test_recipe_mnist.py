@@ -28,6 +28,12 @@ def run_module():
         yield module
 
 
+@pytest.fixture(scope="module")
+def summary_module():
+    with recipe_module("mnist_small_data_summary_for_tests", RECIPE / "summary.py") as module:
+        yield module
+
+
 def _tiny(tmp_path: Path, capsys, run_module, rows: str, table: Path | None = None) -> str:
     argv = ["--rows", rows, "--n", "30", "--seeds", "0", "--epochs", "1", "--data-dir", DATA, "--results",
             str(tmp_path / "results"), "--eval-examples", "100", "--log-every", "0"]
@@ -172,17 +178,17 @@ def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
         run_module.load_table(bad)
 
 
-def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
+def test_ordering_lists_rows_not_above_weight_decay_and_the_best(summary_module):
     table = {"rows": {"wd": {"label": "WD"}, "a": {"label": "A"}, "b": {"label": "B"}, "c": {"label": "C"}}}
     records = [{"row": "wd", "ours_mean_300": 90.0, "paper_300": 89.0},
                {"row": "a", "ours_mean_300": 91.5, "paper_300": 95.5},
                {"row": "b", "ours_mean_300": 89.9, "paper_300": 93.0},
                {"row": "c", "ours_mean_300": None, "paper_300": 94.0}]
-    text = run_module.ordering(table, records, [300, 1000])
+    text = summary_module.ordering(table, records, [300, 1000])
     assert "n=300 (3 of 4 rows): not above WD (90.00): B 89.90; our best: A 91.50 (paper's best: A 95.50)." in text
     assert "n=1000" not in text                            # no runs at that n
     records[2]["ours_mean_300"] = 90.5
-    assert "not above WD (90.00): none;" in run_module.ordering(table, records, [300])
+    assert "not above WD (90.00): none;" in summary_module.ordering(table, records, [300])
     assert "paired gain" not in text                       # no per-seed results: no paired line
     # ranks ours (B < WD < A) against the paper's (WD < B < A): Spearman 1 − 6·2/(3·8) = 0.5, Kendall (2 − 1)/3;
     # gaps +1.0, −4.0, −3.1
@@ -190,40 +196,40 @@ def test_ordering_lists_rows_not_above_weight_decay_and_the_best(run_module):
             "largest -4.00 (A).") in text
     # the paper's best rows A (95.5), B (93.0), WD (89.0) rank 1, 3, 2 among ours (A 91.5 > WD 90.0 > B 89.9)
     assert "the paper's 3 best rows, ranked among our 3 (1 = best): A 1, B 3, WD 2." in text
-    assert "the paper's 2 best rows, ranked among our 3 (1 = best): A 1, B 3." in run_module.ordering(
+    assert "the paper's 2 best rows, ranked among our 3 (1 = best): A 1, B 3." in summary_module.ordering(
         table, records[:2] + [dict(records[2], ours_mean_300=89.9)], [300], top=2)
 
 
-def test_agreement_is_rank_correlation_and_gaps(run_module):
-    rho, tau, gaps = run_module.agreement([91.0, 92.0, 93.0, 94.0], [89.0, 90.0, 91.0, 92.0])
+def test_agreement_is_rank_correlation_and_gaps(summary_module):
+    rho, tau, gaps = summary_module.agreement([91.0, 92.0, 93.0, 94.0], [89.0, 90.0, 91.0, 92.0])
     assert (rho, tau) == pytest.approx((1.0, 1.0)) and gaps == pytest.approx([2.0] * 4)   # same order, shifted
-    rho, tau, _ = run_module.agreement([4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    rho, tau, _ = summary_module.agreement([4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0])
     assert (rho, tau) == pytest.approx((-1.0, -1.0))                                      # reversed order
-    rho, _, _ = run_module.agreement([1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0])          # a tie: average ranks
+    rho, _, _ = summary_module.agreement([1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0])          # a tie: average ranks
     assert rho == pytest.approx(3 / 10 ** 0.5)
 
 
-def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(run_module):
+def test_ordering_pairs_rows_with_weight_decay_seed_by_seed(summary_module):
     table = {"rows": {"wd": {"label": "WD"}, "a": {"label": "A"}, "b": {"label": "B"}}}
     records = [{"row": "wd", "ours_mean_300": 90.0, "by_seed_300": {"0": 89.0, "1": 91.0}},
                {"row": "a", "ours_mean_300": 90.5, "by_seed_300": {"0": 90.0, "1": 91.0, "2": 90.5}},
                {"row": "b", "ours_mean_300": 95.0, "by_seed_300": {"5": 95.0}}]   # no seed in common with WD
-    text = run_module.ordering(table, records, [300])
+    text = summary_module.ordering(table, records, [300])
     # A − WD on the shared seeds 0 and 1: +1.0 and 0.0 -> mean 0.5, std 0.71; seed 2 has no WD run to pair with
     assert "paired gain over WD, seed by seed (mean ± std (seeds both ran)): A +0.50 ± 0.71 (2)." in text
     assert "B +" not in text
     assert "the paper's best row" not in text                 # no paper column: no best row to check
     for record, paper in zip(records, (89.0, 95.0, 93.0)):
         record["paper_300"] = paper
-    text = run_module.ordering(table, records, [300])
+    text = summary_module.ordering(table, records, [300])
     # the paper's best is A; our next best rows B (no seed shared with A: left out) and WD (A − WD as above)
     assert "A (the paper's best row) minus our 2 next best rows, seed by seed: WD +0.50 ± 0.71 (2)." in text
-    assert "the paper's best row" not in run_module.ordering(table, records, [300], top=1)   # B alone: no pair
+    assert "the paper's best row" not in summary_module.ordering(table, records, [300], top=1)   # B alone: no pair
     table["compare"] = [["a", "wd"], ["b", "wd"]]             # B shares no seed with WD: no line
-    text = run_module.ordering(table, records, [300])
+    text = summary_module.ordering(table, records, [300])
     assert "  - A minus WD, seed by seed: +0.50 ± 0.71 (2)." in text and "B minus WD" not in text
-    assert run_module.paired_gain({"0": 1.0}, {"1": 2.0}) is None
-    assert run_module.paired_gain({"0": 3.0}, {"0": 2.5}) == (0.5, None, 1)
+    assert summary_module.paired_gain({"0": 1.0}, {"1": 2.0}) is None
+    assert summary_module.paired_gain({"0": 3.0}, {"0": 2.5}) == (0.5, None, 1)
 
 
 def test_bad_arguments_are_refused(run_module):

@@ -100,7 +100,7 @@ class Runner:
         self.rows, self.results = rows, Path(results)
         self.threads, self.device, self.dry = threads, device, dry
         self.runs_path, self.tuning_path = self.results / "runs.csv", self.results / "tuning.csv"
-        self._chosen: dict[str, dict[str, Any]] = {}
+        self._chosen: dict[str, dict[str, Any] | None] = {}
         self._commit: str | None = None
 
     # -- the three effects (a planner replaces them)
@@ -156,8 +156,11 @@ class Runner:
     def choose(self, name: str) -> dict[str, Any] | None:
         """``{dotted key: value}`` the row's grid chose, inherited keys included (its missing grid points trained
         first); ``None`` while a grid point is missing in a dry run."""
-        if name in self._chosen:
-            return self._chosen[name]
+        if name not in self._chosen:   # a dry runner's None is kept too: its files do not change
+            self._chosen[name] = self._search(name)
+        return self._chosen[name]
+
+    def _search(self, name: str) -> dict[str, Any] | None:
         row = self.rows[name]
         choice: dict[str, Any] = {}
         for key, source in (row.get("inherit") or {}).items():
@@ -177,5 +180,4 @@ class Runner:
             choice[key] = best[2]
             print(f"[tune] {name}: chose {key}={best[2]} ({', '.join(f'{v}: {s:.2f}' for s, _, v in scores)})",
                   flush=True)
-        self._chosen[name] = choice
         return choice
