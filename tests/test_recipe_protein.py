@@ -28,6 +28,12 @@ def run_module():
         yield module
 
 
+@pytest.fixture(scope="module")
+def summary_module():
+    with recipe_module("protein_small_data_summary_for_tests", RECIPE / "summary.py") as module:
+        yield module
+
+
 def test_table_has_every_row_of_table3_with_buildable_configs(run_module):
     table = run_module.load_table()
     assert list(table["rows"]) == list(PAPER)
@@ -105,12 +111,12 @@ def test_bad_arguments(run_module):
         run_module.main(["--source", "scop"])
 
 
-def test_paired_differences(run_module):
+def test_paired_differences(summary_module):
     a, b = {"t1": 0.5, "t2": 0.7, "t3": 0.4, "x": 0.9}, {"t1": 0.4, "t2": 0.7, "t3": 0.6}
-    mean, sem, win, tie, loss = run_module.paired(a, b)          # diffs +0.1, 0, -0.2 on the common tasks
+    mean, sem, win, tie, loss = summary_module.paired(a, b)          # diffs +0.1, 0, -0.2 on the common tasks
     assert mean == pytest.approx(-0.1 / 3) and (win, tie, loss) == (1, 1, 1)
     assert sem == pytest.approx(0.152752523 / 3 ** 0.5)
-    assert run_module.paired({"a": 1.0}, {"b": 1.0}) is None
+    assert summary_module.paired({"a": 1.0}, {"b": 1.0}) is None
 
 
 SCOP_SAMPLE = ROOT.parent / "shared" / "data" / "protein" / "scop167_sample"

@@ -58,10 +58,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     values = [float(v) for v in values]
     if not values:
         raise ValueError("values=[] is empty; a cell needs at least one run.")
-    mean = sum(values) / len(values)
+    mean = math.fsum(values) / len(values)
     if len(values) < 2:
         return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def select_rows(text: str, rows: Iterable[str]) -> list[str]:
