@@ -76,7 +76,7 @@ def test_runner_end_to_end_resumes_and_summarises(run_module, tmp_path, capsys):
     assert run_module.main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("[skip]") == 2 and "[run ]" not in out
-    assert len(run_module.read_runs(results / "runs.csv")) == 2
+    assert len(read_rows(results / "runs.csv")) == 2
     assert run_module.main(["--profile", "cpu-smoke", "--summary", "--results", str(results)]) == 0
 
 
