@@ -7,9 +7,9 @@ a short ℓ2 robustness curve (``rkhsreg.evaluation.evaluate_robustness`` with f
 paper's PGD-ℓ2 through torchattacks when the evaluator is unavailable). Writes ``<out>/results.json`` and
 ``<out>/results.md``.
 
-Cost, measured with ``time make demo`` (venv installed, idle 2-core AMD EPYC, 2 threads): 6 min 29 s — weight
-decay trains in 18 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 245 s, the clean test and the attacks take the remaining
-~2 min; a fresh machine adds the venv install (~2-3.5 min). Each training prints a line every 5 epochs with
+Cost, measured with ``time make demo`` in a fresh clone (venv installed, idle 2-core AMD EPYC, 2 threads):
+7 min 7 s — weight decay trains in 18–29 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 268 s, the clean test and the attacks
+take the remaining ~2 min; a fresh machine adds the venv install (~3 min). Each training prints a line every 5 epochs with
 the time left for that model (ETA). Outcome of that run: weight decay 91.93 % clean, ℓ2 robust 90/68/34/12 %
 at ε = 0.5/1/1.5/2; τ+δ+SN 94.19 % clean, 96/83/55/20 % (the faster table's seed-0 cells, trained there with 1
 thread instead of 2 and 4 first-order δ candidates: 92.09 % and 93.84 %).
