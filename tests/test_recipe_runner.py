@@ -60,7 +60,8 @@ def test_the_grid_is_searched_coordinate_by_coordinate(tmp_path):
     assert len(runner.trained) == 4
     records = runner.read(runner.tuning_path)
     assert [float(r["val"]) for r in records] == [1.0, 3.0, 2.0, 3.5]
-    assert all(r["git_commit"] and r["machine"] and r["threads"] == "1" and r["finished_at"] for r in records)
+    assert runner.code and all(r["git_commit"] == runner.code and r["machine"] and r["threads"] == "1"
+                               and r["finished_at"] for r in records)
 
 
 def test_ties_keep_the_first_listed_value(tmp_path):

@@ -101,7 +101,7 @@ class Runner:
         self.threads, self.device, self.dry = threads, device, dry
         self.runs_path, self.tuning_path = self.results / "runs.csv", self.results / "tuning.csv"
         self._chosen: dict[str, dict[str, Any] | None] = {}
-        self._commit: str | None = None
+        self.code = git_commit(Path(__file__).resolve().parent)   # the checkout this runner's code came from
 
     # -- the three effects (a planner replaces them)
     def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
@@ -121,15 +121,10 @@ class Runner:
         """The hash that names ``cfg``'s cells (:func:`config_hash` over :attr:`hash_keys`)."""
         return config_hash(cfg, self.hash_keys)
 
-    def commit(self) -> str:
-        """The checkout's commit when this runner first asked (``+dirty`` with local changes): the code that ran."""
-        if self._commit is None:
-            self._commit = git_commit(Path(__file__).resolve().parent)
-        return self._commit
-
     def stamp(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """``record`` with its provenance: git commit, machine (and accelerator), threads, time finished."""
-        return {**record, "git_commit": self.commit(), "machine": machine(self.device), "threads": self.threads,
+        """``record`` with its provenance: the commit of the code that ran (read when the runner was built, ``+dirty``
+        with local changes), machine (and accelerator), threads, time finished."""
+        return {**record, "git_commit": self.code, "machine": machine(self.device), "threads": self.threads,
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def record(self, path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
