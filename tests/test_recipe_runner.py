@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from recipes._common.config_keys import set_key
-from recipes._common.runner import Runner, check_positive, config_hash, mean_std, select_rows
+from recipes._common.runner import GridRunner, Runner, check_positive, config_hash, mean_std, select_rows
 
 COLUMNS = ["row", "seed", "val", "config_hash", "git_commit", "machine", "threads", "finished_at"]
 
 
-class ToyRunner(Runner):
+class ToyRunner(GridRunner):
     """Scores a config by a fixed function of its values; counts what it trains."""
 
     columns = COLUMNS
@@ -119,9 +119,13 @@ def test_mean_std_and_option_checks():
         check_positive("epochs", 0)
 
 
-def test_the_base_runner_names_what_a_recipe_must_supply(tmp_path: Path):
-    runner = Runner({}, tmp_path)
-    with pytest.raises(NotImplementedError):
-        runner.train({}, 0, "x")
-    with pytest.raises(NotImplementedError):
-        runner.score("x", {}, "x")
+def test_the_base_runners_name_what_a_recipe_must_supply(tmp_path: Path):
+    with pytest.raises(TypeError, match="abstract method.*train"):
+        Runner({}, tmp_path)
+
+    class NoGrid(GridRunner):
+        def train(self, cfg, seed, label):
+            return {}
+
+    with pytest.raises(TypeError, match="abstract methods.*grid_config.*score"):
+        NoGrid({}, tmp_path)

@@ -1,7 +1,8 @@
 """The recipes' shared runner: each cell of a table trained once, resumably, after its row's validation grid.
 
-A recipe's ``run.py`` subclasses :class:`Runner` and keeps only what is its own: how one config trains
-(:meth:`Runner.train`), how a grid point is scored (:meth:`Runner.score`: validation accuracy at one seed for
+A recipe's ``run.py`` subclasses :class:`Runner` (or :class:`GridRunner`, when its rows choose hyper-parameters on
+a validation grid) and keeps only what is its own: how one config trains (:meth:`Runner.train`), how a grid point
+is scored (:meth:`GridRunner.score`: validation accuracy at one seed for
 MNIST, mean auROC50 over the tuning tasks for proteins), which cells its table has and how its summary reads.
 The runner owns the rest:
 
@@ -11,7 +12,7 @@ The runner owns the rest:
 - the provenance every record carries: config hash, git commit, machine, threads, time (:meth:`Runner.stamp`);
 - the validation grid: a row's ``grid: {dotted key: [values]}`` is tried one key after the other, each key
   keeping the value with the best score (ties: the first listed) before the next key is tried, and
-  ``inherit: {dotted key: other row}`` takes another row's choice (:meth:`Runner.choose`). A grid point already
+  ``inherit: {dotted key: other row}`` takes another row's choice (:meth:`GridRunner.choose`). A grid point already
   in a results file is read back, never trained again, also when a later key reaches the same config.
 
 Its three effects (:meth:`Runner.train`, :meth:`Runner.read`, :meth:`Runner.append`) are methods so that a
@@ -19,7 +20,7 @@ planner can replace them and list what would be trained without training anythin
 
 Example (a recipe's runner; ``tests/test_recipe_runner.py`` has a complete one)::
 
-    class MyRunner(Runner):
+    class MyRunner(GridRunner):
         columns = ["row", "seed", "val_acc", "config_hash", "git_commit", "machine", "threads", "finished_at"]
 
         def train(self, cfg, seed, label):       # -> {"val_acc": ...}
@@ -29,6 +30,7 @@ Example (a recipe's runner; ``tests/test_recipe_runner.py`` has a complete one):
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import math
@@ -39,7 +41,7 @@ from typing import Any
 
 from recipes._common.results import append_line, git_commit, machine, read_runs
 
-__all__ = ["Runner", "config_hash", "mean_std", "select_rows", "check_positive"]
+__all__ = ["Runner", "GridRunner", "config_hash", "mean_std", "select_rows", "check_positive"]
 
 
 def config_hash(cfg: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
@@ -81,15 +83,16 @@ def check_positive(option: str, value: int | None, minimum: int = 1) -> None:
         raise SystemExit(f"--{option}={value} is out of range; pass an int >= {minimum}.")
 
 
-class Runner:
-    """Trains a recipe's missing cells, choosing rows' hyper-parameters on a validation grid first.
+class Runner(abc.ABC):
+    """Trains a recipe's missing cells, each recorded at once with its provenance; a subclass says how one config
+    trains (:meth:`train`).
 
     Args:
-        rows: the table's rows by name; a row may have ``grid`` and ``inherit`` (see the module docstring).
+        rows: the table's rows by name.
         results: the results folder (``runs.csv``, ``tuning.csv``).
         threads: torch CPU threads, recorded with every run.
         device: where runs train, recorded with every run (``machine`` names the accelerator).
-        dry: never train: :meth:`score` reports a missing grid point as ``None`` (used to summarise).
+        dry: never train (used to summarise): see :meth:`GridRunner.score`.
     """
 
     columns: Sequence[str] = ()        # the results files' header
@@ -100,13 +103,12 @@ class Runner:
         self.rows, self.results = rows, Path(results)
         self.threads, self.device, self.dry = threads, device, dry
         self.runs_path, self.tuning_path = self.results / "runs.csv", self.results / "tuning.csv"
-        self._chosen: dict[str, dict[str, Any] | None] = {}
         self.code = git_commit(Path(__file__).resolve().parent)   # the checkout this runner's code came from
 
     # -- the three effects (a planner replaces them)
+    @abc.abstractmethod
     def train(self, cfg: dict[str, Any], seed: int, label: str) -> dict[str, Any]:
         """Train and evaluate one resolved config; the recipe's own code."""
-        raise NotImplementedError
 
     def read(self, path: Path) -> list[dict[str, str]]:
         """The finished runs recorded in ``path`` (a torn last line ignored)."""
@@ -138,15 +140,25 @@ class Runner:
         paths = [paths] if isinstance(paths, Path) else list(paths)
         return {key(r): r for path in paths for r in self.read(path)}
 
-    # -- the validation grid
+
+
+class GridRunner(Runner):
+    """A :class:`Runner` whose rows may choose hyper-parameters on a validation grid first: a row's
+    ``grid: {dotted key: [values]}`` and ``inherit: {dotted key: other row}`` (see the module docstring); a subclass
+    also says which config a grid point trains (:meth:`grid_config`) and how it is scored (:meth:`score`)."""
+
+    def __init__(self, rows: Mapping[str, Mapping[str, Any]], results: Path, **kwargs: Any) -> None:
+        super().__init__(rows, results, **kwargs)
+        self._chosen: dict[str, dict[str, Any] | None] = {}
+
+    @abc.abstractmethod
     def grid_config(self, name: str, choice: Mapping[str, Any]) -> dict[str, Any]:
         """The config row ``name`` is tuned with, ``choice`` (``{dotted key: value}``) applied; the recipe's own."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def score(self, name: str, cfg: dict[str, Any], label: str) -> float | None:
         """The validation score of the grid point ``cfg`` (trained when missing), ``None`` when it is missing and
         this runner is dry; the recipe's own."""
-        raise NotImplementedError
 
     def choose(self, name: str) -> dict[str, Any] | None:
         """``{dotted key: value}`` the row's grid chose, inherited keys included (its missing grid points trained

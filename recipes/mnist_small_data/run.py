@@ -269,9 +269,9 @@ def _cell(r: Mapping[str, str]) -> tuple[str, int, int, str, str]:
     return r["row"], int(r["n"]), int(r["seed"]), r["config_hash"], r["eval_examples"]
 
 
-class Runner(_runner.Runner):
+class Runner(_runner.GridRunner):
     """Runs cells of the table, tuning rows on the validation split first; resumable through the CSVs
-    (the shared kit: :class:`recipes._common.runner.Runner`)."""
+    (the shared kit: :class:`recipes._common.runner.GridRunner`)."""
 
     columns = COLUMNS
     hash_keys = HASH_KEYS

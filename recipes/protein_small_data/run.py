@@ -199,9 +199,9 @@ def train_one(cfg: dict[str, Any], data: EncodedTask, seed: int, label: str = ""
 
 # ----------------------------------------------------------------------------- runner
 
-class Runner(_runner.Runner):
+class Runner(_runner.GridRunner):
     """Runs the cells, tuning rows on the tuning tasks first; resumable through the CSVs (the shared kit:
-    :class:`recipes._common.runner.Runner`). A grid point's score is its mean auROC50 over the tuning tasks."""
+    :class:`recipes._common.runner.GridRunner`). A grid point's score is its mean auROC50 over the tuning tasks."""
 
     columns = COLUMNS
     hash_keys = HASH_KEYS
