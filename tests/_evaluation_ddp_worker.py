@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rkhsreg import InputError  # noqa: E402
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
 from rkhsreg.evaluation.settings import AttackSettings  # noqa: E402
+from tests._ddp import exit_worker  # noqa: E402
 from tests._evaluation_helpers import quadrant_data, trained_cnn  # noqa: E402
 
 EPSILONS = [0.1, 0.25, 0.5, 1.0]
@@ -49,10 +50,7 @@ def main() -> None:
                 "rows": result.forward_rows + result.backward_rows,
                 "checks": {k: v["passed"] for k, v in result.sanity["checks"].items()}},
                Path(args.out) / f"rank{os.environ['RANK']}.pt")
-    # both ranks past their last collective before either tears gloo down (a rank destroying its group while
-    # the other still talks to it can abort with 'terminate called without an active exception')
-    dist.barrier()
-    dist.destroy_process_group()
+    exit_worker()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make `tests` importable
 
 import pytorch_lightning as pl  # noqa: E402
+from tests._ddp import exit_worker  # noqa: E402
 from tests._lightning_helpers import dataset, model, params, small_kwargs, trainer  # noqa: E402
 from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     results.update(run_resume(args.out, devices=2, batch_size=8 // 2))
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     torch.save(results, args.out / f"rank{rank}.pt")
+    exit_worker()
 
 
 if __name__ == "__main__":

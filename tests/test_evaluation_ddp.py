@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,22 +14,17 @@ pytest.importorskip("torchattacks")
 
 from rkhsreg.evaluation import evaluate_robustness  # noqa: E402
 from tests import _evaluation_ddp_worker as worker  # noqa: E402
+from tests._ddp import free_port, rank_failure  # noqa: E402
 
 pytestmark = pytest.mark.slow
 WORKER = Path(__file__).with_name("_evaluation_ddp_worker.py")
 TIMEOUT_S = 240
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_processes_equal_one(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2",
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
            "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     procs = [subprocess.Popen([sys.executable, str(WORKER), "--out", str(tmp_path)],
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
@@ -49,7 +43,9 @@ def test_two_processes_equal_one(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 outputs.append(proc.communicate()[0])
-    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+    for rank, (proc, output) in enumerate(zip(procs, outputs)):
+        failure = rank_failure(rank, proc.returncode, output, tmp_path / f"rank{rank}.pt")
+        assert failure is None, failure
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     for got in ranks:
         assert got["world"] == 2

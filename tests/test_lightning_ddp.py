@@ -8,7 +8,6 @@ The single-process references run here, on the same global batches.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,16 +20,11 @@ pytest.importorskip("pytorch_lightning")
 
 import rkhsreg  # noqa: E402
 from tests import _lightning_ddp_worker as worker  # noqa: E402
+from tests._ddp import free_port, rank_failure  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 240
 WORKER = Path(__file__).with_name("_lightning_ddp_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, An
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")
     out = tmp_path_factory.mktemp("ddp")
-    env_base = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2",
+    env_base = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
                 "NODE_RANK": "0", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     procs = [subprocess.Popen([sys.executable, str(WORKER), "--out", str(out)],
                               env={**env_base, "LOCAL_RANK": str(rank), "RANK": str(rank)},
@@ -63,7 +57,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, An
                 proc.kill()
                 proc.wait()
     for rank, (proc, log) in enumerate(zip(procs, logs)):
-        assert proc.returncode == 0, f"rank {rank} failed (exit {proc.returncode}):\n{log[-4000:]}"
+        failure = rank_failure(rank, proc.returncode, log, out / f"rank{rank}.pt")
+        assert failure is None, failure
     return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(2)], references
 
 
