@@ -178,6 +178,32 @@ def test_epochs_by_n_sets_the_schedule_of_that_n_only(tmp_path, run_module):
         run_module.load_table(bad)
 
 
+def test_set_by_n_fixes_values_at_one_n_over_the_choice(tmp_path, run_module):
+    raw = yaml.safe_load((RECIPE / "table2.yaml").read_text())
+    for row in raw["rows"]:
+        row["config"] = str(RECIPE / row["config"])
+    wd = next(row for row in raw["rows"] if row["name"] == "wd")
+    wd["set_by_n"] = {1000: {"model.weight_decay": 0.01, "model.lr": 0.1}}
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    runner = run_module.Runner(run_module.load_table(path), tmp_path, None, None, 1, dry=True)
+    runner._chosen["wd"] = {"model.weight_decay": 5e-4}
+    at_300, at_1000 = runner.config("wd", 300), runner.config("wd", 1000)
+    assert (at_300["model"]["weight_decay"], at_300["model"]["lr"]) == (5e-4, 0.05)      # the choice, elsewhere
+    assert (at_1000["model"]["weight_decay"], at_1000["model"]["lr"]) == (0.01, 0.1)     # over the choice, at n
+    assert runner.current_hashes([1000])[("wd", 1000)] == run_module.config_hash(at_1000)
+    # a grid point is never changed by it: the grid trains at tune_n with the row's own config
+    assert runner.grid_config("wd", {"model.weight_decay": 0.005})["model"]["lr"] == 0.05
+
+    for bad, match in (({1000: {"model.nope": 1}}, r"row wd: set_by_n\[1000\]: config key 'model.nope'"),
+                       ({"n1000": {"model.lr": 0.1}}, r"row wd: set_by_n entry 'n1000'.* is not allowed"),
+                       ({1000: 0.1}, r"set_by_n entry 1000: 0.1 is not allowed")):
+        wd["set_by_n"] = bad
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+        with pytest.raises(SystemExit, match=match):
+            run_module.load_table(path)
+
+
 def test_ordering_lists_rows_not_above_weight_decay_and_the_best(summary_module):
     table = {"rows": {"wd": {"label": "WD"}, "a": {"label": "A"}, "b": {"label": "B"}, "c": {"label": "C"}}}
     records = [{"row": "wd", "ours_mean_300": 90.0, "paper_300": 89.0},

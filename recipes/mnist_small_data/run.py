@@ -76,6 +76,8 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise SystemExit(f"{path}: epochs_by_n[{key}]={value!r} is not allowed; pass an int >= 1.")
         epochs_by_n[int(key)] = value
+    for row in rows.values():
+        row["set_by_n"] = _set_by_n(path, row)
     compare = [list(pair) for pair in meta.get("compare") or []]
     for pair in compare:
         if len(pair) != 2 or any(name not in rows for name in pair):
@@ -84,6 +86,25 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
     return {"tune_n": int(meta.get("tune_n", 300)), "tune_seed": int(meta.get("tune_seed", 0)), "init": init,
             "epochs_by_n": epochs_by_n, "rows": rows, "compare": compare,
             "published": HERE / "published" / str(meta.get("published", "."))}
+
+
+def _set_by_n(path: Path, row: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """A row's ``set_by_n: {n: {dotted key: value}}``: values fixed at one training-set size only, applied over
+    the row's validation choice to its table cells (never to its grid points), e.g. the choice of a study run at
+    that n; every key must exist in the config."""
+    out: dict[int, dict[str, Any]] = {}
+    for n, values in (row.get("set_by_n") or {}).items():
+        if isinstance(n, bool) or not isinstance(n, int) or not isinstance(values, dict):
+            raise SystemExit(f"{path}: row {row['name']}: set_by_n entry {n!r}: {values!r} is not allowed; use "
+                             "{training-set size (int): {dotted key: value}}, e.g. {1000: {model.lr: 0.05}}.")
+        probe = copy.deepcopy(row["cfg"])
+        for key, value in values.items():
+            try:
+                set_key(probe, key, value)
+            except KeyError as exc:
+                raise SystemExit(f"{path}: row {row['name']}: set_by_n[{n}]: {exc.args[0]}") from None
+        out[int(n)] = dict(values)
+    return out
 
 
 def resolved(cfg: dict[str, Any], n: int, epochs: int | None) -> dict[str, Any]:
@@ -325,13 +346,13 @@ class Runner(_runner.GridRunner):
         return self.epochs if self.epochs is not None else self.table.get("epochs_by_n", {}).get(n)
 
     def config(self, name: str, n: int) -> dict[str, Any]:
-        """The resolved config of row ``name`` at ``n`` with its tuned values (``LookupError`` while a dry runner
-        misses a grid point)."""
+        """The resolved config of row ``name`` at ``n`` with its tuned values, then the row's ``set_by_n`` values
+        for ``n`` (``LookupError`` while a dry runner misses a grid point)."""
         choice = self.choose(name)
         if choice is None:
             raise LookupError(f"{name}: its validation grid has not been trained")
         cfg = resolved(self.rows[name]["cfg"], n, self.epochs_for(n))
-        for key, value in choice.items():
+        for key, value in {**choice, **self.rows[name]["set_by_n"].get(n, {})}.items():
             set_key(cfg, key, value)
         return cfg
 
