@@ -18,6 +18,7 @@ from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
+from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
 from rkhsreg.functional.selection import true_and_top_classes, worst_rows
 from rkhsreg.penalties._common import check_classes, check_mode, counting_forward
 
@@ -76,8 +77,9 @@ class GradientNorm(Penalty):
         of Σ_r f_{c_r}(z_r) gives every pair's gradient in its own row.
         """
         z = x[rows].clone().requires_grad_(True)
-        picked = forward(z).gather(1, classes[:, None]).sum()
-        (g,) = torch.autograd.grad(picked, z, create_graph=True)
+        with twice_differentiable():
+            picked = forward(z).gather(1, classes[:, None]).sum()
+        g = differentiable_input_gradient(picked, z, penalty=self.name)
         # the penalty's own backward: one pass with graph, then its double backward (~2 passes).
         self.last_passes.add(backward_rows=3 * rows.numel(), batch=n)
         return wide(g).pow(2).sum()

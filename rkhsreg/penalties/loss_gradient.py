@@ -18,6 +18,7 @@ from rkhsreg._errors import ConfigurationError
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
+from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
 from rkhsreg.penalties._common import counting_forward
 
 __all__ = ["LossGradient"]
@@ -56,9 +57,10 @@ class LossGradient(Penalty):
         forward = counting_forward(model, self.last_passes, n, targets)
         with inner_mode(model, self.eval_mode):
             x = inputs.detach().clone().requires_grad_(True)
-            logits = forward(x)
+            with twice_differentiable():
+                logits = forward(x)
             loss = F.cross_entropy(wide(logits), targets, reduction="sum")
-            (g,) = torch.autograd.grad(loss, x, create_graph=True)
+            g = differentiable_input_gradient(loss, x, penalty=self.name)
         self.last_passes.add(backward_rows=3 * n, batch=n)
         g = wide(g.flatten(1))
         per_example = g.pow(2).sum(1) if self.p == 2 else g.abs().sum(1)

@@ -23,14 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, \
-    check_targets
+from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, check_targets
 from rkhsreg._errors import ConfigurationError
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
-from rkhsreg.functional.deformation import (PADDING_MODES, displacement, sample_params,
-                                            tangent_vectors)
+from rkhsreg.functional.deformation import PADDING_MODES, displacement, sample_params, tangent_vectors
 from rkhsreg.functional.gradients import output_gradients
+from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
 from rkhsreg.functional.selection import true_and_top_classes, worst_rows
 from rkhsreg.functional.subsets import check_num_examples, pick_examples
 from rkhsreg.penalties._common import SeededPenalty, check_classes, check_mode, counting_forward, make_generator
@@ -151,8 +150,9 @@ class TangentPropagation(SeededPenalty):
         gives every pair's input gradient in its own row.
         """
         z = x_sel.clone().requires_grad_(True)
-        picked = forward(z).gather(1, classes[:, None]).sum()
-        (g,) = torch.autograd.grad(picked, z, create_graph=True)
+        with twice_differentiable():
+            picked = forward(z).gather(1, classes[:, None]).sum()
+        g = differentiable_input_gradient(picked, z, penalty=self.name)
         self.last_passes.add(backward_rows=3 * z.shape[0], batch=n)
         products = (wide(g)[:, None] * wide(t_sel)).flatten(2).sum(-1)
         return products.pow(2).sum()
