@@ -147,6 +147,35 @@ def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
                              "weight, or resume from an earlier checkpoint.")
 
 
+#: Layers whose forward standardises the weight (timm's weight-standardised convs, NF-Nets, BiT): the layer's
+#: operator depends on the weight's direction only, so no bound on ``.weight`` bounds it.
+_STANDARDISED = ("StdConv2d", "StdConv2dSame", "ScaledStdConv2d", "ScaledStdConv2dSame")
+
+
+def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint: str) -> None:
+    """Refuse layers whose ``.weight`` is not the weight their forward uses, naming the first one.
+
+    ``torch.nn.utils.weight_norm`` (hooks) recomputes ``.weight`` from ``weight_g``/``weight_v`` before each
+    forward, and weight-standardised convs rescale it inside forward: a spectral bound on ``.weight`` would be
+    silently lost or meaningless there. (Layers parametrised with ``torch.nn.utils.parametrize``, e.g.
+    ``parametrizations.weight_norm``, are fine: ``.weight`` is the weight the forward uses.)
+
+    Args:
+        layers: ``(name, module)`` pairs.
+        what: what would be wrong, e.g. ``"spectral_norm_projection would not bound it"``.
+        hint: how to go on, a sentence appended to the message ("" for none).
+    """
+    for name, module in layers:
+        label = f"layer {name or type(module).__name__!r} ({type(module).__name__})"
+        if any(type(hook).__name__ == "WeightNorm" for hook in module._forward_pre_hooks.values()):
+            raise InputError(f"{label} uses torch.nn.utils.weight_norm, which recomputes .weight from weight_g and "
+                             f"weight_v before every forward, so {what}. Use torch.nn.utils.parametrizations."
+                             f"weight_norm instead (supported).{hint}")
+        if type(module).__name__ in _STANDARDISED:
+            raise InputError(f"{label} standardises its weight in forward (weight standardisation): the layer "
+                             f"depends on the weight's direction only, so {what}.{hint}")
+
+
 def check_device(name: str, value: str | torch.device) -> torch.device:
     """``torch.device(value)``, refusing a name torch does not parse and a CUDA device where CUDA is unavailable.
 

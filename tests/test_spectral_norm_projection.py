@@ -336,3 +336,62 @@ def test_operator_projection_keeps_the_documented_tolerance_on_vgg5():
                 sigma = float(conv_operator_norm(conv, shapes[name], iters=3000, tol=1e-10, solver="lanczos",
                                                  generator=torch.Generator().manual_seed(1))[0])
         assert sigma <= radius * (1 + DOCUMENTED), (name, sigma)
+
+
+def _sigma(weight: torch.Tensor) -> float:
+    return float(torch.linalg.matrix_norm(weight.detach().reshape(weight.shape[0], -1), ord=2))
+
+
+@pytest.mark.parametrize("projection", ["scale", "clip"])
+def test_parametrised_weights_are_projected_through_the_parametrisation(projection):
+    """``parametrizations.weight_norm``: ``.weight`` is computed, so an in-place change of it would be lost."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 8, 3)), nn.Flatten(),
+                          nn.utils.parametrizations.weight_norm(nn.Linear(8 * 4 * 4, 5)))
+    radius = 0.2
+    assert min(_sigma(model[0].weight), _sigma(model[2].weight)) > 2 * radius
+    SpectralNormProjection(radius=radius, projection=projection)(model)
+    for layer in (model[0], model[2]):
+        assert nn.utils.parametrize.is_parametrized(layer, "weight")
+        assert _sigma(layer.weight) <= radius * (1 + DOCUMENTED)
+        assert _sigma(layer.weight) >= radius * (1 - 1e-3)          # projected onto the radius, not below it
+    # inside the radius: the parametrisation's tensors are left exactly as they are
+    originals = [t.detach().clone() for t in model.parameters()]
+    SpectralNormProjection(radius=2 * radius, projection=projection)(model)
+    assert all(torch.equal(a, b) for a, b in zip(originals, model.parameters()))
+
+
+class _Doubled(nn.Module):
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return 2 * weight
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: nn.utils.weight_norm(nn.Linear(6, 6)), ["torch.nn.utils.weight_norm", "parametrizations.weight_norm"]),
+    (lambda: pytest.importorskip("timm.layers").StdConv2d(3, 6, 3), ["StdConv2d", "weight standardisation"]),
+])
+def test_layers_whose_forward_does_not_use_the_weight_are_refused(build, words):
+    """Projecting or measuring their ``.weight`` would be silently lost (hooks) or meaningless (standardised)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), build())
+    with pytest.raises(InputError) as projected:
+        SpectralNormProjection(radius=0.1)(model)
+    with pytest.raises(InputError) as penalised:
+        rkhsreg.create_penalty("spectral_norm")(model, torch.zeros(1, 3, 8, 8) if "Std" in words[0]
+                                                else torch.zeros(1, 3, 1, 6))
+    from rkhsreg.functional.spectral import layer_spectral_norms
+    with pytest.raises(InputError) as measured:
+        layer_spectral_norms(model)
+    for info in (projected, penalised, measured):
+        assert "layer '1'" in str(info.value) and all(w in str(info.value) for w in words)
+    assert "modules=[...]" in str(projected.value)
+    # the other layers can still be projected
+    SpectralNormProjection(radius=0.1, modules=["0"])(model)
+    assert _sigma(model[0].weight) <= 0.1 * (1 + DOCUMENTED)
+
+
+def test_a_parametrisation_without_right_inverse_is_refused():
+    layer = nn.Linear(6, 6)
+    nn.utils.parametrize.register_parametrization(layer, "weight", _Doubled())
+    with pytest.raises(InputError, match=r"layer '0'.*_Doubled.*right_inverse.*modules=\[\.\.\.\]"):
+        SpectralNormProjection(radius=0.01)(nn.Sequential(layer))

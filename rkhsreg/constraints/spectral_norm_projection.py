@@ -7,8 +7,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-from rkhsreg._checks import check_choice, check_finite_weights, check_int, check_model, check_real
+from rkhsreg._checks import (check_choice, check_finite_weights, check_int, check_model, check_real,
+                             check_weights_used)
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.schedules import RadiusDecay
@@ -128,15 +130,23 @@ class SpectralNormProjection(Constraint):
         with torch.no_grad():
             selected = self._selected(model)
             check_finite_weights(selected)  # a projection cannot repair them (scale spreads NaN, clip fails)
+            check_weights_used(selected, "spectral_norm_projection would not bound it",
+                               " Or leave the layer out with modules=[...] to project the others.")
             for name, module in selected:
                 key = f"{name}.weight" if name else "weight"
+                # a parametrised weight (parametrizations.weight_norm, ...) is computed: project a copy, assign it
+                computed = parametrize.is_parametrized(module, "weight")
+                weight = module.weight.detach().clone() if computed else module.weight
                 if self.projection == "clip":
-                    _clip(module.weight, radius)
+                    _clip(weight, radius)
                 else:
-                    self._scale(model, name, key, module, radius)
+                    self._scale(model, name, key, module, weight, radius)
+                if computed and not torch.equal(weight, module.weight):
+                    _assign(name, module, weight)
 
-    def _scale(self, model: nn.Module, name: str, key: str, module: nn.Module, radius: float) -> None:
-        weight, saved = module.weight, self._vectors.get(key, {})
+    def _scale(self, model: nn.Module, name: str, key: str, module: nn.Module, weight: torch.Tensor,
+               radius: float) -> None:
+        saved = self._vectors.get(key, {})
         if self.method == "operator" and not isinstance(module, nn.Linear):
             shape = self._input_shapes(model).get(name)
             if shape is None:
@@ -193,6 +203,17 @@ class SpectralNormProjection(Constraint):
         return {"radius": self.radius, "method": self.method, "input_shape": self.input_shape,
                 "projection": self.projection, "iterations": self.iterations, "tol": self.tol,
                 "kappa": self.kappa, "modules": self.modules, "seed": self.seed}
+
+
+def _assign(name: str, module: nn.Module, weight: torch.Tensor) -> None:
+    """Set a parametrised layer's weight through its parametrisation's ``right_inverse``."""
+    try:
+        module.weight = weight
+    except (RuntimeError, NotImplementedError) as exc:
+        raise InputError(f"layer {name or type(module).__name__!r}: its weight is parametrised "
+                         f"({', '.join(type(p).__name__ for p in module.parametrizations.weight)}) without a "
+                         f"right_inverse, so spectral_norm_projection cannot set the projected weight ({exc}); "
+                         "leave the layer out with modules=[...] or add a right_inverse.") from None
 
 
 def _clip(weight: torch.Tensor, radius: float) -> None:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 
-from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._checks import check_choice, check_int, check_real, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.functional._context import restore_modes
 
@@ -516,8 +516,10 @@ def layer_spectral_norms(model: nn.Module, *, method: str = "reshape", input_sha
                                      "shape, e.g. input_shape=(1, 28, 28).")
         shapes = layer_input_shapes(model, input_shape)
     norms: dict[str, float] = {}
+    layers = spectral_layers(model)
+    check_weights_used(layers, "the spectral norm of its .weight is not the layer's", "")
     with torch.no_grad():
-        for name, module in spectral_layers(model):
+        for name, module in layers:
             weight = module.weight.detach()
             if method == "reshape" or isinstance(module, nn.Linear):
                 matrix = reshaped_weight(weight)

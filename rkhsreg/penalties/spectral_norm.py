@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_finite_weights, check_inputs, check_int, check_model, check_targets
+from rkhsreg._checks import (check_choice, check_finite_weights, check_inputs, check_int, check_model,
+                             check_targets, check_weights_used)
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import PassCount, Penalty
 from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
@@ -79,6 +80,7 @@ class SpectralNormPenalty(Penalty):
         if not layers:
             raise InputError("model has no nn.Linear / nn.Conv1d/2d/3d layer; the spectral-norm penalty needs one.")
         check_finite_weights(layers)
+        check_weights_used(layers, "its spectral norm is not the layer's", "")
         total: torch.Tensor | None = None
         for name, module in layers:
             sigma = self._sigma(model, name, module)
