@@ -38,6 +38,18 @@ class PassCount:
         self.backward += backward_rows / batch
 
 
+def eager(model: Any) -> Any:
+    """The module behind a ``torch.compile``\ d one (same parameters), else ``model`` itself.
+
+    A penalty keeps a forward graph for several input-gradient passes or differentiates an input gradient
+    again; graphs compiled by ``torch.compile`` allow neither (their backward frees its buffers, and has no
+    double backward). So penalties run the eager module, which shares the compiled one's parameters; the
+    training step's own forward stays compiled.
+    """
+    inner = getattr(model, "_orig_mod", None)
+    return inner if isinstance(model, nn.Module) and isinstance(inner, nn.Module) else model
+
+
 class Penalty(abc.ABC):
     """A regularizer added to the training loss.
 
@@ -71,7 +83,7 @@ class Penalty(abc.ABC):
                 "validation/test under it: pass Trainer(inference_mode=False) to evaluate penalties there.")
         self.last_passes = PassCount()
         with torch.enable_grad():  # gradients w.r.t. inputs are needed even under torch.no_grad
-            value = self.estimate(model, inputs, targets)
+            value = self.estimate(eager(model), inputs, targets)
         return value * self.weight
 
     def state_dict(self) -> dict[str, Any]:
