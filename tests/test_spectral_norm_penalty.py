@@ -64,6 +64,18 @@ def test_exact_value_is_sum_of_squared_svd_norms_times_weight(batch):
     assert penalty.last_passes == rkhsreg.PassCount(0.0, 0.0)
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_value_keeps_float32_precision_inside_a_bfloat16_autocast_step(batch, exact):
+    """A mixed-precision step: the bound is still computed from the float32 weights in float32."""
+    model = small_net()
+    plain = SpectralNormPenalty(weight=1.0, exact=exact, seed=0)(model, *batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = SpectralNormPenalty(weight=1.0, exact=exact, seed=0)(model, *batch)
+    assert mixed.dtype == torch.float32
+    # bf16 matmuls would be off by ~2^-8 relative; float32 agrees to float32 rounding
+    assert mixed.item() == pytest.approx(plain.item(), rel=16 * torch.finfo(torch.float32).eps)
+
+
 def test_power_iteration_value_converges_over_calls(batch):
     model = small_net()
     penalty = SpectralNormPenalty(weight=1.0)

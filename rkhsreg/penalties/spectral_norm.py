@@ -82,9 +82,11 @@ class SpectralNormPenalty(Penalty):
         check_finite_weights(layers)
         check_weights_used(layers, "its spectral norm is not the layer's", "")
         total: torch.Tensor | None = None
-        for name, module in layers:
-            sigma = self._sigma(model, name, module)
-            total = sigma.square() if total is None else total + sigma.square().to(total.device)
+        device = layers[0][1].weight.device.type
+        with torch.autocast(device, enabled=False):  # σ of float32 weights in float32, also in a bf16/fp16 step
+            for name, module in layers:
+                sigma = self._sigma(model, name, module)
+                total = sigma.square() if total is None else total + sigma.square().to(total.device)
         return total
 
     def _sigma(self, model: nn.Module, name: str, module: nn.Module) -> torch.Tensor:
