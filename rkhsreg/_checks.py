@@ -54,14 +54,27 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     return value
 
 
+def eager(model: Any) -> Any:
+    """The module behind a ``torch.compile``\ d one (same parameters), else ``model`` itself.
+
+    A penalty keeps a forward graph for several input-gradient passes or differentiates an input gradient
+    again; graphs compiled by ``torch.compile`` allow neither (their backward frees its buffers, and has no
+    double backward). So penalties run the eager module, which shares the compiled one's parameters; the
+    training step's own forward stays compiled.
+    """
+    inner = getattr(model, "_orig_mod", None)
+    return inner if isinstance(model, nn.Module) and isinstance(inner, nn.Module) else model
+
+
 def check_model(model: Any) -> nn.Module:
-    """Check ``model`` is an ``nn.Module`` with at least one parameter."""
+    """Check ``model`` is an ``nn.Module`` with at least one parameter; returns the module to work on
+    (:func:`eager`: the one behind a ``torch.compile``\ d model, so layer names do not depend on compiling)."""
     if not isinstance(model, nn.Module):
         raise InputError(f"model={type(model).__name__} is not a torch.nn.Module; pass the network itself.")
     if next(model.parameters(), None) is None:
         raise InputError("model has no parameters: a penalty on it is a constant with no gradient; "
                          "pass the trainable network.")
-    return model
+    return eager(model)
 
 
 def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None) -> torch.Tensor:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_real
+from rkhsreg._checks import check_real, eager
 
 __all__ = ["Penalty", "Constraint", "Attack", "PassCount"]
 
@@ -36,18 +36,6 @@ class PassCount:
         """Record ``forward_rows`` / ``backward_rows`` rows for a batch of ``batch`` examples."""
         self.forward += forward_rows / batch
         self.backward += backward_rows / batch
-
-
-def eager(model: Any) -> Any:
-    """The module behind a ``torch.compile``\ d one (same parameters), else ``model`` itself.
-
-    A penalty keeps a forward graph for several input-gradient passes or differentiates an input gradient
-    again; graphs compiled by ``torch.compile`` allow neither (their backward frees its buffers, and has no
-    double backward). So penalties run the eager module, which shares the compiled one's parameters; the
-    training step's own forward stays compiled.
-    """
-    inner = getattr(model, "_orig_mod", None)
-    return inner if isinstance(model, nn.Module) and isinstance(inner, nn.Module) else model
 
 
 class Penalty(abc.ABC):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import rkhsreg
-from rkhsreg._plugin import eager
+from rkhsreg._checks import eager
 from rkhsreg.models import mnist_vgg5
 from tests._lightning_helpers import small_kwargs
 
@@ -40,3 +40,14 @@ def test_a_compiled_model_gets_the_eager_value_and_gradients(models, name):
     (value, grads), (ref, ref_grads) = results
     assert torch.equal(value, ref) and len(grads) == len(ref_grads)
     assert all(torch.equal(a, b) for a, b in zip(grads, ref_grads))
+
+
+def test_the_projection_of_a_compiled_model_keeps_the_eager_layer_names(models):
+    """Its state (power-iteration vectors by layer) resumes on the same model compiled or not."""
+    plain, compiled = models
+    states = []
+    for model in (compiled, plain):
+        project = rkhsreg.create_constraint("spectral_norm_projection", radius=10.0, seed=0)
+        project(model)
+        states.append(project.state_dict()["vectors"])
+    assert states[0].keys() == states[1].keys() and all(not k.startswith("_orig_mod") for k in states[0])
