@@ -55,7 +55,7 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def eager(model: Any) -> Any:
-    """The module behind a ``torch.compile``\ d one (same parameters), else ``model`` itself.
+    """The module behind a ``torch.compile`` one (same parameters), else ``model`` itself.
 
     A penalty keeps a forward graph for several input-gradient passes or differentiates an input gradient
     again; graphs compiled by ``torch.compile`` allow neither (their backward frees its buffers, and has no
@@ -68,7 +68,7 @@ def eager(model: Any) -> Any:
 
 def check_model(model: Any) -> nn.Module:
     """Check ``model`` is an ``nn.Module`` with at least one parameter; returns the module to work on
-    (:func:`eager`: the one behind a ``torch.compile``\ d model, so layer names do not depend on compiling)."""
+    (:func:`eager`: the one behind a ``torch.compile`` model, so layer names do not depend on compiling)."""
     if not isinstance(model, nn.Module):
         raise InputError(f"model={type(model).__name__} is not a torch.nn.Module; pass the network itself.")
     if next(model.parameters(), None) is None:
