@@ -51,3 +51,10 @@ def test_the_projection_of_a_compiled_model_keeps_the_eager_layer_names(models):
         project(model)
         states.append(project.state_dict()["vectors"])
     assert states[0].keys() == states[1].keys() and all(not k.startswith("_orig_mod") for k in states[0])
+
+
+def test_layer_norms_of_a_compiled_model_carry_the_eager_names(models):
+    from rkhsreg.functional.spectral import layer_spectral_norms
+
+    plain, compiled = models
+    assert layer_spectral_norms(compiled) == layer_spectral_norms(plain)

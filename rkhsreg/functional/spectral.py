@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 
-from rkhsreg._checks import check_choice, check_int, check_real, check_weights_used
+from rkhsreg._checks import check_choice, check_int, check_real, check_weights_used, eager
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.functional._context import restore_modes
 
@@ -509,6 +509,7 @@ def layer_spectral_norms(model: nn.Module, *, method: str = "reshape", input_sha
         {'1': 2.31, '4': 1.93, ..., '14': 0.71}
     """
     method = check_choice("method", method, ("reshape", "operator"))
+    model = eager(model)   # a compiled model's layers keep their own names
     shapes: dict[str, tuple[int, ...]] = {}
     if method == "operator":
         if input_shape is None:
