@@ -62,8 +62,9 @@ def eager(model: Any) -> Any:
     double backward). So penalties run the eager module, which shares the compiled one's parameters; the
     training step's own forward stays compiled.
     """
-    inner = getattr(model, "_orig_mod", None)
-    return inner if isinstance(model, nn.Module) and isinstance(inner, nn.Module) else model
+    compiled = type(model).__name__ == "OptimizedModule" and type(model).__module__.startswith("torch._dynamo")
+    inner = getattr(model, "_orig_mod", None) if compiled else None
+    return inner if isinstance(inner, nn.Module) else model
 
 
 def check_model(model: Any) -> nn.Module:
