@@ -166,7 +166,8 @@ def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
 _STANDARDISED = ("StdConv2d", "StdConv2dSame", "ScaledStdConv2d", "ScaledStdConv2dSame")
 
 
-def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint: str) -> None:
+def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint: str, *,
+                       hooks: bool = True) -> None:
     """Refuse layers whose ``.weight`` is not the weight their forward uses, naming the first one.
 
     ``torch.nn.utils.weight_norm`` (hooks) recomputes ``.weight`` from ``weight_g``/``weight_v`` before each
@@ -178,10 +179,12 @@ def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint:
         layers: ``(name, module)`` pairs.
         what: what would be wrong, e.g. ``"spectral_norm_projection would not bound it"``.
         hint: how to go on, a sentence appended to the message ("" for none).
+        hooks: also refuse hook-based ``weight_norm`` (``False`` where ``.weight`` is read right after a
+            forward, which has just recomputed it).
     """
     for name, module in layers:
         label = f"layer {name or type(module).__name__!r} ({type(module).__name__})"
-        if any(type(hook).__name__ == "WeightNorm" for hook in module._forward_pre_hooks.values()):
+        if hooks and any(type(hook).__name__ == "WeightNorm" for hook in module._forward_pre_hooks.values()):
             raise InputError(f"{label} uses torch.nn.utils.weight_norm, which recomputes .weight from weight_g and "
                              f"weight_v before every forward, so {what}. Use torch.nn.utils.parametrizations."
                              f"weight_norm instead (supported).{hint}")

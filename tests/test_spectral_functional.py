@@ -514,3 +514,31 @@ def test_the_bound_leaves_modes_and_batchnorm_statistics_alone():
     lipschitz_upper_bound(model, (3, 16, 16), iters=20, tol=1e-4)
     assert all(m.training for m in model.modules())
     assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers()))
+
+
+def test_lipschitz_bound_refuses_weight_standardised_convs_and_reads_hook_weight_norm_after_its_forward():
+    """A standardised conv's output ignores the raw weight's scale, so a bound read off it means nothing."""
+    timm_layers = pytest.importorskip("timm.layers")
+    torch.manual_seed(0)
+    conv = timm_layers.StdConv2d(1, 4, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    x = torch.rand(3, 1, 8, 8)
+    before = model(x)
+    with torch.no_grad():
+        conv.weight.mul_(10.0)                         # the function does not change (a raw-weight bound would) ...
+    torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InputError, match=r"layer '0' \(StdConv2d\) standardises its weight"):
+        lipschitz_upper_bound(model, (1, 8, 8))        # ... so no bound may be read off the raw weight
+    # hook-based weight_norm: .weight is recomputed by the traced forward, so the bound holds
+    normed = nn.Sequential(nn.utils.weight_norm(nn.Conv2d(1, 4, 3, padding=1)), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(4 * 8 * 8, 3))
+    with torch.no_grad():
+        normed[0].weight_g.mul_(3.0)                   # the stale .weight is 3× too small until the next forward
+    bound = lipschitz_upper_bound(normed, (1, 8, 8))
+    weight = normed[0].weight_g * normed[0].weight_v / normed[0].weight_v.flatten(1).norm(dim=1)[:, None, None, None]
+    assert torch.allclose(normed[0].weight, weight)
+    z = torch.rand(256, 1, 8, 8)
+    d = 1e-3 * torch.randn_like(z)
+    with torch.no_grad():
+        ratio = ((normed(z + d) - normed(z)).flatten(1).norm(dim=1) / d.flatten(1).norm(dim=1)).max()
+    assert ratio <= bound

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from rkhsreg._checks import check_int, check_real
+from rkhsreg._checks import check_int, check_real, check_weights_used
 from rkhsreg._errors import InputError
 from rkhsreg.functional._context import restore_modes
 from rkhsreg.functional.spectral import SPECTRAL_LAYERS, _Call, _conv_config, _trace, _tuple, conv_operator_norm
@@ -213,6 +213,8 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
                                              "forward this function cannot see")
         if isinstance(module, _BatchNorm):
             _batchnorm_scale(name, module)  # refuses batch statistics before the dummy forward trips on them
+    check_weights_used([(n, m) for n, m in model.named_modules() if isinstance(m, SPECTRAL_LAYERS)],
+                       "a bound from .weight is no bound of the layer", "", hooks=False)
     calls, x, out = _trace(model, input_shape)
     blocks = _residual_blocks(model)
     units: list[_Call | tuple[str, nn.Module, list[_Call]]] = []
