@@ -91,3 +91,20 @@ def test_measure_without_probe_and_plot_without_bounds_explain() -> None:
         RKHSNormMonitor(lower_bounds={}).measure(model("tiny"))
     with pytest.raises(ConfigurationError, match=r"holds no 'lower/...' or 'upper/...' values"):
         plot_norm_bounds([{"step": 0.0, "loss": 1.0}])
+
+
+def test_a_layer_no_weight_bound_applies_to_skips_the_upper_bounds_with_a_warning() -> None:
+    """A weight-standardised conv: the run goes on, the lower bounds are logged, the upper ones are not (said once)."""
+    timm_layers = pytest.importorskip("timm.layers")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(timm_layers.StdConv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 8 * 8, 3))
+    monitor = RKHSNormMonitor((torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])),
+                              lower_bounds={"gradient_norm": {}})
+    with pytest.warns(UserWarning, match=r"upper bounds skipped: layer '0' \(StdConv2d\) standardises"):
+        metrics = monitor.measure(net)
+    assert set(metrics) == {"lower/gradient_norm"}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(monitor.measure(net)) == {"lower/gradient_norm"}   # said once

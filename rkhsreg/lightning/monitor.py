@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from rkhsreg._checks import check_choice, check_int
-from rkhsreg._errors import ConfigurationError, PluginNotFoundError, PluginValidationError
+from rkhsreg._errors import ConfigurationError, InputError, PluginNotFoundError, PluginValidationError
 from rkhsreg._plugin import Penalty
 from rkhsreg._registry import create_penalty
 from rkhsreg.functional._context import restore_modes
@@ -176,8 +176,14 @@ class RKHSNormMonitor(pl.Callback):
         out = {}
         with torch.no_grad():
             for method in self.upper_bounds:
-                norms = layer_spectral_norms(net, method=method,
-                                             input_shape=input_shape if method == "operator" else None)
+                try:
+                    norms = layer_spectral_norms(net, method=method,
+                                                 input_shape=input_shape if method == "operator" else None)
+                except InputError as exc:  # a layer no weight-based bound applies to: monitor the rest, say why
+                    if not self._warned:
+                        warnings.warn(f"RKHSNormMonitor: upper bounds skipped: {exc}", stacklevel=2)
+                        self._warned = True
+                    return {}
                 out[f"upper/{method}"] = float(math.prod(float(v) for v in norms.values()))
         return out
 
