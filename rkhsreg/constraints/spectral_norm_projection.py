@@ -211,9 +211,10 @@ def _assign(name: str, module: nn.Module, weight: torch.Tensor) -> None:
         module.weight = weight
     except (RuntimeError, NotImplementedError) as exc:
         raise InputError(f"layer {name or type(module).__name__!r}: its weight is parametrised "
-                         f"({', '.join(type(p).__name__ for p in module.parametrizations.weight)}) without a "
-                         f"right_inverse, so spectral_norm_projection cannot set the projected weight ({exc}); "
-                         "leave the layer out with modules=[...] or add a right_inverse.") from None
+                         f"({', '.join(type(p).__name__ for p in module.parametrizations.weight)}) and "
+                         f"spectral_norm_projection could not set the projected weight through it ({exc}); it "
+                         "needs a right_inverse. Leave the layer out with modules=[...] or give the "
+                         "parametrisation a right_inverse.") from None
 
 
 def _clip(weight: torch.Tensor, radius: float) -> None:
