@@ -374,15 +374,17 @@ def test_layers_declare_their_own_lipschitz_constant():
         lipschitz_upper_bound(nn.Sequential(_Scale(math.nan), linear), (4,))
 
 
-@pytest.mark.parametrize("factory, shape", [("rkhsreg.models:mnist_vgg5", (1, 28, 28)),
-                                            ("rkhsreg.cifar_models:cifar_vgg11", (3, 32, 32))])
-def test_the_library_chain_models_are_bounded(factory, shape):
-    """Every chain model the library ships is bounded (its normalisation layer declares 1/std)."""
+@pytest.mark.parametrize("factory, shape, kwargs", [("rkhsreg.models:mnist_vgg5", (1, 28, 28), {"width": 8}),
+                                                    ("rkhsreg.cifar_models:cifar_vgg11", (3, 32, 32), {"width": 8}),
+                                                    ("rkhsreg.cifar_models:cifar_resnet18", (3, 32, 32), {})])
+def test_the_library_image_models_are_bounded(factory, shape, kwargs):
+    """Every image model the library ships is bounded (its normalisation layer declares 1/std; the ResNet's blocks
+    are bounded as main path + shortcut)."""
     import importlib
 
     module, name = factory.split(":")
     torch.manual_seed(0)
-    model = getattr(importlib.import_module(module), name)(width=8).eval()
+    model = getattr(importlib.import_module(module), name)(**kwargs).eval()
     bound = lipschitz_upper_bound(model, shape, iters=100, tol=1e-6)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(64, *shape, generator=g)
