@@ -103,6 +103,12 @@ class Constraint(abc.ABC):
     def __call__(self, model: nn.Module) -> None:
         """Project ``model``'s weights in place (under ``torch.no_grad``)."""
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the constraint which training epoch starts (0-based): training loops (the Lightning callback,
+        the recipes) call it at each epoch start and, in the callback, before each projection. The default does
+        nothing; a constraint whose strength follows a schedule of the epoch overrides it (the spectral-norm
+        projection's radius decay, ``kappa``)."""
+
     def state_dict(self) -> dict[str, Any]:
         """State needed to resume exactly (empty for stateless constraints)."""
         return {}

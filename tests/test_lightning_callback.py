@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 pl = pytest.importorskip("pytorch_lightning")
 
-from rkhsreg import ConfigurationError, InputError, create_penalty  # noqa: E402
+from rkhsreg import ConfigurationError, Constraint, InputError, create_penalty  # noqa: E402
 from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, RKHSRegularization  # noqa: E402
 from tests._lightning_helpers import (ClampWeights, LitNet, ResumableLoader, SquaredLogits, dataset,  # noqa: E402
                                       loader, model, params, small_kwargs, trainer)  # noqa: F401
@@ -152,6 +152,28 @@ def test_schedules_set_weights_and_constraint_radius() -> None:
     assert tr.callback_metrics["rkhsreg/sq/weight"] == pytest.approx(0.3)
     assert clamp.radius == pytest.approx(0.5 * (1 + 4 * torch.exp(torch.tensor(-1.0)).item()))
     assert clamp.epochs == []  # a scheduled radius replaces set_epoch
+
+
+class _Halve(Constraint):   # a Constraint that does not follow the epoch (no set_epoch of its own)
+    name = "halve"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, module: torch.nn.Module) -> None:
+        self.calls += 1
+        with torch.no_grad():
+            for p in module.parameters():
+                p.mul_(0.5)
+
+
+def test_a_constraint_without_an_epoch_schedule_inherits_a_set_epoch_that_does_nothing() -> None:
+    halve = _Halve()
+    halve.set_epoch(3)   # the Constraint contract: every constraint takes the epoch
+    assert vars(halve) == {"calls": 0}
+    tr = trainer(max_epochs=2, callbacks=[RKHSRegularization(constraints={"halve": halve})])
+    tr.fit(model("tiny"), loader(n=16))   # 2 steps per epoch, each followed by a projection
+    assert halve.calls == 4
 
 
 def test_weight_zero_schedule_skips_the_penalty() -> None:

@@ -234,8 +234,7 @@ def train_one(cfg: dict[str, Any], seed: int, data_dir: str | None, *, evaluate_
     steps = 0
     for epoch in range(epochs):
         for c in constraints.values():
-            if callable(getattr(c, "set_epoch", None)):
-                c.set_epoch(epoch)
+            c.set_epoch(epoch)
         net.train()
         seen = correct = 0
         total_loss = 0.0

@@ -172,8 +172,7 @@ def train_one(cfg: dict[str, Any], data: EncodedTask, seed: int, label: str = ""
     total = math.nan
     for epoch in range(epochs):
         for c in constraints.values():
-            if callable(getattr(c, "set_epoch", None)):
-                c.set_epoch(epoch)
+            c.set_epoch(epoch)
         x_all = one_hot_indices(augment(data.train)) if augment is not None else x_clean
         net.train()
         total, perm = 0.0, torch.randperm(n, generator=order)

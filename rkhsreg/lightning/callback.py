@@ -10,10 +10,10 @@ How it hooks in, and why:
   ``torch.optim.Optimizer.register_step_post_hook`` on the trainer's optimizers (removed at teardown): a
   step skipped by accumulation or by AMP's inf check is not followed by a projection.
 - Weights follow :mod:`~rkhsreg.functional.schedules`, recomputed from ``global_step`` / ``current_epoch``
-  before each step's penalties and before each projection (a constraint's scheduled ``radius``, or the
-  epoch of a constraint with ``set_epoch``: the paper's radius schedule). Nothing of a schedule is state:
-  a run resumed from any checkpoint (epoch end, step checkpoint at an epoch boundary or mid-epoch)
-  follows the same curve, whatever hooks Lightning calls or skips on restart.
+  before each step's penalties and before each projection (a constraint's scheduled ``radius``, or else
+  :meth:`~rkhsreg.Constraint.set_epoch`, through which the projection follows the paper's radius schedule).
+  Nothing of a schedule is state: a run resumed from any checkpoint (epoch end, step checkpoint at an epoch
+  boundary or mid-epoch) follows the same curve, whatever hooks Lightning calls or skips on restart.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ class RKHSRegularization(pl.Callback):
         for label, constraint in self.constraints.items():
             if label in self.schedules:
                 constraint.radius = self.schedules[label](trainer.global_step, trainer.current_epoch)
-            elif callable(getattr(constraint, "set_epoch", None)):
+            else:
                 constraint.set_epoch(trainer.current_epoch)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
