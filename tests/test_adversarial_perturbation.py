@@ -150,8 +150,11 @@ def test_passes_are_counted_and_far_below_exhaustive(small_cnn, image_batch) -> 
     cheap, full = AdversarialPerturbation(candidates=1), AdversarialPerturbation(candidates="all")
     cheap(small_cnn, x, y), full(small_cnn, x, y)
     assert 0 < cheap.last_passes.forward < full.last_passes.forward
-    # exhaustive: K·n rows per PGD step (+ selection), i.e. at least K·steps batch passes forward
-    assert full.last_passes.forward >= 4 * 5
+    # exhaustive, K = 4 classes, n = 6, 5 steps: the ranking (1 forward, K input backwards) is its first step, then
+    # 4 steps of K·n rows, the K·n rows' final forward, and the 2K selected rows with a graph
+    k, n, steps = 4, 6, 5
+    assert full.last_passes.forward == pytest.approx(1 + k * (steps - 1) + k + 2 * k / n)
+    assert full.last_passes.backward == pytest.approx(k + k * (steps - 1) + 2 * k / n)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -9,7 +9,8 @@ The reference code runs one PGD per (class, example), K·n rows per step. Here t
 of every (class, example) pair is taken from one forward and K input-backward passes; its
 gradient norm ε‖∇_x f_k(x_i)‖ is the first-order estimate of the pair's value, and only the
 ``candidates`` best examples of each class continue PGD. Their trajectories are exactly those of
-the exhaustive search (``candidates="all"``), so the result equals it whenever the winning
+the exhaustive search (``candidates="all"``, which takes its first step from the same gradients: 4 PGD
+steps of K·n rows after the ranking instead of 5), so the result equals it whenever the winning
 example is among the candidates. PGD pushes at most ``max_rows`` rows (default: the batch size)
 through the model at once, so the exhaustive search's K·n rows cost the memory of one batch, not K.
 
@@ -190,9 +191,10 @@ class AdversarialPerturbation(SeededPenalty):
 
         def reduce(g: torch.Tensor, j: int) -> torch.Tensor:
             norms = wide(g.flatten(1)).norm(dim=1)
-            if plan != "all" and self.classes == "all":
-                top = torch.argsort(norms, descending=True, stable=True)[:pool]
-                kept[j] = (top, g[top])
+            if self.classes == "all":
+                top = (torch.arange(n, device=g.device) if pool >= n
+                       else torch.argsort(norms, descending=True, stable=True)[:pool])
+                kept[j] = (top, g if pool >= n else g[top])
             return norms
 
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
@@ -204,7 +206,10 @@ class AdversarialPerturbation(SeededPenalty):
         if plan == "all":
             record: list[torch.Tensor] | None = [] if check else None   # the trajectories only a check reads
             x_c = x[rows]
-            delta = self._pgd(forward, x_c, classes, None, self.steps, n, record)
+            delta, done = self._first_step(x_c, rows, classes, kept, n)
+            if record is not None and done:
+                record.append(clean)   # the objective at the start, δ = 0: the ranking's own forward
+            delta = self._pgd(forward, x_c, classes, delta, self.steps - done, n, record)
             gain = self._gains(forward, x_c, delta, classes, clean)
             if check:
                 self._calibrate(scores, slots, first, torch.stack(record, 1) - clean[:, None], gain, n)
@@ -239,17 +244,7 @@ class AdversarialPerturbation(SeededPenalty):
         pool, keep = plan
         steps = self.steps
         x_p = x[rows]   # the pool's rows, gathered once
-        if kept:  # the first step from the ranking's gradients (the pool's rows, in the order of ``rows``)
-            grad = torch.empty_like(x_p)
-            for j, (top, g) in kept.items():
-                where = (classes == j).nonzero().squeeze(1)
-                index = {int(r): i for i, r in enumerate(top)}
-                grad[where] = g[[index[int(r)] for r in rows[where]]]
-            delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
-                                norm=self.norm, clip=self.clip)
-            done = 1
-        else:
-            delta, done = None, 0
+        delta, done = self._first_step(x_p, rows, classes, kept, n)
         if keep < pool and steps > PRUNE_AFTER:
             delta = self._pgd(forward, x_p, classes, delta, PRUNE_AFTER - done, n)
             gain = self._gains(forward, x_p, delta, classes, clean)
@@ -258,6 +253,23 @@ class AdversarialPerturbation(SeededPenalty):
             done = PRUNE_AFTER
         delta = self._pgd(forward, x_p, classes, delta, steps - done, n)
         return delta, rows, classes, clean, x_p
+
+    def _first_step(self, x_p: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor,
+                    kept: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int) -> tuple[torch.Tensor | None, int]:
+        """The first PGD step of the rows ``(rows, classes)`` from the gradients the ranking computed at δ = 0
+        (``kept[j]``: the examples whose class-``j`` gradient was kept, and those gradients): no pass of its own.
+        Returns ``(δ_1, 1)``, or ``(None, 0)`` when nothing was kept (``classes`` other than ``"all"``)."""
+        if not kept:
+            return None, 0
+        grad = torch.empty_like(x_p)
+        position = torch.empty(n, dtype=torch.long, device=rows.device)   # an example's place in kept[j]
+        for j, (top, g) in kept.items():
+            where = (classes == j).nonzero().squeeze(1)
+            position[top] = torch.arange(top.numel(), device=rows.device)
+            grad[where] = g[position[rows[where]]]
+        delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
+                            norm=self.norm, clip=self.clip)
+        return delta, 1
 
     def _pgd(self, forward, x_c: torch.Tensor, classes: torch.Tensor, start: torch.Tensor | None, steps: int, n: int,
              record: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -307,7 +319,7 @@ class AdversarialPerturbation(SeededPenalty):
                     if keep >= 2:
                         plans[(pool, keep)] = ((PRUNE_AFTER - reuse) * pool + FORWARD_COST * pool
                                                + (self.steps - PRUNE_AFTER) * keep)
-        plans[(n, n)] = float(self.steps * n)
+        plans[(n, n)] = float((self.steps - reuse) * n)
         return dict(sorted(plans.items(), key=lambda item: (item[1], item[0])))
 
     def _calibrate(self, scores: torch.Tensor, slots: torch.Tensor, first: torch.Tensor, trajectory: torch.Tensor,
