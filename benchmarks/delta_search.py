@@ -20,7 +20,8 @@ row):
 
 Usage::
 
-    python benchmarks/delta_search.py [--data-dir DIR] [--threads 2] [--models resnet18,mnist_vgg5_64] [--json F]
+    python benchmarks/delta_search.py [--data-dir DIR] [--jobs 2] [--threads 1] [--models resnet18,mnist_vgg5_64] \\
+        [--json F]
 """
 
 from __future__ import annotations
@@ -203,32 +204,81 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(models: list[str] | None = None, *, data_dir: str | None = None, rounds: int = 2, quick: bool = False,
-        log=print) -> dict[str, Any]:
-    """Every model's rows (``quick``: one tiny model at ε = 1) and the Markdown table."""
+def jobs_of(models: list[str] | None, quick: bool = False) -> list[tuple[str, int]]:
+    """The (model, train steps) states measured, in the table's order; each is one job."""
     specs = QUICK if quick else MODELS
-    start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
     for name in models or list(specs):
         if name not in specs:
             raise SystemExit(f"--models: {name!r} is not one of {', '.join(specs)}")
-        for train_steps in (0, *specs[name][4]):
-            rows += measure(name, train_steps, data_dir, rounds, log=lambda r: log(json.dumps(r)))
-    return {"rows": rows, "table": render(rows), "seconds": time.perf_counter() - start}
+    return [(name, steps) for name in models or list(specs) for steps in (0, *specs[name][4])]
+
+
+#: Seconds each job took (the JSON's ``job_seconds``: 2 workers of 1 thread on a 2-core AMD EPYC): the longest
+#: start first, so that the workers end together (longest-processing-time-first scheduling).
+COST = {"mnist_vgg5_64/0": 480, "resnet18/0": 277, "resnet10t/0": 211, "convnext_atto/0": 199,
+        "mnist_vgg5_16/1000": 110, "mnist_vgg5_16/100": 80, "mnist_vgg5_16/0": 73}
+
+
+def _job(name: str, train_steps: int, data_dir: str | None, rounds: int, threads: int | None
+         ) -> tuple[list[dict[str, Any]], float]:
+    """One state's rows and the seconds they took (run in a worker process when ``jobs`` > 1)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    rows = measure(name, train_steps, data_dir, rounds, log=lambda r: None)
+    return rows, time.perf_counter() - start
+
+
+def run(models: list[str] | None = None, *, data_dir: str | None = None, rounds: int = 2, quick: bool = False,
+        log=print, jobs: int = 1, threads: int | None = None) -> dict[str, Any]:
+    """Every model's rows (``quick``: one tiny model at ε = 1) and the Markdown table.
+
+    ``jobs`` > 1 measures the (model, state) pairs in that many worker processes, ``threads`` torch threads each
+    (the rows do not depend on it: each state is seeded on its own; the time ratios are measured within one
+    worker, the plain step and the penalty's step interleaved, so the other workers load both alike).
+    """
+    todo = jobs_of(models, quick)
+    start = time.perf_counter()
+    done: dict[tuple[str, int], tuple[list[dict[str, Any]], float]] = {}
+    if jobs <= 1 or len(todo) == 1:
+        for name, steps in todo:
+            done[name, steps] = _job(name, steps, data_dir, rounds, threads)
+            for row in done[name, steps][0]:
+                log(json.dumps(row))
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        order = sorted(todo, key=lambda t: -COST.get(f"{t[0]}/{t[1]}", 0))
+        context = multiprocessing.get_context("spawn")   # no fork after torch's thread pools started
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(_job, name, steps, data_dir, rounds, threads): (name, steps)
+                       for name, steps in order}
+            for future in concurrent.futures.as_completed(futures):
+                done[futures[future]] = future.result()
+                for row in done[futures[future]][0]:
+                    log(json.dumps(row))
+    rows = [row for key in todo for row in done[key][0]]
+    return {"rows": rows, "table": render(rows), "seconds": time.perf_counter() - start, "jobs": max(1, jobs),
+            "job_seconds": {f"{name}/{steps}": round(done[name, steps][1], 1) for name, steps in todo}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes, one (model, state) each at a time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="one tiny model: checks the script runs")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    for option in ("jobs", "threads", "rounds"):
+        if getattr(args, option) < 1:
+            raise SystemExit(f"--{option}={getattr(args, option)} is out of range; pass an int >= 1.")
     torch.set_num_threads(args.threads)
     out = run(None if args.quick else args.models.split(","), data_dir=args.data_dir, rounds=args.rounds,
-              quick=args.quick, log=lambda line: print(line, flush=True))
+              quick=args.quick, log=lambda line: print(line, flush=True), jobs=args.jobs, threads=args.threads)
     print(out["table"])
     print(f"({out['seconds']:.0f} s)")
     if args.json:

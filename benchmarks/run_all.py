@@ -85,7 +85,8 @@ def section_delta_search(opts: argparse.Namespace, log: Callable[[str], None]) -
     """The default ‖f‖²_δ search ÷ the exhaustive one, per model and ε, and its step cost."""
     from benchmarks import delta_search
     log("delta_search: default (candidates='auto') vs exhaustive ‖f‖²_δ search")
-    return delta_search.run(data_dir=opts.data_dir, rounds=opts.rounds, quick=opts.quick, log=log)
+    return delta_search.run(data_dir=opts.data_dir, rounds=opts.rounds, quick=opts.quick, log=log, jobs=opts.jobs,
+                            threads=opts.threads)
 
 
 def section_evaluation(opts: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -413,6 +414,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help="timed step pairs per round in step_cost")
     parser.add_argument("--rounds", type=int, default=2, help="repetitions of every measurement in one process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes of the delta_search section")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (step_cost and evaluation)")
     parser.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA") or None,
                         help="data root with MNIST/raw and cifar10_jpeg (default: $RKHSREG_DATA)")
@@ -428,7 +430,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = [m for m in args.models if m not in step_cost.MODELS]
     if unknown:
         parser.error(f"--models: unknown {unknown}; choose from {', '.join(step_cost.MODELS)}")
-    for name in ("steps", "rounds", "threads"):
+    for name in ("steps", "rounds", "threads", "jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}={getattr(args, name)} is out of range; pass an int >= 1")
     args.command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -149,3 +149,20 @@ def test_markdown_names_each_failed_section_and_keeps_finished_step_cost_models(
         assert f"Failed: `RuntimeError: {key} broke`" in text
     assert "### mnist_vgg5" in text  # the models measured before the failure stay in the summary
     assert "| ε | ours | AutoAttack |" not in text and "| round | plain step |" not in text
+
+
+def test_delta_search_workers_give_the_rows_one_process_gives():
+    """``jobs`` > 1 (spawned workers, each state seeded on its own): the same values and plans, in the table's
+    order; every job's seconds reported."""
+    if not (Path(DATA) / "MNIST" / "raw").is_dir():
+        pytest.skip("delta_search needs MNIST on disk")
+    from benchmarks import delta_search
+
+    parallel = delta_search.run(["mnist_vgg5_4", "mnist_vgg5_4"], data_dir=DATA, quick=True, jobs=2, threads=1,
+                                log=lambda line: None)
+    serial = delta_search.run(["mnist_vgg5_4"], data_dir=DATA, quick=True, jobs=1, threads=1, log=lambda line: None)
+    keys = ("model", "epsilon", "chosen", "exhaustive", "auto_ratio", "min_auto_ratio", "four_ratio")
+    assert [[r[k] for k in keys] for r in parallel["rows"]] == [[r[k] for k in keys] for r in serial["rows"]] * 2
+    assert parallel["jobs"] == 2 and list(parallel["job_seconds"]) == ["mnist_vgg5_4/0"]
+    with pytest.raises(SystemExit, match="--models: 'nope'"):
+        delta_search.jobs_of(["nope"], quick=True)
