@@ -257,8 +257,9 @@ class AdversarialPerturbation(SeededPenalty):
     def _first_step(self, x_p: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor,
                     kept: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int) -> tuple[torch.Tensor | None, int]:
         """The first PGD step of the rows ``(rows, classes)`` from the gradients the ranking computed at δ = 0
-        (``kept[j]``: the examples whose class-``j`` gradient was kept, and those gradients): no pass of its own.
-        Returns ``(δ_1, 1)``, or ``(None, 0)`` when nothing was kept (``classes`` other than ``"all"``)."""
+        (``kept[j]``: the examples whose class-``j`` gradient was kept, and those gradients; emptied here, so their
+        memory is free for the next passes): no pass of its own. Returns ``(δ_1, 1)``, or ``(None, 0)`` when
+        nothing was kept (``classes`` other than ``"all"``)."""
         if not kept:
             return None, 0
         grad = torch.empty_like(x_p)
@@ -267,6 +268,7 @@ class AdversarialPerturbation(SeededPenalty):
             where = (classes == j).nonzero().squeeze(1)
             position[top] = torch.arange(top.numel(), device=rows.device)
             grad[where] = g[position[rows[where]]]
+        kept.clear()   # the gradients are not needed after the first step: freed before the next passes
         delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
                             norm=self.norm, clip=self.clip)
         return delta, 1
