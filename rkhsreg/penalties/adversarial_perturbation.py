@@ -192,8 +192,8 @@ class AdversarialPerturbation(SeededPenalty):
         def reduce(g: torch.Tensor, j: int) -> torch.Tensor:
             norms = wide(g.flatten(1)).norm(dim=1)
             if self.classes == "all":
-                top = (torch.arange(n, device=g.device) if pool >= n
-                       else torch.argsort(norms, descending=True, stable=True)[:pool])
+                top = (torch.arange(n, device=g.device) if pool >= n   # top_per_class's order (float32, stable)
+                       else torch.argsort(norms.float(), descending=True, stable=True)[:pool])
                 kept[j] = (top, g if pool >= n else g[top])
             return norms
 
@@ -263,11 +263,15 @@ class AdversarialPerturbation(SeededPenalty):
         if not kept:
             return None, 0
         grad = torch.empty_like(x_p)
-        position = torch.empty(n, dtype=torch.long, device=rows.device)   # an example's place in kept[j]
+        position = torch.full((n,), -1, dtype=torch.long, device=rows.device)   # an example's place in kept[j]
         for j, (top, g) in kept.items():
             where = (classes == j).nonzero().squeeze(1)
             position[top] = torch.arange(top.numel(), device=rows.device)
-            grad[where] = g[position[rows[where]]]
+            index = position[rows[where]]
+            if bool((index < 0).any()):   # the rows are the pool the ranking kept: anything else is a bug here
+                raise RuntimeError(f"adversarial_perturbation: class {j}'s rows are not among the gradients kept")
+            grad[where] = g[index]
+            position[top] = -1
         kept.clear()   # the gradients are not needed after the first step: freed before the next passes
         delta = ascent_step(torch.zeros_like(x_p), grad, x_p, epsilon=self.epsilon, step_size=self.step_size,
                             norm=self.norm, clip=self.clip)
