@@ -81,6 +81,11 @@ class Penalty(abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned; unknown keys are ignored."""
 
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers worth logging beside the value (the Lightning callback logs each as ``<label>/<key>``): what
+        a search found or measured, e.g. the ‖f‖²_δ search's ``value_ratio``. The default: none."""
+        return {}
+
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -9,7 +10,8 @@ import torch
 from torch import nn
 
 from rkhsreg import ConfigurationError, InputError, create_penalty
-from rkhsreg.penalties.adversarial_perturbation import AdversarialPerturbation
+from rkhsreg.penalties.adversarial_perturbation import (DEFAULT_BUDGET, WARN_RATIO, AdversarialPerturbation,
+                                                        SearchBudgetWarning)
 from tests.conftest import assert_same_snapshot, snapshot
 
 
@@ -201,8 +203,9 @@ def test_first_order_ranking_misses_a_curved_winner_that_auto_finds() -> None:
     exhaustive = AdversarialPerturbation(epsilon=1.0, candidates="all")(model, x)
     fixed = AdversarialPerturbation(epsilon=1.0, candidates=4)(model, x)
     assert fixed < 0.5 * exhaustive                       # today's ranking fails here
-    auto = AdversarialPerturbation(epsilon=1.0)
-    with pytest.warns(RuntimeWarning, match=r"the cheapest search, plan \(4, 2\) \(pool, keep\), finds 0.0"):
+    auto = AdversarialPerturbation(epsilon=1.0, target=0.995)
+    with pytest.warns(SearchBudgetWarning, match=r"the cheapest search, plan \(1, 1\) \(pool, keep\): [\d.]+ passes "
+                      r"a call, .* finds 0.0.* using the exhaustive search: [\d.]+ passes"):
         first = auto(model, x)                             # calibration call: the exhaustive value
     torch.testing.assert_close(first, exhaustive)
     ratios = auto.last_search["ratios"]
@@ -231,22 +234,29 @@ def test_calibration_reports_the_exact_value_of_every_plan(small_cnn) -> None:
         direct = AdversarialPerturbation(epsilon=2.0, candidates=plan)(small_cnn, x).item()
         assert ratio * exhaustive == pytest.approx(direct, rel=tol, abs=tol * exhaustive), plan
     assert auto.last_search["mean"] == auto.last_search["worst"] == ratios   # one check so far
-    ladder = auto._ladder(40)
+    cost = auto.last_search["cost"]
+    ladder = sorted(cost, key=lambda plan: (cost[plan], plan))
     chosen = next(plan for plan in ladder if ratios[plan] >= 1.0)   # the cheapest plan reaching the target
     assert auto.last_search["chosen"] == (chosen if chosen != (40, 40) else "all")
 
 
-def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_batch) -> None:
+@pytest.mark.parametrize("kwargs, schedule", [
+    ({"target": 0.995}, [True, True, True, True, False, False, True]),   # the first 3 calls, then every 3rd
+    ({"budget": 40}, [True, False, False, True, False, False, True]),    # the first call, then every 3rd
+])
+def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_batch, kwargs, schedule) -> None:
     x, _ = image_batch
     small_cnn.eval()
-    auto = AdversarialPerturbation(epsilon=0.5, check_every=3)
+    auto = AdversarialPerturbation(epsilon=0.5, check_every=3, **kwargs)
     checked = []
-    for _ in range(7):
-        auto(small_cnn, x)
-        checked.append(auto.last_search["checked"])
-    assert checked == [True, True, True, True, False, False, True]   # the first 3 calls, then every 3rd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SearchBudgetWarning)
+        for _ in range(7):
+            auto(small_cnn, x)
+            checked.append(auto.last_search["checked"])
+    assert checked == schedule
     state = auto.state_dict()
-    resumed = AdversarialPerturbation(epsilon=0.5, check_every=3)
+    resumed = AdversarialPerturbation(epsilon=0.5, check_every=3, **kwargs)
     resumed.load_state_dict(state)
     for _ in range(3):
         a, b = auto(small_cnn, x), resumed(small_cnn, x)
@@ -256,7 +266,9 @@ def test_auto_checks_on_schedule_and_resumes_from_its_state(small_cnn, image_bat
 @pytest.mark.parametrize("kwargs, name", [({"candidates": "aut"}, "candidates"), ({"candidates": (2, 3)}, "candidates"),
                                           ({"candidates": (4,)}, "candidates"), ({"candidates": (0, 0)}, "candidates"),
                                           ({"check_every": 0}, "check_every"),
-                                          ({"target": 1.5}, "target"), ({"target": 0.0}, "target")])
+                                          ({"target": 1.5}, "target"), ({"target": 0.0}, "target"),
+                                          ({"budget": 0}, "budget"), ({"budget": -3.0}, "budget"),
+                                          ({"budget": float("inf")}, "budget")])
 def test_auto_arguments_are_checked(kwargs, name) -> None:
     with pytest.raises(ConfigurationError, match=name):
         AdversarialPerturbation(**kwargs)
@@ -266,11 +278,12 @@ def test_auto_needs_every_recent_check_so_one_easy_batch_does_not_decide() -> No
     model, hard = CurvedWinner(), curved_batch()
     easy = hard.clone()
     easy[-1, 1] = 2.0                      # the curved example now also has the largest gradient: ranked first
-    auto = AdversarialPerturbation(epsilon=1.0, check_every=1)
+    auto = AdversarialPerturbation(epsilon=1.0, check_every=1, target=0.995)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         auto(model, easy)
-        cheapest = next(iter(auto._ladder(len(easy))))     # (4, 2): 4 per class take 2 steps, the best 2 go on
+        cost = auto.last_search["cost"]
+        cheapest = min(cost, key=lambda plan: (cost[plan], plan))     # (1, 1): the best example of each class
         assert auto.last_search["chosen"] == cheapest and auto.last_search["ratios"][cheapest] == 1.0
         auto(model, hard)
         assert auto.last_search["chosen"] == "all"
@@ -285,3 +298,74 @@ def test_auto_needs_every_recent_check_so_one_easy_batch_does_not_decide() -> No
         for _ in range(9):                 # 10 easy checks later the hard batch has left the window
             auto(model, easy)
         assert auto.last_search["worst"][cheapest] == 1.0 and auto.last_search["chosen"] == cheapest
+
+
+def test_the_budget_caps_the_passes_and_takes_the_best_measured_plan_within_it(small_cnn) -> None:
+    """Default ``candidates="auto"``: the plan is the best mean value ratio among those whose cost, the checks
+    amortised in, fits the budget; every call between two checks spends exactly that plan's passes, as counted by
+    ``last_passes``; ``diagnostics()`` reports the ratio it measured."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(64, 1, 8, 8, generator=g)
+    small_cnn.eval()
+    auto = AdversarialPerturbation(epsilon=2.0, check_every=10)
+    assert auto.budget == DEFAULT_BUDGET and auto.target is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SearchBudgetWarning)
+        first = auto(small_cnn, x)
+    search = auto.last_search
+    cost, amortised, mean = search["cost"], search["amortised"], search["mean"]
+    exhaustive_passes = auto.last_passes.forward + auto.last_passes.backward
+    assert exhaustive_passes == pytest.approx(cost[(64, 64)])          # the check ran the exhaustive search
+    torch.testing.assert_close(first, AdversarialPerturbation(epsilon=2.0, candidates="all")(small_cnn, x))
+    fits = [plan for plan in cost if amortised[plan] <= DEFAULT_BUDGET]
+    assert fits and (64, 64) not in fits
+    chosen = search["chosen"]
+    assert chosen in fits and mean[chosen] == max(mean[plan] for plan in fits)
+    assert auto.diagnostics() == {"value_ratio": mean[chosen], "value_ratio_worst": search["worst"][chosen]}
+    for _ in range(3):
+        value = auto(small_cnn, x)
+        assert not auto.last_search["checked"] and auto.last_search["plan"] == chosen
+        assert auto.last_passes.forward + auto.last_passes.backward == pytest.approx(cost[chosen])
+        torch.testing.assert_close(value.detach(), torch.tensor(mean[chosen] * search["exhaustive"],
+                                                                dtype=value.dtype), rtol=1e-4, atol=1e-7)
+    # amortised over the schedule (one check, then 9 calls of the plan): within the budget
+    assert (exhaustive_passes + 9 * cost[chosen]) / 10 == pytest.approx(amortised[chosen])
+    assert amortised[chosen] <= DEFAULT_BUDGET
+    # a budget that covers the exhaustive search finds everything, with the cheapest plan that does
+    wide_budget = AdversarialPerturbation(epsilon=2.0, budget=cost[(64, 64)])
+    wide_budget(small_cnn, x)
+    assert wide_budget.diagnostics()["value_ratio"] == 1.0
+    exact = [plan for plan in cost if search["ratios"][plan] == 1.0]
+    best = min(exact, key=lambda plan: (cost[plan], plan))
+    assert wide_budget.last_search["chosen"] == (best if best != (64, 64) else "all")
+
+
+def test_a_low_value_ratio_within_the_budget_is_said_once_with_the_budget_that_restores_it() -> None:
+    model, x = CurvedWinner(), curved_batch()   # every plan short of the whole batch misses the winner
+    auto = AdversarialPerturbation(epsilon=1.0, check_every=2)
+    with pytest.warns(SearchBudgetWarning, match=rf"within budget=15 passes .* value ratio 0.0.* below {WARN_RATIO}; "
+                                                 r"budget=(\d+) would use the exhaustive search") as record:
+        auto(model, x)
+    restore = int(re.search(r"budget=(\d+) would", str(record[0].message)).group(1))
+    assert auto.diagnostics()["value_ratio"] < 0.1 and auto.last_search["chosen"] != "all"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SearchBudgetWarning)    # said once, not at every check
+        for _ in range(4):
+            auto(model, x)
+    assert auto.last_search["checked"]
+    fixed = AdversarialPerturbation(epsilon=1.0, check_every=2, budget=restore)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SearchBudgetWarning)
+        fixed(model, x)
+    assert fixed.last_search["chosen"] == "all" and fixed.diagnostics()["value_ratio"] == 1.0
+
+
+def test_a_budget_below_every_plan_uses_the_cheapest_and_says_so(small_cnn, image_batch) -> None:
+    x, _ = image_batch
+    small_cnn.eval()
+    auto = AdversarialPerturbation(epsilon=0.5, budget=2.0)
+    with pytest.warns(SearchBudgetWarning, match=r"budget=2 passes is below the cheapest search, plan \(1, 1\).*"
+                                                 r"ranking alone takes \d+ passes.*Pass budget >= \d+"):
+        auto(small_cnn, x)
+    cost = auto.last_search["cost"]
+    assert auto.last_search["chosen"] == min(cost, key=lambda plan: (cost[plan], plan)) == (1, 1)

@@ -59,6 +59,11 @@ def test_bn_dropout_module_trains_and_logs_under_stable_names() -> None:
         assert torch.isfinite(value) and value >= 0
         torch.testing.assert_close(weighted, value * small_kwargs(name)["weight"])
     assert metrics["rkhsreg/passes/forward"] > 0 and metrics["rkhsreg/passes/backward"] > 0
+    # what a penalty reports in diagnostics() is logged beside its value: the ‖f‖²_δ search's value ratio
+    delta = "adversarial_perturbation"
+    ratio = metrics[f"rkhsreg/{delta}/value_ratio"]
+    assert 0 <= ratio <= 1 and metrics[f"rkhsreg/{delta}/value_ratio_worst"] <= ratio
+    assert "rkhsreg/gradient_norm/value_ratio" not in metrics     # a penalty with nothing to report logs nothing
     assert "training_step" not in lit.__dict__  # restored at teardown
 
 

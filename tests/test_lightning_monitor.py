@@ -108,3 +108,29 @@ def test_a_layer_no_weight_bound_applies_to_skips_the_upper_bounds_with_a_warnin
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert set(monitor.measure(net)) == {"lower/gradient_norm"}   # said once
+
+
+def test_the_delta_search_calibrates_once_per_monitor_quietly_and_measures_reproducibly(small_cnn) -> None:
+    """One exhaustive calibration of the ‖f‖²_δ search per monitor (not one per measurement), no search warning
+    (the user never created that penalty), the same value for the same network, and the calibration resumed."""
+    import warnings
+
+    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    monitor = RKHSNormMonitor(x, lower_bounds={"adversarial_perturbation": {"epsilon": 2.0}}, upper_bounds=())
+    penalty = monitor.lower_bounds["adversarial_perturbation"]
+    checks = []
+    original = penalty._calibrate
+
+    def counting(*args, **kwargs):
+        checks.append(1)
+        return original(*args, **kwargs)
+
+    penalty._calibrate = counting
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no SearchBudgetWarning (nor any other)
+        values = [monitor.measure(small_cnn)["lower/adversarial_perturbation"] for _ in range(3)]
+    assert len(checks) == 1 and values[0] == values[1] == values[2] > 0
+    resumed = RKHSNormMonitor(x, lower_bounds={"adversarial_perturbation": {"epsilon": 2.0}}, upper_bounds=())
+    resumed.load_state_dict(monitor.state_dict())
+    resumed.lower_bounds["adversarial_perturbation"]._calibrate = counting
+    assert resumed.measure(small_cnn)["lower/adversarial_perturbation"] == values[0] and len(checks) == 1

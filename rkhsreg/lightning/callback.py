@@ -67,7 +67,8 @@ class RKHSRegularization(pl.Callback):
         log_validation: also log each penalty's value on validation batches (``<prefix>/<label>/val_value``).
             Penalties need input gradients: this requires ``Trainer(inference_mode=False)``.
         log_prefix: prefix of the logged names ``<prefix>/<label>/value``, ``<prefix>/<label>/weighted``,
-            ``<prefix>/<label>/weight`` (scheduled ones), ``<prefix>/passes/forward`` and
+            ``<prefix>/<label>/weight`` (scheduled ones), ``<prefix>/<label>/<key>`` for what the penalty
+            reports in ``diagnostics()`` (the ‖f‖²_δ search's ``value_ratio``), ``<prefix>/passes/forward`` and
             ``<prefix>/passes/backward`` (extra passes of the step, in local-batch equivalents); every step
             on which at least one penalty is active, with ``on_step=True``.
 
@@ -254,6 +255,8 @@ class RKHSRegularization(pl.Callback):
         for label, value in terms.values.items():
             metrics[f"{prefix}/{label}/value"] = value
             metrics[f"{prefix}/{label}/weighted"] = terms.weighted[label]
+            for key, number in self.penalties[label].diagnostics().items():
+                metrics[f"{prefix}/{label}/{key}"] = number
         for label in self.schedules.keys() & self.penalties.keys():
             metrics[f"{prefix}/{label}/weight"] = self.penalties[label].weight
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)

@@ -6,6 +6,11 @@ the product of per-layer spectral norms, with the reshaped (paper) and the opera
 norms. The monitor evaluates in eval mode, under ``torch.enable_grad`` with the result detached: it never
 back-propagates into the parameters (their ``.grad`` is untouched), restores every submodule's mode,
 the global RNG and the plugins' state (power-iteration vectors, generators).
+
+Each lower bound runs from one state of the monitor's own, taken after a first, discarded evaluation on the
+probe: the ‖f‖²_δ search calibrates once per monitor (its plan is then fixed, quietly: its warnings concern
+the monitor, not the training), and every measurement uses the same random draws, so successive values differ
+only because the network did.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from rkhsreg.functional._context import restore_modes
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
 from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.penalties.adversarial_perturbation import SearchBudgetWarning
 from rkhsreg.training import PenaltySpec, build_penalties
 
 __all__ = ["RKHSNormMonitor", "DEFAULT_LOWER_BOUNDS", "plot_norm_bounds"]
@@ -101,6 +107,7 @@ class RKHSNormMonitor(pl.Callback):
         self._last_step = -1
         self._net: nn.Module | None = None
         self._warned = False
+        self._states: dict[str, dict[str, Any]] = {}   # each lower bound's state for every measurement
 
     @property
     def state_key(self) -> str:
@@ -155,7 +162,13 @@ class RKHSNormMonitor(pl.Callback):
             for label, penalty in self.lower_bounds.items():
                 saved = copy.deepcopy(penalty.state_dict())
                 try:
-                    estimate = penalty.estimate(net, inputs, targets).detach()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", SearchBudgetWarning)
+                        if label not in self._states:   # the first measurement: calibrate, keep that state
+                            penalty.estimate(net, inputs, targets)
+                            self._states[label] = copy.deepcopy(penalty.state_dict())
+                        penalty.load_state_dict(copy.deepcopy(self._states[label]))
+                        estimate = penalty.estimate(net, inputs, targets).detach()
                 finally:
                     penalty.load_state_dict(saved)
                 metrics[f"lower/{label}"] = math.sqrt(max(float(estimate), 0.0))
@@ -192,11 +205,13 @@ class RKHSNormMonitor(pl.Callback):
                 f"upper_bounds={self.upper_bounds!r})")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history), "last_step": self._last_step, "probe": self.probe}
+        return {"history": list(self.history), "last_step": self._last_step, "probe": self.probe,
+                "lower_states": copy.deepcopy(self._states)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self._last_step = int(state_dict.get("last_step", -1))
+        self._states = copy.deepcopy(dict(state_dict.get("lower_states", {})))
         if state_dict.get("probe") is not None:
             self.probe = state_dict["probe"]
 

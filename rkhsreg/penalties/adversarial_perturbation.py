@@ -14,26 +14,40 @@ steps of K·n rows after the ranking instead of 5), so the result equals it when
 example is among the candidates. PGD pushes at most ``max_rows`` rows (default: the batch size)
 through the model at once, so the exhaustive search's K·n rows cost the memory of one batch, not K.
 
-How many candidates suffice depends on the network: on the paper's MNIST net 4 per class find the
-exhaustive value, on a ResNet-18 at ε ≥ 1 the first-order ranking misses the winner of some classes
+How many candidates suffice depends on the network: on the paper's MNIST net 4 per class find nearly
+the exhaustive value, on a ResNet-18 at ε ≥ 1 the first-order ranking misses the winner of some classes
 (curvature: a small gradient at x can still lead to the largest change within the ball). The default
 ``candidates="auto"`` measures it instead of guessing. Its searches form a ladder, each a "plan"
 ``(pool, keep)``: the ``pool`` best examples per class by first-order score take the first two PGD steps
 (the first one from the gradients the ranking already computed), then the ``keep`` best by the value
-reached continue (``keep = pool``: no pruning). On the first 3 calls and every ``check_every`` calls the
-exhaustive search runs (and its value is returned) with the value of every row recorded at every step;
-since each plan's trajectories are rows of that search, one exhaustive run gives the exact value every
-plan would have found on that batch. The cheapest plan (rows × steps) whose value reaches ``target`` (0.995)
-of the exhaustive value on *every one* of the last 10 checks is used until the next check; a warning says when
-a check moves to a costlier plan. Every check, not their average: on a trained network a plan's ratio varies
-from batch to batch with a heavy low tail (``mnist_vgg5(16)`` at 96.6% test accuracy, ε = 1: plan (4, 2) finds
-0.95–1.00 of the exhaustive value over 12 batches, 1.00, 1.00 and 0.987 on three of them), and three checks'
-average would accept it. Nothing in a library offers this: attack libraries run one
-attack per (example, target) and have no per-class sup.
+reached continue (``keep = pool``: no pruning). Every plan's cost is counted exactly in passes (one pass = a
+forward or a backward of a batch-sized input, what ``last_passes`` reports; a plain training step is 2):
+the ranking is 1 + K passes whatever the plan, the plan's PGD rows and the final value pass come on top.
+On its first call and every ``check_every`` calls the exhaustive search runs (and its value is returned)
+with the value of every row recorded at every step; since each plan's trajectories are rows of that search,
+one exhaustive run gives the exact value every plan would have found on that batch (its *value ratio*).
+
+Two ways to choose, one per guarantee:
+
+* ``budget`` (the default, :data:`DEFAULT_BUDGET` passes per call, the checks amortised in): among the plans
+  whose cost fits, the one with the best mean value ratio over the recent checks. The cost is predictable
+  from the docs; the value found is measured and reported (``value_ratio`` in :meth:`diagnostics`, logged by
+  the Lightning callback), and one :class:`SearchBudgetWarning` says when it falls below
+  :data:`WARN_RATIO`, with the budget that would restore it.
+* ``target`` (opt-in, e.g. 0.995): the cheapest plan whose value reaches ``target`` of the exhaustive value on
+  *every one* of the last 10 checks (its first 3 calls are checks); the value is guaranteed on the checked
+  batches, the cost is whatever that takes (a warning says when a check moves to a costlier plan). Every
+  check, not their average: on a trained network a plan's ratio varies from batch to batch with a heavy low
+  tail (``mnist_vgg5(16)`` at 96.6% test accuracy, ε = 1: plan (4, 2) finds 0.95–1.00 of the exhaustive value
+  over 12 batches), and an average would accept it.
+
+Nothing in a library offers this: attack libraries run one attack per (example, target) and have no
+per-class sup.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -50,17 +64,28 @@ from rkhsreg.functional.selection import top_per_class, true_and_top_classes
 from rkhsreg.penalties._common import (SeededPenalty, check_classes, check_clip, check_mode, check_norm,
                                        check_steps, counting_forward, make_generator, zero_like_parameters)
 
-__all__ = ["AdversarialPerturbation", "AUTO_LEVELS", "Plan"]
+__all__ = ["AdversarialPerturbation", "AUTO_LEVELS", "DEFAULT_BUDGET", "WARN_RATIO", "Plan", "SearchBudgetWarning"]
 
 #: Pool sizes per class the ladder of ``candidates="auto"`` is made of (then the whole batch).
-AUTO_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512)
-#: Checks a calibration averages each plan's ratio over, and how many of the first calls are checks.
+AUTO_LEVELS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+#: Checks a plan's value ratio is taken over (mean and worst), and how many of the first calls are checks
+#: with a ``target`` (with a budget only the first call is).
 HISTORY = 10
 FIRST_CHECKS = 3
-#: A pruned plan keeps its best rows after this many PGD steps; a forward-only row costs about this
-#: fraction of a PGD step (forward + input backward) in the ladder's cost model.
+#: A pruned plan keeps its best rows after this many PGD steps.
 PRUNE_AFTER = 2
-FORWARD_COST = 0.45
+#: Passes per call (forward + backward, in batch units; a plain training step is 2) the default search may
+#: spend, its checks amortised in: on a 10-class network the ranking takes 11 of them, a plan the rest
+#: (on the paper's MNIST net, batch 128: plan (4, 2), about 7× a plain step on one CPU thread).
+#: ``benchmarks/delta_search.py`` measures what it costs in time and what value it finds.
+DEFAULT_BUDGET = 15.0
+#: Below this mean value ratio (the plan's value ÷ the exhaustive search's, over the recent checks) the
+#: budgeted search warns once, naming the budget that would reach it.
+WARN_RATIO = 0.9
+
+
+class SearchBudgetWarning(RuntimeWarning):
+    """The ‖f‖²_δ search's choice of plan: its value ratio, its cost and how to change either."""
 
 Plan = tuple[int, int]  # (pool, keep): examples per class taking the first steps, and those continuing
 
@@ -92,12 +117,17 @@ class AdversarialPerturbation(SeededPenalty):
             squared output difference for all outputs; random start since its gradient is zero at δ=0).
         candidates: examples per class that continue PGD after the first step; ``"all"`` (the exhaustive
             search); a plan ``(pool, keep)`` (``pool`` examples per class take 2 steps, the ``keep`` best
-            continue); or ``"auto"`` (default: the cheapest plan that finds ``target`` of the exhaustive
-            value on calibration calls; see the module docstring).
-        check_every: with ``candidates="auto"``, calls between two calibrations (the first 3 calls are ones).
-        target: with ``candidates="auto"``, the fraction of the exhaustive value the chosen plan must reach on
-            each of the recent checks. The default 0.995 leaves a margin for the batches that are not
-            checked: ``benchmarks/delta_search.py`` measures what the chosen plan finds on other batches.
+            continue); or ``"auto"`` (default: a plan chosen from calibration calls against the exhaustive
+            search, within ``budget`` or reaching ``target``; see the module docstring).
+        check_every: with ``candidates="auto"``, calls between two calibrations (the first call is one; with a
+            ``target`` the first 3 are).
+        budget: with ``candidates="auto"``, the most passes per call the search may spend, its checks amortised
+            in (a pass is a forward or a backward of a batch-sized input, as ``last_passes`` counts; a plain
+            training step is 2). ``None``: :data:`DEFAULT_BUDGET` (15) without a ``target``, no limit with one.
+            The plan used is the one with the best measured value ratio among those that fit.
+        target: with ``candidates="auto"``, a value guarantee instead: the cheapest plan (within ``budget`` if
+            one is given) whose value reaches this fraction of the exhaustive value on each of the recent
+            checks (e.g. 0.995). ``None`` (default): no guarantee, the budget decides.
         classes: ``"all"`` or an int k: only each example's true class and its k top-scoring other
             classes compete (for many-class models; needs targets).
         eval_mode: run the search and the final evaluation with BatchNorm/Dropout in eval mode (default:
@@ -113,8 +143,9 @@ class AdversarialPerturbation(SeededPenalty):
     Attributes:
         last_search: after a per-class call, ``{"plan": (pool, keep) used, "checked": bool}`` and, on a
             calibration call, ``"exhaustive"`` (its value), ``"ratios"`` (each plan's value ÷ it), ``"mean"``
-            (the same averaged over the recent checks), ``"worst"`` (the smallest over them, what the choice
-            uses) and ``"chosen"`` (a plan, or ``"all"``).
+            (the same averaged over the recent checks), ``"worst"`` (the smallest over them), ``"cost"``
+            (each plan's passes per call on this batch), ``"amortised"`` (the same with the checks spread
+            over ``check_every`` calls), ``"budget"`` and ``"chosen"`` (a plan, or ``"all"``).
 
     Example:
         >>> penalty = AdversarialPerturbation(epsilon=0.5)                 # doctest: +SKIP
@@ -126,7 +157,8 @@ class AdversarialPerturbation(SeededPenalty):
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
                  norm: str = "l2", mode: str = "per_class", candidates: int | str = "auto", classes: int | str = "all",
                  eval_mode: bool = True, clip: tuple[float, float] | None = None, seed: int = 0,
-                 max_rows: int | None = None, check_every: int = 100, target: float = 0.995) -> None:
+                 max_rows: int | None = None, check_every: int = 100, budget: float | None = None,
+                 target: float | None = None) -> None:
         super().__init__(weight=weight)
         self.epsilon = check_real("epsilon", epsilon)
         self.steps = check_steps(steps)
@@ -136,14 +168,17 @@ class AdversarialPerturbation(SeededPenalty):
         self.mode = check_mode(mode)
         self.candidates = check_plan(candidates)
         self.check_every = check_int("check_every", check_every, low=1)
-        self.target = check_real("target", target)
-        if not 0 < self.target <= 1:
-            raise ConfigurationError(f"target={target!r} is not allowed; pass a fraction in (0, 1].")
+        self.target = None if target is None else check_real("target", target, low=0.0, strict=True, high=1.0)
+        self.budget = (None if budget is None else check_real("budget", budget, low=0.0, strict=True))
+        if self.budget is None and self.target is None:
+            self.budget = DEFAULT_BUDGET
         self.last_search: dict[str, Any] = {}
         self._calls = 0                         # per-class calls so far (calibration schedule)
         self._auto: Plan | str | None = None    # the plan the last calibration chose
         self._history: list[dict[Plan, float]] = []  # each recent check's ratio per plan
-        self._highest = 0.0                     # cost per class of the costliest plan chosen so far (warnings)
+        self._highest = 0.0                     # passes of the costliest plan chosen so far (target warnings)
+        self._ratio: tuple[float, float] | None = None   # (mean, worst) value ratio of the plan in use
+        self._warned: set[str] = set()          # budget warnings already given ("low", "over")
         self.classes = check_classes(classes)
         self.eval_mode = bool(eval_mode)
         self.clip = check_clip(clip)
@@ -154,12 +189,22 @@ class AdversarialPerturbation(SeededPenalty):
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
                 "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes,
-                "max_rows": self.max_rows, "check_every": self.check_every, "target": self.target}
+                "max_rows": self.max_rows, "check_every": self.check_every, "budget": self.budget,
+                "target": self.target}
+
+    def diagnostics(self) -> dict[str, float]:
+        """What the budgeted search found, for logging: ``value_ratio`` (mean of the plan in use over the recent
+        checks: its value ÷ the exhaustive search's) and ``value_ratio_worst``; empty before the first check or
+        when ``candidates`` is fixed."""
+        if self._ratio is None:
+            return {}
+        return {"value_ratio": self._ratio[0], "value_ratio_worst": self._ratio[1]}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "calls": self._calls, "highest": self._highest,
                 "auto": list(self._auto) if isinstance(self._auto, tuple) else self._auto,
-                "history": [[[pool, keep, ratio] for (pool, keep), ratio in h.items()] for h in self._history]}
+                "history": [[[pool, keep, ratio] for (pool, keep), ratio in h.items()] for h in self._history],
+                "ratio": None if self._ratio is None else list(self._ratio), "warned": sorted(self._warned)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -169,6 +214,9 @@ class AdversarialPerturbation(SeededPenalty):
         self._highest = float(state.get("highest", 0.0))
         self._history = [{(int(pool), int(keep)): float(ratio) for pool, keep, ratio in h}
                          for h in state.get("history", [])]
+        ratio = state.get("ratio")
+        self._ratio = None if ratio is None else (float(ratio[0]), float(ratio[1]))
+        self._warned = set(state.get("warned", []))
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
@@ -229,7 +277,8 @@ class AdversarialPerturbation(SeededPenalty):
                 plan = (n, min(plan[1], n)) if plan[1] < plan[0] else "all"
             self.last_search = {"plan": plan, "checked": False}
             return plan, False
-        check = self._calls < FIRST_CHECKS or self._calls % self.check_every == 0 or self._auto is None
+        first = FIRST_CHECKS if self.target is not None else 1
+        check = self._calls < first or self._calls % self.check_every == 0 or self._auto is None
         self._calls += 1
         plan = "all" if check or self._auto == "all" or self._auto[0] >= n else self._auto
         self.last_search = {"plan": plan, "checked": check}
@@ -314,19 +363,35 @@ class AdversarialPerturbation(SeededPenalty):
                    for i in range(0, x_c.shape[0], chunk)]
         return torch.cat(out) - clean
 
-    def _ladder(self, n: int) -> dict[Plan, float]:
-        """The plans ``"auto"`` chooses from, with their cost per class in PGD row-steps (the exhaustive last)."""
-        reuse = 1 if self.classes == "all" else 0
-        plans = {}
+    def _ladder(self, n: int) -> list[Plan]:
+        """The plans ``"auto"`` chooses from (the exhaustive search, ``(n, n)``, last)."""
+        plans = []
         for pool in [level for level in AUTO_LEVELS if level < n]:
-            plans[(pool, pool)] = (self.steps - reuse) * pool
+            plans.append((pool, pool))
             if self.steps > PRUNE_AFTER:
-                for keep in (pool // 2, pool // 4):
-                    if keep >= 2:
-                        plans[(pool, keep)] = ((PRUNE_AFTER - reuse) * pool + FORWARD_COST * pool
-                                               + (self.steps - PRUNE_AFTER) * keep)
-        plans[(n, n)] = float((self.steps - reuse) * n)
-        return dict(sorted(plans.items(), key=lambda item: (item[1], item[0])))
+                plans += [(pool, keep) for keep in sorted({pool // 2, pool // 4} - {0}, reverse=True)]
+        return [*plans, (n, n)]
+
+    def _cost(self, plan: Plan, n: int, counts: torch.Tensor, ranked: int) -> float:
+        """Passes (forward + backward, in batch units: what ``last_passes`` reports) of one call with ``plan``.
+
+        ``counts``: examples competing for each class; ``ranked``: input-gradient passes of the ranking. The
+        ranking (1 forward + ``ranked`` backwards), the PGD steps of the plan's rows (the first one from the
+        ranking's gradients when every class is ranked), the forward that prunes, the final gains and the value
+        pass (forward and backward of 2 rows per class).
+        """
+        pool, keep = plan
+        reuse = 1 if self.classes == "all" else 0
+
+        def rows(size: int) -> float:
+            return float(counts.clamp(max=size).sum())
+
+        if keep < pool and self.steps > PRUNE_AFTER:
+            pgd = ((2 * (PRUNE_AFTER - reuse) + 1) * rows(pool)          # two steps, then the forward that prunes
+                   + (2 * (self.steps - PRUNE_AFTER) + 1) * rows(keep))  # the other steps and the final gains
+        else:
+            pgd = (2 * (self.steps - reuse) + 1) * rows(pool)
+        return 1 + ranked + (pgd + 4 * float((counts > 0).sum())) / n
 
     def _calibrate(self, scores: torch.Tensor, slots: torch.Tensor, first: torch.Tensor, trajectory: torch.Tensor,
                    gain: torch.Tensor, n: int) -> None:
@@ -334,8 +399,9 @@ class AdversarialPerturbation(SeededPenalty):
 
         ``first``: the flat indices (into ``scores``) of the exhaustive run's rows; ``trajectory``: their gains
         at the start of every step (rows, steps); ``gain``: their final gains. One batch's winners may all rank
-        high while the next batch's do not, so a plan is chosen on its worst ratio over the last ``HISTORY``
-        checks (``last_search["worst"]``; ``"mean"``: their average, for information).
+        high while the next batch's do not, so the ratios are kept over the last ``HISTORY`` checks
+        (``last_search["mean"]`` and ``["worst"]``): a budget takes the best mean among the plans that fit, a
+        target the cheapest plan whose worst reaches it.
         """
         size = scores.numel()
         final = torch.full((size,), float("-inf"), dtype=gain.dtype, device=gain.device)
@@ -353,7 +419,11 @@ class AdversarialPerturbation(SeededPenalty):
             g, cls = final[picked], flat_classes[picked]
             return float(wide(g[top_per_class(g[:, None], cls[:, None], 1)]).pow(2).sum())
 
-        ladder = self._ladder(n)
+        counts = torch.bincount(flat_classes.cpu())
+        cost = {plan: self._cost(plan, n, counts, slots.shape[1]) for plan in self._ladder(n)}
+        ladder = sorted(cost, key=lambda plan: (cost[plan], plan))
+        every = self.check_every
+        amortised = {plan: (cost[plan] * (every - 1) + cost[(n, n)]) / every for plan in ladder}
         exhaustive = value((n, n))
         ratios = {plan: (1.0 if exhaustive == 0 else value(plan) / exhaustive) for plan in ladder}
         # plans whose pool is the whole batch or more are the exhaustive search here: kept for later, larger batches
@@ -361,21 +431,59 @@ class AdversarialPerturbation(SeededPenalty):
         self._history = [*self._history, {**wider, **ratios}][-HISTORY:]
         mean = {plan: sum(h.get(plan, 0.0) for h in self._history) / len(self._history) for plan in ladder}
         worst = {plan: min(h.get(plan, 0.0) for h in self._history) for plan in ladder}
-        chosen: Plan | str = next(plan for plan in ladder if worst[plan] >= self.target or plan == (n, n))
-        if chosen == (n, n):
-            chosen = "all"
-        cost = ladder[(n, n) if chosen == "all" else chosen]
-        cheapest = next(iter(ladder))
-        if cost > max(self._highest, ladder[cheapest]):
-            warnings.warn(f"adversarial_perturbation: the cheapest search, plan {cheapest} (pool, keep), finds "
-                          f"{ratios[cheapest]:.3f} of the exhaustive search's value on this batch "
-                          f"(at worst {worst[cheapest]:.3f} over the last {len(self._history)} checks; target "
-                          f"{self.target}); "
-                          f"using plan {chosen} (pool, keep) until the next check. Pass candidates=<int>, "
-                          "(pool, keep) or 'all' to fix the search.", RuntimeWarning, stacklevel=4)
-        self._highest = max(self._highest, cost)
-        self._auto = chosen
-        self.last_search.update(exhaustive=exhaustive, ratios=ratios, mean=mean, worst=worst, chosen=chosen)
+        fits = [plan for plan in ladder if self.budget is None or amortised[plan] <= self.budget]
+        if self.target is not None:
+            reaching = [plan for plan in fits if worst[plan] >= self.target]
+            chosen = reaching[0] if reaching else max(fits or ladder[:1], key=lambda p: (mean[p], -cost[p]))
+        else:
+            chosen = max(fits or ladder[:1], key=lambda p: (mean[p], -cost[p]))
+        self._ratio = (mean[chosen], worst[chosen])
+        self._warn(ladder, chosen, cost, amortised, ratios, mean, worst, fits, n, 1 + slots.shape[1])
+        self._highest = max(self._highest, cost[chosen])
+        self._auto = "all" if chosen == (n, n) else chosen
+        self.last_search.update(exhaustive=exhaustive, ratios=ratios, mean=mean, worst=worst, cost=cost,
+                                amortised=amortised, budget=self.budget, chosen=self._auto)
+
+    def _warn(self, ladder: list[Plan], chosen: Plan, cost: dict[Plan, float], amortised: dict[Plan, float],
+              ratios: dict[Plan, float], mean: dict[Plan, float], worst: dict[Plan, float], fits: list[Plan],
+              n: int, ranking: int) -> None:
+        """The one warning of each kind: a budget too small for any plan, a value ratio below ``WARN_RATIO``
+        within the budget (again only after it recovered), a target check moving to a costlier plan. Each names
+        the plans' costs (passes a call, and with the checks amortised) and value ratios."""
+        def say(plan: Plan) -> str:
+            name = "the exhaustive search" if plan == (n, n) else f"plan {plan} (pool, keep)"
+            return (f"{name}: {cost[plan]:.1f} passes a call, {amortised[plan]:.1f} with the checks, value ratio "
+                    f"{mean[plan]:.3f} (worst {worst[plan]:.3f})")
+        checks = f"over the last {len(self._history)} check(s)"
+        if not fits:
+            if "over" in self._warned:
+                return
+            self._warned.add("over")
+            warnings.warn(f"adversarial_perturbation: budget={self.budget:g} passes is below the cheapest search, "
+                          f"{say(chosen)}, which is used (its ranking alone takes {ranking} passes, and on a batch of {n} "
+                          "each row is a larger share of a pass). Pass budget >= "
+                          f"{math.ceil(amortised[chosen])}, or classes=<k> to rank fewer classes per example.",
+                          SearchBudgetWarning, stacklevel=6)
+            return
+        if self.target is None:
+            if mean[chosen] >= WARN_RATIO:
+                self._warned.discard("low")
+            elif "low" not in self._warned:
+                self._warned.add("low")
+                better = [plan for plan in ladder if mean[plan] >= WARN_RATIO]
+                restore = (f"budget={math.ceil(amortised[better[0]])} would use {say(better[0])}" if better else
+                           "no plan reaches it but the exhaustive search (candidates='all')")
+                warnings.warn(f"adversarial_perturbation: within budget={self.budget:g} passes the best search is "
+                              f"{say(chosen)} {checks}, below {WARN_RATIO}; {restore}.", SearchBudgetWarning,
+                              stacklevel=6)
+            return
+        cheapest = ladder[0]
+        if cost[chosen] > max(self._highest, cost[cheapest]):
+            warnings.warn(f"adversarial_perturbation: the cheapest search, {say(cheapest)}, finds "
+                          f"{ratios[cheapest]:.3f} of the exhaustive search's value on this batch (target "
+                          f"{self.target} on every check {checks}); using {say(chosen)} until the next check. "
+                          "Pass candidates=<int>, (pool, keep) or 'all' to fix the search, or a budget.",
+                          SearchBudgetWarning, stacklevel=6)
 
     def _value(self, forward, x_sel: torch.Tensor, delta_sel: torch.Tensor, classes: torch.Tensor | None,
                n: int) -> torch.Tensor:
