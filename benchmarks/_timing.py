@@ -279,8 +279,37 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, text)
 
 
+def library_defaults() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every registered penalty's and constraint's constructor defaults, as JSON values (``repr`` where JSON has
+    none): recorded in each results file, so that a figure measured under other defaults can be told apart from
+    the current library's (``tests/test_docs.py`` compares them)."""
+    import inspect
+
+    from rkhsreg import list_constraints, list_penalties
+    from rkhsreg._registry import load_plugin
+
+    def plain(value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+            return list(value)
+        return repr(value)
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group, names in (("penalties", list_penalties()), ("constraints", list_constraints())):
+        out[group] = {}
+        for name in names:
+            params = inspect.signature(load_plugin(f"rkhsreg.{group}", name).__init__).parameters.values()
+            out[group][name] = {p.name: plain(p.default) for p in params
+                                if p.name != "self" and p.default is not inspect.Parameter.empty}
+    return out
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """:func:`write_atomic` of ``data`` as indented JSON."""
+    """:func:`write_atomic` of ``data`` as indented JSON, with the library's current defaults (:func:`library_defaults`)
+    under ``"defaults"`` unless ``data`` already records them."""
+    if isinstance(data, dict) and "defaults" not in data:
+        data = {**data, "defaults": library_defaults()}
     return write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 

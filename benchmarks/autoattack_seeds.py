@@ -36,10 +36,11 @@ from rkhsreg.data.root import resolve_data_root  # noqa: E402
 from rkhsreg.evaluation import AttackSettings, evaluate_robustness  # noqa: E402
 
 
-def autoattack_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> float:
+def autoattack_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int,
+                        device: str = "cpu") -> float:
     """Robust accuracy under the official AutoAttack (standard, ℓ2) at ``eps`` with ``seed``."""
     from pyautoattack import AutoAttack
-    attack = AutoAttack(model, norm="L2", eps=eps, version="standard", seed=seed, device="cpu")
+    attack = AutoAttack(model, norm="L2", eps=eps, version="standard", seed=seed, device=device)
     attack.verbose = False
     adv = attack.run_standard_evaluation(x, y, batch_size=len(y))
     adv = adv[0] if isinstance(adv, tuple) else adv   # pyautoattack returns (x_adv, y_adv)

@@ -1,4 +1,4 @@
-"""Does the default ‖f‖²_δ search find the per-class sup it claims, and what does it cost? Per model and ε.
+"""What does the default ‖f‖²_δ search cost, and what value does it find at that cost? Per model and ε.
 
 For each network (timm ``resnet18``, ``resnet10t``, the BatchNorm-free ``convnext_atto`` at 32×32 CIFAR-size
 inputs, batch 64; the paper's ``mnist_vgg5`` at widths 16 and 64, batch 128, on MNIST digits), at random init
@@ -6,17 +6,22 @@ with BatchNorm statistics warmed on 4 batches, and for ``mnist_vgg5(16)`` also a
 (1,000 steps of SGD on MNIST, the state a checkpoint is in; its accuracy on 1,024 held-out test digits is in the
 row):
 
-1. the default ``AdversarialPerturbation(epsilon=ε)`` (``candidates="auto"``) is called on 3 batches — its
-   first 3 calls, all calibrations (the exhaustive search runs there and picks the plan: "16" = 16 first-order
-   candidates per class, "32→8" = 32 take two steps and the best 8 continue, "all" = the exhaustive search);
-2. on 3 *other* batches the plan it chose is compared with the exhaustive search (``candidates="all"``,
-   same 5 steps of 1.5ε/5): column "auto ÷ exh." is the value the default returns between two calibrations
-   (mean and smallest of the 3 batches); "4 ÷ exh." is the fixed first-order choice of 4 candidates per class;
+1. the default ``AdversarialPerturbation(epsilon=ε)`` (``candidates="auto"``, ``budget=DEFAULT_BUDGET``) is
+   called on one batch — its first call, a check: the exhaustive search runs there and the plan is chosen
+   ("4→2" = 4 first-order candidates per class take two PGD steps and the best 2 continue, "8" = 8 without
+   pruning, "all" = the exhaustive search); its passes per call (exact, as ``last_passes`` counts them) and
+   with the checks amortised (one exhaustive call in ``check_every`` = 100);
+2. on 3 *other* batches that plan is compared with the exhaustive search (``candidates="all"``, same 5 steps
+   of 1.5ε/5): column "value ratio" is the value it returns between two checks ÷ the exhaustive value (mean
+   and smallest of the 3 batches, exact: its trajectories are rows of the exhaustive search); "0.995 plan" is
+   the cheapest plan that would have reached 0.995 on all 3 (what ``target=0.995`` would aim at) and its passes;
 3. "exh. ÷ 20 steps" compares the paper's 5-step exhaustive search with a 20-step one (step 1.5ε/20 … same
    path length) — how far the paper's own search is from a stronger one (ε = 1 only, the costly column);
-4. step cost (ε = 1): a training step with the penalty's chosen plan ÷ a plain step, and the amortised cost
-   of ``"auto"`` = (99 steps at that count + 1 exhaustive step) / 100 (``check_every=100``), median of
-   interleaved pairs, measured twice in one process (:func:`benchmarks._timing.compare_steps`).
+4. step cost: a training step with the chosen plan ÷ a plain step, the default's amortised step
+   (99 steps of the plan + 1 exhaustive step) / 100, and the exhaustive step, median of interleaved pairs,
+   measured twice in one process (:func:`benchmarks._timing.compare_steps`);
+5. the README's loop (cross-entropy + ‖f‖²_δ at ε = 1 + ‖f‖²_τ, then the spectral-norm projection, all at their
+   defaults) ÷ a plain step, its δ check amortised the same way (``readme_loop`` in the JSON).
 
 Usage::
 
@@ -72,7 +77,7 @@ def load(dataset: str, data_dir: str | None, n: int, train: bool = True) -> tupl
     return load_cifar10_tensors(data_dir, train=train, limit=n)
 
 
-CALIBRATION, EVALUATION = 3, 3   # batches the default calibrates on (its first 3 calls), batches it is judged on
+CALIBRATION, EVALUATION = 1, 3   # batches the default calibrates on (its first call), batches it is judged on
 
 
 TRAIN_POOL = 60   # batches the trained states draw their steps from (disjoint from the measured ones)
@@ -115,27 +120,14 @@ def value(model: torch.nn.Module, x: torch.Tensor, **kwargs: Any) -> float:
         return float(AdversarialPerturbation(**kwargs)(model, x))
 
 
-def calibrate(model: torch.nn.Module, x: torch.Tensor, epsilon: float) -> dict[str, Any]:
-    """One calibration call of the default search: the exhaustive value and the exact ratio of every count.
-
-    Each count's ratio is exact (its trajectories are rows of the exhaustive search), so these are the values
-    a fixed count would return on ``x``, without running it.
-    """
-    auto = AdversarialPerturbation(epsilon=epsilon)
+def calibrate(model: torch.nn.Module, x: torch.Tensor, epsilon: float, **kwargs: Any) -> AdversarialPerturbation:
+    """The default search after one call on ``x`` — a check: ``last_search`` holds the exhaustive value, the exact
+    ratio and the passes of every plan on ``x``, and the plan chosen."""
+    auto = AdversarialPerturbation(epsilon=epsilon, **kwargs)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", RuntimeWarning)
         auto(model, x)
-    return auto.last_search
-
-
-def auto_choice(model: torch.nn.Module, batches: list[torch.Tensor], epsilon: float) -> Any:
-    """The plan the default chooses after its first calls (all calibrations) on ``batches``."""
-    auto = AdversarialPerturbation(epsilon=epsilon)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for x in batches:
-            auto(model, x)
-    return auto.last_search["chosen"]
+    return auto
 
 
 def label(plan: Any) -> str:
@@ -145,12 +137,31 @@ def label(plan: Any) -> str:
     return str(plan[0]) if plan[0] == plan[1] else f"{plan[0]}→{plan[1]}"
 
 
-def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, candidates: int | str,
-               rounds: int) -> list[float]:
+def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, rounds: int, **kwargs: Any) -> list[float]:
+    """A training step with ``kwargs``' penalties (``delta``: ‖f‖²_δ arguments; ``readme``: the README's loop) ÷ a
+    plain step, per round."""
+    import rkhsreg
+
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the model stays the one measured
     plain = training_step(model, x, y, opt)
-    with_penalty = training_step(model, x, y, opt, penalty=AdversarialPerturbation(epsilon=1.0, candidates=candidates))
-    return [r["time_ratio"] for r in compare_steps(plain, with_penalty, steps=1, rounds=rounds, warmup=0)]
+    if "readme" in kwargs:
+        delta = AdversarialPerturbation(epsilon=1.0, **kwargs["readme"])
+        tau = rkhsreg.create_penalty("adversarial_deformation", weight=0.1)
+        penalty = (lambda m, xb, yb: delta(m, xb, yb) + tau(m, xb, yb))
+        step = training_step(model, x, y, opt, penalty=penalty,
+                             constraint=rkhsreg.create_constraint("spectral_norm_projection", radius=1.0))
+    else:
+        step = training_step(model, x, y, opt, penalty=AdversarialPerturbation(**kwargs["delta"]))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        return [r["time_ratio"] for r in compare_steps(plain, step, steps=1, rounds=rounds, warmup=0)]
+    finally:
+        model.load_state_dict(state)   # the projection changed the weights: the next rows measure the same model
+
+
+def amortised(plan: list[float], exhaustive: list[float], every: int = 100) -> list[float]:
+    """Per round: ``every - 1`` steps of the plan and one exhaustive step (a check), averaged."""
+    return [((every - 1) * p + e) / every for p, e in zip(plan, exhaustive)]
 
 
 def measure(name: str, train_steps: int, data_dir: str | None, rounds: int, log) -> list[dict[str, Any]]:
@@ -162,45 +173,70 @@ def measure(name: str, train_steps: int, data_dir: str | None, rounds: int, log)
     rows, costs = [], {}
     for eps in epsilons:
         model.eval()
-        chosen = auto_choice(model, cal, eps)
-        on_b = [calibrate(model, b, eps) for b in judged]          # the exhaustive search on each judged batch
-
-        def mean_ratio(plan: Any) -> float:
-            return sum(1.0 if plan == "all" or plan[0] >= batch else r["ratios"][plan] for r in on_b) / len(on_b)
-
+        default = calibrate(model, cal[0], eps)
+        chosen, cost, amortised_passes = (default.last_search[k] for k in ("chosen", "cost", "amortised"))
+        plan = (batch, batch) if chosen == "all" else chosen
+        on_b = [calibrate(model, b, eps).last_search for b in judged]   # the exhaustive search on each judged batch
+        ratios = [r["ratios"][plan] for r in on_b]
+        reaching = [p for p in sorted(cost, key=lambda p: (cost[p], p)) if all(r["ratios"][p] >= 0.995 for r in on_b)]
         state = f"{train_steps} steps, test acc. {accuracy:.1%}" if train_steps else "init"
         row = {"model": name, "state": state, "train_steps": train_steps, "test_accuracy": accuracy,
-               "epsilon": eps, "chosen": label(chosen),
-               "auto_ratio": mean_ratio(chosen), "four_ratio": mean_ratio((4, 4)),
-               "min_auto_ratio": min(1.0 if chosen == "all" else r["ratios"][chosen] for r in on_b),
+               "epsilon": eps, "budget": default.budget, "chosen": label(chosen),
+               "passes": cost[plan], "amortised_passes": amortised_passes[plan],
+               "value_ratio": sum(ratios) / len(ratios), "min_value_ratio": min(ratios),
+               "calibration_ratio": default.last_search["ratios"][plan],
+               "target_plan": label("all" if reaching[0] == (batch, batch) else reaching[0]),
+               "target_passes": cost[reaching[0]], "exhaustive_passes": cost[(batch, batch)],
                "exhaustive": [r["exhaustive"] for r in on_b],
                "ratios_judged": [{label(p): v for p, v in r["ratios"].items()} for r in on_b], "strong_ratio": None}
-        b = judged[0]
         if eps == 1.0:
-            row["strong_ratio"] = row["exhaustive"][0] / value(model, b, epsilon=eps, candidates="all", steps=20)
+            row["strong_ratio"] = row["exhaustive"][0] / value(model, judged[0], epsilon=eps, candidates="all",
+                                                               steps=20)
         model.train()
         for c in (chosen, "all"):
             if c not in costs:
-                costs[c] = step_ratio(model, a, ya, c, rounds)   # c: a plan (pool, keep) or "all"
+                costs[c] = step_ratio(model, a, ya, rounds, delta={"epsilon": 1.0, "candidates": c})
         row["step_ratio"] = costs[chosen]
-        row["auto_step_ratio"] = [(99 * c + e) / 100 for c, e in zip(costs[chosen], costs["all"])]
+        row["auto_step_ratio"] = amortised(costs[chosen], costs["all"], default.check_every)
         row["exhaustive_step_ratio"] = costs["all"]
+        if eps == 1.0 and name in README_LOOP:
+            loop = step_ratio(model, a, ya, rounds, readme={"candidates": chosen})
+            row["readme_loop"] = {"plan": label(chosen), "step_ratio": loop,
+                                  "amortised_step_ratio": [l + (e - c) / default.check_every for l, e, c in
+                                                           zip(loop, costs["all"], costs[chosen])]}
         log(row)
         rows.append(row)
     return rows
 
 
+#: the networks the README's loop (‖f‖²_δ at ε = 1 + ‖f‖²_τ + projection) is measured on
+README_LOOP = ("resnet18", "mnist_vgg5_64", "mnist_vgg5_4")
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     def ratios(values: list[float]) -> str:
         return " / ".join(f"{v:.2f}×" for v in values)
-    lines = [f"| model | state | ε | plan chosen | auto ÷ exh. (mean, min of {EVALUATION} batches) | 4 ÷ exh. | "
-             "exh. ÷ 20 steps | step (count) | step (auto, amortised) | step (exhaustive) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| model | state | ε | plan chosen | passes (a call / amortised) | value ratio (mean, min of {EVALUATION} "
+             "batches) | step ÷ plain (plan) | step ÷ plain (amortised) | 0.995 plan (passes) | exhaustive step | "
+             "exh. ÷ 20 steps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         strong = "" if r["strong_ratio"] is None else f"{r['strong_ratio']:.3f}"
-        lines.append(f"| {r['model']} | {r['state']} | {r['epsilon']:g} | {r['chosen']} | {r['auto_ratio']:.3f}, "
-                     f"{r['min_auto_ratio']:.3f} | {r['four_ratio']:.3f} | {strong} | {ratios(r['step_ratio'])} | "
-                     f"{ratios(r['auto_step_ratio'])} | {ratios(r['exhaustive_step_ratio'])} |")
+        lines.append(f"| {r['model']} | {r['state']} | {r['epsilon']:g} | {r['chosen']} | {r['passes']:.1f} / "
+                     f"{r['amortised_passes']:.1f} | {r['value_ratio']:.3f}, {r['min_value_ratio']:.3f} | "
+                     f"{ratios(r['step_ratio'])} | {ratios(r['auto_step_ratio'])} | {r['target_plan']} "
+                     f"({r['target_passes']:.1f}) | {ratios(r['exhaustive_step_ratio'])} | {strong} |")
+    return "\n".join(lines)
+
+
+def render_readme_loop(rows: list[dict[str, Any]]) -> str:
+    """The README's loop (‖f‖²_δ + ‖f‖²_τ + projection) per network: the δ plan and the step ÷ a plain step."""
+    lines = ["| model | ‖f‖²_δ plan | step ÷ plain (round 1 / 2) | amortised with the δ checks |", "|---|---|---|---|"]
+    for r in rows:
+        if "readme_loop" in r:
+            loop = r["readme_loop"]
+            lines.append(f"| {r['model']} | {loop['plan']} | " + " / ".join(f"{v:.2f}×" for v in loop["step_ratio"])
+                         + " | " + " / ".join(f"{v:.2f}×" for v in loop["amortised_step_ratio"]) + " |")
     return "\n".join(lines)
 
 
@@ -215,7 +251,7 @@ def jobs_of(models: list[str] | None, quick: bool = False) -> list[tuple[str, in
 
 #: Seconds each job took (the JSON's ``job_seconds``: 2 workers of 1 thread on a 2-core AMD EPYC): the longest
 #: start first, so that the workers end together (longest-processing-time-first scheduling).
-COST = {"mnist_vgg5_64/0": 435, "resnet18/0": 240, "resnet10t/0": 156, "convnext_atto/0": 141,
+COST = {"mnist_vgg5_64/0": 435, "resnet18/0": 300, "resnet10t/0": 156, "convnext_atto/0": 141,
         "mnist_vgg5_16/1000": 94, "mnist_vgg5_16/100": 53, "mnist_vgg5_16/0": 50}
 
 
@@ -259,7 +295,8 @@ def run(models: list[str] | None = None, *, data_dir: str | None = None, rounds:
                 for row in done[futures[future]][0]:
                     log(json.dumps(row))
     rows = [row for key in todo for row in done[key][0]]
-    return {"rows": rows, "table": render(rows), "seconds": time.perf_counter() - start, "jobs": max(1, jobs),
+    return {"rows": rows, "table": render(rows), "readme_loop": render_readme_loop(rows),
+            "seconds": time.perf_counter() - start, "jobs": max(1, jobs),
             "job_seconds": {f"{name}/{steps}": round(done[name, steps][1], 1) for name, steps in todo}}
 
 
@@ -280,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     out = run(None if args.quick else args.models.split(","), data_dir=args.data_dir, rounds=args.rounds,
               quick=args.quick, log=lambda line: print(line, flush=True), jobs=args.jobs, threads=args.threads)
     print(out["table"])
+    print(out["readme_loop"])
     print(f"({out['seconds']:.0f} s)")
     if args.json:
         write_json(args.json, {**out, "machine": machine_info(), "threads": args.threads})

@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import step_cost  # noqa: E402
-from benchmarks._timing import git_commit, machine_info, machine_tag, write_atomic, write_json  # noqa: E402
+from benchmarks._timing import library_defaults, git_commit, machine_info, machine_tag, write_atomic, write_json  # noqa: E402
 
 __all__ = ["SECTIONS", "SCHEMA_VERSION", "run", "render_markdown", "validate", "main"]
 
@@ -381,6 +381,10 @@ def run(opts: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                               "command": opts.command, "git_commit": git_commit(), "rounds": opts.rounds,
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": False, "notes": [NOISE_NOTE],
                               "sections": {}}
+    previous = out_dir / f"{tag}.json"
+    if opts.keep and previous.is_file():   # the sections this run does not measure stay as they were measured
+        kept = json.loads(previous.read_text())["sections"]
+        report["sections"] = {name: sec for name, sec in kept.items() if name not in opts.sections}
 
     def save() -> None:
         write_json(out_dir / f"{tag}.json", report)
@@ -393,6 +397,10 @@ def run(opts: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         except Exception as exc:  # noqa: BLE001 - keep the other sections
             report["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         report["sections"][name]["wall_seconds"] = time.perf_counter() - start
+        report["sections"][name]["measured"] = {  # each section's own provenance (--keep mixes runs)
+            "git_commit": report["git_commit"], "command": opts.command, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "threads": opts.threads, "load_average": [round(v, 2) for v in os.getloadavg()],
+            "defaults": library_defaults()}
         log(f"{name}: done in {report['sections'][name]['wall_seconds']:.0f} s")
         save()
     report["complete"] = True
@@ -421,6 +429,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(HERE / "results"), help="folder of <tag>.json and <tag>.md")
     parser.add_argument("--tag", default="", help="file name tag (default: from the machine, '-quick' added)")
     parser.add_argument("--render", default="", help="only rewrite the Markdown next to this results JSON")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the sections of the existing <tag>.json that this run does not measure")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]

@@ -98,7 +98,7 @@ def test_quick_run_in_process_sections(tmp_path):
     models = report["sections"]["step_cost"]["models"]
     assert set(models) == {"mnist_vgg5", "resnet18"}
     rows = {r["label"]: r for r in models["mnist_vgg5"]["rows"]}
-    delta = rows["‖f‖²_δ per class, candidates=4"]
+    delta = rows["‖f‖²_δ per class (default search, within its budget)"]
     reference = rows["‖f‖²_δ straightforward: one PGD per class and example"]
     # batch 8, K = 10, 5 steps: the reference's passes follow from its algorithm alone
     assert reference["passes"]["forward"] == pytest.approx(1 + 10 * 6 + 20 / 8)
@@ -107,7 +107,12 @@ def test_quick_run_in_process_sections(tmp_path):
     assert len(report["sections"]["callback"]["rounds"]) == 2
     (row,) = report["sections"]["delta_search"]["rows"]
     # exact selections of one exhaustive run: ratios never above 1, the exhaustive's own is 1
-    assert 0 < row["min_auto_ratio"] <= row["auto_ratio"] <= 1 and 0 < row["four_ratio"] <= 1
+    assert 0 < row["min_value_ratio"] <= row["value_ratio"] <= 1
+    # the default's plan fits its budget, checks amortised in (or, where none does — a batch of 16 here — it is the
+    # cheapest, one example per class); the exhaustive search is what a check costs
+    assert row["amortised_passes"] <= row["budget"] or row["chosen"] == "1"
+    assert row["passes"] < row["exhaustive_passes"]
+    assert row["readme_loop"]["step_ratio"] and len(row["readme_loop"]["amortised_step_ratio"]) == 2
     from benchmarks.delta_search import EVALUATION
     assert len(row["exhaustive"]) == EVALUATION and row["step_ratio"] and row["exhaustive_step_ratio"]
 
@@ -161,8 +166,31 @@ def test_delta_search_workers_give_the_rows_one_process_gives():
     parallel = delta_search.run(["mnist_vgg5_4", "mnist_vgg5_4"], data_dir=DATA, quick=True, jobs=2, threads=1,
                                 log=lambda line: None)
     serial = delta_search.run(["mnist_vgg5_4"], data_dir=DATA, quick=True, jobs=1, threads=1, log=lambda line: None)
-    keys = ("model", "epsilon", "chosen", "exhaustive", "auto_ratio", "min_auto_ratio", "four_ratio")
+    keys = ("model", "epsilon", "chosen", "exhaustive", "value_ratio", "min_value_ratio", "passes")
     assert [[r[k] for k in keys] for r in parallel["rows"]] == [[r[k] for k in keys] for r in serial["rows"]] * 2
     assert parallel["jobs"] == 2 and list(parallel["job_seconds"]) == ["mnist_vgg5_4/0"]
     with pytest.raises(SystemExit, match="--models: 'nope'"):
         delta_search.jobs_of(["nope"], quick=True)
+
+
+def test_gpu_check_quick_runs_every_part_on_the_cpu(tmp_path):
+    """``benchmarks/gpu_check.py --quick``: every penalty in float32 and the mixed precisions (fp16 with a GradScaler,
+    on the CPU's autocast), the fp16 input-gradient check, the K input-gradient passes, one JSON."""
+    from benchmarks import gpu_check
+
+    out = tmp_path / "gpu_check.json"
+    assert gpu_check.main(["--quick", "--device", "cpu", "--data-dir", DATA, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["step_cost"]
+    import rkhsreg
+    assert {r["penalty"] for r in rows if r["precision"] == "float32"} == set(rkhsreg.list_penalties())
+    assert {r["precision"] for r in rows} == set(gpu_check.PRECISIONS)
+    for row in rows:
+        assert "error" not in row, row
+        assert row["values_finite"] and all(t > 0 for t in row["time_ratio"])
+    fp16 = report["fp16_input_gradients"]
+    assert fp16["finite"] and fp16["underflow_fraction"] < 0.01 and fp16["norm_relative_error_max"] < 0.05
+    assert report["k_gradient_passes"]["same_gradients"]
+    assert "autoattack" in report and "defaults" in report
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--quick", "--rounds", "0"])

@@ -128,11 +128,37 @@ def test_the_settings_examples_run_as_written() -> None:
     assert result.attempted >= 4 and result.failed == 0
 
 
-@pytest.mark.parametrize("name, page", [("delta_search", "benchmarks.md"), ("bn_mode", "differences.md"),
-                                        ("autoattack_seeds", "evaluation.md")])
-def test_benchmark_tables_on_the_pages_are_the_measured_ones(name: str, page: str) -> None:
-    """A benchmark table shown in the docs is the one its script wrote into the results JSON, not retyped."""
-    import json
+def test_every_generated_table_is_what_its_results_render() -> None:
+    """A measured table or cost line in the docs is rendered from the benchmark results JSON, never retyped: every
+    generated block of README.md and docs/ equals what ``benchmarks/docs_tables.py`` renders from its results."""
+    from benchmarks import docs_tables
 
-    table = json.loads((ROOT / "benchmarks" / "results" / f"{name}-cpu-x86_64-2cores.json").read_text())["table"]
-    assert table.strip() in (DOCS / page).read_text(encoding="utf-8")
+    assert docs_tables.stale_blocks() == []
+
+
+def test_every_quoted_cost_was_measured_with_the_current_defaults() -> None:
+    """The results behind the docs' tables recorded the library's defaults when they were measured; a default
+    changed since (a budget, a step count, a radius) makes them stale until rerun."""
+    from benchmarks import docs_tables
+
+    assert docs_tables.stale_defaults() == []
+
+
+def test_a_changed_default_or_table_is_caught(monkeypatch, tmp_path) -> None:
+    """The two checks above can fail: a default other than the one measured, a table edited by hand."""
+    from benchmarks import _timing, docs_tables
+
+    now = _timing.library_defaults()
+    changed = {**now, "penalties": {**now["penalties"], "adversarial_perturbation": {
+        **now["penalties"]["adversarial_perturbation"], "steps": 7}}}
+    monkeypatch.setattr(docs_tables, "library_defaults", lambda: changed)
+    assert any("'adversarial_perturbation' (steps)" in p for p in docs_tables.stale_defaults())
+    page = tmp_path / "page.md"
+    page.write_text("<!-- generated: delta_search -->\n| hand | typed |\n<!-- end generated: delta_search -->\n")
+    monkeypatch.setattr(docs_tables, "ROOT", tmp_path)
+    block = docs_tables.BLOCKS["delta_search"]
+    monkeypatch.setattr(docs_tables, "BLOCKS", {"delta_search": docs_tables.Block("page.md", block.render,
+                                                                                  block.source)})
+    monkeypatch.setattr(docs_tables, "RESULTS", ROOT / "benchmarks" / "results")
+    assert docs_tables.stale_blocks() == ["page.md: block 'delta_search' differs from cpu-x86_64-2cores.json#"
+                                          "delta_search (python -m benchmarks.docs_tables rewrites it)"]
