@@ -63,7 +63,8 @@ class RKHSRegularization(pl.Callback):
             each process gathers every process's batch and computes the penalty on it, so a 2-process run
             equals a 1-process run on the same global batch; those penalties then cost ``world_size`` times
             their local work. Penalties that average over examples (``loss_gradient``) or ignore the data
-            (``spectral_norm``) are already exact without it.
+            (``spectral_norm``) are already exact without it. BatchNorm running statistics are averaged
+            over the processes while these penalties run, so every rank gets the same value.
         log_validation: also log each penalty's value on validation batches (``<prefix>/<label>/val_value``).
             Penalties need input gradients: this requires ``Trainer(inference_mode=False)``.
         log_prefix: prefix of the logged names ``<prefix>/<label>/value``, ``<prefix>/<label>/weighted``,
