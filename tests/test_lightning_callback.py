@@ -64,6 +64,16 @@ def test_bn_dropout_module_trains_and_logs_under_stable_names() -> None:
     assert "training_step" not in lit.__dict__  # restored at teardown
 
 
+@pytest.mark.parametrize("prog_bar", [False, True])
+def test_total_penalty_is_logged_and_shown_on_the_progress_bar_on_request(prog_bar: bool) -> None:
+    tr = _fit(model("tiny"), [RKHSRegularization(_penalties(), prog_bar=prog_bar)], steps=2)
+    metrics = tr.callback_metrics
+    total = sum(metrics[f"rkhsreg/{name}/weighted"] for name in DELTA_TAU_GRAD)
+    torch.testing.assert_close(metrics["rkhsreg/total"], total)
+    assert ("rkhsreg/total" in tr.progress_bar_metrics) is prog_bar
+    assert not any(key.startswith("rkhsreg/") and key != "rkhsreg/total" for key in tr.progress_bar_metrics)
+
+
 def test_bn_statistics_only_follow_the_clean_forward_passes() -> None:
     """With lr=0 the weights stay put, so BN statistics may only differ through the penalties' forwards."""
     plain, regularized = model("bn", lr=0.0), model("bn", lr=0.0)
@@ -371,6 +381,7 @@ def test_log_validation_under_inference_mode_explains_the_fix() -> None:
     ({"forward": 3}, r"forward=3 is not allowed"),
     ({"log_validation": "no"}, r"log_validation='no' is not a bool"),
     ({"log_prefix": ""}, r"log_prefix='' is not allowed"),
+    ({"prog_bar": "yes"}, r"prog_bar='yes' is not a bool"),
     ({"penalties": {"x": SquaredLogits()}, "constraints": {"x": ClampWeights()}}, r"name both a penalty and a"),
 ])
 def test_bad_arguments_raise_at_construction(kwargs: dict, match: str) -> None:

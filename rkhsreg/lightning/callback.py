@@ -71,7 +71,9 @@ class RKHSRegularization(pl.Callback):
         log_prefix: prefix of the logged names ``<prefix>/<label>/value``, ``<prefix>/<label>/weighted``,
             ``<prefix>/<label>/weight`` (scheduled ones), ``<prefix>/passes/forward`` and
             ``<prefix>/passes/backward`` (extra passes of the step, in local-batch equivalents); every step
-            on which at least one penalty is active, with ``on_step=True``.
+            on which at least one penalty is active, with ``on_step=True``; and ``<prefix>/total``, the sum
+            of the weighted penalties (their whole contribution to the loss).
+        prog_bar: also show ``<prefix>/total`` on Lightning's progress bar.
 
     One callback per Trainer (its checkpoint key is ``"RKHSRegularization"`` whatever its labels; Lightning
     refuses two callbacks with one key). Resuming restores the plugins' state by label and keeps the
@@ -93,7 +95,7 @@ class RKHSRegularization(pl.Callback):
     def __init__(self, penalties: PenaltySpec = None, constraints: ConstraintSpec = None, *,
                  schedules: Mapping[str, Schedule] | None = None, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, global_batch: bool | Sequence[str] = False,
-                 log_validation: bool = False, log_prefix: str = "rkhsreg") -> None:
+                 log_validation: bool = False, log_prefix: str = "rkhsreg", prog_bar: bool = False) -> None:
         self.penalties = build_penalties(penalties)
         self.constraints = build_constraints(constraints)
         clash = sorted(set(self.penalties) & set(self.constraints))
@@ -111,6 +113,9 @@ class RKHSRegularization(pl.Callback):
         if not isinstance(log_prefix, str) or not log_prefix:
             raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
+        if not isinstance(prog_bar, bool):
+            raise ConfigurationError(f"prog_bar={prog_bar!r} is not a bool; pass True or False.")
+        self.prog_bar = prog_bar
         self.regularized_steps = 0
         self.projections = 0
         self._module: pl.LightningModule | None = None
@@ -262,6 +267,11 @@ class RKHSRegularization(pl.Callback):
             metrics[f"{prefix}/{label}/weighted"] = terms.weighted[label]
         for label in self.schedules.keys() & self.penalties.keys():
             metrics[f"{prefix}/{label}/weight"] = self.penalties[label].weight
+        total = torch.stack(list(terms.weighted.values())).sum()
+        if self.prog_bar:
+            pl_module.log(f"{prefix}/total", total, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+        else:
+            metrics[f"{prefix}/total"] = total
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
 
     # ------------------------------------------------------------------ validation values
