@@ -115,8 +115,8 @@ class Report:
         if not (self.dropped or self.fresh or self.changed):
             return None
         lines = ["RKHSRegularization: the checkpoint was written with another configuration of this callback."]
-        if self.restored:
-            lines.append(f"Restored: the state of {', '.join(self.restored)} and the step counters.")
+        lines.append(f"Restored: the state of {', '.join(self.restored)} and the step counters." if self.restored
+                     else "Restored: the step counters only.")
         if self.dropped:
             lines.append("Not restored: " + "; ".join(self.dropped) + ".")
         if self.fresh:
