@@ -9,10 +9,15 @@ temporary working directory, shared by its blocks in page order (a block may rea
 Blocks marked ``{.python notest}`` need hardware a test machine lacks (several GPUs, a process group).
 A block followed by an ``<!-- output -->`` comment and a fenced block must print that block
 (``tests/docs_outputs.py``: same text, numbers within the tolerance the comment allows).
+
+pytest-markdown-docs switches pytest's output capture off while a block runs; here it stays on, as for any
+other test, so a page's prints and Lightning's progress bars appear in the report of a failing block only
+(``-s`` shows them as they come).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -79,6 +84,9 @@ def _docs_page_directory(request, tmp_path_factory, monkeypatch):
         return
     from tests.docs_outputs import compare_output, expected_output
 
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:  # keep capturing what the block prints (the plugin would suspend it)
+        monkeypatch.setattr(capture, "global_and_fixture_disabled", contextlib.nullcontext)
     key = str(path)
     if key not in _PAGE_DIRS:
         _PAGE_DIRS[key] = tmp_path_factory.mktemp(path.stem)

@@ -16,6 +16,7 @@ from rkhsreg._errors import (ConfigurationError, InputError, PluginNotFoundError
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
                                list_penalties)
+from rkhsreg.normalize import Normalize
 from rkhsreg.select_logits import SelectLogits
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rkhsreg' has no attribute {name!r}")
 
 
-__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
-           "PluginValidationError", "RKHSRegError", "SelectLogits", "create_attack", "create_constraint",
-           "create_penalty", "list_attacks", "list_constraints", "list_penalties", "__version__", *_LAZY]
+__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "PassCount", "Penalty",
+           "PluginNotFoundError", "PluginValidationError", "RKHSRegError", "SelectLogits", "create_attack",
+           "create_constraint", "create_penalty", "list_attacks", "list_constraints", "list_penalties", "__version__",
+           *_LAZY]

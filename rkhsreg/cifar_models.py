@@ -21,34 +21,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from rkhsreg._checks import check_choice, check_int
 from rkhsreg.data.cifar10_files import CIFAR10_MEAN, CIFAR10_STD
+from rkhsreg.normalize import Normalize
 
 __all__ = ["ChannelNormalize", "cifar_vgg11", "cifar_resnet18"]
 
 _VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 
-class ChannelNormalize(nn.Module):
-    """(x − mean_c) / std_c per channel, as a layer (buffers follow ``.to(device)``; no parameters)."""
+class ChannelNormalize(Normalize):
+    """:class:`rkhsreg.Normalize` with the CIFAR-10 per-channel statistics as defaults."""
 
     def __init__(self, mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor([float(m) for m in mean]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([float(s) for s in std]).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return (x - self.mean) / self.std
-
-    def lipschitz_constant(self) -> float:
-        """ℓ2 Lipschitz constant, for :func:`rkhsreg.functional.lipschitz.lipschitz_upper_bound`: max_c 1/|std_c|."""
-        return float((1.0 / self.std.abs()).max())
-
-    def extra_repr(self) -> str:
-        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+        super().__init__(mean, std)
 
 
 def cifar_vgg11(num_classes: int = 10, width: int = 64, pool: str = "max", bias: bool = True,

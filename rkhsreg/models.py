@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from rkhsreg.normalize import Normalize
+
 __all__ = ["mnist_vgg5"]
 
 
@@ -27,7 +29,7 @@ def mnist_vgg5(num_classes: int = 10, in_chans: int = 1, width: int = 64,
         >>> net(torch.rand(2, 1, 28, 28)).shape  # doctest: +SKIP
         torch.Size([2, 10])
     """
-    layers: list[nn.Module] = [_Normalize(mean, std)]
+    layers: list[nn.Module] = [Normalize(mean, std)]
     channels = in_chans
     for i in range(4):
         out = width * 2 ** i
@@ -35,21 +37,3 @@ def mnist_vgg5(num_classes: int = 10, in_chans: int = 1, width: int = 64,
         channels = out
     layers += [nn.Flatten(), nn.Linear(channels, num_classes, bias=False)]
     return nn.Sequential(*layers)
-
-
-class _Normalize(nn.Module):
-    """(x - mean) / std as a layer: a fixed affine map, 1/std-Lipschitz."""
-
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__()
-        self.mean, self.std = float(mean), float(std)
-
-    def forward(self, x):  # noqa: D102
-        return (x - self.mean) / self.std
-
-    def lipschitz_constant(self) -> float:
-        """ℓ2 Lipschitz constant, for :func:`rkhsreg.functional.lipschitz.lipschitz_upper_bound`: 1/|std|."""
-        return 1.0 / abs(self.std)
-
-    def extra_repr(self) -> str:
-        return f"mean={self.mean}, std={self.std}"

@@ -14,20 +14,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
 
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._plugin import Constraint, PassCount, Penalty
 from rkhsreg._registry import create_constraint, create_penalty
 
 __all__ = ["PenaltySpec", "ConstraintSpec", "PenaltyTerms", "build_penalties", "build_constraints",
-           "check_global_batch", "evaluate_penalties", "regularized_loss", "apply_constraints", "gather_batch"]
+           "check_global_batch", "evaluate_penalties", "regularized_loss", "apply_constraints", "gather_batch",
+           "shared_running_statistics"]
 
 #: Penalties as plugin objects, ``{label: Penalty}`` or ``{registered_name: {"weight": ..., **kwargs}}``.
 PenaltySpec = Union[Sequence[Penalty], Mapping[str, Union[Penalty, Mapping[str, Any]]], None]
@@ -139,6 +142,52 @@ def gather_batch(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return torch.cat([part[:count] for part, count in zip(parts, counts)])
 
 
+def _running_statistics(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """The floating-point running statistics of ``model``'s normalisation layers, as ``(layer, name)``."""
+    return [(m, name) for m in model.modules() if isinstance(m, _NormBase) and m.track_running_stats
+            for name in ("running_mean", "running_var")
+            if isinstance(m._buffers.get(name), torch.Tensor) and m._buffers[name].is_floating_point()]
+
+
+@contextlib.contextmanager
+def shared_running_statistics(model: nn.Module) -> Iterator[None]:
+    """Within the block, every process's normalisation layers use the average of all processes' running statistics.
+
+    Under DDP each process updates its BatchNorm running statistics with its own batch during the
+    training forward, so a penalty evaluated afterwards in eval mode would normalise differently on
+    each rank. This averages ``running_mean`` and ``running_var`` over the processes (one all-reduce
+    of the statistics, in float64, so every rank gets bit-identical values) and puts the averages in
+    place of the buffers until the block ends; the module's own buffers are not written (the
+    averaged tensors replace them in the module, then the originals are put back), so training
+    continues exactly as without the block and autograd keeps the averages it used. With equal
+    local batches the averaged ``running_mean`` is the one a single process on the global batch
+    would hold. Without an initialised process group (or with one process) it does nothing.
+
+    Example:
+        >>> with shared_running_statistics(net):   # every rank: the same statistics  # doctest: +SKIP
+        ...     value = penalty(net, gather_batch(x), gather_batch(y))
+    """
+    slots = _running_statistics(model) if _distributed() else []
+    if not slots:
+        yield
+        return
+    originals = [layer._buffers[name] for layer, name in slots]
+    flat = torch.cat([buf.detach().reshape(-1).to(torch.float64) for buf in originals])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    shared, start = [], 0
+    for buf in originals:
+        shared.append(flat[start:start + buf.numel()].reshape(buf.shape).to(buf.dtype))
+        start += buf.numel()
+    try:
+        for (layer, name), buf in zip(slots, shared):
+            layer._buffers[name] = buf
+        yield
+    finally:
+        for (layer, name), buf in zip(slots, originals):
+            layer._buffers[name] = buf
+
+
 @dataclass
 class PenaltyTerms:
     """What :func:`evaluate_penalties` found for one batch.
@@ -192,6 +241,10 @@ def evaluate_penalties(model: nn.Module, inputs: torch.Tensor, targets: torch.Te
             the sup over the global batch. Each process computes the same value; DDP averages the
             identical gradients, so the update equals a 1-process run on the global batch (no division
             by the world size is needed). Cost: those penalties do ``world`` times their local work.
+            Normalisation layers' running statistics, which each process has just updated with its
+            own batch, are averaged over the processes while those penalties run
+            (:func:`shared_running_statistics`), so an eval-mode BatchNorm network gets the same
+            value on every rank too.
 
     Raises:
         ConfigurationError: called under ``torch.inference_mode`` (penalties need input gradients).
@@ -212,10 +265,17 @@ def evaluate_penalties(model: nn.Module, inputs: torch.Tensor, targets: torch.Te
     global_inputs = global_targets = None
     if gathered and _distributed():
         global_inputs, global_targets = gather_batch(inputs), gather_batch(targets)
+    if global_inputs is None:
+        gathered = set()
+    batches = {label: (global_inputs, global_targets) if label in gathered else (inputs, targets) for label in active}
+    results: dict[str, torch.Tensor] = {}
+    if gathered:
+        with shared_running_statistics(model):  # eval-mode BatchNorm: the same statistics on every rank
+            results.update({label: active[label](model, *batches[label]) for label in active if label in gathered})
+    results.update({label: active[label](model, *batches[label]) for label in active if label not in gathered})
     n_local = max(int(inputs.shape[0]), 1)
     for label, penalty in active.items():
-        x, y = (global_inputs, global_targets) if label in gathered and global_inputs is not None else (inputs, targets)
-        weighted = penalty(model, x, y)
+        x, weighted = batches[label][0], results[label]
         scale = x.shape[0] / n_local
         terms.passes.forward += penalty.last_passes.forward * scale
         terms.passes.backward += penalty.last_passes.backward * scale

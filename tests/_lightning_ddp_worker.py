@@ -70,6 +70,43 @@ def run_case(case: str, *, devices: int, batch_size: int) -> dict[str, Any]:
     return {"params": params(lit), "state": callback.state_dict()}
 
 
+class _Values(pl.Callback):
+    """Records each step's logged penalty values (``<prefix>/<label>/value``) on this rank, unreduced."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.steps.append({k: v.detach().clone() for k, v in trainer.callback_metrics.items() if k.endswith("/value")})
+
+
+def run_batchnorm(*, devices: int, batch_size: int, shared: bool = True) -> dict[str, Any]:
+    """δ + τ + ∇ with ``global_batch=True`` on a BatchNorm + Dropout net: each step's penalty values.
+
+    The penalties run in eval mode after the training forward has updated each rank's BatchNorm running
+    statistics with its own batch. ``shared=False`` is the control: the statistics are not shared across
+    ranks (the averaging is switched off), so the values differ between ranks.
+    """
+    import contextlib
+
+    import rkhsreg.training
+
+    strategy = "ddp" if devices > 1 else "auto"
+    lit, values = model("bn", lr=0.1), _Values()
+    penalties = {name: {**small_kwargs(name), "weight": WEIGHTS[name]} for name in COMBINED}
+    original = rkhsreg.training.shared_running_statistics
+    if not shared:
+        rkhsreg.training.shared_running_statistics = lambda net: contextlib.nullcontext()
+    try:
+        trainer(strategy=strategy, devices=devices, max_steps=STEPS, use_distributed_sampler=False,
+                callbacks=[RKHSRegularization(penalties, global_batch=True), values]
+                ).fit(lit, _loader(8 * STEPS, batch_size, devices))
+    finally:
+        rkhsreg.training.shared_running_statistics = original
+    weights = {k: v for k, v in params(lit).items() if "running_" not in k and "num_batches" not in k}
+    return {"values": values.steps, "weights": weights}
+
+
 def _resume_callback(cls: type = RKHSRegularization) -> RKHSRegularization:
     penalties = {"spectral_norm": {"weight": 0.1}, "adversarial_deformation": small_kwargs("adversarial_deformation"),
                  "gradient_norm": {"weight": 0.5}}
@@ -118,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             results[case] = run_case(case, devices=2, batch_size=8 // 2)
         except rkhsreg.PluginValidationError as exc:  # a plugin not written yet / failing to import
             results[case] = f"{type(exc).__name__}: {exc}"
+    results["batchnorm"] = run_batchnorm(devices=2, batch_size=8 // 2)
+    results["batchnorm_unshared"] = run_batchnorm(devices=2, batch_size=8 // 2, shared=False)
     results.update(run_resume(args.out, devices=2, batch_size=8 // 2))
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     torch.save(results, args.out / f"rank{rank}.pt")

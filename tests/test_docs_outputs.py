@@ -100,3 +100,65 @@ def test_every_output_marker_follows_a_python_block_that_runs(path: Path) -> Non
         assert info == "python", (f"{path.name}:{i}: the output marker follows a ```{info} block; only a "
                                   "```python block that runs under make test can have a checked output")
         assert expected_output(path, start) is not None
+
+
+QUIET_PAGE = """# A page that prints and trains
+
+```python
+print("printed by the first block")
+```
+
+<!-- output -->
+```text
+printed by the first block
+```
+
+```python
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+class Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 2)
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self.layer(batch[0]), batch[1])
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+data = DataLoader(TensorDataset(torch.rand(8, 2), torch.randint(0, 2, (8,))), batch_size=4)
+pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False).fit(Net(), data)
+print("trained")
+```
+"""
+
+
+def test_a_passing_page_prints_pytests_report_only(tmp_path: Path) -> None:
+    """The blocks' prints and Lightning's progress bar are captured like any test's output; the output check
+    still sees the prints, and a failing block shows them in its report."""
+    pytest.importorskip("pytorch_lightning")
+    import os
+    import subprocess
+    import sys
+
+    page = tmp_path / "page.md"
+    page.write_text(QUIET_PAGE, encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--markdown-docs",
+               "-W", "ignore", str(page)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "2 passed" in output
+    for noise in ("printed by the first block", "trained", "Epoch 0", "it/s]"):
+        assert noise not in output, f"{noise!r} reached the terminal:\n{output}"
+    page.write_text(QUIET_PAGE.split("```python\nimport pytorch_lightning")[0].replace(
+        "<!-- output -->\n```text\nprinted by the first block", "<!-- output -->\n```text\nsomething else"),
+        encoding="utf-8")
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    output = run.stdout + run.stderr
+    assert run.returncode == 1 and "1 error" in output, output
+    assert "--- printed\nprinted by the first block" in output  # the output check still compares what was printed
+    assert "Captured stdout call" in output  # and the report of the failing block shows it

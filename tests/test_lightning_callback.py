@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import types
+import warnings
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from torch.utils.data import DataLoader
 pl = pytest.importorskip("pytorch_lightning")
 
 from rkhsreg import ConfigurationError, Constraint, InputError, create_penalty  # noqa: E402
-from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, RKHSRegularization  # noqa: E402
+from rkhsreg.lightning import Constant, LinearWarmup, RadiusDecay, ResumeWarning, RKHSRegularization  # noqa: E402
 from tests._lightning_helpers import (ClampWeights, LitNet, ResumableLoader, SquaredLogits, dataset,  # noqa: E402
                                       loader, model, params, small_kwargs, trainer)  # noqa: F401
 
@@ -65,6 +67,16 @@ def test_bn_dropout_module_trains_and_logs_under_stable_names() -> None:
     assert 0 <= ratio <= 1 and metrics[f"rkhsreg/{delta}/value_ratio_worst"] <= ratio
     assert "rkhsreg/gradient_norm/value_ratio" not in metrics     # a penalty with nothing to report logs nothing
     assert "training_step" not in lit.__dict__  # restored at teardown
+
+
+@pytest.mark.parametrize("prog_bar", [False, True])
+def test_total_penalty_is_logged_and_shown_on_the_progress_bar_on_request(prog_bar: bool) -> None:
+    tr = _fit(model("tiny"), [RKHSRegularization(_penalties(), prog_bar=prog_bar)], steps=2)
+    metrics = tr.callback_metrics
+    total = sum(metrics[f"rkhsreg/{name}/weighted"] for name in DELTA_TAU_GRAD)
+    torch.testing.assert_close(metrics["rkhsreg/total"], total)
+    assert ("rkhsreg/total" in tr.progress_bar_metrics) is prog_bar
+    assert not any(key.startswith("rkhsreg/") and key != "rkhsreg/total" for key in tr.progress_bar_metrics)
 
 
 def test_bn_statistics_only_follow_the_clean_forward_passes() -> None:
@@ -206,7 +218,105 @@ def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
     assert cb.regularized_steps == 4 and cb.projections == 4
     state = cb.state_dict()
     assert set(state["penalties"]) == {"spectral_norm", "adversarial_deformation"}
-    cb.load_state_dict({})  # old or foreign checkpoints: missing keys keep defaults
+    with pytest.warns(ResumeWarning, match="Starting fresh"):  # a state holding nothing: every plugin starts fresh
+        cb.load_state_dict({})
+
+
+def _delta_callback(extra: bool = False) -> RKHSRegularization:
+    penalties: dict[str, Any] = {"adversarial_perturbation": small_kwargs("adversarial_perturbation")}
+    if extra:
+        penalties["gradient_norm"] = {"weight": 0.0}
+    return RKHSRegularization(penalties)
+
+
+def _search_state(callback: RKHSRegularization) -> dict[str, Any]:
+    state = callback.penalties["adversarial_perturbation"].state_dict()
+    return {key: state[key] for key in ("calls", "auto", "highest", "history")}
+
+
+def test_resume_with_a_changed_callback_restores_what_matches_and_says_what_it_does_not(tmp_path) -> None:
+    """A weight-0 penalty added before resuming: the δ search keeps its calibration and the counters go on."""
+    data = loader(n=16)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1,
+                                        save_on_train_epoch_end=True)
+    full, full_cb = model("tiny"), _delta_callback()
+    trainer(max_epochs=2, enable_checkpointing=True, callbacks=[full_cb, ckpt]).fit(full, data)
+    resumed, cb = model("tiny", seed=7), _delta_callback(extra=True)
+    with pytest.warns(ResumeWarning, match=r"Restored: the state of 'adversarial_perturbation' and the step counters"
+                                           r"\. Starting fresh \(not in the checkpoint\): penalty 'gradient_norm'"):
+        trainer(max_epochs=2, callbacks=[cb]).fit(resumed, data, ckpt_path=str(tmp_path / "epoch=0.ckpt"))
+    assert cb.regularized_steps == full_cb.regularized_steps == 4
+    assert _search_state(cb) == _search_state(full_cb)
+    _assert_equal(params(full), params(resumed))
+
+
+def test_resume_from_a_checkpoint_keyed_by_labels_or_without_the_callback(tmp_path) -> None:
+    data = loader(n=16)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1,
+                                        save_on_train_epoch_end=True)
+    trainer(max_epochs=1, enable_checkpointing=True, callbacks=[_delta_callback(), ckpt]).fit(model("tiny"), data)
+    checkpoint = torch.load(tmp_path / "epoch=0.ckpt", weights_only=False)
+    state = checkpoint["callbacks"].pop("RKHSRegularization")
+    torch.save(checkpoint, tmp_path / "none.ckpt")
+    # rkhsreg 0.1.0 keyed the state by the callback's labels
+    checkpoint["callbacks"]["RKHSRegularization{'penalties': ['adversarial_perturbation'], 'constraints': []}"] = state
+    torch.save(checkpoint, tmp_path / "legacy.ckpt")
+    cb = _delta_callback()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResumeWarning)
+        trainer(max_epochs=2, callbacks=[cb]).fit(model("tiny"), data, ckpt_path=str(tmp_path / "legacy.ckpt"))
+    assert cb.regularized_steps == 4
+    cb = _delta_callback()
+    with pytest.warns(ResumeWarning, match="holds no state of this callback.*'adversarial_perturbation' start fresh"):
+        trainer(max_epochs=2, callbacks=[cb]).fit(model("tiny"), data, ckpt_path=str(tmp_path / "none.ckpt"))
+    assert cb.regularized_steps == 2
+
+
+def test_resume_with_other_hyper_parameters_keeps_the_constructors_and_names_them() -> None:
+    saved = RKHSRegularization({"gradient_norm": {"weight": 0.5}}, {"spectral_norm_projection": {"radius": 0.6}},
+                               schedules={"spectral_norm_projection": RadiusDecay(0.6, 1.0)}).state_dict()
+    cb = RKHSRegularization({"gradient_norm": {"weight": 0.1}}, {"spectral_norm_projection": {"radius": 0.6}})
+    with warnings.catch_warnings():  # the same configuration: nothing to say
+        warnings.simplefilter("error", ResumeWarning)
+        cb.load_state_dict(copy.deepcopy(RKHSRegularization({"gradient_norm": {"weight": 0.1}},
+                                                            {"spectral_norm_projection": {"radius": 0.6}}).state_dict()))
+    cb = RKHSRegularization({"gradient_norm": {"weight": 0.1, "mode": "joint"}},
+                            {"spectral_norm_projection": {"radius": 0.8}})
+    with pytest.warns(ResumeWarning) as record:
+        cb.load_state_dict(copy.deepcopy(saved))
+    message = str(record[0].message)
+    assert "the callback's values are used (a checkpoint restores state only)" in message
+    assert "penalty 'gradient_norm' weight: 0.5 in the checkpoint, 0.1 here" in message
+    assert "penalty 'gradient_norm' mode: 'per_class' in the checkpoint, 'joint' here" in message
+    assert "constraint 'spectral_norm_projection' radius: 0.6 in the checkpoint, 0.8 here" in message
+    assert cb.penalties["gradient_norm"].weight == 0.1 and cb.constraints["spectral_norm_projection"].radius == 0.8
+
+
+def test_resume_drops_the_state_of_a_removed_or_replaced_plugin_and_says_why() -> None:
+    saved = RKHSRegularization({"a": SquaredLogits(weight=1.0), "g": create_penalty("gradient_norm", weight=0.1)},
+                               [ClampWeights()]).state_dict()
+    cb = RKHSRegularization({"g": SquaredLogits(weight=0.1)}, [ClampWeights()])
+    with pytest.warns(ResumeWarning) as record:
+        cb.load_state_dict(copy.deepcopy(saved))
+    message = str(record[0].message)
+    assert "Not restored: penalty 'a' (this callback has no penalty of that label)" in message
+    assert ("penalty 'g' (a rkhsreg.penalties.gradient_norm.GradientNorm in the checkpoint, a "
+            "tests._lightning_helpers.SquaredLogits here: it starts fresh)") in message
+    assert "Restored: the state of 'clamp_weights'" in message
+
+
+@pytest.mark.parametrize("state, match", [
+    ("not a state", "is a str, not a dict"),
+    ({"version": 3}, r"\['version'\]=3; this rkhsreg reads versions 1 to 2"),
+    ({"version": 2, "penalties": ["spectral_norm"]}, r"\['penalties'\] is a list, not a dict"),
+    ({"version": 2, "regularized_steps": -1}, r"\['regularized_steps'\]=-1 is not a count"),
+    ({"version": 2, "penalties": {"spectral_norm": {"vectors": "garbage"}}},
+     r"\['penalties'\]\['spectral_norm'\] cannot be read by SpectralNormPenalty.load_state_dict"),
+])
+def test_an_unreadable_checkpoint_state_is_an_error(state: Any, match: str) -> None:
+    cb = RKHSRegularization({"spectral_norm": {"weight": 0.1}})
+    with pytest.raises(InputError, match=match):
+        cb.load_state_dict(state)
 
 
 def _scheduled_callback(schedule: str) -> RKHSRegularization:
@@ -276,6 +386,7 @@ def test_log_validation_under_inference_mode_explains_the_fix() -> None:
     ({"forward": 3}, r"forward=3 is not allowed"),
     ({"log_validation": "no"}, r"log_validation='no' is not a bool"),
     ({"log_prefix": ""}, r"log_prefix='' is not allowed"),
+    ({"prog_bar": "yes"}, r"prog_bar='yes' is not a bool"),
     ({"penalties": {"x": SquaredLogits()}, "constraints": {"x": ClampWeights()}}, r"name both a penalty and a"),
 ])
 def test_bad_arguments_raise_at_construction(kwargs: dict, match: str) -> None:
@@ -307,11 +418,19 @@ def test_sharded_strategies_are_refused_with_the_fix() -> None:
 
 
 def test_two_callbacks_on_one_module_are_refused() -> None:
-    callbacks = [RKHSRegularization({"sq": SquaredLogits()}), RKHSRegularization({"other": SquaredLogits()})]
-    lit = model("tiny")
-    with pytest.raises(ConfigurationError, match=r"already wrapped by another RKHSRegularization"):
-        trainer(max_steps=1, callbacks=callbacks).fit(lit, loader(n=8))
-    assert "training_step" not in lit.__dict__  # restored on the exception
+    first, second = RKHSRegularization({"sq": SquaredLogits()}), RKHSRegularization({"other": SquaredLogits()})
+    # one state key per callback class, whatever its labels: Lightning refuses two in one Trainer before any work
+    with pytest.raises(RuntimeError, match=r"more than one stateful callback of type `RKHSRegularization`"):
+        trainer(max_steps=1, callbacks=[first, second])
+    lit = model("tiny")  # a second callback reaching a module the first one drives (another Trainer)
+    holder = trainer(callbacks=[first])
+    first.setup(holder, lit, "fit")
+    try:
+        with pytest.raises(ConfigurationError, match=r"already wrapped by another RKHSRegularization"):
+            second.setup(trainer(callbacks=[second]), lit, "fit")
+    finally:
+        first.teardown(holder, lit, "fit")
+    assert "training_step" not in lit.__dict__
 
 
 def test_unknown_forward_submodule_is_refused() -> None:

@@ -103,3 +103,19 @@ def test_ddp_resume_from_mid_training_checkpoint_is_exact(results: tuple) -> Non
         assert _max_diff(full, resumed) <= 1e-6
     # control: a callback that drops its checkpointed state (generators, power vectors) does not resume exactly
     assert _max_diff(ddp_results[0]["resume_full"], ddp_results[0]["resume_forgetful"]) > 1e-6
+
+
+def test_global_batch_penalty_on_a_batchnorm_net_is_bit_identical_on_every_rank(results: tuple) -> None:
+    """Each rank's training forward updates its BatchNorm running statistics with its own batch; the
+    eval-mode penalties on the global batch still give the very same value on both ranks, at every step."""
+    ddp_results = results[0]
+    rank0, rank1 = ddp_results[0]["batchnorm"], ddp_results[1]["batchnorm"]
+    assert len(rank0["values"]) == worker.STEPS
+    for step, (a, b) in enumerate(zip(rank0["values"], rank1["values"])):
+        assert sorted(a) == sorted(f"rkhsreg/{name}/value" for name in worker.COMBINED)
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"step {step + 1}: {key} is {a[key]} on rank 0, {b[key]} on rank 1"
+    assert _max_diff(rank0["weights"], rank1["weights"]) == 0
+    # control: with each rank's own statistics the same penalties differ between ranks
+    a, b = ddp_results[0]["batchnorm_unshared"]["values"], ddp_results[1]["batchnorm_unshared"]["values"]
+    assert any(not torch.equal(x[key], y[key]) for x, y in zip(a, b) for key in x)

@@ -13,7 +13,7 @@ from rkhsreg import ConfigurationError, InputError
 from rkhsreg.functional.lipschitz import lipschitz_upper_bound
 from rkhsreg.functional.spectral import (_conv_operator, conv_operator_norm, layer_input_shapes,
                                          layer_spectral_norms, power_iteration, reshaped_weight)
-from rkhsreg.models import _Normalize
+from rkhsreg import Normalize
 
 
 
@@ -335,7 +335,7 @@ def test_max_pooling_constant_is_sqrt_of_the_overlap_and_is_attained():
 
 def test_lipschitz_bound_dominates_empirical_ratios():
     torch.manual_seed(0)
-    model = nn.Sequential(_Normalize(0.5, 0.25), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+    model = nn.Sequential(Normalize(0.5, 0.25), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
                           nn.AvgPool2d(2), nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
                           nn.MaxPool2d(3, stride=1, padding=1), nn.Tanh(), nn.Flatten(), nn.Dropout(0.5),
                           nn.Linear(16, 3), nn.Sigmoid())

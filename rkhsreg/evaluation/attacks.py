@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import nn
 
 from rkhsreg._checks import check_choice, check_int, check_real
 from rkhsreg._plugin import Attack

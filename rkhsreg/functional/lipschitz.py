@@ -173,9 +173,10 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: Sequence[int], *, fold_
       Dropout (identity in eval mode): known constants.
     * Average poolings (also adaptive): exact norm of the linear map (≤ 1; 1/2 for 2×2 pooling);
       max poolings: √(largest number of windows sharing an input), 1 when they do not overlap.
-    * Any leaf with a ``lipschitz_constant()`` method (the protocol for layers of your own, e.g. a fixed
-      input normalisation): the ℓ2 Lipschitz constant it declares for eval mode. The library's
-      normalisation layers (``rkhsreg.models`` and ``rkhsreg.cifar_models``) declare theirs.
+    * Any leaf with a ``lipschitz_constant()`` method (the protocol for layers of your own): the ℓ2
+      Lipschitz constant it declares for eval mode. The library's input normalisation, ``rkhsreg.Normalize``
+      (1 / min std; used by ``rkhsreg.models`` and ``rkhsreg.cifar_models``), declares its own, so
+      ``nn.Sequential(Normalize(mean, std), net)`` is bounded by 1 / min std × the bound of ``net``.
 
     * Residual blocks in the torchvision/timm convention (a submodule with a ``downsample`` attribute
       computing ``act(main(x) + downsample(x))``, ``downsample`` None for the identity — timm and torchvision
@@ -295,9 +296,11 @@ def _chain(units: list, start: Any, start_name: str, fold_batchnorm: bool, iters
             continue
         call, module = unit, unit.module
         if len(call.inputs) != 1 or not _same_tensor(call.inputs[0], previous):
+            hint = ("" if previous is not start else "; if forward transforms the input before its first layer (e.g. "
+                    "normalises it), make that a layer: nn.Sequential(rkhsreg.Normalize(mean, std), net)")
             raise _layer_error(call.name, module, f"its input is not the output of the previous layer {prev_name!r}, "
                                                   "so the model is not a chain (residual connection, concatenation "
-                                                  "or an operation in forward outside modules)")
+                                                  f"or an operation in forward outside modules){hint}")
         inp = call.inputs[0]
         if isinstance(module, SPECTRAL_LAYERS):
             nxt = units[i + 1] if i + 1 < len(units) else None

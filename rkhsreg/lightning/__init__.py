@@ -10,7 +10,7 @@ Example:
 
 from rkhsreg.lightning._adapters import default_batch_to_inputs
 from rkhsreg.lightning._compat import PACKAGE
-from rkhsreg.lightning.callback import RKHSRegularization
+from rkhsreg.lightning.callback import RKHSRegularization, ResumeWarning
 from rkhsreg.lightning.cifar10_data import CIFAR10Data, cifar10_transforms
 from rkhsreg.lightning.classifier import RegularizedClassifier
 from rkhsreg.lightning.mnist_data import MNISTSubset
@@ -18,6 +18,6 @@ from rkhsreg.lightning.monitor import RKHSNormMonitor, plot_norm_bounds
 from rkhsreg.lightning.robust_accuracy import RobustAccuracy
 from rkhsreg.functional.schedules import Constant, LinearWarmup, RadiusDecay, Schedule
 
-__all__ = ["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "MNISTSubset", "CIFAR10Data",
+__all__ = ["RKHSRegularization", "ResumeWarning", "RKHSNormMonitor", "RobustAccuracy", "RegularizedClassifier", "MNISTSubset", "CIFAR10Data",
            "cifar10_transforms", "plot_norm_bounds", "Schedule",
            "Constant", "LinearWarmup", "RadiusDecay", "default_batch_to_inputs", "PACKAGE"]

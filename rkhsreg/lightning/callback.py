@@ -30,13 +30,14 @@ from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
 from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.lightning._resume import (STATE_KEY, STATE_VERSION, Report, ResumeWarning, check_state, compare,
+                                       describe, legacy_key)
 from rkhsreg.functional.schedules import Schedule
 from rkhsreg.training import (ConstraintSpec, PenaltySpec, PenaltyTerms, apply_constraints, build_constraints,
                               build_penalties, check_global_batch, evaluate_penalties)
 
-__all__ = ["RKHSRegularization"]
+__all__ = ["RKHSRegularization", "ResumeWarning"]
 
-_STATE_VERSION = 1
 _UNSUPPORTED = ("FSDPStrategy", "DeepSpeedStrategy", "ModelParallelStrategy")
 
 
@@ -63,18 +64,27 @@ class RKHSRegularization(pl.Callback):
             each process gathers every process's batch and computes the penalty on it, so a 2-process run
             equals a 1-process run on the same global batch; those penalties then cost ``world_size`` times
             their local work. Penalties that average over examples (``loss_gradient``) or ignore the data
-            (``spectral_norm``) are already exact without it.
+            (``spectral_norm``) are already exact without it. BatchNorm running statistics are averaged
+            over the processes while these penalties run, so every rank gets the same value.
         log_validation: also log each penalty's value on validation batches (``<prefix>/<label>/val_value``).
             Penalties need input gradients: this requires ``Trainer(inference_mode=False)``.
         log_prefix: prefix of the logged names ``<prefix>/<label>/value``, ``<prefix>/<label>/weighted``,
             ``<prefix>/<label>/weight`` (scheduled ones), ``<prefix>/<label>/<key>`` for what the penalty
             reports in ``diagnostics()`` (the ‖f‖²_δ search's ``value_ratio``), ``<prefix>/passes/forward`` and
             ``<prefix>/passes/backward`` (extra passes of the step, in local-batch equivalents); every step
-            on which at least one penalty is active, with ``on_step=True``.
+            on which at least one penalty is active, with ``on_step=True``; and ``<prefix>/total``, the sum
+            of the weighted penalties (their whole contribution to the loss).
+        prog_bar: also show ``<prefix>/total`` on Lightning's progress bar.
+
+    One callback per Trainer (its checkpoint key is ``"RKHSRegularization"`` whatever its labels; Lightning
+    refuses two callbacks with one key). Resuming restores the plugins' state by label and keeps the
+    constructor's hyper-parameters; a configuration that changed since the checkpoint is said in a
+    :class:`ResumeWarning` (see :meth:`load_state_dict`).
 
     Raises:
         ConfigurationError: at construction for bad arguments; at ``setup`` for manual optimisation,
             FSDP / DeepSpeed / model-parallel strategies, or ``log_validation`` under inference mode.
+        InputError: resuming from a checkpoint whose RKHSRegularization state cannot be read.
 
     Example:
         >>> reg = RKHSRegularization(                                          # doctest: +SKIP
@@ -86,7 +96,7 @@ class RKHSRegularization(pl.Callback):
     def __init__(self, penalties: PenaltySpec = None, constraints: ConstraintSpec = None, *,
                  schedules: Mapping[str, Schedule] | None = None, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, global_batch: bool | Sequence[str] = False,
-                 log_validation: bool = False, log_prefix: str = "rkhsreg") -> None:
+                 log_validation: bool = False, log_prefix: str = "rkhsreg", prog_bar: bool = False) -> None:
         self.penalties = build_penalties(penalties)
         self.constraints = build_constraints(constraints)
         clash = sorted(set(self.penalties) & set(self.constraints))
@@ -104,13 +114,16 @@ class RKHSRegularization(pl.Callback):
         if not isinstance(log_prefix, str) or not log_prefix:
             raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
+        if not isinstance(prog_bar, bool):
+            raise ConfigurationError(f"prog_bar={prog_bar!r} is not a bool; pass True or False.")
+        self.prog_bar = prog_bar
         self.regularized_steps = 0
         self.projections = 0
         self._module: pl.LightningModule | None = None
         self._original: Any = None
         self._net: nn.Module | None = None
         self._handles: list[Any] = []
-        self._state_key: str | None = None
+        self._config = {"penalties": describe(self.penalties), "constraints": describe(self.constraints)}
 
     # ------------------------------------------------------------------ configuration
     def _check_schedules(self, schedules: Mapping[str, Schedule] | None) -> dict[str, Schedule]:
@@ -135,10 +148,8 @@ class RKHSRegularization(pl.Callback):
 
     @property
     def state_key(self) -> str:
-        if self._state_key is None:  # Lightning asks several times per step; the labels never change
-            self._state_key = self._generate_state_key(penalties=sorted(self.penalties),
-                                                       constraints=sorted(self.constraints))
-        return self._state_key
+        """``"RKHSRegularization"``, whatever the labels: a changed callback still finds its checkpointed state."""
+        return STATE_KEY
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         check_trainer(trainer, type(self).__name__)
@@ -259,6 +270,11 @@ class RKHSRegularization(pl.Callback):
                 metrics[f"{prefix}/{label}/{key}"] = number
         for label in self.schedules.keys() & self.penalties.keys():
             metrics[f"{prefix}/{label}/weight"] = self.penalties[label].weight
+        total = torch.stack(list(terms.weighted.values())).sum()
+        if self.prog_bar:
+            pl_module.log(f"{prefix}/total", total, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+        else:
+            metrics[f"{prefix}/total"] = total
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
 
     # ------------------------------------------------------------------ validation values
@@ -279,24 +295,73 @@ class RKHSRegularization(pl.Callback):
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
-        return {"version": _STATE_VERSION,
+        return {"version": STATE_VERSION,
                 "penalties": {label: p.state_dict() for label, p in self.penalties.items()},
                 "constraints": {label: c.state_dict() for label, c in self.constraints.items()},
                 "weights": {label: p.weight for label, p in self.penalties.items()},
+                "config": copy.deepcopy(self._config),
                 "regularized_steps": self.regularized_steps, "projections": self.projections}
 
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("callbacks") or {}
+        if STATE_KEY in states:
+            return
+        legacy = legacy_key(states)
+        if legacy is not None:  # written by rkhsreg 0.1.0, keyed by its labels: found under the fixed key now
+            states[STATE_KEY] = states[legacy]
+        elif trainer.state.fn == "fit":
+            labels = [*self.penalties, *self.constraints]
+            pl.utilities.rank_zero_warn(
+                f"RKHSRegularization: the checkpoint holds no state of this callback (it was written without it): "
+                f"{', '.join(map(repr, labels)) or 'nothing'} start fresh and the step counters at 0. Resume from a "
+                "checkpoint written with the callback to continue its penalties' state.", category=ResumeWarning)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        for label, state in state_dict.get("penalties", {}).items():
-            if label in self.penalties:
-                self.penalties[label].load_state_dict(state)
-        for label, state in state_dict.get("constraints", {}).items():
-            if label in self.constraints:
-                self.constraints[label].load_state_dict(state)
-        for label, weight in state_dict.get("weights", {}).items():
-            if label in self.penalties:
-                self.penalties[label].weight = float(weight)
-        self.regularized_steps = int(state_dict.get("regularized_steps", 0))
-        self.projections = int(state_dict.get("projections", 0))
+        """Restore the plugins' state, matched by label; hyper-parameters stay the constructor's.
+
+        A label the checkpoint has and the callback lacks (or holds a plugin of another type) is not restored, a
+        label the callback has and the checkpoint lacks starts fresh, and hyper-parameters that differ keep the
+        constructor's value: each of these is said in one :class:`ResumeWarning`.
+
+        Raises:
+            InputError: the state is not one this callback wrote (wrong structure, newer version, or a
+                plugin that cannot read its part).
+        """
+        state = check_state(state_dict)
+        report = Report()
+        for kind, plugins in (("penalty", self.penalties), ("constraint", self.constraints)):
+            part = "penalties" if kind == "penalty" else "constraints"
+            saved, configs, current = state[part], state["config"][part], self._config[part]
+            for label, plugin_state in saved.items():
+                if label not in plugins:
+                    report.dropped.append(f"{kind} {label!r} (this callback has no {kind} of that label)")
+                    continue
+                was = configs.get(label, {}).get("type") if isinstance(configs.get(label), Mapping) else None
+                if was is not None and was != current[label]["type"]:
+                    report.dropped.append(f"{kind} {label!r} (a {was} in the checkpoint, a "
+                                          f"{current[label]['type']} here: it starts fresh)")
+                    continue
+                try:
+                    plugins[label].load_state_dict(dict(plugin_state))
+                except Exception as exc:
+                    raise InputError(f"checkpoint['callbacks'][{STATE_KEY!r}][{part!r}][{label!r}] cannot be read by "
+                                     f"{type(plugins[label]).__name__}.load_state_dict ({type(exc).__name__}: {exc}). "
+                                     "Resume with the plugin that wrote it, or from another checkpoint.") from exc
+                report.restored.append(repr(label))
+                if label in configs:
+                    report.changed += compare(kind, label, configs[label], current[label])
+                elif kind == "penalty" and label in state["weights"] and label not in self.schedules:
+                    saved_weight = state["weights"][label]
+                    if saved_weight != plugins[label].weight:  # version 1: only the weight was kept
+                        report.changed.append(f"penalty {label!r} weight: {saved_weight!r} in the checkpoint, "
+                                              f"{plugins[label].weight!r} here")
+            report.fresh += [f"{kind} {label!r}" for label in plugins if label not in saved]
+        self.regularized_steps = state["regularized_steps"]
+        self.projections = state["projections"]
+        message = report.message()
+        if message:
+            pl.utilities.rank_zero_warn(message, category=ResumeWarning)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(penalties={self.penalties!r}, constraints={self.constraints!r}, "
