@@ -134,3 +134,15 @@ def test_the_delta_search_calibrates_once_per_monitor_quietly_and_measures_repro
     resumed.load_state_dict(monitor.state_dict())
     resumed.lower_bounds["adversarial_perturbation"]._calibrate = counting
     assert resumed.measure(small_cnn)["lower/adversarial_perturbation"] == values[0] and len(checks) == 1
+
+
+def test_the_checkpoint_key_does_not_depend_on_the_lower_bounds() -> None:
+    """A monitor given other lower bounds on resume still finds its history; a label now holding another plugin
+    does not inherit the old plugin's state."""
+    a = RKHSNormMonitor(lower_bounds={"gradient_norm": {}})
+    b = RKHSNormMonitor(lower_bounds={"gradient_norm": {}, "adversarial_perturbation": {}}, every_n_steps=7)
+    assert a.state_key == b.state_key == "RKHSNormMonitor"
+    a.history.append({"step": 0.0})
+    a._states["gradient_norm"] = {"plugin": "AdversarialPerturbation", "state": {}}   # not what b holds there
+    b.load_state_dict(a.state_dict())
+    assert b.history == [{"step": 0.0}] and b._states == {}

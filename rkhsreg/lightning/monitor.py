@@ -111,7 +111,9 @@ class RKHSNormMonitor(pl.Callback):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(lower=sorted(self.lower_bounds), every=self.every_n_steps)
+        """``"RKHSNormMonitor"``, whatever its lower bounds: a changed monitor still finds its checkpointed history
+        (the lower bounds' own states are kept only for the labels that still hold the same plugin)."""
+        return type(self).__name__
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         check_trainer(trainer, type(self).__name__)
@@ -166,8 +168,9 @@ class RKHSNormMonitor(pl.Callback):
                         warnings.simplefilter("ignore", SearchBudgetWarning)
                         if label not in self._states:   # the first measurement: calibrate, keep that state
                             penalty.estimate(net, inputs, targets)
-                            self._states[label] = copy.deepcopy(penalty.state_dict())
-                        penalty.load_state_dict(copy.deepcopy(self._states[label]))
+                            self._states[label] = {"plugin": type(penalty).__name__,
+                                                   "state": copy.deepcopy(penalty.state_dict())}
+                        penalty.load_state_dict(copy.deepcopy(self._states[label]["state"]))
                         estimate = penalty.estimate(net, inputs, targets).detach()
                 finally:
                     penalty.load_state_dict(saved)
@@ -211,7 +214,8 @@ class RKHSNormMonitor(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self._last_step = int(state_dict.get("last_step", -1))
-        self._states = copy.deepcopy(dict(state_dict.get("lower_states", {})))
+        self._states = {label: copy.deepcopy(kept) for label, kept in state_dict.get("lower_states", {}).items()
+                        if label in self.lower_bounds and kept.get("plugin") == type(self.lower_bounds[label]).__name__}
         if state_dict.get("probe") is not None:
             self.probe = state_dict["probe"]
 
