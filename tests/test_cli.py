@@ -376,3 +376,34 @@ def test_evaluate_out_with_a_pdf_or_svg_suffix_writes_that_plot(capsys, tmp_path
     assert _run(capsys, *argv)[0] == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run.csv", "run.json", "run.svg"]
     assert (tmp_path / "out" / "run.svg").read_bytes().lstrip()[:5] == b"<?xml"
+
+
+@pytest.mark.parametrize("cli, python", [
+    (["--n-examples", "6", "--subset-seed", "3", "--seed", "1"], dict(n_examples=6, seed=3)),
+    (["--n-examples", "6", "--seed", "2"], dict(n_examples=6, seed=2)),
+    (["--first-n", "4"], dict(first_n=4)),
+    (["--indices", "17,2,9"], dict(indices=[17, 2, 9])),
+])
+def test_cifar10_from_python_is_what_the_cli_evaluates(capsys, tmp_path, monkeypatch, cli, python):
+    """rkhsreg.data.load_cifar10 returns the very tensors `rkhsreg evaluate --data cifar10` attacks."""
+    from rkhsreg.data import load_cifar10
+    from rkhsreg.evaluation._data import collect
+    from tests._cifar10_helpers import make_imagefolder
+
+    root = tmp_path / "data"
+    make_imagefolder(root / "cifar10_jpeg")                     # 10 classes × 2 test images
+    seen = []
+
+    def capture(model, data, **kwargs):
+        seen.append(collect(data))
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr("rkhsreg.evaluation.sweep.evaluate_robustness", capture)
+    torch.save(tiny_cnn(num_classes=10).state_dict(), tmp_path / "w.pt")
+    code, _, err = _run(capsys, "--model", TINY, "--model-kwargs", '{"num_classes": 10}', "--weights",
+                        str(tmp_path / "w.pt"), "--data", "cifar10", "--data-dir", str(root), "--epsilons", "0.5",
+                        "--no-progress", *cli)
+    assert code == 1 and "captured" in err
+    x, y = load_cifar10(root, **python)
+    torch.testing.assert_close(seen[0][0], x, rtol=0, atol=0)
+    assert seen[0][1].tolist() == y.tolist()

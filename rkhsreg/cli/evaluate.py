@@ -89,23 +89,24 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def _select(dataset: Any, args: argparse.Namespace) -> tuple[Any, list[int]]:
-    """The examples to evaluate and their indices in the split (recorded in the output)."""
+    """The examples to evaluate and their indices in the split (recorded in the output), chosen by
+    :func:`rkhsreg.data.select_indices`: the rule the Python loaders (``load_cifar10``) apply too."""
     import torch
 
-    from rkhsreg.cli.datasets import subset
+    from rkhsreg.data.examples import select_indices
 
     if args.indices is not None:
         bad = [i for i in args.indices if i >= len(dataset)]
         if bad:
             raise UserError(f"--indices: {bad[0]} is out of range; the {args.split} split has {len(dataset)} "
                              f"examples (0 to {len(dataset) - 1})")
-        return torch.utils.data.Subset(dataset, list(args.indices)), list(args.indices)
-    if args.first_n is not None:
-        indices = list(range(min(args.first_n, len(dataset))))
-        return torch.utils.data.Subset(dataset, indices), indices
-    data = subset(dataset, args.n_examples, seed=args.seed if args.subset_seed is None else args.subset_seed)
-    indices = list(data.indices) if isinstance(data, torch.utils.data.Subset) else list(range(len(data)))
-    return data, indices
+        indices = select_indices(len(dataset), indices=args.indices)
+    elif args.first_n is not None:
+        indices = select_indices(len(dataset), first_n=args.first_n)
+    else:
+        indices = select_indices(len(dataset), n_examples=args.n_examples,
+                                 seed=args.seed if args.subset_seed is None else args.subset_seed)
+    return torch.utils.data.Subset(dataset, indices), indices
 
 
 def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
