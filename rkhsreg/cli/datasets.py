@@ -65,9 +65,11 @@ def cifar10_folder(data_dir: str | os.PathLike | None, split: str = "test") -> P
 
 
 def _image_folder(path: Path) -> Any:
+    from rkhsreg.data.images import read_rgb
+
     tv = _torchvision()
     try:
-        return tv.datasets.ImageFolder(str(path), transform=tv.transforms.ToTensor())
+        return tv.datasets.ImageFolder(str(path), transform=tv.transforms.ToTensor(), loader=read_rgb)
     except (FileNotFoundError, RuntimeError) as exc:
         raise InputError(f"{str(path)!r} is not an image folder ({str(exc).splitlines()[0]}); expected "
                          "<path>/<class>/<image> files.") from None

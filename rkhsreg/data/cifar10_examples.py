@@ -40,10 +40,11 @@ def cifar10_split(data_dir: str | os.PathLike[str] | None = None, *, split: str 
     except ImportError as exc:
         raise ImportError("reading CIFAR-10 needs torchvision: pip install 'rkhsreg[data]'.") from exc
     from rkhsreg.data.cifar10_files import find_cifar10
+    from rkhsreg.data.images import read_rgb
 
     folder = find_cifar10(data_dir, cache_dir=cache_dir, source="imagefolder").path / split
     try:
-        return datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
+        return datasets.ImageFolder(str(folder), transform=transforms.ToTensor(), loader=read_rgb)
     except (FileNotFoundError, RuntimeError) as exc:
         raise InputError(f"{str(folder)!r} is not an image folder ({str(exc).splitlines()[0]}); expected "
                          "<split>/<class>/<image> files.") from None
