@@ -46,8 +46,10 @@ def test_save_refuses_to_replace_files_unless_overwrite(tmp_path):
     paths = result.save(tmp_path / "curve", plot=False)
     paths["csv"].write_text("kept\n")
     paths["json"].unlink()
-    with pytest.raises(FileExistsError, match=r"curve\.csv already exist.*overwrite=True"):
+    from rkhsreg._errors import OutputExistsError
+    with pytest.raises(OutputExistsError, match=r"curve\.csv already exist.*overwrite=True") as refused:
         result.save(tmp_path / "curve", plot=False)
+    assert isinstance(refused.value, FileExistsError)                       # what a user already catches
     assert paths["csv"].read_text() == "kept\n" and not paths["json"].exists()   # nothing written
     result.save(tmp_path / "curve", plot=False, overwrite=True)
     assert paths["csv"].read_text().startswith("epsilon,") and paths["json"].exists()
@@ -59,9 +61,10 @@ def test_save_refuses_to_replace_files_unless_overwrite(tmp_path):
 def test_save_into_a_folder_is_refused(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "run.json").mkdir()
-    with pytest.raises(ValueError, match="is a folder"):
+    from rkhsreg._errors import ConfigurationError
+    with pytest.raises(ConfigurationError, match="is a folder"):
         _result().save(tmp_path / "results", plot=False)
-    with pytest.raises(ValueError, match=r"run\.json is a folder"):
+    with pytest.raises(ConfigurationError, match=r"run\.json is a folder"):
         _result().save(tmp_path / "run", plot=False)
 
 

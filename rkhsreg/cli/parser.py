@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--label", action="append", default=None,
                       help="legend label of each result, in order (repeat once per result; default: file names)")
     plot.add_argument("--title", default=None, help="the figure's title (default: none)")
-    plot.add_argument("--xlabel", default=None, help="the x-axis label (default: 'ε (ℓ2 radius)' or 'ε (ℓ∞ radius)')")
+    plot.add_argument("--xlabel", default=None,
+                      help="the x-axis label (default: 'ε (ℓ2 radius)' or 'ε (ℓ∞ radius)')")
     plot.add_argument("--overwrite", action="store_true", help="replace an existing --out (default: refuse)")
     plot.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser

@@ -14,12 +14,14 @@ import math
 import os
 import platform
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rkhsreg._atomic import atomic_write
+from rkhsreg._errors import ConfigurationError, InputError, OutputExistsError
 
 __all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions", "output_paths"]
 
@@ -42,16 +44,17 @@ def output_paths(prefix: str | os.PathLike, *, plot: bool = True) -> dict[str, P
             fmt = suffix[1:] if suffix in (".png", ".pdf", ".svg") else fmt
             break
     if not text or text.endswith(("/", os.sep)):
-        raise ValueError(f"prefix={os.fspath(prefix)!r} names a folder; pass a file prefix such as 'results/eval'.")
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r} names a folder; pass a file prefix such as "
+                                 "'results/eval'.")
     if Path(text).is_dir():
-        raise ValueError(f"prefix={os.fspath(prefix)!r} is a folder; pass a file prefix inside it such as "
-                         f"{os.path.join(text, 'eval')!r}.")
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r} is a folder; pass a file prefix inside it such "
+                                 f"as {os.path.join(text, 'eval')!r}.")
     kinds = ("json", "csv", fmt) if plot else ("json", "csv")
     paths = {kind: Path(f"{text}.{kind}") for kind in kinds}
     folders = [str(p) for p in paths.values() if p.is_dir()]
     if folders:
-        raise ValueError(f"prefix={os.fspath(prefix)!r}: {', '.join(folders)} is a folder, where a file would be "
-                         "written; pass another prefix.")
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r}: {', '.join(folders)} is a folder, where a file "
+                                 "would be written; pass another prefix.")
     return paths
 
 
@@ -143,10 +146,6 @@ class RobustnessResult:
             >>> result.accuracy_at(0.5)  # doctest: +SKIP
             0.62
         """
-        from numbers import Real
-
-        from rkhsreg._errors import ConfigurationError
-
         value = float(epsilon) if isinstance(epsilon, Real) and not isinstance(epsilon, bool) else None
         if isinstance(epsilon, torch.Tensor) and epsilon.numel() == 1 and not epsilon.dtype == torch.bool:
             value = float(epsilon)
@@ -172,8 +171,6 @@ class RobustnessResult:
             >>> RobustnessResult.load("results/eval.json").robust_accuracy  # doctest: +SKIP
             [0.81, 0.42]
         """
-        from rkhsreg._errors import InputError
-
         where = os.fspath(path)
         try:
             record = json.loads(Path(where).read_text(encoding="utf-8"))
@@ -296,21 +293,21 @@ class RobustnessResult:
             overwrite: replace files that already exist (default: refuse, before writing anything).
 
         Raises:
-            FileExistsError: one of the files exists and ``overwrite`` is False (all of them named).
-            ValueError: ``prefix`` names a folder.
+            OutputExistsError: (a ``FileExistsError``) one of the files exists and ``overwrite`` is False (all
+                of them named); nothing is written.
+            ConfigurationError: ``prefix`` names a folder, or ``overwrite`` is not a bool.
 
         Example:
             >>> result.save("results/eval.pdf")  # doctest: +SKIP
             {'json': PosixPath('results/eval.json'), 'csv': PosixPath('results/eval.csv'), 'pdf': ...}
         """
         if not isinstance(overwrite, bool):
-            from rkhsreg._errors import ConfigurationError
             raise ConfigurationError(f"overwrite={overwrite!r} is not allowed; pass True or False.")
         paths = output_paths(prefix, plot=plot)
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing and not overwrite:
-            raise FileExistsError(f"{', '.join(existing)} already exist(s); pass another prefix, or overwrite=True "
-                                  "to replace them.")
+            raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass another prefix, or overwrite=True "
+                                    "to replace them.")
         self.to_json(paths["json"])
         self.to_csv(paths["csv"])
         for kind in ("png", "pdf", "svg"):
