@@ -46,7 +46,7 @@ def test_save_refuses_to_replace_files_unless_overwrite(tmp_path):
     paths = result.save(tmp_path / "curve", plot=False)
     paths["csv"].write_text("kept\n")
     paths["json"].unlink()
-    from rkhsreg._errors import OutputExistsError
+    from rkhsreg import OutputExistsError
     with pytest.raises(OutputExistsError, match=r"curve\.csv already exist.*overwrite=True") as refused:
         result.save(tmp_path / "curve", plot=False)
     assert isinstance(refused.value, FileExistsError)                       # what a user already catches
