@@ -6,7 +6,8 @@ Every class also subclasses the standard exception a user would already catch
 
 from __future__ import annotations
 
-__all__ = ["RKHSRegError", "ConfigurationError", "InputError", "PluginNotFoundError", "PluginValidationError"]
+__all__ = ["RKHSRegError", "ConfigurationError", "InputError", "OutputExistsError", "PluginNotFoundError",
+           "PluginValidationError"]
 
 
 class RKHSRegError(Exception):
@@ -19,6 +20,10 @@ class ConfigurationError(RKHSRegError, ValueError):
 
 class InputError(RKHSRegError, ValueError):
     """A model, input batch or target tensor handed to a plugin does not fit it."""
+
+
+class OutputExistsError(RKHSRegError, FileExistsError):
+    """A result file would replace an existing one, and replacing was not asked for (``overwrite=True``)."""
 
 
 class PluginNotFoundError(RKHSRegError, KeyError):

@@ -162,3 +162,44 @@ def write_quadrant_folder(root, per_class: int = 3, size: int = 8, seed: int = 0
             pixels = torch.rand(size, size, 3, generator=g) * 0.6
             pixels[r * half:(r + 1) * half, col * half:(col + 1) * half] += 0.35
             Image.fromarray((pixels.clamp(0, 1) * 255).to(torch.uint8).numpy()).save(folder / f"{i}.png")
+
+
+class Normalized(nn.Module):
+    """A user's model factory's usual shape: normalisation buffers next to the network (``net.mean``…)."""
+
+    def __init__(self, model: nn.Module, channels: int = 3) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.full((1, channels, 1, 1), 0.5))
+        self.register_buffer("std", torch.full((1, channels, 1, 1), 0.25))
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def normalized_tiny_cnn() -> Normalized:
+    """:func:`tiny_cnn` behind a normalisation (``tests._evaluation_helpers:normalized_tiny_cnn``)."""
+    return Normalized(tiny_cnn())
+
+
+def fixed_size_net(size: int = 32) -> nn.Sequential:
+    """A chain network that takes 3 channels of exactly ``size``×``size`` (a flatten before its linear layer)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * size * size, 4))
+
+
+class Residual(nn.Module):
+    """Not a chain (a skip connection): the certificate cannot bound it (``tests._evaluation_helpers:residual_cnn``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x + torch.relu(self.conv(x)))
+
+
+def residual_cnn() -> Residual:
+    torch.manual_seed(0)
+    return Residual()

@@ -144,3 +144,166 @@ def test_a_torn_last_line_is_cut_and_never_merged_or_read(tmp_path, torn):
     rows = read_runs(path)
     assert [(r["seed"], r["test_acc"]) for r in rows] == [("0", "90.1"), ("2", "92.0")]
     assert path.read_text().count("\n") == 3
+
+
+# ------------------------------------------------------------------ checkpoints: no tensor dropped or missed silently
+def _evaluate_not_called(monkeypatch) -> list:
+    called: list = []
+    monkeypatch.setattr("rkhsreg.evaluation.sweep.evaluate_robustness", lambda *a, **k: called.append(1))
+    return called
+
+
+def _ckpt(path: Path, state: dict) -> Path:
+    torch.save({"state_dict": state, "epoch": 3}, path)
+    return path
+
+
+def test_a_checkpoint_with_tensors_the_model_does_not_load_is_refused(capsys, setup):
+    """A LightningModule's net holding normalisation buffers next to the network: evaluating the bare network
+    would drop them and give other numbers."""
+    import json
+
+    from tests._evaluation_helpers import normalized_tiny_cnn
+
+    tmp_path, _, base = setup
+    ckpt = _ckpt(tmp_path / "norm.ckpt", {f"net.{k}": v for k, v in normalized_tiny_cnn().state_dict().items()})
+    line = _error(capsys, [*base, "--checkpoint", str(ckpt)])
+    assert "holds 2 tensors the model does not load ('net.mean', 'net.std')" in line
+    assert "--non-strict" in line and "norm.ckpt" in line
+    out = tmp_path / "r"
+    assert main([*base, "--checkpoint", str(ckpt), "--non-strict", "--out", str(out), "--no-plot"]) == 0
+    err = capsys.readouterr().err
+    assert "2 tensors of the file not loaded (net.mean, net.std), 0 of the model's" in err
+    assert json.loads(out.with_suffix(".json").read_text())["run"]["weights"] == {
+        "prefix": "net.model.", "not_loaded": ["net.mean", "net.std"], "not_found": []}
+    right = [*base[:2], "tests._evaluation_helpers:normalized_tiny_cnn", *base[3:]]   # the factory that holds them
+    assert main([*right, "--checkpoint", str(ckpt)]) == 0
+
+
+def test_a_checkpoint_missing_some_of_the_models_tensors_is_refused(capsys, setup):
+    tmp_path, _, base = setup
+    state = {f"model.{k}": v for k, v in tiny_cnn().state_dict().items() if k != "4.bias"}
+    line = _error(capsys, [*base, "--checkpoint", str(_ckpt(tmp_path / "part.ckpt", state))])
+    assert "1 of its 4 tensors are not in the file ('4.bias', looked up under prefix 'model.')" in line
+    assert "--non-strict" in line
+    assert main([*base, "--checkpoint", str(tmp_path / "part.ckpt"), "--non-strict"]) == 0
+    assert "1 of the model's left at their initial values (4.bias)" in capsys.readouterr().err
+
+
+def test_a_wrong_architecture_names_the_files_and_the_models_prefixes(capsys, setup):
+    tmp_path, _, base = setup
+    state = {"net.stem.weight": torch.zeros(8, 1, 3, 3), "net.blocks.0.conv.weight": torch.zeros(8, 8, 3, 3),
+             "net.classifier.weight": torch.zeros(10, 8)}
+    line = _error(capsys, [*base, "--checkpoint", str(_ckpt(tmp_path / "other.ckpt", state))])
+    assert "none of the model's tensors is in the file" in line
+    assert "The file holds 3 tensors under 'net.': 'stem.', 'blocks.', 'classifier.'" in line
+    assert "the model expects 4 tensors: '0.', '4.'" in line
+    line = _error(capsys, [*base, "--weights", str(tmp_path / "other.ckpt"), "--non-strict"])
+    assert "none of the model's tensors is in the file" in line        # nothing to load: refused even so
+    # names that happen to end like the model's ('features.0.weight'): the prefixes are named all the same
+    state = {"net.features.0.weight": torch.zeros(8, 1, 3, 3), "net.features.3.weight": torch.zeros(8, 8, 3, 3),
+             "net.classifier.weight": torch.zeros(10, 8)}
+    line = _error(capsys, [*base, "--checkpoint", str(_ckpt(tmp_path / "vgg.ckpt", state)), "--non-strict"])
+    assert "3 of its 4 tensors are not in the file" in line and "'net.features.0.weight' is (8, 1, 3, 3)" in line
+    assert "The file holds 3 tensors under 'net.': 'features.', 'classifier.'" in line
+
+
+def test_a_checkpoint_of_another_width_names_the_tensor_and_both_shapes(capsys, setup):
+    tmp_path, _, base = setup
+    torch.save(tiny_cnn(num_classes=10).state_dict(), tmp_path / "ten.pt")
+    line = _error(capsys, [*base, "--weights", str(tmp_path / "ten.pt")])
+    assert "'4.weight' is (10, 16) in the file, '4.weight' is (4, 16) in the model" in line
+
+
+def test_several_complete_models_in_one_file_are_listed(capsys, setup):
+    tmp_path, _, base = setup
+    state = {f"{p}{k}": v for p in ("model.", "ema.") for k, v in tiny_cnn().state_dict().items()}
+    ckpt = _ckpt(tmp_path / "ema.ckpt", state)
+    line = _error(capsys, [*base, "--checkpoint", str(ckpt)])
+    assert "holds 2 complete copies of the model, under prefixes 'model.', 'ema.'" in line and "--prefix" in line
+    assert main([*base, "--checkpoint", str(ckpt), "--prefix", "ema."]) == 0
+    line = _error(capsys, [*base, "--checkpoint", str(ckpt), "--prefix", "swa."])
+    assert "holds no tensor under prefix 'swa.'" in line
+
+
+# ------------------------------------------------------------------------- options refused before any work
+@pytest.mark.parametrize("extra, match", [
+    ([], "needs its trained tensors: pass --weights (a state-dict file) or --checkpoint"),
+    (["--weights", "{w}", "--random-init"], "--random-init and --weights contradict each other"),
+    (["--random-init", "--non-strict"], "--non-strict applies to a weights file"),
+    (["--random-init", "--prefix", "net."], "--prefix applies to a weights file"),
+    (["--weights", "{w}", "--num-classes", "10"], "--num-classes 10 has no effect on --model "
+                                                  "tests._evaluation_helpers:tiny_cnn (only timm: models take it)"),
+    (["--weights", "{w}", "--out", ""], "--out '' names no file"),
+    (["--weights", "{w}", "--out", " "], "--out ' ' names no file"),
+    (["--weights", "{w}", "--out", "{folder}"], "is a folder; pass a file prefix inside it"),
+    (["--weights", "{w}", "--out", "{folder}/r.json"], "r.json is a folder, where a file would be written"),
+])
+def test_options_that_contradict_or_do_nothing_are_refused_before_any_work(capsys, setup, monkeypatch, extra, match):
+    tmp_path, weights, base = setup
+    (tmp_path / "results" / "r.json").mkdir(parents=True)
+    extra = [e.replace("{w}", str(weights)).replace("{folder}", str(tmp_path / "results")) for e in extra]
+    called = _evaluate_not_called(monkeypatch)
+    line = _error(capsys, [*base, *extra])
+    assert match in line and not called
+
+
+def test_duplicate_indices_are_refused_by_the_parser(capsys, setup):
+    _, weights, base = setup
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--weights", str(weights), "--indices", "3,1,3,2,1"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and "--indices" in line and "lists 1, 3 more than once" in line
+
+
+@pytest.mark.parametrize("model, kwargs, match", [
+    ("tests._evaluation_helpers:tiny_cnn", '{"in_chans": 1}', "model takes 1 channel (its first convolution), data "
+                                                              "imagefolder:"),
+    ("tests._evaluation_helpers:fixed_size_net", None, "model takes 3 channels of 32×32, data imagefolder:"),
+    ("rkhsreg.models:mnist_vgg5", '{"width": 2}', "model takes 1 channel of 28×28, data imagefolder:"),
+])
+def test_a_model_that_does_not_take_the_datas_images_names_both_shapes(capsys, setup, monkeypatch, model, kwargs,
+                                                                       match):
+    _, _, base = setup
+    called = _evaluate_not_called(monkeypatch)
+    argv = [*base[:2], model, *base[3:], "--random-init", *(["--model-kwargs", kwargs] if kwargs else [])]
+    line = _error(capsys, argv)
+    assert match in line and "has 3 channels of 8×8" in line and not called
+
+
+# ----------------------------------------------------------------------------------- --certify: checked first
+def test_certify_on_a_model_it_cannot_bound_fails_before_any_attack(capsys, setup, monkeypatch):
+    tmp_path, _, base = setup
+    called = _evaluate_not_called(monkeypatch)
+    argv = [*base[:2], "tests._evaluation_helpers:residual_cnn", *base[3:], "--random-init", "--certify"]
+    line = _error(capsys, argv)
+    assert line.startswith("rkhsreg evaluate: error: --certify: no certified accuracy for this model")
+    assert "Drop --certify" in line and "certify=False" not in line and not called
+
+
+def test_evaluate_robustness_refuses_certify_before_attacking(monkeypatch):
+    from rkhsreg._errors import InputError
+    from tests._evaluation_helpers import residual_cnn
+
+    attacked = []
+    monkeypatch.setattr("rkhsreg.evaluation.sweep._Sweep.stage", lambda *a, **k: attacked.append(1))
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    with pytest.raises(InputError, match="no certified accuracy for this model"):
+        evaluate_robustness(residual_cnn().eval(), (x, y), epsilons=[0.1], certify=True, sanity=False)
+    assert not attacked
+
+
+def test_a_late_certify_failure_still_writes_the_attack_curve(capsys, setup, monkeypatch):
+    import json
+
+    tmp_path, weights, base = setup
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("rkhsreg.evaluation.certified.attach_certified", broken)
+    out = tmp_path / "late"
+    line = _error(capsys, [*base, "--weights", str(weights), "--certify", "--out", str(out), "--no-plot"])
+    assert "--certify failed after the attacks: out of memory (the attack curve was written to --out)" in line
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["certified_acc"] is None and record["robust_acc"]["0.5"] is not None

@@ -54,12 +54,13 @@ def _one_line_error(err: str, match: str) -> None:
 @pytest.mark.parametrize("args, match", [
     (["--model", TINY, "--weights", "missing.pt"], "--weights 'missing.pt': no such file"),
     (["--model", TINY, "--checkpoint", "missing.ckpt"], "--checkpoint 'missing.ckpt': no such file"),
-    (["--model", "tests._evaluation_helpers:nope"], "has no attribute 'nope'"),
-    (["--model", "no_such_package.models:net"], "cannot import module 'no_such_package.models'"),
-    (["--model", "tiny_cnn"], "is not allowed; pass 'package.module:factory'"),
-    (["--model", "timm:resnet18"], "has random weights; pass --weights"),
-    (["--model", TINY, "--model-kwargs", "{width: 2}"], "is not valid JSON"),
-    (["--model", TINY, "--model-kwargs", '{"width": 2}'], "could not be built"),
+    (["--model", "tests._evaluation_helpers:nope", "--random-init"], "has no attribute 'nope'"),
+    (["--model", "no_such_package.models:net", "--random-init"], "cannot import module 'no_such_package.models'"),
+    (["--model", "tiny_cnn", "--random-init"], "is not allowed; pass 'package.module:factory'"),
+    (["--model", "timm:resnet18"], "needs its trained tensors: pass --weights"),
+    (["--model", TINY], "needs its trained tensors: pass --weights"),
+    (["--model", TINY, "--model-kwargs", "{width: 2}", "--random-init"], "is not valid JSON"),
+    (["--model", TINY, "--model-kwargs", '{"width": 2}', "--random-init"], "could not be built"),
 ])
 def test_bad_model_is_one_line_error(capsys, folder, args, match):
     code, out, err = _run(capsys, *args, "--data", f"imagefolder:{folder}", "--epsilons", "0.5", "--no-progress")
@@ -85,7 +86,8 @@ def test_attack_names_on_the_command_line(capsys, tmp_path):
 
     write_quadrant_folder(tmp_path / "images")
     base = ["--model", "tests._evaluation_helpers:quadrant_net", "--data", f"imagefolder:{tmp_path / 'images'}",
-            "--epsilons", "20", "--steps", "3", "--no-progress", "--no-sanity"]  # noise breaks all: Square idle
+            "--epsilons", "20", "--steps", "3", "--no-progress", "--no-sanity",
+            "--random-init"]  # the factory sets the weights; noise breaks all: Square idle
     code, out, err = _run(capsys, *base, "--attacks", "default,sqare")
     assert code == 2 and out == ""
     _one_line_error(err, "unknown attack 'sqare'; did you mean 'square'?")
@@ -255,7 +257,7 @@ def test_torchrun_two_processes_write_the_one_process_json(capsys, tmp_path):
     write_quadrant_folder(tmp_path / "images")  # 12 images the quadrant network classifies correctly
     args = ["--model", "tests._evaluation_helpers:quadrant_net", "--data", f"imagefolder:{tmp_path / 'images'}",
             "--epsilons", "0.5,1.5,1.7", "--steps", "3", "--batch-size", "4", "--n-examples", "10", "--certify",
-            "--no-progress"]
+            "--no-progress", "--random-init"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "rkhsreg.cli", "evaluate", *args, "--out", str(tmp_path / "two")],
@@ -325,3 +327,83 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"rkhsreg {__version__}"
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert exit_.value.code == 0
+    listed = {line.split()[0] for line in text.splitlines() if line.startswith("    ") and line.split()}
+    assert {"fit", "validate", "test", "predict", "evaluate", "plot"} <= listed, text
+
+
+def _saved(path: Path, robust: list[float], certified: list[float] | None = None) -> Path:
+    from rkhsreg.evaluation import RobustnessResult
+
+    distances = torch.tensor([0.0, 0.4, 0.8, 2.0], dtype=torch.float64)
+    RobustnessResult(norm="l2", epsilons=[0.5, 1.0], clean_accuracy=0.75, robust_accuracy=robust,
+                     distances=distances, correct=distances > 0, certified_accuracy=certified).to_json(path)
+    return path
+
+
+def test_plot_overlays_saved_results_in_the_format_of_out(capsys, tmp_path):
+    a = _saved(tmp_path / "plain.json", [0.5, 0.25])
+    b = _saved(tmp_path / "delta.json", [0.75, 0.5], certified=[0.25, 0.0])
+    fig = tmp_path / "fig.pdf"
+    assert main(["plot", str(a), str(b), "--out", str(fig), "--label", "plain", "--label", "‖f‖²_δ"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {fig}" and fig.read_bytes()[:4] == b"%PDF"
+    assert main(["plot", str(a), "--out", str(tmp_path / "one.svg")]) == 0
+    assert b"plain: robust accuracy (attacks)" in (tmp_path / "one.svg").read_bytes()   # default label: file name
+    capsys.readouterr()
+    for argv, match in (
+            ([str(a), "--out", str(fig)], "already exists; pass another --out, or --overwrite"),
+            ([str(a), "--out", str(tmp_path / "fig.jpg")], "end the file name with .png, .pdf, .svg"),
+            ([str(a), "--out", str(tmp_path)], "end the file name with .png, .pdf, .svg"),
+            ([str(a), str(b), "--out", str(tmp_path / "f.png"), "--label", "x"], "--label given 1 times for 2"),
+            ([str(tmp_path / "none.json"), "--out", str(tmp_path / "f.png")], "none.json' does not exist"),
+    ):
+        assert main(["plot", *argv]) == 2
+        _one_line_error(capsys.readouterr().err, match)
+    assert main(["plot", str(a), "--out", str(fig), "--overwrite"]) == 0
+
+
+def test_evaluate_out_with_a_pdf_or_svg_suffix_writes_that_plot(capsys, tmp_path):
+    write_quadrant_folder(tmp_path / "images")
+    argv = ["--model", "tests._evaluation_helpers:quadrant_net", "--random-init", "--data",
+            f"imagefolder:{tmp_path / 'images'}", "--epsilons", "0.5", "--steps", "2", "--first-n", "4",
+            "--no-progress", "--no-sanity", "--attacks", "apgd-ce", "--out", str(tmp_path / "out" / "run.svg")]
+    assert _run(capsys, *argv)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run.csv", "run.json", "run.svg"]
+    assert (tmp_path / "out" / "run.svg").read_bytes().lstrip()[:5] == b"<?xml"
+
+
+@pytest.mark.parametrize("cli, python", [
+    (["--n-examples", "6", "--subset-seed", "3", "--seed", "1"], dict(n_examples=6, seed=3)),
+    (["--n-examples", "6", "--seed", "2"], dict(n_examples=6, seed=2)),
+    (["--first-n", "4"], dict(first_n=4)),
+    (["--indices", "17,2,9"], dict(indices=[17, 2, 9])),
+])
+def test_cifar10_from_python_is_what_the_cli_evaluates(capsys, tmp_path, monkeypatch, cli, python):
+    """rkhsreg.data.load_cifar10 returns the very tensors `rkhsreg evaluate --data cifar10` attacks."""
+    from rkhsreg.data import load_cifar10
+    from rkhsreg.evaluation._data import collect
+    from tests._cifar10_helpers import make_imagefolder
+
+    root = tmp_path / "data"
+    make_imagefolder(root / "cifar10_jpeg")                     # 10 classes × 2 test images
+    seen = []
+
+    def capture(model, data, **kwargs):
+        seen.append(collect(data))
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr("rkhsreg.evaluation.sweep.evaluate_robustness", capture)
+    torch.save(tiny_cnn(num_classes=10).state_dict(), tmp_path / "w.pt")
+    code, _, err = _run(capsys, "--model", TINY, "--model-kwargs", '{"num_classes": 10}', "--weights",
+                        str(tmp_path / "w.pt"), "--data", "cifar10", "--data-dir", str(root), "--epsilons", "0.5",
+                        "--no-progress", *cli)
+    assert code == 1 and "captured" in err
+    x, y = load_cifar10(root, **python)
+    torch.testing.assert_close(seen[0][0], x, rtol=0, atol=0)
+    assert seen[0][1].tolist() == y.tolist()

@@ -167,3 +167,37 @@ def test_resnet18_cifar_stem():
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1)
     assert isinstance(net[1].maxpool, torch.nn.Identity)
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+# ------------------------------------------------------------------------ load_cifar10: the CLI's examples
+def test_load_cifar10_selects_as_the_command_line_does(tree):
+    from rkhsreg.data import load_cifar10, select_indices
+
+    _, test = cifar10_datasets(tree.parent)
+    x, y = load_cifar10(tree.parent, n_examples=5, seed=3)
+    chosen = select_indices(20, n_examples=5, seed=3)
+    assert x.shape == (5, 3, 32, 32) and chosen == sorted(chosen) and len(set(chosen)) == 5
+    torch.testing.assert_close(x, torch.stack([test[i][0] for i in chosen]))
+    assert y.tolist() == [test[i][1] for i in chosen] and y.dtype == torch.long
+    assert load_cifar10(tree.parent, first_n=3)[1].tolist() == [0, 0, 1]        # sorted by class: the first n
+    assert load_cifar10(tree.parent, indices=[19, 0])[1].tolist() == [9, 0]
+    assert load_cifar10(tree.parent, split="train")[0].shape[0] == 30           # default: the whole split
+    assert select_indices(20, n_examples=5, seed=4) != chosen
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(first_n=2, indices=[1]), "first_n and indices were both given"),
+    (dict(n_examples=2, first_n=1), "n_examples and first_n were both given"),
+    (dict(indices=[3, 3]), "indices list 3 more than once"),
+    (dict(indices=[20]), "indices: 20 is not an example of this split; pass ints from 0 to 19"),
+    (dict(indices=[-1]), "indices: -1 is not an example"),
+    (dict(n_examples=0), "n_examples=0 is not allowed"),
+    (dict(first_n=True), "first_n=True is not allowed"),
+    (dict(n_examples=3, seed="0"), "seed='0' is not allowed"),
+    (dict(split="val"), "split='val' is not allowed"),
+])
+def test_load_cifar10_refuses_bad_selections(tree, kwargs, match):
+    from rkhsreg.data import load_cifar10
+
+    with pytest.raises(ConfigurationError, match=match):
+        load_cifar10(tree.parent, **kwargs)

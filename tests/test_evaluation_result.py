@@ -26,8 +26,108 @@ def _result(**kwargs) -> RobustnessResult:
 def test_accuracy_at_matches_curve():
     result = _result()
     assert result.robust_accuracy == [0.75, 0.5, 0.25]
-    assert result.accuracy_at(0.3) == 0.5 and result.accuracy_at(0.2999) == 0.75
+    assert [result.accuracy_at(e) for e in (0, 0.5, 1)] == [0.75, 0.5, 0.25]
+    assert result.accuracy_at(torch.tensor(0.5)) == 0.5
     assert result.n_examples == 4
+
+
+@pytest.mark.parametrize("epsilon", [0.3, 0.75, float("nan"), -0.5, 2.0, "0.5", True])
+def test_accuracy_at_an_epsilon_the_sweep_did_not_attack_is_refused(epsilon):
+    """Distances were never searched at an ε outside the sweep: an accuracy read from them would overstate it."""
+    from rkhsreg._errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"epsilon=.* is not allowed; pass one of the sweep's radii "
+                                                 r"\(0, 0\.5, 1\)"):
+        _result().accuracy_at(epsilon)
+
+
+def test_save_refuses_to_replace_files_unless_overwrite(tmp_path):
+    result = _result()
+    paths = result.save(tmp_path / "curve", plot=False)
+    paths["csv"].write_text("kept\n")
+    paths["json"].unlink()
+    from rkhsreg import OutputExistsError
+    with pytest.raises(OutputExistsError, match=r"curve\.csv already exist.*overwrite=True") as refused:
+        result.save(tmp_path / "curve", plot=False)
+    assert isinstance(refused.value, FileExistsError)                       # what a user already catches
+    assert paths["csv"].read_text() == "kept\n" and not paths["json"].exists()   # nothing written
+    result.save(tmp_path / "curve", plot=False, overwrite=True)
+    assert paths["csv"].read_text().startswith("epsilon,") and paths["json"].exists()
+    from rkhsreg._errors import ConfigurationError
+    with pytest.raises(ConfigurationError, match="overwrite='yes' is not allowed"):
+        result.save(tmp_path / "other", overwrite="yes")
+
+
+def test_save_into_a_folder_is_refused(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "run.json").mkdir()
+    from rkhsreg._errors import ConfigurationError
+    with pytest.raises(ConfigurationError, match="is a folder"):
+        _result().save(tmp_path / "results", plot=False)
+    with pytest.raises(ConfigurationError, match=r"run\.json is a folder"):
+        _result().save(tmp_path / "run", plot=False)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_plot_writes_the_format_of_its_extension(tmp_path, suffix, magic):
+    pytest.importorskip("matplotlib")
+    result = _result(certified_accuracy=[0.75, 0.25, 0.0])
+    path = tmp_path / f"fig{suffix}"
+    result.plot(path, label="regularized")
+    assert path.read_bytes()[:len(magic)] == magic
+    paths = result.save(tmp_path / f"run{suffix}")                  # save: the plot in the prefix's format
+    assert sorted(p.name for p in paths.values()) == sorted(["run.json", "run.csv", f"run{suffix}"])
+    from rkhsreg._errors import ConfigurationError
+    with pytest.raises(ConfigurationError, match=r"\.png, \.pdf, \.svg"):
+        result.plot(tmp_path / "fig.jpg")
+
+
+def test_plot_speaks_to_readers_and_overlays_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    from rkhsreg.evaluation import plot_results
+
+    one = _result(certified_accuracy=[0.75, 0.25, 0.0])
+    fig = one.plot(label="regularized")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["regularized: robust accuracy (attacks)", "regularized: certified accuracy"]
+    assert ax.get_xlabel() == "ε (ℓ2 radius)" and ax.get_title() == ""
+    assert not any("empirical" in t or "upper bound" in t for t in texts)
+    two = _result(robust_accuracy=[0.75, 0.75, 0.5])
+    one.to_json(tmp_path / "plain.json")
+    fig = plot_results([tmp_path / "plain.json", two], tmp_path / "both.pdf", labels=["plain", "δ"],
+                       title="MNIST", xlabel="ε (pixels)")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "plain: robust accuracy (attacks)", "plain: certified accuracy", "δ: robust accuracy (attacks)"]
+    assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
+    assert list(ax.lines[2].get_ydata()) == [0.75, 0.75, 0.5] and ax.get_xlabel() == "ε (pixels)"
+    assert (tmp_path / "both.pdf").read_bytes()[:4] == b"%PDF"
+    from rkhsreg._errors import ConfigurationError
+    with pytest.raises(ConfigurationError, match="different norms"):
+        plot_results([one, _result(norm="linf")])
+    with pytest.raises(ConfigurationError, match="one label per result"):
+        plot_results([one, two], labels=["a"])
+
+
+def test_load_reads_back_what_save_wrote(tmp_path):
+    from rkhsreg._errors import InputError
+
+    result = _result(certified_accuracy=[0.75, 0.25, 0.0], certified_radii=torch.tensor([0.0, 0.1, 0.6, 2.0]),
+                     lipschitz_constant=3.5, metadata={"model": "m"})
+    back = RobustnessResult.load(result.to_json(tmp_path / "r.json"))
+    assert back.to_dict() | {"versions": None} == result.to_dict() | {"versions": None}
+    assert back.accuracy_at(0.5) == 0.5 and torch.equal(back.distances, result.distances)
+    compact = RobustnessResult.load(result.to_json(tmp_path / "c.json", per_example=False))
+    assert compact.robust_accuracy == result.robust_accuracy and compact.n_examples == 4
+    (tmp_path / "bad.json").write_text('{"eps": [0.5]}')
+    with pytest.raises(InputError, match=r"bad\.json' is not a robustness result: it lacks norm, clean_acc"):
+        RobustnessResult.load(tmp_path / "bad.json")
+    (tmp_path / "html.json").write_text("<html>")
+    with pytest.raises(InputError, match="is not a JSON file"):
+        RobustnessResult.load(tmp_path / "html.json")
+    with pytest.raises(InputError, match="does not exist"):
+        RobustnessResult.load(tmp_path / "none.json")
 
 
 def test_json_has_robustbench_keys_and_no_inf(tmp_path):

@@ -1,4 +1,5 @@
-"""``rkhsreg`` command line: ``rkhsreg evaluate`` measures robust accuracy curves of a trained model.
+"""``rkhsreg`` command line: ``rkhsreg evaluate`` measures robust accuracy curves of a trained model,
+``rkhsreg plot`` overlays saved curves, ``rkhsreg fit`` trains from a config (LightningCLI).
 
 Example::
 
@@ -18,6 +19,7 @@ from rkhsreg.cli.errors import EXIT_USAGE, UserError
 from rkhsreg.cli.evaluate import evaluate_command
 from rkhsreg.cli.fit import LIGHTNING_COMMANDS, lightning_cli
 from rkhsreg.cli.parser import build_parser
+from rkhsreg.cli.plot import plot_command
 
 __all__ = ["main", "build_parser"]
 
@@ -38,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return evaluate_command(args)
+        if args.command == "plot":
+            return plot_command(args)
     except KeyboardInterrupt:
         sys.stderr.write("rkhsreg: interrupted\n")
         return 130

@@ -65,9 +65,11 @@ def cifar10_folder(data_dir: str | os.PathLike | None, split: str = "test") -> P
 
 
 def _image_folder(path: Path) -> Any:
+    from rkhsreg.data.images import read_rgb
+
     tv = _torchvision()
     try:
-        return tv.datasets.ImageFolder(str(path), transform=tv.transforms.ToTensor())
+        return tv.datasets.ImageFolder(str(path), transform=tv.transforms.ToTensor(), loader=read_rgb)
     except (FileNotFoundError, RuntimeError) as exc:
         raise InputError(f"{str(path)!r} is not an image folder ({str(exc).splitlines()[0]}); expected "
                          "<path>/<class>/<image> files.") from None
@@ -95,8 +97,14 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, split:
         if not path.is_dir():
             raise InputError(f"data={name!r}: {str(path)!r} is not a folder.")
         return _image_folder(path)
-    if name == "cifar10":
-        return _image_folder(cifar10_folder(data_dir, split))
+    if name == "cifar10":  # the very dataset rkhsreg.data.load_cifar10 reads
+        from rkhsreg.data.cifar10_examples import cifar10_split
+        from rkhsreg.data.root import DatasetNotFoundError
+
+        try:
+            return cifar10_split(_root(data_dir), split=split)
+        except DatasetNotFoundError as exc:
+            raise InputError(str(exc)) from None
     if name == "mnist":
         from rkhsreg.data import load_mnist
 
@@ -112,8 +120,10 @@ def subset(dataset: Any, n_examples: int | None, seed: int = 0) -> Any:
     """``n_examples`` examples drawn without replacement by a seeded permutation (all, in order, if None).
 
     A permutation rather than the first n: ImageFolder sorts by class, so its first examples are one class.
+    The rule is :func:`rkhsreg.data.select_indices`, which the Python loaders share.
     """
+    from rkhsreg.data.examples import select_indices
+
     if n_examples is None or n_examples >= len(dataset):
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n_examples]
-    return torch.utils.data.Subset(dataset, order.sort().values.tolist())
+    return torch.utils.data.Subset(dataset, select_indices(len(dataset), n_examples=n_examples, seed=seed))

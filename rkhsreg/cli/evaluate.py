@@ -35,18 +35,36 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def evaluate_command(args: argparse.Namespace) -> int:
+def _check_options(args: argparse.Namespace) -> None:
+    """Every option checked on its own and against the others, before anything is loaded."""
     if args.checkpoint and args.weights:
         raise UserError("pass --checkpoint or --weights, not both")
-    if args.model.startswith("timm:") and not (args.checkpoint or args.weights):
-        raise UserError(f"--model {args.model} has random weights; pass --weights (a state-dict file)")
+    weights = args.checkpoint or args.weights
+    if weights and args.random_init:
+        raise UserError(f"--random-init and {'--checkpoint' if args.checkpoint else '--weights'} contradict each "
+                        "other; drop --random-init to evaluate the file's weights")
+    if not weights and not args.random_init:
+        raise UserError(f"--model {args.model} needs its trained tensors: pass --weights (a state-dict file) or "
+                        "--checkpoint (a Lightning checkpoint); --random-init evaluates the weights the factory "
+                        "gives (random unless it sets them)")
+    if not weights and (args.non_strict or args.prefix is not None):
+        raise UserError(f"{'--non-strict' if args.non_strict else '--prefix'} applies to a weights file; pass "
+                        "--weights or --checkpoint, or drop it")
+    if args.num_classes is not None and not args.model.startswith("timm:"):
+        raise UserError(f"--num-classes {args.num_classes} has no effect on --model {args.model} (only timm: models "
+                        "take it); pass the factory's own argument in --model-kwargs, e.g. "
+                        "'{\"num_classes\": 10}'")
     for flag, path in (("--checkpoint", args.checkpoint), ("--weights", args.weights)):
         if path is not None and not os.path.isfile(path):
             raise UserError(f"{flag} {path!r}: no such file")
     if args.first_n is not None and args.indices is not None:
         raise UserError("pass --first-n or --indices, not both")
-    if args.out:
+    if args.out is not None:
         check_out(args)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    _check_options(args)
     for folder in reversed([os.getcwd(), *args.import_path]):  # as 'python -m': the user's own package first
         if not os.path.isdir(folder):
             raise UserError(f"--import-path {folder!r}: no such folder")
@@ -71,23 +89,24 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def _select(dataset: Any, args: argparse.Namespace) -> tuple[Any, list[int]]:
-    """The examples to evaluate and their indices in the split (recorded in the output)."""
+    """The examples to evaluate and their indices in the split (recorded in the output), chosen by
+    :func:`rkhsreg.data.select_indices`: the rule the Python loaders (``load_cifar10``) apply too."""
     import torch
 
-    from rkhsreg.cli.datasets import subset
+    from rkhsreg.data.examples import select_indices
 
     if args.indices is not None:
         bad = [i for i in args.indices if i >= len(dataset)]
         if bad:
             raise UserError(f"--indices: {bad[0]} is out of range; the {args.split} split has {len(dataset)} "
                              f"examples (0 to {len(dataset) - 1})")
-        return torch.utils.data.Subset(dataset, list(args.indices)), list(args.indices)
-    if args.first_n is not None:
-        indices = list(range(min(args.first_n, len(dataset))))
-        return torch.utils.data.Subset(dataset, indices), indices
-    data = subset(dataset, args.n_examples, seed=args.seed if args.subset_seed is None else args.subset_seed)
-    indices = list(data.indices) if isinstance(data, torch.utils.data.Subset) else list(range(len(data)))
-    return data, indices
+        indices = select_indices(len(dataset), indices=args.indices)
+    elif args.first_n is not None:
+        indices = select_indices(len(dataset), first_n=args.first_n)
+    else:
+        indices = select_indices(len(dataset), n_examples=args.n_examples,
+                                 seed=args.seed if args.subset_seed is None else args.subset_seed)
+    return torch.utils.data.Subset(dataset, indices), indices
 
 
 def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
@@ -97,6 +116,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     from rkhsreg._errors import ConfigurationError, RKHSRegError
     from rkhsreg.cli.datasets import load_dataset
     from rkhsreg.cli.models import build_model, load_weights
+    from rkhsreg.cli.shapes import check_input_shape
     from rkhsreg.evaluation.sanity import RobustnessWarning
     from rkhsreg.evaluation.settings import AttackSettings
     from rkhsreg.evaluation.sweep import evaluate_robustness
@@ -108,8 +128,15 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
         example = dataset[0][0]
         model = build_model(args.model, num_classes=args.num_classes or 10, in_chans=int(example.shape[0]),
                             kwargs=args.model_kwargs)
+        report = None
         if args.checkpoint or args.weights:
-            load_weights(model, args.checkpoint or args.weights)
+            report = load_weights(model, args.checkpoint or args.weights, strict=not args.non_strict,
+                                  prefix=args.prefix)
+            if rank == 0 and (report.unused or report.missing):
+                sys.stderr.write(f"rkhsreg evaluate: warning: --non-strict: {len(report.unused)} tensors of the file "
+                                 f"not loaded{_listed(report.unused)}, {len(report.missing)} of the model's left at "
+                                 f"their initial values{_listed(report.missing)}\n")
+        check_input_shape(model, example, args.data)
         if args.device is None:
             device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
         else:
@@ -119,6 +146,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                 raise UserError(str(err)) from None
         model.to(device)
         data, indices = _select(dataset, args)
+        constant = _certifiable(model, example) if args.certify else None
         progress = Progress(enabled=not args.no_progress and rank == 0)
         try:
             with warnings.catch_warnings():
@@ -127,7 +155,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                 result = evaluate_robustness(
                     model, data, norm=args.norm, epsilons=args.epsilons, attack=attack, batch_size=args.batch_size,
                     device=device, bounds=args.bounds, seed=args.seed, sanity=not args.no_sanity,
-                    certify=args.certify, progress=progress)
+                    certify=False, progress=progress)
         finally:
             progress.close()
     except RKHSRegError as exc:
@@ -135,9 +163,51 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     result.metadata.update({"model": args.model, "checkpoint": args.checkpoint or args.weights, "data": args.data,
                             "split": args.split, "indices": indices, "device": str(device), "world_size": world,
                             "command": shlex.join(["rkhsreg", *args.argv])})
+    if report is not None:
+        result.metadata["weights"] = {"prefix": report.prefix, "not_loaded": report.unused,
+                                      "not_found": report.missing}
+    late = None
+    if args.certify:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=RobustnessWarning)
+                _certify(result, model, data, args, device, constant)
+        except Exception as exc:  # the attack curve is kept: written below, then the error is reported
+            late = exc
     if rank == 0:
         print(result.table())
         if args.out:
-            paths = result.save(args.out, plot=not args.no_plot)
+            paths = result.save(args.out, plot=not args.no_plot, overwrite=args.overwrite)
             print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if late is not None:
+        kept = " (the attack curve was written to --out)" if args.out else ""
+        raise UserError(f"--certify failed after the attacks: {late}{kept}; drop --certify to get the attack "
+                        "curve alone") from late
     return 0
+
+
+def _listed(names: list[str], limit: int = 4) -> str:
+    if not names:
+        return ""
+    return " (" + ", ".join(names[:limit]) + (f", … {len(names)} in all" if len(names) > limit else "") + ")"
+
+
+def _certifiable(model: Any, example: Any) -> float:
+    """The model's Lipschitz bound, computed before any attack: a model it cannot bound is refused at once."""
+    from rkhsreg._errors import InputError
+    from rkhsreg.evaluation.certified import lipschitz_constant
+
+    try:
+        return lipschitz_constant(model, tuple(example.shape))
+    except InputError as exc:
+        reason = str(exc.__cause__ or exc)
+        raise UserError(f"--certify: no certified accuracy for this model: {reason} Drop --certify to get the attack "
+                        "curve alone.") from exc
+
+
+def _certify(result: Any, model: Any, data: Any, args: argparse.Namespace, device: Any, constant: float) -> None:
+    from rkhsreg.evaluation._data import collect
+    from rkhsreg.evaluation.certified import attach_certified
+
+    inputs, labels = collect(data)
+    attach_certified(result, model, inputs, labels, batch_size=args.batch_size, device=device, lipschitz=constant)

@@ -3,7 +3,9 @@
 Weights (a state dict, or a Lightning checkpoint with its ``"state_dict"``) are read with
 ``torch.load(weights_only=True)``: a file from elsewhere can carry tensors, not executable objects.
 Lightning stores the network's parameters under the attribute path of the LightningModule
-(``model.0.weight``, ``net.features.0.weight``…): the common prefix is found and stripped.
+(``model.0.weight``, ``net.features.0.weight``…): the prefix under which the file holds the whole model is
+found and stripped. Nothing is dropped silently: a tensor of the file that the model does not load, or one
+of the model's that the file lacks, is an error unless ``strict=False``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import zipfile
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from torch import nn
 
 from rkhsreg._errors import ConfigurationError, InputError
 
-__all__ = ["build_model", "load_weights", "read_state_dict"]
+__all__ = ["LoadReport", "build_model", "load_weights", "read_state_dict"]
 
 
 def _factory(spec: str) -> Any:
@@ -153,41 +156,126 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def _strip_prefix(state: dict[str, torch.Tensor], wanted: list[str]) -> dict[str, torch.Tensor]:
-    """Drop the attribute prefix under which the network was saved (``model.``, ``net.``…)."""
-    if set(wanted) <= set(state):
-        return {k: state[k] for k in wanted}
-    prefixes: Counter[str] = Counter()
+def _groups(keys: list[str], limit: int = 8) -> str:
+    """``'net.' in 1., 4., 7.`` : the keys' longest common dotted prefix and the distinct names below it."""
+    if not keys:
+        return "no tensors"
+    parts = [k.split(".") for k in keys]
+    common: list[str] = []
+    for column in zip(*parts):
+        if len(set(column)) != 1 or len(common) + 1 >= min(len(p) for p in parts):
+            break
+        common.append(column[0])
+    depth = len(common)
+    names = list(dict.fromkeys(p[depth] + ("." if len(p) > depth + 1 else "") for p in parts))
+    shown = ", ".join(repr(n) for n in names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
+    where = f"under {'.'.join(common) + '.'!r}: " if common else ": "
+    return f"{len(keys)} tensors{' ' if common else ''}{where}{shown}"
+
+
+def _names(keys: list[str], limit: int = 4) -> str:
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return shown + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def _complete_prefixes(state: Mapping[str, torch.Tensor], wanted: list[str]) -> list[str]:
+    """Every prefix ``p`` under which the file holds all the model's tensors (``p + key`` for each key)."""
+    if not wanted:
+        return [""]
+    anchor = wanted[0]
+    candidates = [key[:len(key) - len(anchor)] for key in state
+                  if key == anchor or key.endswith("." + anchor)]
+    return [p for p in dict.fromkeys(candidates) if all(p + k in state for k in wanted)]
+
+
+def _best_prefix(state: Mapping[str, torch.Tensor], wanted: list[str]) -> tuple[str, int]:
+    """The prefix under which the file holds the most of the model's tensors, and how many."""
+    wanted_set = set(wanted)
+    counts: Counter[str] = Counter()
     for key in state:
-        for name in wanted:
-            if key.endswith(name) and (len(key) == len(name) or key[-len(name) - 1] == "."):
-                prefixes[key[:len(key) - len(name)]] += 1
-    for prefix, _ in prefixes.most_common():
-        stripped = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if set(wanted) <= set(stripped):
-            return {k: stripped[k] for k in wanted}
-    return state
+        parts = key.split(".")
+        for cut in range(len(parts)):
+            if ".".join(parts[cut:]) in wanted_set:
+                counts[".".join(parts[:cut]) + ("." if cut else "")] += 1
+    return counts.most_common(1)[0] if counts else ("", 0)
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load the tensors of ``path`` into ``model`` (strict), stripping a checkpoint's attribute prefix.
+@dataclass
+class LoadReport:
+    """What :func:`load_weights` loaded: the prefix stripped, the file's tensors not loaded, the model's left
+    at their initial values (both empty unless ``strict=False``)."""
+
+    prefix: str
+    unused: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True,
+                 prefix: str | None = None) -> LoadReport:
+    """Load the tensors of ``path`` into ``model``, stripping a checkpoint's attribute prefix.
+
+    Every tensor of the file must be loaded and every tensor of the model found, unless ``strict=False``
+    (then the tensors under the best-matching prefix are loaded and the report lists the rest).
+
+    Args:
+        model: the network built by ``--model``.
+        path: a state-dict file or a Lightning checkpoint.
+        strict: refuse a file holding tensors the model does not load, or missing some of the model's.
+        prefix: load the tensors under this prefix only (``"model."``); the file's other tensors are not
+            loaded, on purpose. Default: the one prefix under which the file holds a complete model.
 
     Raises:
-        InputError: the file's tensors do not match the model's parameters and buffers.
+        InputError: the file does not fit the model (the message names the tensors and the prefixes), or it
+            holds several complete models and ``prefix`` does not choose one.
 
     Example:
         >>> load_weights(build_model("rkhsreg.models:mnist_vgg5"), "epoch=9.ckpt")  # doctest: +SKIP
+        LoadReport(prefix='net.', unused=[], missing=[])
     """
     state = read_state_dict(path)
+    where = str(Path(path))
     wanted = list(model.state_dict().keys())
-    state = _strip_prefix(state, wanted)
-    missing = [k for k in wanted if k not in state]
-    if missing:
-        raise InputError(f"{str(path)!r} does not fit the model: {len(missing)} of its {len(wanted)} tensors are "
-                         f"missing (first: {missing[0]!r}; the file has e.g. {next(iter(state))!r}). Check --model.")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise InputError(f"{str(path)!r} does not fit the model: {detail[:300]}") from None
-    return model
+    if prefix is not None:
+        inside = [k for k in state if k.startswith(prefix)]
+        if not inside:
+            raise InputError(f"{where!r} holds no tensor under prefix {prefix!r}; it holds {_groups(list(state))}.")
+        scope = {k: state[k] for k in inside}
+        chosen = prefix
+    else:
+        complete = _complete_prefixes(state, wanted)
+        if len(complete) > 1:
+            listed = ", ".join(repr(p) for p in complete)
+            raise InputError(f"{where!r} holds {len(complete)} complete copies of the model, under prefixes "
+                             f"{listed}; choose the one to evaluate with --prefix (e.g. --prefix {complete[0]!r}).")
+        chosen = complete[0] if complete else _best_prefix(state, wanted)[0]
+        scope = dict(state)
+    stripped = {k[len(chosen):]: v for k, v in scope.items() if k.startswith(chosen)}
+    wanted_set = set(wanted)
+    unused = [k for k in scope if not (k.startswith(chosen) and k[len(chosen):] in wanted_set)]
+    missing = [k for k in wanted if k not in stripped]
+    expected = model.state_dict()
+    wrong = [k for k in wanted if k in stripped and tuple(stripped[k].shape) != tuple(expected[k].shape)]
+    shapes = ""
+    if wrong:
+        k = wrong[0]
+        shapes = (f"{len(wrong)} tensors have other shapes (first: {chosen + k!r} is {tuple(stripped[k].shape)} in "
+                  f"the file, {k!r} is {tuple(expected[k].shape)} in the model)")
+    holds = f"The file holds {_groups(list(scope))}; the model expects {_groups(wanted)}."
+    if wanted and len(missing) == len(wanted):
+        raise InputError(f"{where!r} does not fit the model: none of the model's tensors is in the file. {holds} "
+                         "Check --model and --model-kwargs.")
+    if missing and (strict or wrong):
+        also = f"; {shapes}" if shapes else ""
+        raise InputError(f"{where!r} does not fit the model: {len(missing)} of its {len(wanted)} tensors are not in "
+                         f"the file ({_names(missing)}, looked up under prefix {chosen!r}){also}. {holds} Check "
+                         "--model and --model-kwargs, or pass --non-strict to leave them at their initial values.")
+    if wrong:
+        raise InputError(f"{where!r} does not fit the model: {shapes}; check --model, --model-kwargs and "
+                         "--num-classes.")
+    if strict and unused:
+        raise InputError(f"{where!r} holds {len(unused)} tensors the model does not load ({_names(unused)}); "
+                         f"the model takes {len(wanted)} tensors under prefix {chosen!r}. Evaluating without them "
+                         "gives other numbers: build the model that holds them (a wrapper with its normalisation, "
+                         "say) with --model, or pass --non-strict to drop them.")
+    model.load_state_dict({k: stripped[k] for k in wanted if k in stripped}, strict=False)
+    return LoadReport(prefix=chosen, unused=unused, missing=missing)

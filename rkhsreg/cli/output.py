@@ -11,17 +11,21 @@ __all__ = ["check_out"]
 
 
 def check_out(args: argparse.Namespace) -> None:
-    """Refuse, before any work, an ``--out`` that cannot be written or would silently replace results."""
+    """Refuse, before any work, an ``--out`` that names no file or a folder, cannot be written, or would
+    silently replace results."""
     import tempfile
     from pathlib import Path
 
     from rkhsreg.evaluation.result import output_paths
 
+    if not args.out.strip():
+        raise UserError(f"--out {args.out!r} names no file; pass a file prefix such as results/eval (writes "
+                        "results/eval.json, .csv and .png), or leave --out out to print the table only")
     if not args.no_plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            sys.stderr.write("rkhsreg evaluate: no plot: matplotlib is not installed (pip install matplotlib); "
+            sys.stderr.write(f"rkhsreg {args.command}: no plot: matplotlib is not installed (pip install matplotlib); "
                              "writing JSON and CSV only\n")
             args.no_plot = True
     try:

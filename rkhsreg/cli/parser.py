@@ -7,7 +7,15 @@ import os
 
 from rkhsreg.cli.errors import Parser
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "LIGHTNING_HELP"]
+
+#: The LightningCLI subcommands, as ``rkhsreg --help`` lists them.
+LIGHTNING_HELP = {
+    "fit": "train RegularizedClassifier from a YAML config (LightningCLI; rkhsreg fit --help)",
+    "validate": "validate a model from a YAML config (LightningCLI)",
+    "test": "test a model from a YAML config (LightningCLI)",
+    "predict": "predict with a model from a YAML config (LightningCLI)",
+}
 
 
 def _epsilons(text: str) -> list[float]:
@@ -57,6 +65,10 @@ def _indices(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: pass example indices >= 0, e.g. 0,5,17")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{text!r} lists {', '.join(map(str, repeated))} more than once; each "
+                                         "example counts once in the accuracy, so list it once")
     return values
 
 
@@ -71,16 +83,20 @@ def _bounds(text: str) -> tuple[float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``rkhsreg`` argument parser (subcommand ``evaluate``)."""
+    """The ``rkhsreg`` argument parser (subcommands ``evaluate`` and ``plot``; ``fit``, ``validate``, ``test`` and
+    ``predict`` are listed, and handed to LightningCLI by :func:`rkhsreg.cli.main`)."""
     from rkhsreg import __version__
 
     parser = Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.",
-                     epilog="Training: rkhsreg fit --config cfg.yaml (also validate, test, predict) runs LightningCLI "
-                            "with rkhsreg.lightning.RegularizedClassifier as the model and any LightningDataModule "
+                     epilog="fit, validate, test and predict run LightningCLI with "
+                            "rkhsreg.lightning.RegularizedClassifier as the model and any LightningDataModule "
                             "as data (data: {class_path: rkhsreg.lightning.MNISTSubset, init_args: {...}}); "
                             "see rkhsreg fit --help.")
     parser.add_argument("--version", action="version", version=f"rkhsreg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    # handed to LightningCLI before this parser runs (rkhsreg.cli.main); listed here so --help names them
+    for name, text in LIGHTNING_HELP.items():
+        sub.add_parser(name, help=text, add_help=False)
     ev = sub.add_parser("evaluate", help="robust accuracy over a list of epsilons (attack ensemble), "
                                          "optionally certified accuracy",
                         description="Robust accuracy of a trained classifier over a list of epsilons: worst case of "
@@ -94,7 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "is always searched, as with 'python -m'")
     src.add_argument("--checkpoint", default=None, help="Lightning checkpoint (.ckpt); its 'state_dict' is loaded")
     src.add_argument("--weights", default=None, help="state-dict file (torch.save(model.state_dict(), path))")
-    src.add_argument("--num-classes", type=_positive, default=None, help="classes of a timm model (default 10)")
+    src.add_argument("--random-init", action="store_true",
+                     help="evaluate the weights the factory gives (random unless it sets them) without "
+                          "--weights/--checkpoint; without it, a missing weights file is an error")
+    src.add_argument("--non-strict", action="store_true",
+                     help="load the tensors that match the model, and say which of the file's tensors were not "
+                          "loaded and which of the model's were not found (default: either is an error)")
+    src.add_argument("--prefix", default=None,
+                     help="load the file's tensors under this prefix (e.g. 'model.'), when it holds several "
+                          "complete models (an EMA copy, say); its other tensors are not loaded")
+    src.add_argument("--num-classes", type=_positive, default=None,
+                     help="classes of a timm: model (default 10); other factories take theirs in --model-kwargs")
     data = ev.add_argument_group("data")
     data.add_argument("--data", required=True, help="mnist, cifar10 or imagefolder:<path>")
     data.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA"),
@@ -128,10 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1… (default: cuda if available)")
     run.add_argument("--out", default=None,
-                     help="write <out>.json, <out>.csv and <out>.png (e.g. results/robustness); checked for "
-                          "writability before the evaluation starts")
+                     help="write <out>.json, <out>.csv and a plot, <out>.png (e.g. results/robustness); an <out> "
+                          "ending in .pdf or .svg writes the plot in that format; checked before the evaluation "
+                          "starts")
     run.add_argument("--overwrite", action="store_true", help="replace existing <out>.* files (default: refuse)")
     run.add_argument("--no-plot", action="store_true", help="write <out>.json and <out>.csv only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    plot = sub.add_parser("plot", help="overlay the curves of saved evaluations in one figure (PNG, PDF or SVG)",
+                          description="Accuracy against ε of one or several results written by rkhsreg evaluate "
+                                      "--out (or RobustnessResult.save), one colour per result: solid under attack, "
+                                      "dashed certified.")
+    plot.add_argument("results", nargs="+", metavar="RESULT.json", help="JSON files written by rkhsreg evaluate")
+    plot.add_argument("--out", required=True, help="the figure: fig.png, fig.pdf or fig.svg (format by extension)")
+    plot.add_argument("--label", action="append", default=None,
+                      help="legend label of each result, in order (repeat once per result; default: file names)")
+    plot.add_argument("--title", default=None, help="the figure's title (default: none)")
+    plot.add_argument("--xlabel", default=None,
+                      help="the x-axis label (default: 'ε (ℓ2 radius)' or 'ε (ℓ∞ radius)')")
+    plot.add_argument("--overwrite", action="store_true", help="replace an existing --out (default: refuse)")
+    plot.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rkhsreg.data.examples import select_indices
 from rkhsreg.data.root import ENV_VAR, DatasetNotFoundError, load_mnist, mnist_files_present, resolve_data_root
 from rkhsreg.data.splits import MNIST_TRAIN_SIZE, VALIDATION_SIZE, check_subset_size, subset_indices
 
@@ -31,10 +32,12 @@ _CIFAR10 = {
     "CIFAR10_CLASSES": "cifar10_files",
     "CIFAR10_MEAN": "cifar10_files", "CIFAR10_STD": "cifar10_files", "find_cifar10": "cifar10_files",
     "extract_once": "cifar10_files", "cifar10_datasets": "cifar10_files", "load_cifar10_tensors": "cifar10_files",
+    "load_cifar10": "cifar10_examples", "cifar10_split": "cifar10_examples",
 }
 
 __all__ = ["DatasetNotFoundError", "ENV_VAR", "MNIST_TRAIN_SIZE", "VALIDATION_SIZE",
-           "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "subset_indices",
+           "check_subset_size", "load_mnist", "mnist_files_present", "resolve_data_root", "select_indices",
+           "subset_indices",
            *_PROTEIN, *_CIFAR10]
 
 

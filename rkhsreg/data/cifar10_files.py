@@ -24,10 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,9 @@ from typing import Any
 import torch
 
 from rkhsreg._checks import check_choice, check_int
+from rkhsreg._errors import InputError
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
+from rkhsreg.data.sniff import head_of, what_it_is
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CACHE_ENV_VAR", "SOURCES", "CIFAR10Location",
            "default_cache_dir", "extract_once", "find_cifar10", "cifar10_datasets", "load_cifar10_tensors"]
@@ -98,6 +102,10 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
         archive: the archive file.
         cache_dir: where extracted trees live (default :func:`default_cache_dir`).
 
+    Raises:
+        DatasetNotFoundError: the archive does not exist.
+        InputError: it is empty, truncated, an HTML page or not a tar archive (named, nothing left in the cache).
+
     Example:
         >>> root = extract_once("../shared/data/cifar10_jpeg/CIFAR-10-images_jpeg.tar.gz")  # doctest: +SKIP
         >>> sorted(p.name for p in root.iterdir())                                          # doctest: +SKIP
@@ -106,6 +114,9 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
     archive = Path(archive)
     if not archive.is_file():
         raise DatasetNotFoundError(f"archive={str(archive)!r} does not exist.")
+    kind = what_it_is(head_of(archive))
+    if kind is not None and "compressed" not in kind:
+        raise InputError(f"{str(archive)!r} is {kind}, not a tar archive; fetch the archive again.")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     stem = archive.name.split(".")[0]
     target = cache / f"{stem}-{archive.stat().st_size}"
@@ -114,12 +125,18 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{stem}-extracting-"))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = _safe_members(tar, archive)
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, members=members, filter="data")
-            else:  # Python without extraction filters: members were checked above
-                tar.extractall(tmp, members=members)
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = _safe_members(tar, archive)
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(tmp, members=members, filter="data")
+                else:  # Python without extraction filters: members were checked above
+                    tar.extractall(tmp, members=members)
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            reason = ("it ends before its last member (truncated: an interrupted copy or download?)"
+                      if isinstance(exc, EOFError) or "truncated" in str(exc) or "unexpected end" in str(exc)
+                      else f"it is not a readable tar archive ({str(exc).splitlines()[0]})")
+            raise InputError(f"{str(archive)!r} could not be extracted: {reason}; fetch the archive again.") from None
         (tmp / _COMPLETE).write_text(f"extracted from {archive}\n")
         umask = os.umask(0)
         os.umask(umask)
@@ -199,8 +216,10 @@ def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_di
     where = find_cifar10(data_dir, cache_dir=cache_dir, source=source, download=download)
     train_t, test_t = train_transform or to_tensor, test_transform or to_tensor
     if where.kind == "imagefolder":
-        train, test = (datasets.ImageFolder(str(where.path / "train"), transform=train_t),
-                       datasets.ImageFolder(str(where.path / "test"), transform=test_t))
+        from rkhsreg.data.images import read_rgb
+
+        train, test = (datasets.ImageFolder(str(where.path / "train"), transform=train_t, loader=read_rgb),
+                       datasets.ImageFolder(str(where.path / "test"), transform=test_t, loader=read_rgb))
         for ds in (train, test):
             if tuple(ds.classes) != CIFAR10_CLASSES:
                 raise DatasetNotFoundError(f"{ds.root}: classes {ds.classes} are not CIFAR-10's "

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rkhsreg._errors import InputError
+from rkhsreg.data.sniff import what_it_is
 
 __all__ = ["FastaRecord", "AstralHeader", "parse_fasta", "read_fasta", "format_fasta", "write_fasta",
            "parse_astral_header"]
@@ -108,11 +109,13 @@ def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[Fa
 
 
 def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
-    """Read every entry of a FASTA file.
+    """Read every entry of a FASTA file (UTF-8 or ASCII text).
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        InputError: the content is not FASTA (see :func:`parse_fasta`).
+        InputError: the file is empty or holds no entry, is compressed under a ``.fasta`` name, an HTML page,
+            not UTF-8 text (the line of the first bad byte is named), or its content is not FASTA (see
+            :func:`parse_fasta`).
 
     Example:
         >>> read_fasta("pos-test.c.1.1.fasta")[0].id  # doctest: +SKIP
@@ -121,8 +124,23 @@ def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist.")
-    with open(path, encoding="utf-8") as f:
-        return parse_fasta(f, source=str(path))
+    data = path.read_bytes()
+    kind = what_it_is(data[:512])
+    if kind is not None:
+        hint = (f" (decompress it, e.g. gunzip, or name it {path.name}.gz and decompress that)" if kind.startswith(
+            "gzip") else "")
+        raise InputError(f"FASTA file {str(path)!r} is {kind}{hint}, not FASTA text.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"FASTA file {str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+                         "(a Latin-1 or Windows-1252 file?); save it as UTF-8 or ASCII.") from None
+    records = parse_fasta(text, source=str(path))
+    if not records:
+        raise InputError(f"FASTA file {str(path)!r} holds no entry (no '>' header line); a FASTA file lists "
+                         "'>id description' lines, each followed by its residues.")
+    return records
 
 
 def format_fasta(records: Iterable[FastaRecord], width: int = 60) -> str:

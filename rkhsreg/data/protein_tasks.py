@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from rkhsreg._checks import check_int
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.data.protein import AMINO_ACIDS, SequenceTask
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
+from rkhsreg.data.sniff import what_it_is
 
 __all__ = ["STANDIN_DATASETS", "read_labelled_tsv", "build_standin_tasks"]
 
@@ -58,24 +60,42 @@ def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tupl
 
     Raises:
         DatasetNotFoundError: the file is missing.
-        InputError: missing columns, a label other than 0/1, or a reduced alphabet (fewer than 18 of the
-            20 amino-acid letters present).
+        InputError: an empty, compressed, HTML or non-UTF-8 file, missing columns, a truncated line, a label
+            other than 0/1, or a reduced alphabet (fewer than 18 of the 20 amino-acid letters present).
     """
     path = _tsv_path(root, dataset)
     if not path.is_file():
         raise DatasetNotFoundError(f"{str(path)!r} does not exist; pass the data root that holds "
                                    "protein/aaanalysis/<DATASET>.tsv (e.g. ../shared/data).")
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        if not {"sequence", "label"} <= set(reader.fieldnames or ()):
-            raise InputError(f"{str(path)!r} has columns {reader.fieldnames}; 'sequence' and 'label' are needed.")
-        rows = list(reader)
+    data = path.read_bytes()
+    kind = what_it_is(data[:512])
+    if kind is not None:
+        raise InputError(f"{str(path)!r} is {kind}, not a tab-separated text file; fetch or decompress it again.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}; save it "
+                         "as UTF-8.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
+    if not {"sequence", "label"} <= set(reader.fieldnames or ()):
+        raise InputError(f"{str(path)!r} has columns {reader.fieldnames}; 'sequence' and 'label' are needed "
+                         "(a tab-separated file with a header line).")
+    rows = list(reader)
+    width = len(reader.fieldnames or ())
     labels_of: dict[str, set[int]] = {}
     order: list[str] = []
     for line, row in enumerate(rows, start=2):
+        if row.get("label") is None or row.get("sequence") is None or None in row:
+            cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
+            last = " (its last line: the file is truncated?)" if line == len(rows) + 1 else ""
+            raise InputError(f"{str(path)}:{line}: {cells} columns where the header has {width}{last}; every line "
+                             "needs the header's tab-separated columns.")
         label = row["label"].strip()
         if label not in ("0", "1"):
-            raise InputError(f"{str(path)}:{line}: label {label!r} is not allowed; expected 0 or 1.")
+            shown = label if len(label) <= 20 else f"{label[:20]}… ({len(label)} characters)"
+            swapped = " (are the label and sequence columns swapped?)" if label.isalpha() and len(label) > 1 else ""
+            raise InputError(f"{str(path)}:{line}: label {shown!r} is not allowed; expected 0 or 1{swapped}.")
         seq = row["sequence"].strip().upper()
         if not seq.isalpha() or not seq.isascii():
             continue

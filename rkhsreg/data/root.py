@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from rkhsreg._errors import RKHSRegError
+from rkhsreg._errors import InputError, RKHSRegError
 
 __all__ = ["DatasetNotFoundError", "ENV_VAR", "resolve_data_root", "mnist_files_present", "load_mnist"]
 
@@ -56,6 +56,8 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
 
     Raises:
         DatasetNotFoundError: the files are missing and the download is off or failed (offline).
+        InputError: a file is there but damaged, compressed, an HTML page, or of the other split (the message
+            names it and what is wrong).
 
     Example:
         >>> x, y = load_mnist("../shared/data", train=False)  # doctest: +SKIP
@@ -78,9 +80,15 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
             f"MNIST is not under {str(path)!r} (looked for {path / 'MNIST' / 'raw'}/{{{','.join(_RAW_FILES)}}}) and "
             f"download=False. Pass data_dir=/--data-dir= a folder that contains MNIST/raw, set {ENV_VAR}, or allow "
             "the download.")
+    if present:  # a damaged or misplaced file is named, never reported as a failed download
+        from rkhsreg.data.mnist_files import check_mnist_files
+        check_mnist_files(path, train=train)
     try:
         dataset = MNIST(str(path), train=train, download=not present)
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError when offline
+        if present:
+            raise InputError(f"the MNIST files under {str(path / 'MNIST' / 'raw')!r} could not be read "
+                             f"({type(exc).__name__}: {exc}); copy them again.") from exc
         raise DatasetNotFoundError(
             f"MNIST is not under {str(path)!r} (looked for {path / 'MNIST' / 'raw'}) and downloading it failed "
             f"({type(exc).__name__}: {exc}). Offline? Point data_dir=/--data-dir= or {ENV_VAR} at a folder that "

@@ -26,10 +26,11 @@ import urllib.request
 from pathlib import Path
 
 from rkhsreg._checks import check_choice, check_int
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.data.fasta import FastaRecord, read_fasta
 from rkhsreg.data.protein import SequenceTask
 from rkhsreg.data.root import DatasetNotFoundError
+from rkhsreg.data.sniff import head_of, what_it_is
 
 __all__ = ["SCOP167_URL", "SPLITS", "scop_file", "find_scop_root", "list_scop_tasks", "read_scop_split",
            "load_scop_task", "download_scop167"]
@@ -141,6 +142,7 @@ def download_scop167(root: str | os.PathLike[str], url: str = SCOP167_URL, timeo
     Raises:
         DatasetNotFoundError: the download failed (no internet access); the message says what to fetch
             and where to unpack it by hand.
+        InputError: what was downloaded is not the archive (an HTML page, a truncated file).
     """
     root = Path(root)
     try:
@@ -159,8 +161,16 @@ def download_scop167(root: str | os.PathLike[str], url: str = SCOP167_URL, timeo
                                    f"elsewhere and unpack it into {str(root)!r} (tar xjf SCOP167-superfamily.tar.bz2)."
                                    ) from err
     try:
-        with tarfile.open(archive, "r:bz2") as tar:
-            tar.extractall(root, filter="data")
+        kind = what_it_is(head_of(archive))
+        if kind is not None and not kind.startswith("bzip2"):
+            raise InputError(f"the file downloaded from {url} is {kind}, not the bzip2 tar archive of the "
+                             f"benchmark; fetch it by hand and unpack it into {str(root)!r}.")
+        try:
+            with tarfile.open(archive, "r:bz2") as tar:
+                tar.extractall(root, filter="data")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise InputError(f"the file downloaded from {url} could not be unpacked ({exc}: truncated?); fetch it "
+                             f"again, or by hand, and unpack it into {str(root)!r}.") from None
     finally:
         os.unlink(archive)
     return find_scop_root(root)

@@ -25,14 +25,15 @@ from rkhsreg.evaluation.attacks import (
 from rkhsreg.evaluation.certified import certified_accuracy, certified_radii
 from rkhsreg.evaluation.deformation import DeformationResult, evaluate_deformations
 from rkhsreg.evaluation.ensemble import attack_names
+from rkhsreg.evaluation.plot import plot_results
 from rkhsreg.evaluation.result import RobustnessResult
 from rkhsreg.evaluation.sanity import MaskedGradientWarning, NondeterminismWarning, RobustnessWarning
 from rkhsreg.evaluation.settings import AttackSettings, DeformationBudget, DeformationSearch, SanityChecks
 from rkhsreg.evaluation.square import Square
 from rkhsreg.evaluation.sweep import evaluate_robustness
 
-__all__ = ["evaluate_robustness", "AttackSettings", "SanityChecks", "RobustnessResult", "Attack", "APGD", "APGDCE",
-           "APGDDLR", "APGDTargeted", "FAB", "FABUntargeted", "RandomNoise", "Square", "attack_names",
-           "default_attacks", "certified_accuracy", "certified_radii", "evaluate_deformations", "DeformationBudget",
-           "DeformationSearch", "DeformationResult", "RobustnessWarning", "MaskedGradientWarning",
+__all__ = ["evaluate_robustness", "AttackSettings", "SanityChecks", "RobustnessResult", "plot_results", "Attack",
+           "APGD", "APGDCE", "APGDDLR", "APGDTargeted", "FAB", "FABUntargeted", "RandomNoise", "Square",
+           "attack_names", "default_attacks", "certified_accuracy", "certified_radii", "evaluate_deformations",
+           "DeformationBudget", "DeformationSearch", "DeformationResult", "RobustnessWarning", "MaskedGradientWarning",
            "NondeterminismWarning"]

@@ -115,14 +115,15 @@ def _correct(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
 
 
 def attach_certified(result: Any, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
-                     device: torch.device) -> None:
+                     device: torch.device, lipschitz: float | None = None) -> None:
     """Fill ``result.certified_*`` and ``result.lipschitz_constant`` (used by ``evaluate_robustness``).
 
     Certified accuracy at ε counts examples correctly classified with radius ≥ ε, and is capped by
     the empirical accuracy example by example (a certified example is never found broken unless the
-    bound is wrong, in which case the result records it in ``sanity``).
+    bound is wrong, in which case the result records it in ``sanity``). ``lipschitz``: the model's bound when
+    already computed (by :func:`lipschitz_constant`).
     """
-    constant = lipschitz_constant(model, tuple(inputs.shape[1:]))
+    constant = lipschitz_constant(model, tuple(inputs.shape[1:])) if lipschitz is None else float(lipschitz)
     radii = certified_radii(model, inputs, labels, norm=result.norm, lipschitz=constant, batch_size=batch_size)
     ok = result.correct & (radii > 0)
     result.lipschitz_constant = constant

@@ -14,27 +14,48 @@ import math
 import os
 import platform
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rkhsreg._atomic import atomic_write
+from rkhsreg._errors import ConfigurationError, InputError, OutputExistsError
 
 __all__ = ["RobustnessResult", "atomic_write", "epsilon_key", "library_versions", "output_paths"]
 
 
 def output_paths(prefix: str | os.PathLike, *, plot: bool = True) -> dict[str, Path]:
-    """The files :meth:`RobustnessResult.save` writes for ``prefix``: ``{"json", "csv"[, "png"]}`` → path."""
+    """The files :meth:`RobustnessResult.save` writes for ``prefix``: ``{"json", "csv"[, "png"|"pdf"|"svg"]}`` → path.
+
+    A prefix ending in ``.pdf`` or ``.svg`` gives the plot that format (default PNG); one ending in ``.json``,
+    ``.csv`` or ``.png`` drops the suffix.
+
+    Example:
+        >>> sorted(output_paths("results/eval.pdf"))
+        ['csv', 'json', 'pdf']
+    """
     text = os.fspath(prefix)
-    for suffix in (".json", ".csv", ".png"):
+    fmt = "png"
+    for suffix in (".json", ".csv", ".png", ".pdf", ".svg"):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
+            fmt = suffix[1:] if suffix in (".png", ".pdf", ".svg") else fmt
             break
     if not text or text.endswith(("/", os.sep)):
-        raise ValueError(f"prefix={os.fspath(prefix)!r} names a folder; pass a file prefix such as 'results/eval'.")
-    kinds = ("json", "csv", "png") if plot else ("json", "csv")
-    return {kind: Path(f"{text}.{kind}") for kind in kinds}
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r} names a folder; pass a file prefix such as "
+                                 "'results/eval'.")
+    if Path(text).is_dir():
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r} is a folder; pass a file prefix inside it such "
+                                 f"as {os.path.join(text, 'eval')!r}.")
+    kinds = ("json", "csv", fmt) if plot else ("json", "csv")
+    paths = {kind: Path(f"{text}.{kind}") for kind in kinds}
+    folders = [str(p) for p in paths.values() if p.is_dir()]
+    if folders:
+        raise ConfigurationError(f"prefix={os.fspath(prefix)!r}: {', '.join(folders)} is a folder, where a file "
+                                 "would be written; pass another prefix.")
+    return paths
 
 
 def library_versions() -> dict[str, str]:
@@ -112,13 +133,84 @@ class RobustnessResult:
         return int(self.distances.shape[0])
 
     def accuracy_at(self, epsilon: float) -> float:
-        """Empirical robust accuracy at any ``epsilon`` from the per-example distances (an upper bound).
+        """Robust accuracy at one ε of the sweep (an upper bound: no attack found an adversarial example).
+
+        Only the ε the sweep attacked at: elsewhere the per-example distances were never searched at that
+        radius and would overstate the accuracy; evaluate again with that ε in ``epsilons``.
+
+        Raises:
+            ConfigurationError: ``epsilon`` is not one of :attr:`epsilons` (NaN, negative or another radius);
+                the message lists them.
 
         Example:
-            >>> result.accuracy_at(0.75)  # doctest: +SKIP
+            >>> result.accuracy_at(0.5)  # doctest: +SKIP
             0.62
         """
-        return float((self.distances > float(epsilon)).double().mean())
+        value = float(epsilon) if isinstance(epsilon, Real) and not isinstance(epsilon, bool) else None
+        if isinstance(epsilon, torch.Tensor) and epsilon.numel() == 1 and not epsilon.dtype == torch.bool:
+            value = float(epsilon)
+        sweep = ", ".join(epsilon_key(e) for e in self.epsilons)
+        if value is not None:
+            for e, accuracy in zip(self.epsilons, self.robust_accuracy):
+                if math.isclose(e, value, rel_tol=1e-9, abs_tol=0.0):
+                    return float(accuracy)
+        raise ConfigurationError(f"epsilon={epsilon!r} is not allowed; pass one of the sweep's radii ({sweep}), "
+                                 "or evaluate again with it in epsilons.")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RobustnessResult:
+        """Read back a result that :meth:`save` or :meth:`to_json` wrote (for plotting or comparing).
+
+        Per-example distances come back when the file holds them (``per_example=True``, the default); the
+        budget's stages, sanity checks, versions and run metadata as they were written.
+
+        Raises:
+            InputError: the file is missing, is not JSON, or lacks the keys a result has (named).
+
+        Example:
+            >>> RobustnessResult.load("results/eval.json").robust_accuracy  # doctest: +SKIP
+            [0.81, 0.42]
+        """
+        where = os.fspath(path)
+        try:
+            record = json.loads(Path(where).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{where!r} does not exist; pass the .json file that RobustnessResult.save "
+                             "wrote.") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{where!r} is not a JSON file ({exc}); pass the .json file that "
+                             "RobustnessResult.save wrote.") from None
+        needed = ("norm", "eps", "clean_acc", "robust_acc", "n_ex")
+        lacking = [k for k in needed if not isinstance(record, dict) or k not in record]
+        if lacking:
+            raise InputError(f"{where!r} is not a robustness result: it lacks {', '.join(lacking)}; pass the .json "
+                             "file that RobustnessResult.save wrote.")
+        eps = [float(e) for e in record["eps"]]
+        try:
+            robust = [float(record["robust_acc"][epsilon_key(e)]) for e in eps]
+            certified = (None if record.get("certified_acc") is None
+                         else [float(record["certified_acc"][epsilon_key(e)]) for e in eps])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{where!r}: its accuracies do not match its eps list ({exc}); the file was "
+                             "edited or truncated.") from None
+        n = int(record["n_ex"])
+        raw = record.get("distances")
+        distances = (torch.tensor([math.inf if d is None else float(d) for d in raw], dtype=torch.float64)
+                     if isinstance(raw, list) and len(raw) == n else torch.full((n,), math.nan, dtype=torch.float64))
+        radii = record.get("certified_radii")
+        attack = record.get("attack") or {}
+        budget = record.get("budget") or {}
+        return cls(norm=record["norm"], epsilons=eps, clean_accuracy=float(record["clean_acc"]),
+                   robust_accuracy=robust, distances=distances, correct=distances > 0,
+                   bounds=tuple(attack.get("bounds", (0.0, 1.0))), order=attack.get("order", "descending"),
+                   seed=attack.get("seed", 0), attacks=attack.get("ensemble", []), stages=budget.get("stages", []),
+                   forward_rows=budget.get("forward_rows", 0), backward_rows=budget.get("backward_rows", 0),
+                   seconds=budget.get("seconds", 0.0), certified_accuracy=certified,
+                   certified_radii=(None if not isinstance(radii, list) else
+                                    torch.tensor([math.inf if r is None else float(r) for r in radii],
+                                                 dtype=torch.float64)),
+                   lipschitz_constant=record.get("lipschitz_constant"), sanity=record.get("sanity") or {},
+                   versions=record.get("versions") or {}, metadata=record.get("run") or {})
 
     # ------------------------------------------------------------------------------------ export
     def to_dict(self, *, per_example: bool = True) -> dict[str, Any]:
@@ -165,62 +257,62 @@ class RobustnessResult:
         writer.writerows(self.rows())
         return atomic_write(path, buffer.getvalue())
 
-    def plot(self, path: str | os.PathLike | None = None, *, ax: Any = None, label: str | None = None) -> Any:
-        """Plot accuracy against ε (empirical upper bound, and certified lower bound when computed).
+    def plot(self, path: str | os.PathLike | None = None, *, ax: Any = None, label: str | None = None,
+             title: str | None = None, xlabel: str | None = None) -> Any:
+        """Plot accuracy against ε: under attack (an upper bound), and certified (a lower bound) when computed.
+
+        To overlay several results in one figure, use :func:`~rkhsreg.evaluation.plot_results`.
 
         Args:
-            path: write a PNG there (atomically); ``None``: only draw.
+            path: write the figure there (atomically) as PNG, PDF or SVG, by its extension; ``None``: only draw.
             ax: a matplotlib ``Axes`` to draw on (default: a new figure).
-            label: prefix of the legend entries.
+            label: the model's name in the legend.
+            title: the figure's title (default: none).
+            xlabel: the x-axis label (default ``"ε (ℓ2 radius)"`` or ``"ε (ℓ∞ radius)"``).
 
         Returns:
             The matplotlib ``Figure``.
-        """
-        try:
-            import matplotlib
-            if ax is None:
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("plotting needs matplotlib: pip install 'rkhsreg[eval]'") from exc
-        own = ax is None
-        if own:
-            fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
-        else:
-            fig = ax.figure
-        prefix = f"{label}: " if label else ""
-        eps = [0.0, *self.epsilons] if self.epsilons[0] > 0 else list(self.epsilons)
-        emp = [self.clean_accuracy, *self.robust_accuracy] if self.epsilons[0] > 0 else list(self.robust_accuracy)
-        ax.plot(eps, emp, marker="o", label=f"{prefix}empirical (upper bound)")
-        if self.certified_accuracy is not None:
-            cert = ([self.clean_accuracy, *self.certified_accuracy] if self.epsilons[0] > 0
-                    else list(self.certified_accuracy))
-            ax.plot(eps, cert, marker="s", linestyle="--", label=f"{prefix}certified (lower bound)")
-        ax.set_xlabel(f"ε ({self.norm})")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title(f"n = {self.n_examples}, clean {self.clean_accuracy:.1%}", fontsize=9)
-        if path is not None:
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", bbox_inches="tight")
-            atomic_write(path, buffer.getvalue())
-        if own:
-            plt.close(fig)
-        return fig
 
-    def save(self, prefix: str | os.PathLike, *, plot: bool = True) -> dict[str, Path]:
-        """Write ``<prefix>.json``, ``<prefix>.csv`` and (if ``plot``) ``<prefix>.png``; return their paths.
+        Example:
+            >>> result.plot("figures/robustness.pdf", label="‖f‖²_δ")  # doctest: +SKIP
+        """
+        from rkhsreg.evaluation.figure import draw_curves
+
+        return draw_curves([self], [label or ""], path, title=title, xlabel=xlabel, ax=ax)
+
+    def save(self, prefix: str | os.PathLike, *, plot: bool = True, overwrite: bool = False) -> dict[str, Path]:
+        """Write ``<prefix>.json``, ``<prefix>.csv`` and (if ``plot``) the plot; return their paths.
 
         The suffixes are appended to the whole prefix (``"run_eps0.5"`` → ``run_eps0.5.json``), never
-        substituted for what follows its last dot; a prefix that already ends in one of them drops it.
+        substituted for what follows its last dot; a prefix that already ends in ``.json``, ``.csv`` or
+        ``.png`` drops it, and one ending in ``.pdf`` or ``.svg`` writes the plot in that format (default PNG).
+
+        Args:
+            prefix: the files' path without suffix.
+            plot: also write the plot (needs matplotlib).
+            overwrite: replace files that already exist (default: refuse, before writing anything).
+
+        Raises:
+            OutputExistsError: (a ``FileExistsError``) one of the files exists and ``overwrite`` is False (all
+                of them named); nothing is written.
+            ConfigurationError: ``prefix`` names a folder, or ``overwrite`` is not a bool.
+
+        Example:
+            >>> result.save("results/eval.pdf")  # doctest: +SKIP
+            {'json': PosixPath('results/eval.json'), 'csv': PosixPath('results/eval.csv'), 'pdf': ...}
         """
+        if not isinstance(overwrite, bool):
+            raise ConfigurationError(f"overwrite={overwrite!r} is not allowed; pass True or False.")
         paths = output_paths(prefix, plot=plot)
+        existing = [str(p) for p in paths.values() if p.exists()]
+        if existing and not overwrite:
+            raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass another prefix, or overwrite=True "
+                                    "to replace them.")
         self.to_json(paths["json"])
         self.to_csv(paths["csv"])
-        if plot:
-            self.plot(paths["png"])
+        for kind in ("png", "pdf", "svg"):
+            if kind in paths:
+                self.plot(paths[kind])
         return paths
 
     def table(self) -> str:

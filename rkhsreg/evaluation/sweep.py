@@ -223,7 +223,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
             :class:`~rkhsreg.evaluation.settings.SanityChecks`, or ``True`` (the default checks) / ``False``
             (none).
         certify: also compute the certified accuracy (Lipschitz bound, see
-            :func:`~rkhsreg.evaluation.certified.certified_accuracy`); raises for models it cannot bound.
+            :func:`~rkhsreg.evaluation.certified.certified_accuracy`); a model it cannot bound is refused
+            before any attack runs.
         bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
@@ -273,6 +274,10 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
                                  f"(model.to({str(dev)!r})) or leave device=None.")
     inputs, labels = collect(data, n_examples)
     check_inside(inputs, box)
+    constant = None
+    if certify:  # before any attack: a model the certificate cannot bound is refused at once, not after the sweep
+        from rkhsreg.evaluation.certified import lipschitz_constant
+        constant = lipschitz_constant(model, tuple(inputs.shape[1:]))
 
     started = time.perf_counter()
     view = AttackView(model, tuple(inputs.shape[1:]), box)
@@ -345,7 +350,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
         sanity=log.as_dict())
     if certify:
         from rkhsreg.evaluation.certified import attach_certified
-        attach_certified(result, model, inputs, labels, batch_size=batch_size, device=dev)
+        attach_certified(result, model, inputs, labels, batch_size=batch_size, device=dev, lipschitz=constant)
     return result
 
 

@@ -1,0 +1,46 @@
+"""What a data file really is, from its first bytes: the reason a loader gives when a file is not what its name says.
+
+A download that saved an error page, a file left compressed under an uncompressed name, an empty or UTF-16 file:
+each gets one sentence naming it, instead of the parser's own error (``UnicodeDecodeError``, ``EOFError``,
+``AssertionError``) several layers down.
+
+Example:
+    >>> what_it_is(b"<!DOCTYPE html><html>")
+    'an HTML page (a download that saved an error or login page?)'
+    >>> what_it_is(b"\\x1f\\x8b\\x08\\x00") , what_it_is(b">d1 a.1.1.1\\nACD")
+    ('gzip-compressed data', None)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["what_it_is", "head_of"]
+
+_HTML = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<body")
+
+
+def head_of(path: str | os.PathLike[str], size: int = 512) -> bytes:
+    """The first ``size`` bytes of the file."""
+    with open(Path(path), "rb") as f:
+        return f.read(size)
+
+
+def what_it_is(head: bytes) -> str | None:
+    """A description of ``head`` when it is a known kind of file a loader never wants, else ``None``."""
+    if not head:
+        return "empty (0 bytes)"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    if head.startswith(b"BZh"):
+        return "bzip2-compressed data"
+    if head.startswith(b"\xfd7zXZ"):
+        return "xz-compressed data"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (save it as UTF-8)"
+    if head.lstrip()[:14].lower().startswith(_HTML):
+        return "an HTML page (a download that saved an error or login page?)"
+    return None

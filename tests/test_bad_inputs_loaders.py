@@ -1,0 +1,236 @@
+"""Bad files given to the data loaders (MNIST, CIFAR-10, FASTA, SCOP, protein TSV, downloads): an ``InputError``
+that names the file and what is wrong with it — never a bare ``EOFError``, ``UnicodeDecodeError``,
+``AssertionError``, ``AttributeError``, nor "downloading failed" when nothing was downloaded."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from rkhsreg._errors import InputError
+
+pytest.importorskip("torchvision")
+
+HTML = b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>Not Found</body></html>\n"
+RECORDS = b">d1a_ a.1.1.1 (A:) Globin {Human}\nACDEFGHIKLMNPQRSTVWY\n>d2b_ a.1.1.2 (B:) Globin {Mouse}\nACDEFGH\n"
+
+
+# ------------------------------------------------------------------------------------------------------- MNIST
+def _idx(dims: tuple[int, ...], fill: int = 0) -> bytes:
+    header = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    size = 1
+    for d in dims:
+        size *= d
+    return header + bytes([fill]) * size
+
+
+def _mnist(root: Path, images: bytes, labels: bytes) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 6), ("t10k", 4)):
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(_idx((n, 28, 28)))
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(_idx((n,), 3))
+    (raw / "t10k-images-idx3-ubyte").write_bytes(images)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(labels)
+    return root
+
+
+GOOD_IMAGES, GOOD_LABELS = _idx((4, 28, 28)), _idx((4,), 3)
+
+
+@pytest.mark.parametrize("images, labels, file, match", [
+    (GOOD_IMAGES[:1000], GOOD_LABELS, "t10k-images", "is truncated: its header declares 4×28×28 bytes"),
+    (b"", GOOD_LABELS, "t10k-images", "is empty (0 bytes), not an MNIST idx file"),
+    (HTML, GOOD_LABELS, "t10k-images", "is an HTML page"),
+    (gzip.compress(GOOD_IMAGES), GOOD_LABELS, "t10k-images", "is gzip-compressed data (decompress it"),
+    (GOOD_LABELS, GOOD_IMAGES, "t10k-images", "holds labels (idx with 1 dimension) where images"),
+    (GOOD_IMAGES, GOOD_LABELS[:6], "t10k-labels", "is truncated: it ends inside its header"),
+    (GOOD_IMAGES, _idx((6,), 3), "t10k-labels", "holds 6 labels for the 4 images"),          # the train labels
+    (GOOD_IMAGES, _idx((4,), 12), "t10k-labels", "holds the label 12; MNIST's labels are 0 to 9"),
+    (b"\x00\x00\x0d\x03" + GOOD_IMAGES[4:], GOOD_LABELS, "t10k-images", "not an MNIST idx file of unsigned bytes"),
+], ids=["truncated", "empty", "html", "gzip", "swapped", "labels-truncated", "other-split", "label-12",
+        "not-bytes"])
+def test_mnist_files_that_are_not_what_their_names_say(tmp_path, images, labels, file, match):
+    from rkhsreg.data import load_mnist
+
+    root = _mnist(tmp_path, images, labels)
+    with pytest.raises(InputError, match=re.escape(match)) as error:
+        load_mnist(root, train=False, download=False)
+    assert file in str(error.value) and "downloading" not in str(error.value)
+
+
+def test_good_mnist_files_still_load(tmp_path):
+    from rkhsreg.data import load_mnist
+
+    x, y = load_mnist(_mnist(tmp_path, GOOD_IMAGES, GOOD_LABELS), train=False, download=False)
+    assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 3, 3, 3]
+
+
+def test_the_cli_names_a_damaged_mnist_file(tmp_path, capsys):
+    pytest.importorskip("torchattacks")
+    from rkhsreg.cli import main
+
+    root = _mnist(tmp_path, GOOD_IMAGES[:1000], GOOD_LABELS)
+    code = main(["evaluate", "--model", "rkhsreg.models:mnist_vgg5", "--random-init", "--data", "mnist",
+                 "--data-dir", str(root), "--epsilons", "0.5", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "t10k-images-idx3-ubyte' is truncated" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------------- CIFAR-10
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, match", [
+    (HTML, "is an HTML page (a download that saved an error or login page?), not a tar archive"),
+    (b"", "is empty (0 bytes), not a tar archive"),
+    (_tar_gz({f"test/cat/{i}.jpg": os.urandom(20000) for i in range(4)})[:9000],
+     "could not be extracted: it ends before its last member (truncated"),
+    (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 2, "could not be extracted: it is not a readable tar archive"),
+], ids=["html", "empty", "truncated", "garbled"])
+def test_cifar10_archives_that_are_not_archives(tmp_path, monkeypatch, content, match):
+    from rkhsreg.data import find_cifar10, load_cifar10
+
+    monkeypatch.setenv("RKHSREG_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "data" / "cifar10_jpeg" / "CIFAR-10-images_jpeg.tar.gz"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(content)
+    for load in (lambda: find_cifar10(tmp_path / "data"), lambda: load_cifar10(tmp_path / "data")):
+        with pytest.raises(InputError, match=re.escape(match)) as error:
+            load()
+        assert "CIFAR-10-images_jpeg.tar.gz" in str(error.value) and "downloading" not in str(error.value)
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not any(p.name.startswith("CIFAR") for p in cache.iterdir())  # nothing half-left
+
+
+@pytest.mark.parametrize("content, match", [
+    (HTML, "is an HTML page"),
+    (b"", "is empty (0 bytes), not an image"),
+    ("truncate", "is truncated"),
+    (b"GIF89a garbage", "is not a readable image"),
+], ids=["html", "empty", "truncated", "garbled"])
+def test_an_image_that_is_not_an_image_is_named(tmp_path, capsys, content, match):
+    from rkhsreg.data import cifar10_datasets, load_cifar10
+    from tests._cifar10_helpers import make_imagefolder
+
+    tree = make_imagefolder(tmp_path / "data" / "cifar10_jpeg")
+    bad = sorted((tree / "test" / "cat").glob("*.jpg"))[0]
+    bad.write_bytes(bad.read_bytes()[:300] if content == "truncate" else content)
+    with pytest.raises(InputError, match=re.escape(match)) as error:
+        load_cifar10(tmp_path / "data")
+    assert str(bad) in str(error.value)
+    with pytest.raises(InputError, match=re.escape(match)):
+        cifar10_datasets(tmp_path / "data")[1][6]                 # the LightningDataModule's datasets too
+    pytest.importorskip("torchattacks")
+    from rkhsreg.cli import main
+    from tests._evaluation_helpers import tiny_cnn
+
+    torch.save(tiny_cnn(num_classes=10).state_dict(), tmp_path / "w.pt")
+    code = main(["evaluate", "--model", "tests._evaluation_helpers:tiny_cnn", "--model-kwargs", '{"num_classes": 10}',
+                 "--weights", str(tmp_path / "w.pt"), "--data", "cifar10", "--data-dir", str(tmp_path / "data"),
+                 "--epsilons", "0.5", "--no-progress", "--indices", "6"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(bad) in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------------ FASTA, SCOP
+@pytest.mark.parametrize("content, match", [
+    (b"", "is empty (0 bytes), not FASTA text"),
+    (b"\n\n; a comment only\n", "holds no entry"),
+    (gzip.compress(RECORDS), "is gzip-compressed data (decompress it, e.g. gunzip"),
+    (HTML, "is an HTML page"),
+    (RECORDS.replace(b"Human", b"Hum\xe4n"), "is not UTF-8 text: byte 0xe4 on line 1 (a Latin-1"),
+    (RECORDS.decode().encode("utf-16"), "is UTF-16 text"),
+    (b">d1a_ a.1.1.1 (A:) Globin\n", "has no sequence lines"),                # truncated after a header
+], ids=["empty", "comments-only", "gzip", "html", "latin-1", "utf-16", "header-only"])
+def test_fasta_files_that_are_not_fasta(tmp_path, content, match):
+    from rkhsreg.data import read_fasta
+
+    path = tmp_path / "pos-test.a.1.fasta"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(match)) as error:
+        read_fasta(path)
+    assert "pos-test.a.1.fasta" in str(error.value)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "neg-test.a.1.1.fasta' is empty"),
+    (gzip.compress(RECORDS), "neg-test.a.1.1.fasta' is gzip-compressed"),
+], ids=["empty", "gzip"])
+def test_a_scop_task_with_an_empty_or_compressed_file_is_refused(tmp_path, content, match):
+    from rkhsreg.data import load_scop_task
+
+    for sign in ("pos", "neg"):
+        for split in ("train", "test"):
+            (tmp_path / f"{sign}-{split}.a.1.1.fasta").write_bytes(RECORDS)
+    (tmp_path / "neg-test.a.1.1.fasta").write_bytes(content)     # was: a task without test negatives
+    with pytest.raises(InputError, match=re.escape(match)):
+        load_scop_task(tmp_path, "a.1.1")
+
+
+@pytest.mark.parametrize("payload, match", [
+    (HTML, "is an HTML page .*not the bzip2 tar archive"),
+    (b"BZh91AY&SY" + b"\x00" * 40, "could not be unpacked"),
+], ids=["html", "truncated"])
+def test_a_scop_download_that_is_not_the_archive(tmp_path, monkeypatch, payload, match):
+    from rkhsreg.data import scop
+
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
+
+    monkeypatch.setattr(scop.urllib.request, "urlopen", lambda url, timeout: Response(payload))
+    with pytest.raises(InputError, match=match):
+        scop.download_scop167(tmp_path / "scop")
+    assert not list((tmp_path / "scop").glob("*.tar.bz2"))      # the download is not left behind
+
+
+# --------------------------------------------------------------------------------------------- protein (TSV)
+_TSV = "entry\tgene\tsequence\tlabel\n" + "".join(
+    f"P{i}\tg{i}\t{'ACDEFGHIKLMNPQRSTVWY'[i:] + 'ACDEFGHIKLMNPQRSTVWY'[:i]}\t{i % 2}\n" for i in range(20))
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "is empty (0 bytes), not a tab-separated text file"),
+    (HTML, "is an HTML page"),
+    (gzip.compress(_TSV.encode()), "is gzip-compressed data"),
+    (_TSV.encode()[:-30], ":21: 1 columns where the header has 4 (its last line: the file is truncated?)"),
+    (_TSV.replace("P3", "P\u00e93").encode("latin-1"), "is not UTF-8 text: byte 0xe9 on line 5"),
+    ("\n".join("\t".join([c[0], c[1], c[3], c[2]]) if n else "\t".join(c) for n, c in
+               enumerate(line.split("\t") for line in _TSV.strip().split("\n"))).encode(),
+     ":2: label 'ACDEFGHIKLMNPQRSTVWY' is not allowed; expected 0 or 1 (are the label and sequence columns "
+     "swapped?)"),
+], ids=["empty", "html", "gzip", "truncated", "latin-1", "swapped-columns"])
+def test_protein_tables_that_are_not_tables(tmp_path, content, match):
+    from rkhsreg.data.protein_tasks import read_labelled_tsv
+
+    folder = tmp_path / "protein" / "aaanalysis"
+    folder.mkdir(parents=True)
+    (folder / "SEQ_TEST.tsv").write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(match)) as error:
+        read_labelled_tsv(tmp_path, "SEQ_TEST")
+    assert "SEQ_TEST.tsv" in str(error.value)
+
+
+def test_a_good_protein_table_still_reads(tmp_path):
+    from rkhsreg.data.protein_tasks import read_labelled_tsv
+
+    folder = tmp_path / "protein" / "aaanalysis"
+    folder.mkdir(parents=True)
+    (folder / "SEQ_TEST.tsv").write_text(_TSV)
+    sequences, labels = read_labelled_tsv(tmp_path, "SEQ_TEST")
+    assert len(sequences) == 20 and labels[:4] == [0, 1, 0, 1]
