@@ -369,3 +369,21 @@ def test_a_budget_below_every_plan_uses_the_cheapest_and_says_so(small_cnn, imag
         auto(small_cnn, x)
     cost = auto.last_search["cost"]
     assert auto.last_search["chosen"] == min(cost, key=lambda plan: (cost[plan], plan)) == (1, 1)
+
+
+def test_the_cost_model_is_exact_when_only_some_classes_are_ranked(small_cnn) -> None:
+    """``classes=k`` ranks the true class and k others (1 + k + 1 passes), with no first step reused: the passes
+    ``last_passes`` counts for the check and for the plan equal the cost the choice was made on."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(48, 1, 8, 8, generator=g), torch.randint(0, 4, (48,), generator=g)
+    small_cnn.eval()
+    auto = AdversarialPerturbation(epsilon=1.0, classes=1, check_every=10, budget=8.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SearchBudgetWarning)
+        auto(small_cnn, x, y)
+        cost = auto.last_search["cost"]
+        assert auto.last_passes.forward + auto.last_passes.backward == pytest.approx(cost[(48, 48)])
+        auto(small_cnn, x, y)
+    plan = auto.last_search["plan"]
+    assert auto.last_passes.forward + auto.last_passes.backward == pytest.approx(cost[plan])
+    assert 1 + 2 < cost[plan] <= 8.0          # the ranking is 1 forward + 2 input-gradient passes
