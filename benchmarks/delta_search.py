@@ -147,7 +147,8 @@ def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, rounds:
     if "readme" in kwargs:
         delta = AdversarialPerturbation(epsilon=1.0, **kwargs["readme"])
         tau = rkhsreg.create_penalty("adversarial_deformation", weight=0.1)
-        penalty = (lambda m, xb, yb: delta(m, xb, yb) + tau(m, xb, yb))
+        def penalty(m: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+            return delta(m, xb, yb) + tau(m, xb, yb)
         step = training_step(model, x, y, opt, penalty=penalty,
                              constraint=rkhsreg.create_constraint("spectral_norm_projection", radius=1.0))
     else:
@@ -202,7 +203,7 @@ def measure(name: str, train_steps: int, data_dir: str | None, rounds: int, log)
         if eps == 1.0 and name in README_LOOP:
             loop = step_ratio(model, a, ya, rounds, readme={"candidates": chosen})
             row["readme_loop"] = {"plan": label(chosen), "step_ratio": loop,
-                                  "amortised_step_ratio": [l + (e - c) / default.check_every for l, e, c in
+                                  "amortised_step_ratio": [step + (e - c) / default.check_every for step, e, c in
                                                            zip(loop, costs["all"], costs[chosen])]}
         log(row)
         rows.append(row)
