@@ -18,7 +18,7 @@ row):
 3. "exh. ÷ 20 steps" compares the paper's 5-step exhaustive search with a 20-step one (step 1.5ε/20 … same
    path length) — how far the paper's own search is from a stronger one (ε = 1 only, the costly column);
 4. step cost: a training step with the chosen plan ÷ a plain step, the default's amortised step
-   (99 steps of the plan + 1 exhaustive step) / 100, and the exhaustive step, median of interleaved pairs,
+   (99 steps of the plan + 1 exhaustive step) / 100, and the exhaustive step, median of 3 interleaved pairs after a warm-up,
    measured twice in one process (:func:`benchmarks._timing.compare_steps`);
 5. the README's loop (cross-entropy + ‖f‖²_δ at ε = 1 + ‖f‖²_τ, then the spectral-norm projection, all at their
    defaults) ÷ a plain step, its δ check amortised the same way (``readme_loop`` in the JSON).
@@ -155,7 +155,7 @@ def step_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, rounds:
         step = training_step(model, x, y, opt, penalty=AdversarialPerturbation(**kwargs["delta"]))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     try:
-        return [r["time_ratio"] for r in compare_steps(plain, step, steps=1, rounds=rounds, warmup=0)]
+        return [r["time_ratio"] for r in compare_steps(plain, step, steps=3, rounds=rounds, warmup=1)]
     finally:
         model.load_state_dict(state)   # the projection changed the weights: the next rows measure the same model
 
