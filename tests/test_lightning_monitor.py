@@ -146,3 +146,18 @@ def test_the_checkpoint_key_does_not_depend_on_the_lower_bounds() -> None:
     a._states["gradient_norm"] = {"plugin": "AdversarialPerturbation", "state": {}}   # not what b holds there
     b.load_state_dict(a.state_dict())
     assert b.history == [{"step": 0.0}] and b._states == {}
+
+
+def test_the_upper_bounds_include_the_input_normalisation() -> None:
+    """The lower bounds measure the whole model, input normalisation included: so do the upper bounds (the
+    Lipschitz constant of Normalize → Linear is σ_max(W) / std; without the normalisation's 1 / std it was 3× too
+    small)."""
+    import rkhsreg
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(rkhsreg.Normalize((0.1307,), (0.3081,)), torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    metrics = RKHSNormMonitor((x, y), lower_bounds={"gradient_norm": {"mode": "joint"}}).measure(net)
+    exact = float(torch.linalg.matrix_norm(net[2].weight.detach(), 2)) / 0.3081
+    assert metrics["upper/operator"] == pytest.approx(exact, rel=1e-4)
+    assert metrics["upper/reshape"] == pytest.approx(exact, rel=1e-4)

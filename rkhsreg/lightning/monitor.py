@@ -3,7 +3,9 @@
 Lower bounds come from the penalty plugins' estimates (‖f‖²_δ, ‖f‖²_τ, ‖∇f‖²: each is a sup over the
 probe batch of a squared quantity that ‖f‖_H dominates, up to the plugin's radius); the upper bound is
 the product of per-layer spectral norms, with the reshaped (paper) and the operator (true Lipschitz)
-norms. The monitor evaluates in eval mode, under ``torch.enable_grad`` with the result detached: it never
+norms, times the constants that weight-free layers declare (``rkhsreg.Normalize``: 1 / min std), so that both
+bounds are of the same function, input normalisation included (a normalisation written inline in ``forward``
+cannot be seen: use ``rkhsreg.Normalize``). The monitor evaluates in eval mode, under ``torch.enable_grad`` with the result detached: it never
 back-propagates into the parameters (their ``.grad`` is untouched), restores every submodule's mode,
 the global RNG and the plugins' state (power-iteration vectors, generators).
 
@@ -53,6 +55,15 @@ def _default_lower_bounds() -> dict[str, Penalty]:
         except (PluginNotFoundError, PluginValidationError) as exc:
             warnings.warn(f"RKHSNormMonitor: lower bound {label!r} skipped: {exc}", stacklevel=3)
     return found
+
+
+def _declared(net: nn.Module) -> float:
+    """The product of the Lipschitz constants the weight-free leaves of ``net`` declare (``lipschitz_constant()``:
+    ``rkhsreg.Normalize``'s 1 / min std): the upper bounds are of the whole function the lower bounds measure, input
+    normalisation included."""
+    return math.prod(float(m.lipschitz_constant()) for m in net.modules()
+                     if not list(m.children()) and callable(getattr(m, "lipschitz_constant", None))
+                     and not isinstance(getattr(m, "weight", None), torch.Tensor))
 
 
 class RKHSNormMonitor(pl.Callback):
@@ -200,7 +211,7 @@ class RKHSNormMonitor(pl.Callback):
                         warnings.warn(f"RKHSNormMonitor: upper bounds skipped: {exc}", stacklevel=2)
                         self._warned = True
                     return {}
-                out[f"upper/{method}"] = float(math.prod(float(v) for v in norms.values()))
+                out[f"upper/{method}"] = float(math.prod(float(v) for v in norms.values())) * _declared(net)
         return out
 
     def __repr__(self) -> str:
