@@ -76,6 +76,14 @@ def load_plugin(group: str, name: str) -> type:
     kind, base = GROUPS[group]
     eps = _entry_points(group)
     if not isinstance(name, str) or name not in eps:
+        elsewhere = [other_kind for other, (other_kind, _) in GROUPS.items()
+                     if other != group and isinstance(name, str) and name in _entry_points(other)]
+        if elsewhere:   # a constraint given as a penalty, or the reverse: say where it belongs
+            plural = {"penalty": "penalties", "constraint": "constraints", "attack": "attacks"}
+            raise PluginNotFoundError(f"unknown {kind} {name!r}: {name!r} is a registered {elsewhere[0]}, not a "
+                                      f"{kind}; pass it among the {plural.get(elsewhere[0], elsewhere[0])} "
+                                      f"({plural.get(elsewhere[0], elsewhere[0])}={{{name!r}: {{...}}}}). Registered "
+                                      f"{plural.get(kind, kind)}: {', '.join(sorted(eps)) or 'none'}.")
         close = difflib.get_close_matches(str(name), list(eps), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; registered: {', '.join(sorted(eps)) or 'none'}."
         raise PluginNotFoundError(f"unknown {kind} {name!r}{hint}")
@@ -103,7 +111,8 @@ def create_plugin(group: str, name: str, **kwargs: Any) -> Any:
                    if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
-            close = difflib.get_close_matches(unknown[0], allowed, n=1)
+            close = ([a for a in allowed if a.startswith(unknown[0]) or unknown[0].startswith(a)]   # eps → epsilon
+                     or difflib.get_close_matches(unknown[0], allowed, n=1))
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigurationError(f"{kind} {name!r} got unknown argument {unknown[0]!r}{hint}; "
                                      f"allowed: {', '.join(allowed)}.")

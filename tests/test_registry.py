@@ -32,6 +32,17 @@ def test_unknown_name_suggests_the_closest() -> None:
 def test_unknown_argument_is_named_with_a_suggestion() -> None:
     with pytest.raises(ConfigurationError, match="unknown argument 'epsilno'.*did you mean 'epsilon'"):
         rkhsreg.create_penalty("adversarial_perturbation", epsilno=1.0)
+    with pytest.raises(ConfigurationError, match="unknown argument 'eps'.*did you mean 'epsilon'"):   # not 'steps'
+        rkhsreg.create_penalty("adversarial_perturbation", eps=1.0)
+
+
+def test_a_plugin_of_another_kind_is_named_as_such() -> None:
+    """A constraint passed as a penalty (or the reverse) says what it is and where it goes, not a near-miss name."""
+    with pytest.raises(PluginNotFoundError, match=r"'spectral_norm_projection' is a registered constraint, not a "
+                                                  r"penalty; pass it among the constraints \(constraints="):
+        rkhsreg.create_penalty("spectral_norm_projection")
+    with pytest.raises(PluginNotFoundError, match="'gradient_norm' is a registered penalty, not a constraint"):
+        rkhsreg.create_constraint("gradient_norm")
 
 
 def test_bad_plugin_fails_at_load_naming_it(monkeypatch) -> None:
