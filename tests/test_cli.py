@@ -407,3 +407,18 @@ def test_cifar10_from_python_is_what_the_cli_evaluates(capsys, tmp_path, monkeyp
     x, y = load_cifar10(root, **python)
     torch.testing.assert_close(seen[0][0], x, rtol=0, atol=0)
     assert seen[0][1].tolist() == y.tolist()
+
+
+def test_a_folder_whose_classes_are_not_the_models_outputs_is_refused(capsys, tmp_path, weights):
+    """An ImageFolder root holding train/ and test/ reads as two classes: the labels would index the wrong outputs
+    and every accuracy would be wrong, silently. Refused before any attack, naming both counts."""
+    write_image_folder(tmp_path / "root" / "train")
+    write_image_folder(tmp_path / "root" / "test")
+    code, out, err = _run(capsys, "--model", TINY, "--weights", str(weights), "--data",
+                          f"imagefolder:{tmp_path / 'root'}", "--epsilons", "0.5", "--no-progress")
+    assert code == 2 and out == ""
+    _one_line_error(err, "has 2 classes (test, train), the model outputs 4 scores")
+    code, _, _ = _run(capsys, "--model", TINY, "--weights", str(weights), "--data",
+                      f"imagefolder:{tmp_path / 'root' / 'test'}", "--epsilons", "0.5", "--steps", "2",
+                      "--no-progress", "--no-sanity")
+    assert code == 0

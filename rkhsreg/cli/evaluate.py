@@ -116,7 +116,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
     from rkhsreg._errors import ConfigurationError, RKHSRegError
     from rkhsreg.cli.datasets import load_dataset
     from rkhsreg.cli.models import build_model, load_weights
-    from rkhsreg.cli.shapes import check_input_shape
+    from rkhsreg.cli.shapes import check_classes, check_input_shape
     from rkhsreg.evaluation.sanity import RobustnessWarning
     from rkhsreg.evaluation.settings import AttackSettings
     from rkhsreg.evaluation.sweep import evaluate_robustness
@@ -137,6 +137,7 @@ def _evaluate_on(args: argparse.Namespace, rank: int, world: int) -> int:
                                  f"not loaded{_listed(report.unused)}, {len(report.missing)} of the model's left at "
                                  f"their initial values{_listed(report.missing)}\n")
         check_input_shape(model, example, args.data)
+        check_classes(model, example, dataset, args.data)
         if args.device is None:
             device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
         else:

@@ -9,7 +9,7 @@ from torch import nn
 
 from rkhsreg.cli.errors import UserError
 
-__all__ = ["check_input_shape"]
+__all__ = ["check_input_shape", "check_classes"]
 
 #: Image sizes tried to tell the user which one the model takes when the data's does not fit.
 COMMON_SIZES = (28, 32, 64, 96, 224)
@@ -72,3 +72,29 @@ def check_input_shape(model: nn.Module, example: torch.Tensor, data: str) -> Non
 def _device(model: nn.Module) -> Any:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+
+
+def check_classes(model: nn.Module, example: torch.Tensor, dataset: Any, data: str) -> None:
+    """Refuse a data set whose class folders are not the model's outputs (an ImageFolder root holding ``train/`` and
+    ``test/`` is two classes): the labels would index other outputs, and every number would be wrong, silently.
+
+    Raises:
+        UserError: "data <name> has N classes (…), the model outputs K scores; …".
+    """
+    classes = getattr(dataset, "classes", None)
+    if not isinstance(classes, (list, tuple)) or example.dim() != 3:
+        return
+    was = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(example[None].to(_device(model)))
+    finally:
+        for module, mode in zip(model.modules(), was):
+            module.training = mode
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] == len(classes):
+        return
+    shown = ", ".join(map(str, classes[:5])) + (", …" if len(classes) > 5 else "")
+    raise UserError(f"data {data} has {len(classes)} classes ({shown}), the model outputs {out.shape[1]} scores; "
+                    "point --data at the folder whose subfolders are the model's classes (for a root holding "
+                    "train/ and test/, the test/ folder), or pass the --model (--num-classes) built for this data")
