@@ -11,8 +11,8 @@ Public surface (everything else is private infrastructure)::
     rkhsreg.list_attacks()          # the robustness evaluators' attacks, by name
 """
 
-from rkhsreg._errors import (ConfigurationError, InputError, PluginNotFoundError, PluginValidationError,
-                             RKHSRegError)
+from rkhsreg._errors import (ConfigurationError, InputError, ParameterError, PluginNotFoundError,
+                             PluginValidationError, RKHSRegError)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
                                list_penalties)
@@ -42,6 +42,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rkhsreg' has no attribute {name!r}")
 
 
-__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "PassCount", "Penalty", "PluginNotFoundError",
+__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "ParameterError", "PassCount", "Penalty", "PluginNotFoundError",
            "PluginValidationError", "RKHSRegError", "SelectLogits", "create_attack", "create_constraint",
            "create_penalty", "list_attacks", "list_constraints", "list_penalties", "__version__", *_LAZY]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import InputError
+from rkhsreg._params import Device, Interval, Options, validate_param
 
 
 def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool = False,
                high: float | None = None) -> float:
     """Return ``value`` as a float after checking it is a finite number in range.
+
+    A thin use of the one validator (:func:`rkhsreg._params.validate_param` with an
+    :class:`~rkhsreg._params.Interval`); plugins declare ``parameters`` instead of calling it.
 
     Args:
         name: the parameter's name, used in the message.
@@ -22,36 +26,21 @@ def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool =
         low: smallest allowed value (``None``: unbounded).
         strict: whether ``low`` itself is excluded.
         high: largest allowed value (``None``: unbounded).
+
+    Raises:
+        ParameterError: naming ``name``, the value and the allowed range.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
-            isinstance(value, torch.Tensor) and value.numel() == 1):
-        raise ConfigurationError(f"{name}={value!r} is not a number; pass a finite float.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigurationError(f"{name}={value!r} is not finite; pass a finite float.")
-    if low is not None and (value < low or (strict and value == low)):
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be {bound}.")
-    if high is not None and value > high:
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be <= {high:g}.")
-    return value
+    return validate_param(name, value, Interval(Real, low, high, closed="right" if strict else "both"))
 
 
 def check_int(name: str, value: Any, *, low: int = 1) -> int:
-    """Return ``value`` after checking it is an integer ``>= low`` (booleans refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(f"{name}={value!r} is not an integer; pass an int >= {low}.")
-    if value < low:
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be an int >= {low}.")
-    return value
+    """Return ``value`` as an int after checking it is an integer ``>= low`` (booleans refused, numpy ints taken)."""
+    return validate_param(name, value, Interval(Integral, low, None, closed="left"))
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     """Return ``value`` after checking it is one of ``allowed``."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ConfigurationError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}.")
-    return value
+    return validate_param(name, value, Options(tuple(allowed)))
 
 
 def eager(model: Any) -> Any:
@@ -197,12 +186,6 @@ def check_device(name: str, value: str | torch.device) -> torch.device:
     """``torch.device(value)``, refusing a name torch does not parse and a CUDA device where CUDA is unavailable.
 
     Raises:
-        ConfigurationError: naming ``name``, the value and what is allowed.
+        ParameterError: naming ``name``, the value and what is allowed.
     """
-    try:
-        device = torch.device(value)
-    except (RuntimeError, TypeError):
-        raise ConfigurationError(f"{name}={value!r} is not a device; pass cpu, cuda or cuda:0 (…).") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError(f"{name}={value!r}: CUDA is not available on this machine; pass cpu.")
-    return device
+    return validate_param(name, value, Device())

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from rkhsreg._checks import (check_choice, check_finite_weights, check_int, check_model, check_real,
-                             check_weights_used)
+from rkhsreg._checks import check_finite_weights, check_int, check_model, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import SEED, Check, Interval, Options
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.schedules import RadiusDecay
-from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
+from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormProjection"]
@@ -86,26 +87,39 @@ class SpectralNormProjection(Constraint):
     """
 
     name = "spectral_norm_projection"
+    parameters = {
+        "radius": Interval(Real, 0, None, closed="neither", doc="the bound τ on each σ"),
+        "method": Options(METHODS),
+        "input_shape": [None, INPUT_SHAPE],
+        "projection": Options(PROJECTIONS),
+        "iterations": Interval(Integral, 1, None),
+        "tol": Interval(Real, 0, None, closed="neither"),
+        "kappa": [None, Interval(Real, 0, None, closed="neither", doc="κ of the radius decay")],
+        "modules": [None, Check(lambda v: _check_modules(v), "a module name, an nn.Module type, or a non-empty list "
+                                "of them, e.g. ['features', nn.Linear] (None: every Linear/Conv layer)",
+                                examples=["features", ("features", nn.Linear)])],
+        "seed": SEED,
+    }
 
     def __init__(self, *, radius: float = 1.0, method: str = "reshape", input_shape: Sequence[int] | None = None,
                  projection: str = "scale", iterations: int = 100, tol: float = 1e-4, kappa: float | None = None,
                  modules: Iterable[str | type[nn.Module]] | str | type[nn.Module] | None = None,
                  seed: int = 0) -> None:
-        self.radius = check_real("radius", radius, low=0.0, strict=True)
-        self.method = check_choice("method", method, METHODS)
-        self.input_shape = None if input_shape is None else check_input_shape(input_shape)
+        self.radius = radius    # every argument is checked against `parameters` before the body runs
+        self.method = method
+        self.input_shape = input_shape
         if self.method == "operator" and self.input_shape is None:
             raise ConfigurationError("input_shape=None is not allowed with method='operator'; pass one example's "
                                      "shape without the batch dimension, e.g. input_shape=(1, 28, 28).")
-        self.projection = check_choice("projection", projection, PROJECTIONS)
+        self.projection = projection
         if self.projection == "clip" and self.method == "operator":
             raise ConfigurationError("projection='clip' is not allowed with method='operator'; clipping singular "
                                      "values applies to the reshaped matrix only: use projection='scale'.")
-        self.iterations = check_int("iterations", iterations, low=1)
-        self.tol = check_real("tol", tol, low=0.0, strict=True)
-        self.kappa = None if kappa is None else check_real("kappa", kappa, low=0.0, strict=True)
-        self.modules = _check_modules(modules)
-        self.seed = check_int("seed", seed, low=0)
+        self.iterations = iterations
+        self.tol = tol
+        self.kappa = kappa
+        self.modules = modules
+        self.seed = seed
         self.epoch = 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
@@ -243,18 +257,18 @@ def _clip(weight: torch.Tensor, radius: float) -> None:
     weight.copy_(clipped.reshape(weight.shape).to(weight.dtype))
 
 
-def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...] | None:
-    if value is None:
-        return None
+def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...]:
+    """``modules`` as a tuple of names and module types (the declaration's check; None is declared apart)."""
     entries = (value,) if isinstance(value, (str, type)) else value
     try:
         entries = tuple(entries)
     except TypeError:
-        entries = None
-    if not entries or any(not isinstance(e, str) and not (isinstance(e, type) and issubclass(e, nn.Module))
-                          for e in entries):
-        raise ConfigurationError(f"modules={value!r} is not allowed; pass None (every Linear/Conv layer) or a "
-                                 "list of module names and/or nn.Module types, e.g. ['features', nn.Linear].")
+        raise TypeError("") from None
+    if not entries:
+        raise ValueError("an empty list selects no layer; pass None for every Linear/Conv layer")
+    bad = [e for e in entries if not isinstance(e, str) and not (isinstance(e, type) and issubclass(e, nn.Module))]
+    if bad:
+        raise TypeError(f"{bad[0]!r} is neither a module name nor an nn.Module type")
     return entries
 
 
