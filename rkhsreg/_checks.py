@@ -90,6 +90,30 @@ def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None)
     return inputs
 
 
+def check_in_box(inputs: torch.Tensor, bounds: tuple[float, float] | None, *, name: str = "bounds") -> None:
+    """The one contract for inputs and a declared box (``clip`` of the penalties, ``bounds`` of the evaluators
+    and the certificate): every value inside ``[low, high]`` (up to 1e-6 of its width), else an error.
+
+    An image batch in 0–255 given with a [0, 1] box is the usual case: the ε of a search or a certificate means
+    nothing there, and a search would clip the clean inputs themselves.
+
+    Raises:
+        InputError: naming the inputs' range, the box and how to fix it.
+    """
+    if bounds is None:
+        return
+    values = inputs.detach()
+    if not bool(torch.isfinite(values).all()):
+        raise InputError(f"inputs hold {int((~torch.isfinite(values)).sum())} nan or inf values; pass finite inputs.")
+    low, high = float(values.min()), float(values.max())
+    slack = 1e-6 * (bounds[1] - bounds[0])
+    if low < bounds[0] - slack or high > bounds[1] + slack:
+        hint = " (images in 0–255? divide by 255)" if high > 1.5 and bounds[1] <= 1 else ""
+        raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside {name}={tuple(bounds)!r}{hint}; "
+                         f"pass the box the inputs live in ({name}=(low, high)), and keep any normalisation inside "
+                         "the model.")
+
+
 def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torch.Tensor | None:
     """Check ``targets`` are class indices of shape (N,) matching ``inputs``."""
     if targets is None:

@@ -21,7 +21,7 @@ Example:
     >>> validate_params(declared, {"epsilon": 0, "norm": "l2"})
     Traceback (most recent call last):
     ...
-    rkhsreg._errors.ParameterError: epsilon=0 is out of range; it must be > 0 (allowed: a float > 0).
+    rkhsreg._errors.ParameterError: epsilon=0 is out of range; it must be > 0 (allowed: a finite float > 0).
 """
 
 from __future__ import annotations
@@ -31,23 +31,25 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
-from rkhsreg._errors import ParameterError
+from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Tuple", "InstanceOf", "IsCallable", "Device",
-           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "declared_parameters",
+           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "validate_fields", "declared_parameters",
            "describe"]
 
 Declaration = Any  # a Constraint, None, or a list of them
 
 
 class _Refused(Exception):
-    """Raised by :meth:`Constraint.convert`: ``reason`` completes "name=value ..."."""
+    """Raised by :meth:`Constraint.convert`: ``reason`` completes "name=value ..."; ``verbatim``: a whole
+    message already naming the parameter (from a :class:`Check` function), used as is."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, verbatim: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.verbatim = reason, verbatim
 
 
 class Constraint:
@@ -98,11 +100,16 @@ def _number(value: Any, integral: bool) -> int | float | None:
         if integral and value.is_floating_point():
             return None
         value = value.item()
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or isinstance(value, np.bool_):
         return None
     if integral:
         return int(value) if isinstance(value, numbers.Integral) else None
     return float(value) if isinstance(value, numbers.Real) else None
+
+
+def _a(word: str) -> str:
+    """``word`` with its article: "an int", "a DeformationBudget(...)"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _fmt(x: float) -> str:
@@ -189,7 +196,6 @@ class Interval(Constraint):
         return points
 
     def valid_examples(self) -> list[tuple[Any, Any]]:
-        import numpy as np
         out: list[tuple[Any, Any]] = []
         for x in self._inside():
             if self.integral:
@@ -205,7 +211,6 @@ class Interval(Constraint):
         return out
 
     def invalid_examples(self) -> list[Any]:
-        import numpy as np
         out: list[Any] = [True, "1", None, [1]]
         if self.low is not None and math.isfinite(self.low):
             if self.integral:
@@ -267,7 +272,6 @@ class Options(Constraint):
         raise _Refused("is not allowed")
 
     def valid_examples(self) -> list[tuple[Any, Any]]:
-        import numpy as np
         out = [(o, o) for o in self.options]
         out += [(np.int64(o), o) for o in self.options if isinstance(o, int) and not isinstance(o, bool)]
         return out
@@ -287,7 +291,7 @@ class Boolean(Constraint):
     ``bool("False")`` is ``True``."""
 
     def in_domain(self, value: Any) -> bool:
-        return isinstance(value, bool) or type(value).__name__ == "bool_"
+        return isinstance(value, bool) or isinstance(value, np.bool_)
 
     def _describe(self) -> str:
         return "True or False"
@@ -298,7 +302,6 @@ class Boolean(Constraint):
         raise _Refused("is not allowed")
 
     def valid_examples(self) -> list[tuple[Any, Any]]:
-        import numpy as np
         return [(True, True), (False, False), (np.bool_(True), True)]
 
     def invalid_examples(self) -> list[Any]:
@@ -335,7 +338,10 @@ class Tuple(Constraint):
         doc: what the parameter means.
 
     Example:
+        >>> from numbers import Real
         >>> clip = Tuple(Interval(Real, None, None), length=2, where=lambda t: t[0] < t[1], where_doc="low < high")
+        >>> validate_param("clip", [0, 1], clip)
+        (0.0, 1.0)
     """
 
     def __init__(self, items: Any, *, length: int | tuple[int, int | None] | None = None,
@@ -434,12 +440,13 @@ class InstanceOf(Constraint):
         return isinstance(value, self.types)
 
     def _describe(self) -> str:
-        return " or ".join(f"a {t.__name__}" for t in self.types)
+        return " or ".join(_a(f"torch.{t.__name__}" if t.__module__.startswith("torch") else f"{t.__name__}(...)")
+                           for t in self.types)
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, self.types):
             return value
-        raise _Refused(f"is not allowed: a {type(value).__name__} was given")
+        raise _Refused(f"is not allowed: it is {_a(type(value).__name__)}")
 
     def invalid_examples(self) -> list[Any]:
         return [object(), "x"]
@@ -500,13 +507,14 @@ class Device(Constraint):
 
 class Check(Constraint):
     """A form checked by a function: ``fn(value)`` returns the normalised value or raises ``ValueError``/
-    ``TypeError`` (whose text, if any, is quoted). For shapes the other forms cannot say (a list of module names
-    and types, an attack ensemble). ``examples``: values it accepts, for the fuzz test."""
+    ``TypeError`` (whose text, if any, is quoted; a :class:`~rkhsreg.ConfigurationError`'s message, which names
+    the parameter already, is kept whole). For shapes the other forms cannot say (a list of module names and
+    types, an attack ensemble). ``examples``: values it accepts, for the fuzz test."""
 
-    def __init__(self, fn: Callable[[Any], Any], doc: str, *, domain: tuple[type, ...] = (object,),
-                 examples: Iterable[Any] = ()) -> None:
+    def __init__(self, fn: Callable[..., Any], doc: str, *, domain: tuple[type, ...] = (object,),
+                 examples: Iterable[Any] = (), named: bool = False) -> None:
         super().__init__("")
-        self.fn, self.text, self.domain, self.examples = fn, doc, domain, list(examples)
+        self.fn, self.text, self.domain, self.examples, self.named = fn, doc, domain, list(examples), named
 
     def in_domain(self, value: Any) -> bool:
         return isinstance(value, self.domain)
@@ -514,9 +522,11 @@ class Check(Constraint):
     def _describe(self) -> str:
         return self.text
 
-    def convert(self, value: Any) -> Any:
+    def convert(self, value: Any, name: str = "") -> Any:
         try:
-            return self.fn(value)
+            return self.fn(value, name) if self.named and name else self.fn(value)
+        except ConfigurationError as exc:
+            raise _Refused("is not allowed", verbatim=str(exc)) from None
         except (ValueError, TypeError) as exc:
             raise _Refused(f"is not allowed ({exc})" if str(exc) else "is not allowed") from None
 
@@ -533,25 +543,22 @@ def _forms(declaration: Declaration) -> list[Constraint]:
     return [_NoneForm() if item is None else item for item in items]
 
 
-def _convert(declaration: Declaration, value: Any) -> Any:
+def _convert(declaration: Declaration, value: Any, name: str = "") -> Any:
     forms = _forms(declaration)
     for form in forms:
         try:
-            return form.convert(value)
+            return form.convert(value, name) if isinstance(form, Check) else form.convert(value)
         except _Refused:
             continue
     typed = [f for f in forms if not isinstance(f, _NoneForm) and f.in_domain(value)]
-    if len(typed) == 1:
-        try:
-            typed[0].convert(value)
-        except _Refused as exc:
-            raise _Refused(exc.reason) from None
     real = [f for f in forms if not isinstance(f, _NoneForm)]
-    if len(real) == 1:
-        try:
-            real[0].convert(value)
-        except _Refused as exc:
-            raise _Refused(exc.reason) from None
+    for candidates in (typed, real):
+        if len(candidates) == 1:
+            try:
+                form = candidates[0]
+                form.convert(value, name) if isinstance(form, Check) else form.convert(value)
+            except _Refused as exc:
+                raise _Refused(exc.reason, exc.verbatim) from None
     raise _Refused("is not allowed")
 
 
@@ -584,10 +591,12 @@ def validate_param(name: str, value: Any, declaration: Declaration, *, owner: st
             allowed form.
     """
     try:
-        return _convert(declaration, value)
+        return _convert(declaration, value, name)
     except _Refused as exc:
         where = f"{owner}: " if owner else ""
         allowed = describe(declaration)
+        if exc.verbatim:
+            raise ParameterError(where + exc.verbatim, parameter=name, value=value, allowed=allowed) from None
         sep = "" if exc.reason.startswith(":") else " "
         raise ParameterError(f"{where}{name}={_short(value)}{sep}{exc.reason} (allowed: {allowed}).",
                              parameter=name, value=value, allowed=allowed) from None
@@ -614,10 +623,11 @@ def validates(declarations: Mapping[str, Declaration]) -> Callable[[Callable[...
     registry-wide test.
 
     Example:
+        >>> from numbers import Integral
         >>> @validates({"steps": Interval(Integral, 1, None)})
         ... def run(model, *, steps=10):
         ...     return steps
-        >>> run(None, steps=np.int64(3))                                          # doctest: +SKIP
+        >>> run(None, steps=np.int64(3))
         3
     """
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -636,6 +646,20 @@ def validates(declarations: Mapping[str, Declaration]) -> Callable[[Callable[...
         wrapper.parameters = dict(declarations)  # type: ignore[attr-defined]
         return wrapper
     return decorate
+
+
+def validate_fields(obj: Any) -> None:
+    """Validate the fields of a (frozen) dataclass against its ``parameters`` and store the normalised values:
+    call it from ``__post_init__``.
+
+    Raises:
+        ParameterError: naming the class, the field, the value and every allowed form.
+    """
+    import dataclasses
+
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    for name, value in validate_params(declared_parameters(type(obj)), values, owner=type(obj).__name__).items():
+        object.__setattr__(obj, name, value)
 
 
 def declared_parameters(cls: type) -> dict[str, Declaration]:

@@ -38,14 +38,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model
+from rkhsreg._checks import check_model
 from rkhsreg._errors import ConfigurationError, InputError
-from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
+from rkhsreg._params import SEED, Boolean, Device, InstanceOf, Interval, IsCallable, Options, validates
+from rkhsreg.evaluation._data import BOUNDS, EPSILONS, check_inside, collect
 from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
 from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
@@ -74,7 +76,7 @@ def _resolve_seed(seed: Any, generator: Any) -> int:
         return int(torch.randint(0, _SEED_MOD, (1,), generator=generator, device=generator.device))
     if seed is None:
         return 0
-    return check_int("seed", seed, low=0)
+    return seed
 
 
 class _Sweep:
@@ -199,6 +201,25 @@ def _retry_borderline(sweep: _Sweep, bounded: list[Attack], open_: torch.Tensor,
                         restart=restart)
 
 
+#: The declared options of :func:`evaluate_robustness` (rkhsreg._params).
+ROBUSTNESS_PARAMETERS = {
+    "epsilons": EPSILONS,
+    "norm": Options(NORMS),
+    "attack": [None, InstanceOf(AttackSettings)],
+    "sanity": [Boolean(), InstanceOf(SanityChecks)],
+    "certify": Boolean(),
+    "bounds": BOUNDS,
+    "batch_size": Interval(Integral, 1, None),
+    "device": [None, Device()],
+    "n_examples": [None, Interval(Integral, 1, None)],
+    "seed": [None, SEED],
+    "generator": [None, InstanceOf(torch.Generator)],
+    "distributed": [None, Boolean()],
+    "progress": [None, IsCallable(doc="fn(stage, done, total)")],
+}
+
+
+@validates(ROBUSTNESS_PARAMETERS)
 def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float], norm: str = "l2",
                         attack: AttackSettings | None = None, sanity: SanityChecks | bool = True,
                         certify: bool = False, bounds: tuple[float, float] = (0.0, 1.0), batch_size: int = 128,
@@ -249,22 +270,16 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
         >>> result.clean_accuracy, result.robust_accuracy                                         # doctest: +SKIP
         (0.98, [0.81, 0.42])
     """
-    check_model(model)
-    norm = check_choice("norm", norm, NORMS)
-    eps_list = check_epsilons(epsilons)
-    batch_size = check_int("batch_size", batch_size)
+    check_model(model)          # the options are checked against ROBUSTNESS_PARAMETERS before this line
+    eps_list = epsilons
     attack = resolve("attack", attack, AttackSettings)
     checks = SanityChecks.of(sanity)
-    if not isinstance(certify, bool):
-        raise ConfigurationError(f"certify={certify!r} is not allowed; pass True or False.")
     attacks, steps, order = attack.attacks, attack.steps, attack.order
     refine_steps, borderline, borderline_restarts = attack.refine_steps, attack.borderline, attack.borderline_restarts
     sanity = checks.enabled
     noise_samples, sanity_examples = checks.noise_samples, checks.examples
     disagreement_threshold = checks.disagreement_threshold
-    if progress is not None and not callable(progress):
-        raise ConfigurationError(f"progress={progress!r} is not callable; pass fn(stage, done, total) or None.")
-    box = check_bounds(bounds)
+    box = bounds
     base_seed = _resolve_seed(seed, generator)
     here = model_device(model)
     dev = here if device is None else torch.device(device)

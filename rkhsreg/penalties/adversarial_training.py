@@ -22,7 +22,7 @@ from rkhsreg._params import SEED, Boolean, Interval
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.pgd import pgd_maximize, random_start
-from rkhsreg.penalties._common import (CLIP, EPSILON, EVAL_MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
+from rkhsreg.penalties._common import (CLIP, EVAL_MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
                                        check_ball_in_box, counting_forward, make_generator, zero_like_parameters)
 
 __all__ = ["AdversarialTraining"]
@@ -51,7 +51,8 @@ class AdversarialTraining(SeededPenalty):
     name = "adversarial_training"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier of the adversarial loss"),
-        "epsilon": EPSILON,
+        # ε = 0 is allowed here: the loss is then the clean loss (not a penalty identically zero)
+        "epsilon": Interval(Real, 0, None, closed="left", doc="the radius of the ball (0: the clean loss)"),
         "steps": STEPS,
         "step_size": STEP_SIZE,
         "norm": NORM,
