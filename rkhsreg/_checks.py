@@ -130,12 +130,41 @@ def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torc
     return targets
 
 
+def _version(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # inference tensors have no version counter
+        return None
+
+
+def call_model(model: Any, inputs: torch.Tensor) -> Any:
+    """``model(inputs)``, refusing a forward that modifies its input in place.
+
+    A search evaluates the model at ``x + δ`` and keeps ``x`` (and ``δ``) for the next step: a forward that
+    writes into its input (``nn.ReLU(inplace=True)`` or ``x.mul_(...)`` as its first operation) silently changes
+    them. Detected with the tensor's version counter (free).
+
+    Raises:
+        InputError: saying what happened and how to fix it.
+    """
+    before = _version(inputs)
+    out = model(inputs)
+    if before is not None and _version(inputs) != before:
+        raise InputError("the model's forward modified its input in place (an in-place operation such as "
+                         "nn.ReLU(inplace=True), x.clamp_() or x.mul_() applied to the input itself): rkhsreg "
+                         "reuses the inputs after each forward, so they would be silently corrupted; make that "
+                         "operation out of place (inplace=False) or start forward with x = x.clone().")
+    return out
+
+
 def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
-                 finite: bool = True) -> torch.Tensor:
-    """Check the model returned a (N, K) tensor of scores (and, given ``targets``, that they index it).
+                 finite: bool = True, model: nn.Module | None = None) -> torch.Tensor:
+    """Check the model returned a (N, K) floating-point tensor of scores (and, given ``targets``, that they
+    index it).
 
     ``finite=False`` leaves non-finite scores to the caller (the robustness sweep discards non-finite
-    adversarial candidates and reports non-finite clean logits itself).
+    adversarial candidates and reports non-finite clean logits itself). ``model``, when given, lets a
+    non-finite score be explained: diverged weights, or inputs pushed far out of range by a search.
     """
     if not isinstance(logits, torch.Tensor):
         kind = type(logits).__name__
@@ -148,7 +177,12 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
                          f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
                          "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
                          "torch.cat([-s, s], 1) / 2)).")
+    if not logits.is_floating_point():
+        raise InputError(f"model output has dtype {logits.dtype}; rkhsreg needs floating-point scores (logits), "
+                         "not predicted classes or rounded values: return the last layer's output.")
     bad = int((~torch.isfinite(logits.detach())).sum()) if finite else 0
+    if bad and model is not None:
+        _explain_non_finite(bad, logits, inputs, model)
     if bad:
         raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for finite inputs of shape "
                          f"{tuple(inputs.shape)}: the weights have diverged (check torch.isfinite on the "
@@ -161,6 +195,22 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
             raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
                              f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
+
+
+def _explain_non_finite(bad: int, logits: torch.Tensor, inputs: torch.Tensor, model: nn.Module) -> None:
+    """Raise the InputError that names the cause of non-finite scores: weights, or huge inputs."""
+    diverged = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())),
+                    None)
+    if diverged is not None:
+        raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf): parameter {diverged!r} "
+                         "holds NaN/inf, the weights have diverged; lower the learning rate or a penalty weight, "
+                         "or resume from an earlier checkpoint.")
+    size = float(inputs.detach().abs().amax()) if inputs.numel() else 0.0
+    if size > 1e3:
+        raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for inputs as large as "
+                         f"|x| = {size:.3g}: the weights are finite, so the perturbation or deformation of the "
+                         "search drove the model out of range. Lower epsilon / step_size / the deformation "
+                         "budget to the inputs' scale, or pass clip=(low, high) to keep the search in the box.")
 
 
 def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:

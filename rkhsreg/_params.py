@@ -37,7 +37,8 @@ import torch
 from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Tuple", "InstanceOf", "IsCallable", "Device",
-           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "validate_fields", "declared_parameters",
+           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
+           "declared_parameters",
            "describe"]
 
 Declaration = Any  # a Constraint, None, or a list of them

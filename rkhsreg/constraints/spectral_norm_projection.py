@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -79,6 +80,9 @@ class SpectralNormProjection(Constraint):
         modules: which layers to project: names (a name also selects the layers below it, e.g.
             ``"features"``) and/or layer types; ``None``: every Linear/Conv layer.
         seed: seed of the generator of the first power-iteration vectors (never the global RNG).
+        frozen: what to do with a selected layer whose weight does not train (``requires_grad=False``, e.g. a
+            frozen backbone): ``"skip"`` (default) leaves it as it is and warns once, naming the layers;
+            ``"project"`` projects it too.
 
     Example:
         >>> project = rkhsreg.create_constraint("spectral_norm_projection", radius=0.5, kappa=2.0)
@@ -99,12 +103,13 @@ class SpectralNormProjection(Constraint):
                                 "of them, e.g. ['features', nn.Linear] (None: every Linear/Conv layer)",
                                 examples=["features", ("features", nn.Linear)])],
         "seed": SEED,
+        "frozen": Options(("skip", "project"), doc="what to do with layers whose weight does not train"),
     }
 
     def __init__(self, *, radius: float = 1.0, method: str = "reshape", input_shape: Sequence[int] | None = None,
                  projection: str = "scale", iterations: int = 100, tol: float = 1e-4, kappa: float | None = None,
                  modules: Iterable[str | type[nn.Module]] | str | type[nn.Module] | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, frozen: str = "skip") -> None:
         self.radius = radius    # every argument is checked against `parameters` before the body runs
         self.method = method
         self.input_shape = input_shape
@@ -120,6 +125,8 @@ class SpectralNormProjection(Constraint):
         self.kappa = kappa
         self.modules = modules
         self.seed = seed
+        self.frozen = frozen
+        self._warned_frozen: set[str] = set()
         self.epoch = 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
@@ -142,7 +149,7 @@ class SpectralNormProjection(Constraint):
         model = check_model(model)
         radius = self.current_radius
         with torch.no_grad():
-            selected = self._selected(model)
+            selected = self._trainable(self._selected(model))
             check_finite_weights(selected)  # a projection cannot repair them (scale spreads NaN, clip fails)
             check_weights_used(selected, "spectral_norm_projection would not bound it",
                                " Or leave the layer out with modules=[...] to project the others.")
@@ -184,6 +191,20 @@ class SpectralNormProjection(Constraint):
         else:
             weight.mul_((radius / sigma).to(weight.dtype))
 
+    def _trainable(self, layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+        """``layers`` without the frozen ones (``frozen="skip"``), warning once about each new frozen layer."""
+        if self.frozen == "project":
+            return layers
+        frozen = [name for name, module in layers if _is_frozen(module)]
+        new = [name for name in frozen if name not in self._warned_frozen]
+        if new:
+            self._warned_frozen.update(new)
+            warnings.warn(f"spectral_norm_projection: {len(new)} layer(s) have a weight with requires_grad=False "
+                          f"({', '.join(repr(n) for n in new[:5])}{', ...' if len(new) > 5 else ''}) and are left as "
+                          "they are (frozen=\"skip\"); pass frozen=\"project\" to project them too, or "
+                          "modules=[...] to select the layers.", stacklevel=3)
+        return [(name, module) for name, module in layers if name not in frozen]
+
     def _selected(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
         layers = spectral_layers(model)
         if not layers:
@@ -216,7 +237,7 @@ class SpectralNormProjection(Constraint):
     def _config(self) -> dict[str, Any]:
         return {"radius": self.radius, "method": self.method, "input_shape": self.input_shape,
                 "projection": self.projection, "iterations": self.iterations, "tol": self.tol,
-                "kappa": self.kappa, "modules": self.modules, "seed": self.seed}
+                "kappa": self.kappa, "modules": self.modules, "seed": self.seed, "frozen": self.frozen}
 
 
 def _assign(name: str, module: nn.Module, weight: torch.Tensor) -> None:
@@ -255,6 +276,13 @@ def _clip(weight: torch.Tensor, radius: float) -> None:
     else:
         clipped = matrix - ((matrix @ vecs) * shrink) @ vecs.T
     weight.copy_(clipped.reshape(weight.shape).to(weight.dtype))
+
+
+def _is_frozen(module: nn.Module) -> bool:
+    """Whether the layer's weight does not train (its parametrisation's parameters, for a parametrised one)."""
+    if parametrize.is_parametrized(module, "weight"):
+        return not any(p.requires_grad for p in module.parametrizations.weight.parameters())
+    return not module.weight.requires_grad
 
 
 def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...]:

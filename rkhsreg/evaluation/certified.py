@@ -33,7 +33,7 @@ from rkhsreg._errors import InputError
 from rkhsreg._params import Interval, Options, validate_param, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
 from rkhsreg.evaluation._model import model_device, predict
-from rkhsreg.functional._context import restore_modes
+from rkhsreg.functional._context import restore_buffers, restore_modes
 
 __all__ = ["certified_radii", "certified_accuracy", "attach_certified", "lipschitz_constant"]
 
@@ -48,7 +48,8 @@ def lipschitz_constant(model: nn.Module, input_shape: Sequence[int], *, safety: 
 
     safety = validate_param("safety", safety, SAFETY)
     try:
-        bound = lipschitz_upper_bound(model, tuple(input_shape))
+        with restore_buffers(model):
+            bound = lipschitz_upper_bound(model, tuple(input_shape))
     except InputError as exc:
         raise InputError(f"no certified accuracy for this model: {exc} The empirical (attack) curve is still "
                          "valid; pass certify=False to get it alone.") from exc
@@ -80,7 +81,7 @@ def certified_radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     check_model(model)          # the options are checked by @validates
     constant = (lipschitz_constant(model, tuple(inputs.shape[1:]), safety=safety) if lipschitz is None
                 else lipschitz)
-    with restore_modes(model):
+    with restore_modes(model), restore_buffers(model):   # a forward that writes a buffer leaves no trace
         model.eval()
         logits = predict(model, inputs, batch_size=batch_size, device=model_device(model)).double()
     labels = labels.cpu().long()
@@ -122,7 +123,7 @@ def certified_accuracy(model: nn.Module, data: Any, *, norm: str = "l2", epsilon
 
 
 def _correct(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
-    with restore_modes(model):
+    with restore_modes(model), restore_buffers(model):   # a forward that writes a buffer leaves no trace
         model.eval()
         logits = predict(model, inputs, batch_size=batch_size, device=model_device(model))
     return logits.argmax(1) == labels.cpu()

@@ -163,6 +163,10 @@ def power_iteration(weight: Tensor, u: Tensor | None = None, v: Tensor | None = 
     matrix = matrix.to(_compute_dtype(matrix))
     with torch.no_grad():
         w = matrix.detach()
+        scale = w.abs().amax() if w.numel() else None
+        extreme = scale is not None and bool(torch.isfinite(scale)) and not 1e-4 < float(scale) < 1e4
+        if extreme and float(scale) > 0:
+            w = w / scale  # iterate on W/max|W|: same vectors, no overflow of ‖Wv‖² (σ ≥ 1e19 gave u = 0, σ = 0)
         u = _warm(u, "u", (w.shape[0],), w, eps)
         v = _warm(v, "v", (w.shape[1],), w, eps)
         if solver == "lanczos" and iters > 0:

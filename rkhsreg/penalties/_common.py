@@ -8,7 +8,7 @@ import torch
 
 from numbers import Integral, Real
 
-from rkhsreg._checks import check_logits
+from rkhsreg._checks import call_model, check_in_box, check_logits
 from rkhsreg._errors import InputError, ParameterError
 from rkhsreg._params import SEED, Boolean, Interval, Options, Tuple, validate_param
 
@@ -94,7 +94,16 @@ def check_ball_in_box(owner: str, epsilon: float, norm: str, clip: tuple[float, 
         raise ParameterError(f"{owner}: epsilon={epsilon!r} with norm={norm!r} covers the whole input box "
                              f"clip={clip!r} ({what} = {limit:g}): the search would range over every input, not "
                              f"a neighbourhood of each example; pass epsilon < {limit:g} (images in [0, 1] with "
-                             "ℓ∞ use e.g. 8/255).", parameter="epsilon", value=epsilon, allowed=f"a float < {limit:g}")
+                             "ℓ∞ use e.g. 8/255).", parameter="epsilon", value=epsilon,
+                             allowed=f"a float < {limit:g}")
+
+
+def check_search_inputs(owner: str, inputs: torch.Tensor, epsilon: float, norm: str,
+                        clip: tuple[float, float] | None) -> None:
+    """The contracts of an ε-ball search on ``inputs`` with box ``clip``, in one call: inputs inside the box
+    (:func:`rkhsreg._checks.check_in_box`) and a ball that does not cover it (:func:`check_ball_in_box`)."""
+    check_in_box(inputs, clip, name="clip")
+    check_ball_in_box(owner, epsilon, norm, clip, inputs)
 
 
 def zero_like_parameters(model: torch.nn.Module) -> torch.Tensor:
@@ -102,29 +111,41 @@ def zero_like_parameters(model: torch.nn.Module) -> torch.Tensor:
     return next(model.parameters()).sum() * 0.0
 
 
-def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: torch.Tensor | None = None):
+def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: torch.Tensor | None = None, *,
+                     min_classes: int = 1, owner: str = ""):
     """``model`` as a function that records the rows it sees in ``passes`` (a PassCount).
 
-    Every output is checked to be (rows, K) scores (a tuple, dict or 1-D output gets an error that says
-    how to select the logits); the first one also checks that ``targets`` index its K classes.
+    Every output is checked to be (rows, K) floating-point scores (a tuple, dict or 1-D output gets an error that
+    says how to select the logits; non-finite ones name their cause); the first one also checks that ``targets``
+    index its K classes and that K >= ``min_classes`` (a cross-entropy penalty is identically zero for K = 1).
+    A forward that modifies its input in place is refused (:func:`rkhsreg._checks.call_model`).
     """
-    unchecked = [targets]
+    unchecked = [targets, True]
 
     def run(z: torch.Tensor) -> torch.Tensor:
         passes.add(forward_rows=z.shape[0], batch=batch)
         try:
-            out = model(z)
+            out = call_model(model, z)
         except RuntimeError as exc:
             _explain_mismatch(model, z, exc)
             raise
-        out = check_logits(out, z, unchecked[0])
-        unchecked[0] = None
+        out = check_logits(out, z, unchecked[0], model=model)
+        if unchecked[1] and out.shape[1] < min_classes:
+            raise InputError(f"{owner or 'this penalty'}: the model returns K = {out.shape[1]} score per example; "
+                             "the cross-entropy of a single score is 0 whatever the model, so the penalty would be "
+                             "identically zero. Return one score per class (a binary classifier: 2 scores, e.g. "
+                             "rkhsreg.SelectLogits(model, select=lambda s: torch.cat([-s, s], 1) / 2)).")
+        unchecked[0], unchecked[1] = None, False
         return out
     return run
 
 
 def _explain_mismatch(model: torch.nn.Module, inputs: torch.Tensor, exc: RuntimeError) -> None:
     """Re-raise a model's RuntimeError as an InputError when the inputs' dtype or device differs from its weights'."""
+    if "leaf Variable that requires grad is being used in an in-place operation" in str(exc):
+        raise InputError("the model's forward modified its input in place (an in-place operation such as "
+                         "nn.ReLU(inplace=True) or x.mul_() applied to the input itself); make that operation out "
+                         "of place (inplace=False) or start forward with x = x.clone().") from exc
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     if param is None:
         return

@@ -23,7 +23,8 @@ from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.pgd import pgd_maximize, random_start
 from rkhsreg.penalties._common import (CLIP, EVAL_MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
-                                       check_ball_in_box, counting_forward, make_generator, zero_like_parameters)
+                                       check_ball_in_box, check_search_inputs, counting_forward, make_generator,
+                                       zero_like_parameters)
 
 __all__ = ["AdversarialTraining"]
 
@@ -88,10 +89,11 @@ class AdversarialTraining(SeededPenalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
+        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
         targets = check_targets(targets, inputs, required=True)
         x = inputs.detach()
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, min_classes=2, owner=self.name)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(wide(forward(z)), targets, reduction="none")

@@ -58,7 +58,7 @@ class LossGradient(Penalty):
         check_inputs(inputs)
         targets = check_targets(targets, inputs, required=True)
         n = inputs.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, min_classes=2, owner=self.name)
         with inner_mode(model, self.eval_mode):
             x = inputs.detach().clone().requires_grad_(True)
             with twice_differentiable():
