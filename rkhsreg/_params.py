@@ -617,8 +617,11 @@ def validate_params(declarations: Mapping[str, Declaration], values: Mapping[str
             else value for name, value in values.items()}
 
 
-def validates(declarations: Mapping[str, Declaration]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def validates(declarations: Mapping[str, Declaration], *,
+              owner: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a public function so the declared arguments are validated (and normalised) before it runs.
+
+    ``owner`` names it in messages (default: the function's name; give the class name for an ``__init__``).
 
     The declarations are kept on the function as ``__wrapped__.parameters`` and ``parameters``, for the
     registry-wide test.
@@ -640,7 +643,7 @@ def validates(declarations: Mapping[str, Declaration]) -> Callable[[Callable[...
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
             checked = validate_params(declarations, {n: v for n, v in bound.arguments.items()
-                                                     if n in declarations}, owner=fn.__name__)
+                                                     if n in declarations}, owner=owner or fn.__name__)
             bound.arguments.update(checked)
             return fn(*bound.args, **bound.kwargs)
 

@@ -176,6 +176,21 @@ def test_every_evaluator_option_is_declared_and_fuzzed(name):
     COUNTS[name] = count
 
 
+def _data_modules() -> list[type]:
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning.cifar10_data import CIFAR10Data
+    from rkhsreg.lightning.mnist_data import MNISTSubset
+    return [MNISTSubset, CIFAR10Data]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["MNISTSubset", "CIFAR10Data"])
+def test_every_data_module_option_is_declared_and_fuzzed(index):
+    cls = _data_modules()[index]
+    options = _constructor_parameters(cls.__init__)
+    assert sorted(set(options) - set(cls.parameters)) == []
+    COUNTS[cls.__name__] = _fuzz(cls, {n: cls.parameters[n] for n in options}, cls.__name__)
+
+
 def test_the_fuzz_covers_the_registry():
     """Prints plugins × parameters × generated values (run with -s to read it)."""
     total_params, total_values = 0, 0
@@ -186,12 +201,14 @@ def test_the_fuzz_covers_the_registry():
             total_params += 1
             total_values += len(invalid) + len(valid)
     others_params, others_values = 0, 0
-    for declared in [declared_parameters(c) for c in SETTINGS] + [f.parameters for f, _ in FUNCTIONS.values()]:
+    modules = [c.parameters for c in _data_modules()]
+    for declared in [declared_parameters(c) for c in SETTINGS] + [f.parameters for f, _ in FUNCTIONS.values()] + modules:
         for declaration in declared.values():
             invalid, valid = _generated(declaration)
             others_params += 1
             others_values += len(invalid) + len(valid)
     print(f"\nparameter fuzz: {len(PLUGINS)} plugins, {total_params} parameters, {total_values} generated values; "
-          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions, {others_params} parameters, "
+          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions + {len(modules)} data modules, "
+          f"{others_params} parameters, "
           f"{others_values} generated values")
     assert len(PLUGINS) >= 16 and total_params >= 80

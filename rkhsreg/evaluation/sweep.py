@@ -401,6 +401,10 @@ def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: 
                        "gradient attacks fail silently and the robust accuracy is likely overestimated.")
 
 
+#: A CE-only gap (fraction of all examples) that warns on its own, without another failed gradient check.
+LARGE_CE_GAP = 0.25
+
+
 def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bounded: list[Attack],
                  free_hits: dict[str, int], sanity_examples: int, threshold: float, steps: int, log: SanityLog) -> None:
     """Gradient-free successes, APGD-CE agreement, unbounded attack."""
@@ -433,14 +437,22 @@ def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bo
             failures_est = (1 - hit / pick.numel()) * unknown.numel()
             sampled, missed = int(pick.numel()), int(pick.numel()) - hit
         gap = failures_est / n
+        # APGD-CE alone missing some of what the ensemble breaks is normal (that is why there is an ensemble: 6 of
+        # 64 on a plainly trained MNIST net): recorded in result.sanity, a warning only when it points to a real
+        # problem — another gradient check failed too, or CE alone misses a large share (> LARGE_CE_GAP).
+        corroborated = [name for name in ("gradients", "gradient_free")
+                        if not log.checks.get(name, {}).get("passed", True)]
+        alarming = gap > threshold and (bool(corroborated) or gap > LARGE_CE_GAP)
         log.record("ce_agreement", gap <= threshold, f"at eps={eps:g}, APGD-CE alone is estimated to leave "
-                   f"{gap:.1%} more examples robust than the ensemble", warning=MaskedGradientWarning,
-                   epsilon=eps, gap=gap,
+                   f"{gap:.1%} more examples robust than the ensemble",
+                   warning=MaskedGradientWarning if alarming else None, epsilon=eps, gap=gap,
+                   corroborated_by=corroborated,
                    message=f"measured at eps={eps:g}: APGD-CE alone missed {missed} of {sampled} sampled "
                            f"examples that the ensemble breaks, so it would report a robust accuracy about "
-                           f"{gap:.1%} higher (threshold {threshold:.1%}). Report the ensemble's curve, not a "
-                           "CE-only one, for this model. A small gap is common on plainly trained models (large or "
-                           "saturated logits); a large one, with other warnings, points to masked gradients.")
+                           f"{gap:.1%} higher (threshold {threshold:.1%})"
+                           + (f", and the {' and '.join(corroborated)} check failed too" if corroborated else "")
+                           + ": gradients are likely masked. Report the ensemble's curve, not a CE-only one, for "
+                             "this model.")
     alive = (correct & torch.isinf(sweep.dist)).nonzero().squeeze(1)
     diameter = sweep.view.scale * (1.0 if sweep.norm == "linf" else math.sqrt(sweep.inputs[0].numel()))
     left = 0
