@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rkhsreg._errors import InputError
-from rkhsreg._params import Device, Interval, Options, validate_param
+from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
 def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool = False,
@@ -36,6 +36,11 @@ def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool =
 def check_int(name: str, value: Any, *, low: int = 1) -> int:
     """Return ``value`` as an int after checking it is an integer ``>= low`` (booleans refused, numpy ints taken)."""
     return validate_param(name, value, Interval(Integral, low, None, closed="left"))
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Return ``value`` as an int after checking it is a seed: an integer in [0, 2**63) (``SEED``)."""
+    return validate_param(name, value, SEED)
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:

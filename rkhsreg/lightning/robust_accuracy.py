@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_choice, check_int
+from rkhsreg._checks import check_choice, check_int, check_seed
 from rkhsreg._errors import ConfigurationError
 from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
 from rkhsreg.evaluation.attacks import Attack
@@ -82,7 +82,7 @@ class RobustAccuracy(pl.Callback):
         if not isinstance(log_prefix, str) or not log_prefix:
             raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
-        self.seed = check_int("seed", seed, low=0)
+        self.seed = check_seed("seed", seed)
         self.sanity = bool(sanity)
         self.fixed = None if data is None else collect(data, n_examples)
         self._probe: list[tuple[torch.Tensor, torch.Tensor]] = []
