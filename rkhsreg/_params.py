@@ -93,7 +93,7 @@ def _number(value: Any, integral: bool) -> int | float | None:
     """``value`` as a python int (``integral``) or float, or None if it is not such a number.
 
     Booleans are refused (``True`` is an ``int`` to python, not a number to a user); numpy scalars are
-    ``numbers.Real``/``numbers.Integral``; a 0-d tensor counts as its element.
+    ``numbers.Real``/``numbers.Integral``; a 0-d tensor or array counts as its element.
     """
     if isinstance(value, torch.Tensor):
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
@@ -101,11 +101,20 @@ def _number(value: Any, integral: bool) -> int | float | None:
         if integral and value.is_floating_point():
             return None
         value = value.item()
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0 or value.dtype == np.bool_:
+            return None
+        value = value.item()
     if isinstance(value, bool) or isinstance(value, np.bool_):
         return None
     if integral:
         return int(value) if isinstance(value, numbers.Integral) else None
-    return float(value) if isinstance(value, numbers.Real) else None
+    if not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        return math.inf if value > 0 else -math.inf
 
 
 def _a(word: str) -> str:
@@ -642,6 +651,7 @@ def validates(declarations: Mapping[str, Declaration], *,
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
             checked = validate_params(declarations, {n: v for n, v in bound.arguments.items()
                                                      if n in declarations}, owner=owner or fn.__name__)
             bound.arguments.update(checked)

@@ -30,7 +30,7 @@ def test_interval_ends(closed, low_ok, high_ok):
 
 def test_numbers_accept_numpy_scalars_and_0d_tensors_and_return_python_numbers():
     real, integral = Interval(Real, 0, None), Interval(Integral, 1, None)
-    for given in (np.float32(0.25), np.float64(0.25), torch.tensor(0.25), 0.25):
+    for given in (np.float32(0.25), np.float64(0.25), torch.tensor(0.25), np.array(0.25), 0.25):
         out = validate_param("x", given, real)
         assert out == 0.25 and type(out) is float
     assert type(validate_param("x", 2, real)) is float
@@ -40,6 +40,8 @@ def test_numbers_accept_numpy_scalars_and_0d_tensors_and_return_python_numbers()
     for bad, reason in [(True, "is not a number"), ("0.5", "is not a number"), (torch.ones(2), "is not a number")]:
         with pytest.raises(ParameterError, match=reason):
             validate_param("x", bad, real)
+    with pytest.raises(ParameterError, match="x=.* is not finite"):
+        validate_param("x", 10 ** 400, real)      # beyond float's range: not a silent OverflowError
     with pytest.raises(ParameterError, match=r"n=2.0 is not an integer \(allowed: an int >= 1\)"):
         validate_param("n", 2.0, integral)
 
