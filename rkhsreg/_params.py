@@ -123,6 +123,8 @@ def _a(word: str) -> str:
 
 
 def _fmt(x: float) -> str:
+    if isinstance(x, int) and x > 2 ** 20 and x & (x - 1) == 0:
+        return f"2**{x.bit_length() - 1}"     # a seed's end reads 2**63, not 9223372036854775808
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 

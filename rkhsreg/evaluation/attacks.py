@@ -116,12 +116,16 @@ class APGD(Attack):
 class APGDCE(APGD):
     """APGD-CE, registered as ``apgd-ce``: :class:`APGD` on the cross-entropy."""
 
+    name = "apgd-ce"  # type: ignore[assignment]  # (also names it in messages before __init__ runs)
+
     def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
         super().__init__("ce", steps=steps, restarts=restarts, rho=rho)
 
 
 class APGDDLR(APGD):
     """APGD-DLR, registered as ``apgd-dlr``: untargeted :class:`APGD` on the DLR loss (needs >= 3 classes)."""
+
+    name = "apgd-dlr"  # type: ignore[assignment]
 
     def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
         super().__init__("dlr", steps=steps, restarts=restarts, rho=rho)
@@ -264,6 +268,8 @@ class FAB(Attack):
 
 class FABUntargeted(FAB):
     """Untargeted FAB, registered as ``fab``: :class:`FAB` with ``targets=None``."""
+
+    name = "fab"  # type: ignore[assignment]
 
     def __init__(self, *, steps: int = 100, restarts: int = 1, alpha_max: float = 0.1, eta: float = 1.05,
                  beta: float = 0.9) -> None:
