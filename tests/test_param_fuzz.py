@@ -191,6 +191,16 @@ def test_every_data_module_option_is_declared_and_fuzzed(index):
     COUNTS[cls.__name__] = _fuzz(cls, {n: cls.parameters[n] for n in options}, cls.__name__)
 
 
+def test_robust_accuracy_options_are_declared_and_fuzzed():
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning.robust_accuracy import RobustAccuracy
+
+    options = _constructor_parameters(RobustAccuracy.__init__)
+    assert sorted(set(options) - set(RobustAccuracy.parameters)) == []
+    build = lambda **kw: RobustAccuracy(**{"epsilons": [0.5], **kw})  # noqa: E731
+    COUNTS["RobustAccuracy"] = _fuzz(build, {n: RobustAccuracy.parameters[n] for n in options}, "RobustAccuracy")
+
+
 def test_the_fuzz_covers_the_registry():
     """Prints plugins × parameters × generated values (run with -s to read it)."""
     total_params, total_values = 0, 0
@@ -201,14 +211,16 @@ def test_the_fuzz_covers_the_registry():
             total_params += 1
             total_values += len(invalid) + len(valid)
     others_params, others_values = 0, 0
-    modules = [c.parameters for c in _data_modules()]
-    for declared in [declared_parameters(c) for c in SETTINGS] + [f.parameters for f, _ in FUNCTIONS.values()] + modules:
+    from rkhsreg.lightning.robust_accuracy import RobustAccuracy
+    modules = [c.parameters for c in _data_modules()] + [RobustAccuracy.parameters]
+    functions = [f.parameters for f, _ in FUNCTIONS.values()]
+    for declared in [declared_parameters(c) for c in SETTINGS] + functions + modules:
         for declaration in declared.values():
             invalid, valid = _generated(declaration)
             others_params += 1
             others_values += len(invalid) + len(valid)
     print(f"\nparameter fuzz: {len(PLUGINS)} plugins, {total_params} parameters, {total_values} generated values; "
-          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions + {len(modules)} data modules, "
+          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions + 2 data modules + RobustAccuracy, "
           f"{others_params} parameters, "
           f"{others_values} generated values")
     assert len(PLUGINS) >= 16 and total_params >= 80
