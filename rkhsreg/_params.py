@@ -48,9 +48,9 @@ class _Refused(Exception):
     """Raised by :meth:`Constraint.convert`: ``reason`` completes "name=value ..."; ``verbatim``: a whole
     message already naming the parameter (from a :class:`Check` function), used as is."""
 
-    def __init__(self, reason: str, verbatim: str = "") -> None:
+    def __init__(self, reason: str, verbatim: str = "", complete: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.verbatim = reason, verbatim
+        self.reason, self.verbatim, self.complete = reason, verbatim, complete
 
 
 class Constraint:
@@ -485,6 +485,9 @@ class IsCallable(Constraint):
         return [object(), "f"]
 
 
+_NOT_A_DEVICE = "is not a device; pass cpu, cuda or cuda:0 (…), a torch.device or its name"
+
+
 class Device(Constraint):
     """A device: a ``torch.device`` or a string torch parses (``"cpu"``, ``"cuda:0"``), returned as
     ``torch.device``; CUDA/MPS devices are refused where unavailable."""
@@ -497,17 +500,18 @@ class Device(Constraint):
 
     def convert(self, value: Any) -> Any:
         if not isinstance(value, (str, torch.device)):
-            raise _Refused("is not a device")
+            raise _Refused(_NOT_A_DEVICE, complete=True)
         try:
             device = torch.device(value)
         except (RuntimeError, TypeError, ValueError):
-            raise _Refused("is not a device") from None
+            raise _Refused(_NOT_A_DEVICE, complete=True) from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise _Refused(": CUDA is not available on this machine; pass cpu")
+            raise _Refused(": CUDA is not available on this machine; pass cpu", complete=True)
         if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-            raise _Refused(f": this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise _Refused(f": this machine has {torch.cuda.device_count()} CUDA device(s); pass cuda:0 to "
+                           f"cuda:{torch.cuda.device_count() - 1}", complete=True)
         if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise _Refused(": MPS is not available on this machine; pass cpu")
+            raise _Refused(": MPS is not available on this machine; pass cpu", complete=True)
         return device
 
     def valid_examples(self) -> list[tuple[Any, Any]]:
@@ -570,7 +574,7 @@ def _convert(declaration: Declaration, value: Any, name: str = "") -> Any:
                 form = candidates[0]
                 form.convert(value, name) if isinstance(form, Check) else form.convert(value)
             except _Refused as exc:
-                raise _Refused(exc.reason, exc.verbatim) from None
+                raise _Refused(exc.reason, exc.verbatim, exc.complete) from None
     raise _Refused("is not allowed")
 
 
@@ -610,6 +614,9 @@ def validate_param(name: str, value: Any, declaration: Declaration, *, owner: st
         if exc.verbatim:
             raise ParameterError(where + exc.verbatim, parameter=name, value=value, allowed=allowed) from None
         sep = "" if exc.reason.startswith(":") else " "
+        if exc.complete and len([f for f in _forms(declaration) if not isinstance(f, _NoneForm)]) == 1:
+            raise ParameterError(f"{where}{name}={_short(value)}{sep}{exc.reason}.", parameter=name, value=value,
+                                 allowed=allowed)
         raise ParameterError(f"{where}{name}={_short(value)}{sep}{exc.reason} (allowed: {allowed}).",
                              parameter=name, value=value, allowed=allowed) from None
 

@@ -15,7 +15,7 @@ def test_check_device_parses_names_and_devices():
 
 
 def test_check_device_refuses_nonsense_and_unavailable_cuda():
-    with pytest.raises(ConfigurationError, match=r"--device='gpu0' is not a device \(allowed: cpu, cuda or cuda:0"):
+    with pytest.raises(ConfigurationError, match=r"--device='gpu0' is not a device; pass cpu, cuda or cuda:0"):
         check_device("--device", "gpu0")
     with pytest.raises(ConfigurationError, match="device=3.5 is not a device"):
         check_device("device", 3.5)

@@ -80,7 +80,7 @@ def test_seeds_are_range_checked():
 
 def test_devices():
     assert validate_param("device", "cpu", Device()) == torch.device("cpu")
-    with pytest.raises(ParameterError, match=r"device='gpu0' is not a device \(allowed: cpu, cuda or cuda:0"):
+    with pytest.raises(ParameterError, match=r"device='gpu0' is not a device; pass cpu, cuda or cuda:0"):
         validate_param("device", "gpu0", Device())
 
 
