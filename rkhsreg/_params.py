@@ -134,7 +134,8 @@ class Interval(Constraint):
     Args:
         kind: ``numbers.Real`` (any real number, returned as a float) or ``numbers.Integral`` (returned as an
             int; floats such as ``2.0`` are refused).
-        low, high: the ends (``None``: unbounded).
+        low: the lower end (``None``: unbounded).
+        high: the upper end (``None``: unbounded).
         closed: which ends belong to it, ``"left"``, ``"right"``, ``"both"`` or ``"neither"``.
         doc: what the parameter means, quoted in messages.
 
