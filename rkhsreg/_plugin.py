@@ -51,19 +51,17 @@ class Declared:
         if init is None or getattr(init, "_rkhsreg_validates", False):
             return
         signature = inspect.signature(init)
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        named = [n for n, p in list(signature.parameters.items())[1:] if p.kind not in variadic]  # not self
 
         @functools.wraps(init)
         def __init__(self: Any, *args: Any, **kw: Any) -> None:
             bound = signature.bind(self, *args, **kw)
             bound.apply_defaults()
-            declared = declared_parameters(type(self))
-            owner = getattr(type(self), "name", "") if isinstance(getattr(type(self), "name", ""), str) else ""
-            checked = validate_params(declared, {n: v for n, v in list(bound.arguments.items())[1:]
-                                                 if signature.parameters[n].kind not in (
-                                                     inspect.Parameter.VAR_POSITIONAL,
-                                                     inspect.Parameter.VAR_KEYWORD)},
-                                      owner=owner or type(self).__name__)
-            bound.arguments.update(checked)
+            kind = type(self)
+            owner = kind.name if isinstance(getattr(kind, "name", None), str) and kind.name else kind.__name__
+            given = {n: bound.arguments[n] for n in named if n in bound.arguments}
+            bound.arguments.update(validate_params(declared_parameters(kind), given, owner=owner))
             init(*bound.args, **bound.kwargs)
 
         __init__._rkhsreg_validates = True  # type: ignore[attr-defined]
