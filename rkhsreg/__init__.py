@@ -11,7 +11,7 @@ Public surface (everything else is private infrastructure)::
     rkhsreg.list_attacks()          # the robustness evaluators' attacks, by name
 """
 
-from rkhsreg._errors import (ConfigurationError, InputError, OutputExistsError, PluginNotFoundError,
+from rkhsreg._errors import (ConfigurationError, InputError, OutputExistsError, ParameterError, PluginNotFoundError,
                              PluginValidationError, RKHSRegError)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
@@ -43,7 +43,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rkhsreg' has no attribute {name!r}")
 
 
-__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "OutputExistsError", "PassCount",
-           "Penalty", "PluginNotFoundError", "PluginValidationError", "RKHSRegError", "SelectLogits", "create_attack",
-           "create_constraint", "create_penalty", "list_attacks", "list_constraints", "list_penalties", "__version__",
-           *_LAZY]
+__all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "OutputExistsError", "ParameterError",
+           "PassCount", "Penalty", "PluginNotFoundError", "PluginValidationError", "RKHSRegError", "SelectLogits",
+           "create_attack", "create_constraint", "create_penalty", "list_attacks", "list_constraints", "list_penalties",
+           "__version__", *_LAZY]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import InputError
+from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
 def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool = False,
                high: float | None = None) -> float:
     """Return ``value`` as a float after checking it is a finite number in range.
+
+    A thin use of the one validator (:func:`rkhsreg._params.validate_param` with an
+    :class:`~rkhsreg._params.Interval`); plugins declare ``parameters`` instead of calling it.
 
     Args:
         name: the parameter's name, used in the message.
@@ -22,36 +26,26 @@ def check_real(name: str, value: Any, *, low: float | None = 0.0, strict: bool =
         low: smallest allowed value (``None``: unbounded).
         strict: whether ``low`` itself is excluded.
         high: largest allowed value (``None``: unbounded).
+
+    Raises:
+        ParameterError: naming ``name``, the value and the allowed range.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
-            isinstance(value, torch.Tensor) and value.numel() == 1):
-        raise ConfigurationError(f"{name}={value!r} is not a number; pass a finite float.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigurationError(f"{name}={value!r} is not finite; pass a finite float.")
-    if low is not None and (value < low or (strict and value == low)):
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be {bound}.")
-    if high is not None and value > high:
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be <= {high:g}.")
-    return value
+    return validate_param(name, value, Interval(Real, low, high, closed="right" if strict else "both"))
 
 
 def check_int(name: str, value: Any, *, low: int = 1) -> int:
-    """Return ``value`` after checking it is an integer ``>= low`` (booleans refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(f"{name}={value!r} is not an integer; pass an int >= {low}.")
-    if value < low:
-        raise ConfigurationError(f"{name}={value!r} is out of range; it must be an int >= {low}.")
-    return value
+    """Return ``value`` as an int after checking it is an integer ``>= low`` (booleans refused, numpy ints taken)."""
+    return validate_param(name, value, Interval(Integral, low, None, closed="left"))
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Return ``value`` as an int after checking it is a seed: an integer in [0, 2**63) (``SEED``)."""
+    return validate_param(name, value, SEED)
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     """Return ``value`` after checking it is one of ``allowed``."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ConfigurationError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}.")
-    return value
+    return validate_param(name, value, Options(tuple(allowed)))
 
 
 def eager(model: Any) -> Any:
@@ -101,6 +95,30 @@ def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None)
     return inputs
 
 
+def check_in_box(inputs: torch.Tensor, bounds: tuple[float, float] | None, *, name: str = "bounds") -> None:
+    """The one contract for inputs and a declared box (``clip`` of the penalties, ``bounds`` of the evaluators
+    and the certificate): every value inside ``[low, high]`` (up to 1e-6 of its width), else an error.
+
+    An image batch in 0–255 given with a [0, 1] box is the usual case: the ε of a search or a certificate means
+    nothing there, and a search would clip the clean inputs themselves.
+
+    Raises:
+        InputError: naming the inputs' range, the box and how to fix it.
+    """
+    if bounds is None:
+        return
+    values = inputs.detach()
+    if not bool(torch.isfinite(values).all()):
+        raise InputError(f"inputs hold {int((~torch.isfinite(values)).sum())} nan or inf values; pass finite inputs.")
+    low, high = float(values.min()), float(values.max())
+    slack = 1e-6 * (bounds[1] - bounds[0])
+    if low < bounds[0] - slack or high > bounds[1] + slack:
+        hint = " (images in 0–255? divide by 255)" if high > 1.5 and bounds[1] <= 1 else ""
+        raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside {name}={tuple(bounds)!r}{hint}; "
+                         f"pass the box the inputs live in ({name}=(low, high)), and keep any normalisation inside "
+                         "the model.")
+
+
 def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torch.Tensor | None:
     """Check ``targets`` are class indices of shape (N,) matching ``inputs``."""
     if targets is None:
@@ -117,12 +135,41 @@ def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torc
     return targets
 
 
+def _version(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # inference tensors have no version counter
+        return None
+
+
+def call_model(model: Any, inputs: torch.Tensor) -> Any:
+    """``model(inputs)``, refusing a forward that modifies its input in place.
+
+    A search evaluates the model at ``x + δ`` and keeps ``x`` (and ``δ``) for the next step: a forward that
+    writes into its input (``nn.ReLU(inplace=True)`` or ``x.mul_(...)`` as its first operation) silently changes
+    them. Detected with the tensor's version counter (free).
+
+    Raises:
+        InputError: saying what happened and how to fix it.
+    """
+    before = _version(inputs)
+    out = model(inputs)
+    if before is not None and _version(inputs) != before:
+        raise InputError("the model's forward modified its input in place (an in-place operation such as "
+                         "nn.ReLU(inplace=True), x.clamp_() or x.mul_() applied to the input itself): rkhsreg "
+                         "reuses the inputs after each forward, so they would be silently corrupted; make that "
+                         "operation out of place (inplace=False) or start forward with x = x.clone().")
+    return out
+
+
 def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
-                 finite: bool = True) -> torch.Tensor:
-    """Check the model returned a (N, K) tensor of scores (and, given ``targets``, that they index it).
+                 finite: bool = True, model: nn.Module | None = None) -> torch.Tensor:
+    """Check the model returned a (N, K) floating-point tensor of scores (and, given ``targets``, that they
+    index it).
 
     ``finite=False`` leaves non-finite scores to the caller (the robustness sweep discards non-finite
-    adversarial candidates and reports non-finite clean logits itself).
+    adversarial candidates and reports non-finite clean logits itself). ``model``, when given, lets a
+    non-finite score be explained: diverged weights, or inputs pushed far out of range by a search.
     """
     if not isinstance(logits, torch.Tensor):
         kind = type(logits).__name__
@@ -135,7 +182,12 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
                          f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
                          "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
                          "torch.cat([-s, s], 1) / 2)).")
+    if not logits.is_floating_point():
+        raise InputError(f"model output has dtype {logits.dtype}; rkhsreg needs floating-point scores (logits), "
+                         "not predicted classes or rounded values: return the last layer's output.")
     bad = int((~torch.isfinite(logits.detach())).sum()) if finite else 0
+    if bad and model is not None:
+        _explain_non_finite(bad, logits, inputs, model)
     if bad:
         raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for finite inputs of shape "
                          f"{tuple(inputs.shape)}: the weights have diverged (check torch.isfinite on the "
@@ -148,6 +200,22 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
             raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
                              f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
+
+
+def _explain_non_finite(bad: int, logits: torch.Tensor, inputs: torch.Tensor, model: nn.Module) -> None:
+    """Raise the InputError that names the cause of non-finite scores: weights, or huge inputs."""
+    diverged = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())),
+                    None)
+    if diverged is not None:
+        raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf): parameter {diverged!r} "
+                         "holds NaN/inf, the weights have diverged; lower the learning rate or a penalty weight, "
+                         "or resume from an earlier checkpoint.")
+    size = float(inputs.detach().abs().amax()) if inputs.numel() else 0.0
+    if size > 1e3:
+        raise InputError(f"model output contains {bad} non-finite score(s) (NaN or inf) for inputs as large as "
+                         f"|x| = {size:.3g}: the weights are finite, so the perturbation or deformation of the "
+                         "search drove the model out of range. Lower epsilon / step_size / the deformation "
+                         "budget to the inputs' scale, or pass clip=(low, high) to keep the search in the box.")
 
 
 def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
@@ -197,12 +265,6 @@ def check_device(name: str, value: str | torch.device) -> torch.device:
     """``torch.device(value)``, refusing a name torch does not parse and a CUDA device where CUDA is unavailable.
 
     Raises:
-        ConfigurationError: naming ``name``, the value and what is allowed.
+        ParameterError: naming ``name``, the value and what is allowed.
     """
-    try:
-        device = torch.device(value)
-    except (RuntimeError, TypeError):
-        raise ConfigurationError(f"{name}={value!r} is not a device; pass cpu, cuda or cuda:0 (…).") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError(f"{name}={value!r}: CUDA is not available on this machine; pass cpu.")
-    return device
+    return validate_param(name, value, Device())

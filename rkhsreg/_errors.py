@@ -6,8 +6,8 @@ Every class also subclasses the standard exception a user would already catch
 
 from __future__ import annotations
 
-__all__ = ["RKHSRegError", "ConfigurationError", "InputError", "OutputExistsError", "PluginNotFoundError",
-           "PluginValidationError"]
+__all__ = ["RKHSRegError", "ConfigurationError", "ParameterError", "InputError", "OutputExistsError",
+           "PluginNotFoundError", "PluginValidationError"]
 
 
 class RKHSRegError(Exception):
@@ -16,6 +16,18 @@ class RKHSRegError(Exception):
 
 class ConfigurationError(RKHSRegError, ValueError):
     """A constructor argument or option is outside what is allowed."""
+
+
+class ParameterError(ConfigurationError):
+    """A declared parameter got a value outside its declaration (:mod:`rkhsreg._params`).
+
+    The message names the parameter, the value given and every allowed form; the same are in
+    ``parameter``, ``value`` and ``allowed``.
+    """
+
+    def __init__(self, message: str, *, parameter: str = "", value: object = None, allowed: str = "") -> None:
+        super().__init__(message)
+        self.parameter, self.value, self.allowed = parameter, value, allowed
 
 
 class InputError(RKHSRegError, ValueError):

@@ -9,15 +9,63 @@ can resume exactly (power-iteration vectors, random generators, counters). An at
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_real, eager
+from rkhsreg._checks import eager
+from rkhsreg._params import Declaration, Interval, declared_parameters, validate_params
 
-__all__ = ["Penalty", "Constraint", "Attack", "PassCount"]
+__all__ = ["Penalty", "Constraint", "Attack", "PassCount", "Declared"]
+
+
+class Declared:
+    """Validates the declared constructor parameters of every subclass, in one place.
+
+    A subclass lists its constructor parameters in ``parameters = {name: form}`` (the forms of
+    :mod:`rkhsreg._params`; a subclass inherits and may override its bases' declarations). Its ``__init__`` is
+    wrapped when the class is created: the arguments, defaults included, are validated and normalised
+    (python ``float``/``int`` for numpy scalars and 0-d tensors, tuples for lists) before the body runs, so the
+    body only stores them. A bad value raises :class:`~rkhsreg.ParameterError` naming the plugin, the
+    parameter, the value and every allowed form.
+
+    Example:
+        >>> class Shrink(Constraint):                                    # doctest: +SKIP
+        ...     name = "shrink"
+        ...     parameters = {"factor": Interval(Real, 0, 1, closed="right")}
+        ...     def __init__(self, *, factor: float = 0.9) -> None:
+        ...         self.factor = factor                                  # already checked
+    """
+
+    #: Each constructor parameter's allowed forms (see :mod:`rkhsreg._params`).
+    parameters: ClassVar[dict[str, Declaration]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_rkhsreg_validates", False):
+            return
+        signature = inspect.signature(init)
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        named = [n for n, p in list(signature.parameters.items())[1:] if p.kind not in variadic]  # not self
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kw: Any) -> None:
+            bound = signature.bind(self, *args, **kw)
+            bound.apply_defaults()
+            kind = type(self)
+            owner = kind.name if isinstance(getattr(kind, "name", None), str) and kind.name else kind.__name__
+            given = {n: bound.arguments[n] for n in named if n in bound.arguments}
+            bound.arguments.update(validate_params(declared_parameters(kind), given, owner=owner))
+            init(*bound.args, **bound.kwargs)
+
+        __init__._rkhsreg_validates = True  # type: ignore[attr-defined]
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
 
 @dataclass
@@ -38,7 +86,7 @@ class PassCount:
         self.backward += backward_rows / batch
 
 
-class Penalty(abc.ABC):
+class Penalty(Declared, abc.ABC):
     """A regularizer added to the training loss.
 
     Subclasses implement :meth:`estimate` (the unweighted quantity) and declare ``name``.
@@ -55,9 +103,12 @@ class Penalty(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether the returned value replaces the clean loss instead of adding to it.
     replaces_loss: ClassVar[bool] = False
+    parameters: ClassVar[dict[str, Declaration]] = {"weight": Interval(Real, 0, None, closed="left",
+                                                                       doc="the multiplier λ")}
 
     def __init__(self, *, weight: float = 1.0) -> None:
-        self.weight = check_real("weight", weight)
+        self.weight = validate_params(declared_parameters(type(self)), {"weight": weight},
+                                      owner=self.name or type(self).__name__)["weight"]
         self.last_passes = PassCount()
 
     @abc.abstractmethod
@@ -94,7 +145,7 @@ class Penalty(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
-class Constraint(abc.ABC):
+class Constraint(Declared, abc.ABC):
     """A projection applied to the model's weights after each optimiser step.
 
     Example:
@@ -129,7 +180,7 @@ class Constraint(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
-class Attack(abc.ABC):
+class Attack(Declared, abc.ABC):
     """One attack of an ensemble: stateless, model and ε passed at every call.
 
     Subclasses set ``name`` and implement :meth:`perturb`. An attack with ``minimum_norm = True``

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._checks import check_choice, check_int, check_real, check_seed
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.functional.deformation import PADDING_MODES, deform, sample_params
 
@@ -69,7 +69,7 @@ class RandomDeformation(nn.Module):
             self.seed = None
             self.generator = generator
         else:
-            self.seed = secrets.randbits(63) if seed is None else check_int("seed", seed, low=0)
+            self.seed = secrets.randbits(63) if seed is None else check_seed("seed", seed)
             self.generator = torch.Generator().manual_seed(self.seed)
         self._worker_seed: int | None = None
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rkhsreg
-from rkhsreg import ConfigurationError, InputError
+from rkhsreg import ConfigurationError, InputError, ParameterError
 from rkhsreg.functional.deformation import deform, displacement_norm, jacobian_norm
 from rkhsreg.penalties.adversarial_deformation import AdversarialDeformation
 from tests.conftest import (SmallCNN, assert_bfloat16_close, assert_same_snapshot, directional_difference,
@@ -223,9 +223,11 @@ def test_no_side_effects(small_cnn, image_batch, search, mode, eval_mode):
 
 def test_zero_budget_and_state_dict(small_cnn, image_batch):
     x, y = image_batch
-    zero = AdversarialDeformation(max_displacement=0.0)(small_cnn, x, y)
-    assert zero.item() == 0.0
-    zero.backward()
+    # a zero budget makes the penalty zero for every model: refused, not computed (issue 28, item 3)
+    with pytest.raises(ParameterError, match=r"max_displacement=0.0 is out of range; it must be > 0"):
+        AdversarialDeformation(max_displacement=0.0)
+    with pytest.raises(ParameterError, match=r"max_gradient=0 with translation=0 leaves no deformation"):
+        AdversarialDeformation(max_gradient=0.0, translation=0.0)
     a = AdversarialDeformation(grid_size=3, seed=5)
     state = a.state_dict()
     first = a(small_cnn, x, y)
@@ -274,9 +276,9 @@ def test_bad_input(small_cnn, image_batch):
         AdversarialDeformation(weight=-0.1)
     with pytest.raises(ConfigurationError, match="search='pgd' is not allowed"):
         AdversarialDeformation(search="pgd")
-    with pytest.raises(ConfigurationError, match="num_examples=0 is not allowed"):
+    with pytest.raises(ConfigurationError, match="num_examples=0 is out of range; it must be >= 1"):
         AdversarialDeformation(num_examples=0)
-    with pytest.raises(ConfigurationError, match="candidates=0 is not allowed"):
+    with pytest.raises(ConfigurationError, match="candidates=0 is out of range; it must be >= 1"):
         AdversarialDeformation(candidates=0)
     with pytest.raises(ConfigurationError, match="grid_size=0 is out of range"):
         AdversarialDeformation(grid_size=0)

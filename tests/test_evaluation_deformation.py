@@ -56,8 +56,8 @@ def test_no_side_effects_and_reproducible(cnn, tmp_path):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"sizes": [0.0]}, InputError, "sizes holds only 0"),
     ({"sizes": [-1.0]}, ConfigurationError, "sizes\\[0\\]=-1.0 is out of range"),
-    ({"budget": {"max_gradient": 0.3}}, ConfigurationError, "budget=.* is not allowed; pass DeformationBudget"),
-    ({"search": 8}, ConfigurationError, "search=8 is not allowed; pass DeformationSearch"),
+    ({"budget": {"max_gradient": 0.3}}, ConfigurationError, r"budget=.* is not allowed: it is a dict \(allowed: None or a DeformationBudget\(...\)\)"),
+    ({"search": 8}, ConfigurationError, r"search=8 is not allowed: it is an int \(allowed: None or a DeformationSearch\(...\)\)"),
 ])
 def test_bad_arguments(cnn, kwargs, error, match):
     x, y = quadrant_data(4)

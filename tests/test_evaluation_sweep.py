@@ -241,12 +241,12 @@ def test_default_ensemble_adapts_to_class_count():
     ({"epsilons": [0.1], "batch_size": 0}, "batch_size=0 is out of range"),
     ({"epsilons": [0.1], "bounds": (1.0, 0.0)}, "bounds=\\(1.0, 0.0\\) is empty"),
     ({"epsilons": [0.1], "bounds": (0.2, 0.3)}, "outside bounds"),
-    ({"epsilons": [0.1], "attack": {"steps": 5}}, "attack=\\{'steps': 5\\} is not allowed; pass AttackSettings"),
+    ({"epsilons": [0.1], "attack": {"steps": 5}}, "attack=\\{'steps': 5\\} is not allowed: it is a dict \\(allowed: None or an AttackSettings"),
     ({"epsilons": [0.1], "sanity": "yes"}, "sanity='yes' is not allowed"),
     ({"epsilons": [0.1], "certify": 1}, "certify=1 is not allowed"),
     ({"epsilons": [0.1], "seed": 1, "generator": torch.Generator()}, "seed and generator were both given"),
     ({"epsilons": [0.1], "device": "meta"}, "device='meta', but the model is on 'cpu'"),
-    ({"epsilons": [0.1], "n_examples": 0}, "n_examples=0 is not allowed"),
+    ({"epsilons": [0.1], "n_examples": 0}, "n_examples=0 is out of range; it must be >= 1"),
 ])
 def test_bad_arguments_name_the_parameter(linear, kwargs, match):
     model, x, y, _ = linear

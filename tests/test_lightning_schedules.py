@@ -32,7 +32,7 @@ def test_radius_decay_is_the_paper_schedule() -> None:
 @pytest.mark.parametrize("make, match", [
     (lambda: Constant(-1.0), r"value=-1.0 is out of range"),
     (lambda: LinearWarmup(1.0, warmup=0), r"warmup=0 is out of range"),
-    (lambda: LinearWarmup(1.0, warmup=3, unit="batch"), r"unit='batch' is not allowed; choose one of 'step', 'epoch'"),
+    (lambda: LinearWarmup(1.0, warmup=3, unit="batch"), r"unit='batch' is not allowed \(allowed: one of 'step', 'epoch'\)"),
     (lambda: RadiusDecay(tau=0.5, kappa=0.0), r"kappa=0.0 is out of range; it must be > 0"),
     (lambda: RadiusDecay(tau=float("nan")), r"tau=nan is not finite"),
 ])

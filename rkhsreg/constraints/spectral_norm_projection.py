@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from rkhsreg._checks import (check_choice, check_finite_weights, check_int, check_model, check_real,
-                             check_weights_used)
+from rkhsreg._checks import check_finite_weights, check_int, check_model, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import SEED, Check, Interval, Options
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.schedules import RadiusDecay
-from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
+from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormProjection"]
@@ -78,6 +80,9 @@ class SpectralNormProjection(Constraint):
         modules: which layers to project: names (a name also selects the layers below it, e.g.
             ``"features"``) and/or layer types; ``None``: every Linear/Conv layer.
         seed: seed of the generator of the first power-iteration vectors (never the global RNG).
+        frozen: what to do with a selected layer whose weight does not train (``requires_grad=False``, e.g. a
+            frozen backbone): ``"skip"`` (default) leaves it as it is and warns once, naming the layers;
+            ``"project"`` projects it too.
 
     Example:
         >>> project = rkhsreg.create_constraint("spectral_norm_projection", radius=0.5, kappa=2.0)
@@ -86,26 +91,42 @@ class SpectralNormProjection(Constraint):
     """
 
     name = "spectral_norm_projection"
+    parameters = {
+        "radius": Interval(Real, 0, None, closed="neither", doc="the bound τ on each σ"),
+        "method": Options(METHODS),
+        "input_shape": [None, INPUT_SHAPE],
+        "projection": Options(PROJECTIONS),
+        "iterations": Interval(Integral, 1, None),
+        "tol": Interval(Real, 0, None, closed="neither"),
+        "kappa": [None, Interval(Real, 0, None, closed="neither", doc="κ of the radius decay")],
+        "modules": [None, Check(lambda v: _check_modules(v), "a module name, an nn.Module type, or a non-empty list "
+                                "of them, e.g. ['features', nn.Linear] (None: every Linear/Conv layer)",
+                                examples=["features", ("features", nn.Linear)])],
+        "seed": SEED,
+        "frozen": Options(("skip", "project"), doc="what to do with layers whose weight does not train"),
+    }
 
     def __init__(self, *, radius: float = 1.0, method: str = "reshape", input_shape: Sequence[int] | None = None,
                  projection: str = "scale", iterations: int = 100, tol: float = 1e-4, kappa: float | None = None,
                  modules: Iterable[str | type[nn.Module]] | str | type[nn.Module] | None = None,
-                 seed: int = 0) -> None:
-        self.radius = check_real("radius", radius, low=0.0, strict=True)
-        self.method = check_choice("method", method, METHODS)
-        self.input_shape = None if input_shape is None else check_input_shape(input_shape)
+                 seed: int = 0, frozen: str = "skip") -> None:
+        self.radius = radius    # every argument is checked against `parameters` before the body runs
+        self.method = method
+        self.input_shape = input_shape
         if self.method == "operator" and self.input_shape is None:
             raise ConfigurationError("input_shape=None is not allowed with method='operator'; pass one example's "
                                      "shape without the batch dimension, e.g. input_shape=(1, 28, 28).")
-        self.projection = check_choice("projection", projection, PROJECTIONS)
+        self.projection = projection
         if self.projection == "clip" and self.method == "operator":
             raise ConfigurationError("projection='clip' is not allowed with method='operator'; clipping singular "
                                      "values applies to the reshaped matrix only: use projection='scale'.")
-        self.iterations = check_int("iterations", iterations, low=1)
-        self.tol = check_real("tol", tol, low=0.0, strict=True)
-        self.kappa = None if kappa is None else check_real("kappa", kappa, low=0.0, strict=True)
-        self.modules = _check_modules(modules)
-        self.seed = check_int("seed", seed, low=0)
+        self.iterations = iterations
+        self.tol = tol
+        self.kappa = kappa
+        self.modules = modules
+        self.seed = seed
+        self.frozen = frozen
+        self._warned_frozen: set[str] = set()
         self.epoch = 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
@@ -128,7 +149,7 @@ class SpectralNormProjection(Constraint):
         model = check_model(model)
         radius = self.current_radius
         with torch.no_grad():
-            selected = self._selected(model)
+            selected = self._trainable(self._selected(model))
             check_finite_weights(selected)  # a projection cannot repair them (scale spreads NaN, clip fails)
             check_weights_used(selected, "spectral_norm_projection would not bound it",
                                " Or leave the layer out with modules=[...] to project the others.")
@@ -170,6 +191,20 @@ class SpectralNormProjection(Constraint):
         else:
             weight.mul_((radius / sigma).to(weight.dtype))
 
+    def _trainable(self, layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+        """``layers`` without the frozen ones (``frozen="skip"``), warning once about each new frozen layer."""
+        if self.frozen == "project":
+            return layers
+        frozen = [name for name, module in layers if _is_frozen(module)]
+        new = [name for name in frozen if name not in self._warned_frozen]
+        if new:
+            self._warned_frozen.update(new)
+            warnings.warn(f"spectral_norm_projection: {len(new)} layer(s) have a weight with requires_grad=False "
+                          f"({', '.join(repr(n) for n in new[:5])}{', ...' if len(new) > 5 else ''}) and are left as "
+                          "they are (frozen=\"skip\"); pass frozen=\"project\" to project them too, or "
+                          "modules=[...] to select the layers.", stacklevel=3)
+        return [(name, module) for name, module in layers if name not in frozen]
+
     def _selected(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
         layers = spectral_layers(model)
         if not layers:
@@ -202,7 +237,7 @@ class SpectralNormProjection(Constraint):
     def _config(self) -> dict[str, Any]:
         return {"radius": self.radius, "method": self.method, "input_shape": self.input_shape,
                 "projection": self.projection, "iterations": self.iterations, "tol": self.tol,
-                "kappa": self.kappa, "modules": self.modules, "seed": self.seed}
+                "kappa": self.kappa, "modules": self.modules, "seed": self.seed, "frozen": self.frozen}
 
 
 def _assign(name: str, module: nn.Module, weight: torch.Tensor) -> None:
@@ -243,18 +278,25 @@ def _clip(weight: torch.Tensor, radius: float) -> None:
     weight.copy_(clipped.reshape(weight.shape).to(weight.dtype))
 
 
-def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...] | None:
-    if value is None:
-        return None
+def _is_frozen(module: nn.Module) -> bool:
+    """Whether the layer's weight does not train (its parametrisation's parameters, for a parametrised one)."""
+    if parametrize.is_parametrized(module, "weight"):
+        return not any(p.requires_grad for p in module.parametrizations.weight.parameters())
+    return not module.weight.requires_grad
+
+
+def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...]:
+    """``modules`` as a tuple of names and module types (the declaration's check; None is declared apart)."""
     entries = (value,) if isinstance(value, (str, type)) else value
     try:
         entries = tuple(entries)
     except TypeError:
-        entries = None
-    if not entries or any(not isinstance(e, str) and not (isinstance(e, type) and issubclass(e, nn.Module))
-                          for e in entries):
-        raise ConfigurationError(f"modules={value!r} is not allowed; pass None (every Linear/Conv layer) or a "
-                                 "list of module names and/or nn.Module types, e.g. ['features', nn.Linear].")
+        raise TypeError("") from None
+    if not entries:
+        raise ValueError("an empty list selects no layer; pass None for every Linear/Conv layer")
+    bad = [e for e in entries if not isinstance(e, str) and not (isinstance(e, type) and issubclass(e, nn.Module))]
+    if bad:
+        raise TypeError(f"{bad[0]!r} is neither a module name nor an nn.Module type")
     return entries
 
 

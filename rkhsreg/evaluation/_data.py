@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_real
+from rkhsreg._checks import check_in_box, check_real
+from rkhsreg._params import Check
 from rkhsreg._errors import ConfigurationError, InputError
 
-__all__ = ["collect", "check_epsilons", "check_bounds", "check_inside"]
+__all__ = ["collect", "check_epsilons", "check_bounds", "check_inside", "EPSILONS", "BOUNDS"]
 
 
 def _pair(item: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,11 +111,14 @@ def check_bounds(bounds: Any) -> tuple[float, float]:
 
 
 def check_inside(inputs: torch.Tensor, bounds: tuple[float, float]) -> None:
-    """Refuse inputs outside the box (attacks would clip them, changing the clean examples) or not finite."""
-    if not bool(torch.isfinite(inputs).all()):
-        raise InputError(f"inputs hold {int((~torch.isfinite(inputs)).sum())} nan or inf values; pass finite inputs.")
-    low, high = float(inputs.min()), float(inputs.max())
-    slack = 1e-6 * (bounds[1] - bounds[0])
-    if low < bounds[0] - slack or high > bounds[1] + slack:
-        raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside bounds={bounds!r}; pass the box the "
-                         "inputs live in (bounds=(low, high)), and keep any normalisation inside the model.")
+    """Refuse inputs outside the box (attacks would clip them, changing the clean examples) or not finite:
+    :func:`rkhsreg._checks.check_in_box`, the contract shared with the penalties' ``clip``."""
+    check_in_box(inputs, bounds)
+
+
+#: ``epsilons`` / ``sizes`` of the evaluators (rkhsreg._params declaration).
+EPSILONS = Check(check_epsilons, "a non-empty list of finite radii >= 0, e.g. [0.25, 0.5, 1.0]",
+                 examples=[[0.5, 1.0], (0.0,)], named=True)
+#: ``bounds`` of the evaluators: the valid input box.
+BOUNDS = Check(check_bounds, "a (low, high) pair of finite floats with low < high, e.g. (0.0, 1.0) for pixels",
+               examples=[(0.0, 1.0), [-1, 1]])

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_logits
-from rkhsreg.functional._context import restore_modes
+from rkhsreg._checks import call_model, check_logits
+from rkhsreg.functional._context import restore_buffers, restore_modes
 
 __all__ = ["AttackView", "evaluation_mode", "model_device", "predict", "cuda_devices"]
 
@@ -51,7 +51,7 @@ def evaluation_mode(model: nn.Module) -> Iterator[None]:
         ...     adv = attack(view, x, y)
     """
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    with restore_modes(model), torch.random.fork_rng(devices=cuda_devices(model)):
+    with restore_modes(model), restore_buffers(model), torch.random.fork_rng(devices=cuda_devices(model)):
         model.eval()
         try:
             for p, _ in flags:
@@ -103,7 +103,7 @@ class AttackView(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.to_model(z)
-        out = check_logits(self.model(x), x, finite=False)
+        out = check_logits(call_model(self.model, x), x, finite=False)
         rows = int(out.shape[0])
         self.forward_rows += rows
         if out.requires_grad:
@@ -122,5 +122,5 @@ def predict(model: nn.Module, inputs: torch.Tensor, *, batch_size: int, device: 
     with torch.no_grad():
         for start in range(0, inputs.shape[0], batch_size):
             batch = inputs[start:start + batch_size].to(device)
-            outs.append(check_logits(model(batch), batch, finite=False).detach().float().cpu())
+            outs.append(check_logits(call_model(model, batch), batch, finite=False).detach().float().cpu())
     return torch.cat(outs) if outs else torch.zeros(0, 0)

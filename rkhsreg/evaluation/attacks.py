@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._params import Interval, Options, validates
 from rkhsreg._plugin import Attack
 
 __all__ = ["Attack", "APGD", "APGDCE", "APGDDLR", "APGDTargeted", "FAB", "FABUntargeted", "RandomNoise",
@@ -79,11 +80,18 @@ class APGD(Attack):
         'apgd-ce'
     """
 
+    parameters = {
+        "loss": Options(("ce", "dlr")),
+        "steps": Interval(Integral, 1, None, doc="iterations per restart"),
+        "restarts": Interval(Integral, 1, None),
+        "rho": Interval(Real, 0, 1, closed="right", doc="step-size decrease threshold"),
+    }
+
     def __init__(self, loss: str = "ce", *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
-        self.loss = check_choice("loss", loss, ("ce", "dlr"))
-        self.steps = check_int("steps", steps)
-        self.restarts = check_int("restarts", restarts)
-        self.rho = check_real("rho", rho, low=0.0, strict=True, high=1.0)
+        self.loss = loss        # every argument is checked against `parameters` before the body runs
+        self.steps = steps
+        self.restarts = restarts
+        self.rho = rho
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -107,12 +115,16 @@ class APGD(Attack):
 class APGDCE(APGD):
     """APGD-CE, registered as ``apgd-ce``: :class:`APGD` on the cross-entropy."""
 
+    name = "apgd-ce"  # type: ignore[assignment]  # (also names it in messages before __init__ runs)
+
     def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
         super().__init__("ce", steps=steps, restarts=restarts, rho=rho)
 
 
 class APGDDLR(APGD):
     """APGD-DLR, registered as ``apgd-dlr``: untargeted :class:`APGD` on the DLR loss (needs >= 3 classes)."""
+
+    name = "apgd-dlr"  # type: ignore[assignment]
 
     def __init__(self, *, steps: int = 100, restarts: int = 1, rho: float = 0.75) -> None:
         super().__init__("dlr", steps=steps, restarts=restarts, rho=rho)
@@ -136,9 +148,11 @@ class APGDTargeted(APGD):
         'apgd-t'
     """
 
+    parameters = {"targets": Interval(Integral, 1, None, doc="target classes")}
+
     def __init__(self, *, steps: int = 100, targets: int = 9, restarts: int = 1, rho: float = 0.75) -> None:
         super().__init__("dlr", steps=steps, restarts=restarts, rho=rho)
-        self.targets = check_int("targets", targets)
+        self.targets = targets
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -194,14 +208,23 @@ class FAB(Attack):
 
     minimum_norm = True
 
+    parameters = {
+        "steps": Interval(Integral, 1, None, doc="iterations per target"),
+        "targets": [None, Interval(Integral, 1, None, doc="target classes (None: untargeted)")],
+        "restarts": Interval(Integral, 1, None),
+        "alpha_max": Interval(Real, 0, 1, closed="both"),
+        "eta": Interval(Real, 1, None, closed="left"),
+        "beta": Interval(Real, 0, 1, closed="right"),
+    }
+
     def __init__(self, *, steps: int = 100, targets: int | None = 9, restarts: int = 1, alpha_max: float = 0.1,
                  eta: float = 1.05, beta: float = 0.9) -> None:
-        self.steps = check_int("steps", steps)
-        self.targets = None if targets is None else check_int("targets", targets)
-        self.restarts = check_int("restarts", restarts)
-        self.alpha_max = check_real("alpha_max", alpha_max, high=1.0)
-        self.eta = check_real("eta", eta, low=1.0)
-        self.beta = check_real("beta", beta, low=0.0, strict=True, high=1.0)
+        self.steps = steps      # every argument is checked against `parameters` before the body runs
+        self.targets = targets
+        self.restarts = restarts
+        self.alpha_max = alpha_max
+        self.eta = eta
+        self.beta = beta
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -245,6 +268,8 @@ class FAB(Attack):
 class FABUntargeted(FAB):
     """Untargeted FAB, registered as ``fab``: :class:`FAB` with ``targets=None``."""
 
+    name = "fab"  # type: ignore[assignment]
+
     def __init__(self, *, steps: int = 100, restarts: int = 1, alpha_max: float = 0.1, eta: float = 1.05,
                  beta: float = 0.9) -> None:
         super().__init__(steps=steps, targets=None, restarts=restarts, alpha_max=alpha_max, eta=eta, beta=beta)
@@ -264,8 +289,10 @@ class RandomNoise(Attack):
     name = "noise"
     gradient_free = True
 
+    parameters = {"samples": Interval(Integral, 1, None, doc="random points per example")}
+
     def __init__(self, *, samples: int = 4) -> None:
-        self.samples = check_int("samples", samples)
+        self.samples = samples  # checked against `parameters` before the body runs
 
     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
         gen = torch.Generator().manual_seed(int(seed))
@@ -290,6 +317,9 @@ class RandomNoise(Attack):
         return {"samples": self.samples}
 
 
+@validates({"norm": Options(NORMS), "num_classes": Interval(Integral, 2, None),
+            "steps": Interval(Integral, 1, None), "targets": Interval(Integral, 1, None),
+            "fab_steps": [None, Interval(Integral, 1, None)], "restarts": Interval(Integral, 1, None)})
 def default_attacks(norm: str = "l2", num_classes: int = 10, *, steps: int = 100, targets: int = 9,
                     fab_steps: int | None = None, restarts: int = 1) -> list[Attack]:
     """The standard ensemble for ``num_classes`` classes: FAB-T (minimum norm), APGD-CE, targeted APGD-DLR.
@@ -313,8 +343,6 @@ def default_attacks(norm: str = "l2", num_classes: int = 10, *, steps: int = 100
         >>> [a.name for a in default_attacks("l2", num_classes=3)]
         ['fab-t', 'apgd-ce', 'apgd-dlr']
     """
-    check_choice("norm", norm, NORMS)
-    num_classes = check_int("num_classes", num_classes, low=2)
     fab = FAB(steps=steps if fab_steps is None else fab_steps, targets=targets if num_classes > 2 else None)
     attacks: list[Attack] = [fab, APGD("ce", steps=steps, restarts=restarts)]
     if num_classes >= 4:

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model, check_real
+from rkhsreg._checks import check_in_box, check_model
 from rkhsreg._errors import InputError
-from rkhsreg.evaluation._data import check_epsilons, collect
+from rkhsreg._params import Interval, Options, validate_param, validates
+from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
 from rkhsreg.evaluation._model import model_device, predict
-from rkhsreg.functional._context import restore_modes
+from rkhsreg.functional._context import restore_buffers, restore_modes
 
 __all__ = ["certified_radii", "certified_accuracy", "attach_certified", "lipschitz_constant"]
 
@@ -44,15 +46,22 @@ def lipschitz_constant(model: nn.Module, input_shape: Sequence[int], *, safety: 
     """
     from rkhsreg.functional.lipschitz import lipschitz_upper_bound
 
-    safety = check_real("safety", safety)
+    safety = validate_param("safety", safety, SAFETY)
     try:
-        bound = lipschitz_upper_bound(model, tuple(input_shape))
+        with restore_buffers(model):
+            bound = lipschitz_upper_bound(model, tuple(input_shape))
     except InputError as exc:
         raise InputError(f"no certified accuracy for this model: {exc} The empirical (attack) curve is still "
                          "valid; pass certify=False to get it alone.") from exc
     return float(bound) * (1.0 + safety)
 
 
+SAFETY = Interval(Real, 0, None, doc="relative inflation of the computed bound")
+LIPSCHITZ = [None, Interval(Real, 0, None, closed="neither", doc="a known ℓ2 Lipschitz bound")]
+
+
+@validates({"norm": Options(("l2", "linf")), "lipschitz": LIPSCHITZ, "batch_size": Interval(Integral, 1, None),
+            "safety": SAFETY})
 def certified_radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
                     lipschitz: float | None = None, batch_size: int = 256, safety: float = 1e-3) -> torch.Tensor:
     """Per-example certified radius (0 for misclassified examples), float64 on the CPU.
@@ -69,12 +78,10 @@ def certified_radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     Example:
         >>> r = certified_radii(model, x, y)  # doctest: +SKIP
     """
-    check_model(model)
-    norm = check_choice("norm", norm, ("l2", "linf"))
-    batch_size = check_int("batch_size", batch_size)
+    check_model(model)          # the options are checked by @validates
     constant = (lipschitz_constant(model, tuple(inputs.shape[1:]), safety=safety) if lipschitz is None
-                else check_real("lipschitz", lipschitz, strict=True))
-    with restore_modes(model):
+                else lipschitz)
+    with restore_modes(model), restore_buffers(model):   # a forward that writes a buffer leaves no trace
         model.eval()
         logits = predict(model, inputs, batch_size=batch_size, device=model_device(model)).double()
     labels = labels.cpu().long()
@@ -87,20 +94,28 @@ def certified_radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     return radius
 
 
+@validates({"norm": Options(("l2", "linf")), "epsilons": EPSILONS, "n_examples": [None, Interval(Integral, 1, None)],
+            "batch_size": Interval(Integral, 1, None), "lipschitz": LIPSCHITZ, "safety": SAFETY,
+            "bounds": [None, BOUNDS]})
 def certified_accuracy(model: nn.Module, data: Any, *, norm: str = "l2", epsilons: Sequence[float],
                        n_examples: int | None = None, batch_size: int = 256, lipschitz: float | None = None,
-                       safety: float = 1e-3) -> list[float]:
+                       safety: float = 1e-3, bounds: tuple[float, float] | None = (0.0, 1.0)) -> list[float]:
     """Fraction of examples whose certified radius is at least ε, for each ε (sorted).
 
     An example counts at ε when it is classified correctly and margin / (√2·L) ≥ ε (ℓ2). This is a
     lower bound on the true robust accuracy, as the attack curve is an upper bound.
 
+    ``bounds`` is the box the inputs live in, as for :func:`~rkhsreg.evaluation.evaluate_robustness`: inputs
+    outside it (0–255 images with the default (0, 1)) are refused, since ε is measured in those units; pass
+    ``bounds=None`` for inputs with no box.
+
     Example:
         >>> certified_accuracy(model, (x, y), epsilons=[0.0, 0.1])  # doctest: +SKIP
         [0.97, 0.40]
     """
-    eps = check_epsilons(epsilons)
+    eps = epsilons              # the options are checked by @validates
     inputs, labels = collect(data, n_examples)
+    check_in_box(inputs, bounds)
     radii = certified_radii(model, inputs, labels, norm=norm, lipschitz=lipschitz, batch_size=batch_size,
                             safety=safety)
     correct = _correct(model, inputs, labels, batch_size)
@@ -108,7 +123,7 @@ def certified_accuracy(model: nn.Module, data: Any, *, norm: str = "l2", epsilon
 
 
 def _correct(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
-    with restore_modes(model):
+    with restore_modes(model), restore_buffers(model):   # a forward that writes a buffer leaves no trace
         model.eval()
         logits = predict(model, inputs, batch_size=batch_size, device=model_device(model))
     return logits.argmax(1) == labels.cpu()

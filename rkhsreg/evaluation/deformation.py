@@ -33,15 +33,17 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_int, check_model
+from rkhsreg._checks import check_in_box, check_model
 from rkhsreg._errors import InputError
-from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
+from rkhsreg._params import SEED, InstanceOf, Interval, IsCallable, validates
+from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
 from rkhsreg.evaluation._model import evaluation_mode, model_device
 from rkhsreg.evaluation.result import atomic_write, library_versions
 from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch, resolve
@@ -175,6 +177,17 @@ def _margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return other - true
 
 
+@validates({
+    "sizes": EPSILONS,
+    "budget": [None, InstanceOf(DeformationBudget)],
+    "search": [None, InstanceOf(DeformationSearch)],
+    "bounds": [None, BOUNDS],
+    "batch_size": Interval(Integral, 1, None),
+    "n_examples": [None, Interval(Integral, 1, None)],
+    "seed": [None, SEED],
+    "generator": [None, InstanceOf(torch.Generator)],
+    "progress": [None, IsCallable(doc="fn(stage, done, total)")],
+})
 def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float] = (0.25, 0.5, 1.0, 1.5, 2.0),
                           budget: DeformationBudget | None = None, search: DeformationSearch | None = None,
                           bounds: tuple[float, float] | None = (0.0, 1.0), batch_size: int = 128,
@@ -208,7 +221,7 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
         >>> print(r.table())                                                                 # doctest: +SKIP
     """
     check_model(model)
-    size_list = [s for s in check_epsilons(sizes, "sizes") if s > 0]
+    size_list = [s for s in sizes if s > 0]     # the options are checked by @validates
     if not size_list:
         raise InputError("sizes holds only 0; pass positive deformation sizes, e.g. [0.5, 1.0, 2.0].")
     budget = resolve("budget", budget, DeformationBudget)
@@ -216,10 +229,10 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
     a0, b0, grid_size = budget.max_displacement, budget.max_gradient, budget.grid_size
     translation, padding_mode = budget.translation, budget.padding_mode
     samples, adversarial, steps, step_size = search.samples, search.adversarial, search.steps, search.step_size
-    box = None if bounds is None else check_bounds(bounds)
-    batch_size = check_int("batch_size", batch_size)
+    box = bounds
     base_seed = _resolve_seed(seed, generator)
     inputs, labels = collect(data, n_examples)
+    check_in_box(inputs, box)
     if inputs.dim() != 4:
         raise InputError(f"inputs have shape {tuple(inputs.shape)}; deformations need images (N, C, H, W).")
     device = model_device(model)

@@ -13,12 +13,14 @@ stores them in ``result.sanity``:
   classified examples (zero gradients make every gradient attack fail silently).
 * ``gradient_free``: random noise did not find adversarial examples the gradient attacks missed.
 * ``ce_agreement``: APGD-CE alone agrees, within ``disagreement_threshold``, with the ensemble
-  (cross-entropy attacks overestimate robustness on models with small logits).
+  (cross-entropy attacks overestimate robustness on models with small logits). A gap is normal on plainly
+  trained nets (it is why the ensemble exists): it warns only when another gradient check failed too or
+  the gap exceeds 25 points.
 * ``unbounded``: an attack with an unbounded budget (ε = the diameter of the input box) leaves no
   example correctly classified.
 
-A failed check issues a :class:`RobustnessWarning` (or one of its subclasses) and is listed in
-``result.sanity["warnings"]``.
+A failed check that indicates a real problem issues a :class:`RobustnessWarning` (or one of its subclasses)
+and is listed in ``result.sanity["warnings"]``; every outcome is in ``result.sanity["checks"]``.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ Example:
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
-from rkhsreg._checks import check_choice, check_int, check_real
+from rkhsreg._params import Interval, Options
 from rkhsreg.evaluation.attacks import _TORCHATTACKS_NORM, Attack, _torchattacks, forked_rng
 
 __all__ = ["Square"]
@@ -48,11 +49,18 @@ class Square(Attack):
     name = "square"
     gradient_free = True
 
+    parameters = {
+        "queries": Interval(Integral, 1, None, doc="forwards per example and restart"),
+        "restarts": Interval(Integral, 1, None),
+        "p_init": Interval(Real, 0, 1, closed="right", doc="initial fraction of the pixels a square covers"),
+        "loss": Options(("margin", "ce")),
+    }
+
     def __init__(self, *, queries: int = 5000, restarts: int = 1, p_init: float = 0.8, loss: str = "margin") -> None:
-        self.queries = check_int("queries", queries)
-        self.restarts = check_int("restarts", restarts)
-        self.p_init = check_real("p_init", p_init, low=0.0, strict=True, high=1.0)
-        self.loss = check_choice("loss", loss, ("margin", "ce"))
+        self.queries = queries  # every argument is checked against `parameters` before the body runs
+        self.restarts = restarts
+        self.p_init = p_init
+        self.loss = loss
 
     def perturb(self, model, inputs, labels, *, epsilon, norm, seed):  # noqa: D102
         atk = _torchattacks().Square(model, norm=_TORCHATTACKS_NORM[norm], eps=float(epsilon),

@@ -38,14 +38,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int, check_model
+from rkhsreg._checks import check_model
 from rkhsreg._errors import ConfigurationError, InputError
-from rkhsreg.evaluation._data import check_bounds, check_epsilons, check_inside, collect
+from rkhsreg._params import SEED, Boolean, Device, InstanceOf, Interval, IsCallable, Options, validates
+from rkhsreg.evaluation._data import BOUNDS, EPSILONS, check_inside, collect
 from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
 from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
@@ -74,7 +76,7 @@ def _resolve_seed(seed: Any, generator: Any) -> int:
         return int(torch.randint(0, _SEED_MOD, (1,), generator=generator, device=generator.device))
     if seed is None:
         return 0
-    return check_int("seed", seed, low=0)
+    return seed
 
 
 class _Sweep:
@@ -199,6 +201,25 @@ def _retry_borderline(sweep: _Sweep, bounded: list[Attack], open_: torch.Tensor,
                         restart=restart)
 
 
+#: The declared options of :func:`evaluate_robustness` (rkhsreg._params).
+ROBUSTNESS_PARAMETERS = {
+    "epsilons": EPSILONS,
+    "norm": Options(NORMS),
+    "attack": [None, InstanceOf(AttackSettings)],
+    "sanity": [Boolean(), InstanceOf(SanityChecks)],
+    "certify": Boolean(),
+    "bounds": BOUNDS,
+    "batch_size": Interval(Integral, 1, None),
+    "device": [None, Device()],
+    "n_examples": [None, Interval(Integral, 1, None)],
+    "seed": [None, SEED],
+    "generator": [None, InstanceOf(torch.Generator)],
+    "distributed": [None, Boolean()],
+    "progress": [None, IsCallable(doc="fn(stage, done, total)")],
+}
+
+
+@validates(ROBUSTNESS_PARAMETERS)
 def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float], norm: str = "l2",
                         attack: AttackSettings | None = None, sanity: SanityChecks | bool = True,
                         certify: bool = False, bounds: tuple[float, float] = (0.0, 1.0), batch_size: int = 128,
@@ -250,22 +271,16 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
         >>> result.clean_accuracy, result.robust_accuracy                                         # doctest: +SKIP
         (0.98, [0.81, 0.42])
     """
-    check_model(model)
-    norm = check_choice("norm", norm, NORMS)
-    eps_list = check_epsilons(epsilons)
-    batch_size = check_int("batch_size", batch_size)
+    check_model(model)          # the options are checked against ROBUSTNESS_PARAMETERS before this line
+    eps_list = epsilons
     attack = resolve("attack", attack, AttackSettings)
     checks = SanityChecks.of(sanity)
-    if not isinstance(certify, bool):
-        raise ConfigurationError(f"certify={certify!r} is not allowed; pass True or False.")
     attacks, steps, order = attack.attacks, attack.steps, attack.order
     refine_steps, borderline, borderline_restarts = attack.refine_steps, attack.borderline, attack.borderline_restarts
     sanity = checks.enabled
     noise_samples, sanity_examples = checks.noise_samples, checks.examples
     disagreement_threshold = checks.disagreement_threshold
-    if progress is not None and not callable(progress):
-        raise ConfigurationError(f"progress={progress!r} is not callable; pass fn(stage, done, total) or None.")
-    box = check_bounds(bounds)
+    box = bounds
     base_seed = _resolve_seed(seed, generator)
     here = model_device(model)
     dev = here if device is None else torch.device(device)
@@ -391,6 +406,10 @@ def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: 
                        "gradient attacks fail silently and the robust accuracy is likely overestimated.")
 
 
+#: A CE-only gap (fraction of all examples) that warns on its own, without another failed gradient check.
+LARGE_CE_GAP = 0.25
+
+
 def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bounded: list[Attack],
                  free_hits: dict[str, int], sanity_examples: int, threshold: float, steps: int, log: SanityLog) -> None:
     """Gradient-free successes, APGD-CE agreement, unbounded attack."""
@@ -423,14 +442,22 @@ def _post_checks(sweep: _Sweep, correct: torch.Tensor, eps_list: list[float], bo
             failures_est = (1 - hit / pick.numel()) * unknown.numel()
             sampled, missed = int(pick.numel()), int(pick.numel()) - hit
         gap = failures_est / n
+        # APGD-CE alone missing some of what the ensemble breaks is normal (that is why there is an ensemble: 6 of
+        # 64 on a plainly trained MNIST net): recorded in result.sanity, a warning only when it points to a real
+        # problem — another gradient check failed too, or CE alone misses a large share (> LARGE_CE_GAP).
+        corroborated = [name for name in ("gradients", "gradient_free")
+                        if not log.checks.get(name, {}).get("passed", True)]
+        alarming = gap > threshold and (bool(corroborated) or gap > LARGE_CE_GAP)
         log.record("ce_agreement", gap <= threshold, f"at eps={eps:g}, APGD-CE alone is estimated to leave "
-                   f"{gap:.1%} more examples robust than the ensemble", warning=MaskedGradientWarning,
-                   epsilon=eps, gap=gap,
+                   f"{gap:.1%} more examples robust than the ensemble",
+                   warning=MaskedGradientWarning if alarming else None, epsilon=eps, gap=gap,
+                   corroborated_by=corroborated,
                    message=f"measured at eps={eps:g}: APGD-CE alone missed {missed} of {sampled} sampled "
                            f"examples that the ensemble breaks, so it would report a robust accuracy about "
-                           f"{gap:.1%} higher (threshold {threshold:.1%}). Report the ensemble's curve, not a "
-                           "CE-only one, for this model. A small gap is common on plainly trained models (large or "
-                           "saturated logits); a large one, with other warnings, points to masked gradients.")
+                           f"{gap:.1%} higher (threshold {threshold:.1%})"
+                           + (f", and the {' and '.join(corroborated)} check failed too" if corroborated else "")
+                           + ": gradients are likely masked. Report the ensemble's curve, not a CE-only one, for "
+                             "this model.")
     alive = (correct & torch.isinf(sweep.dist)).nonzero().squeeze(1)
     diameter = sweep.view.scale * (1.0 if sweep.norm == "linf" else math.sqrt(sweep.inputs[0].numel()))
     left = 0

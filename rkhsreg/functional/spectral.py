@@ -27,6 +27,7 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -36,10 +37,11 @@ from torch.nn.modules.conv import _ConvNd
 
 from rkhsreg._checks import check_choice, check_int, check_real, check_weights_used, eager
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import Interval, Tuple, validate_param
 from rkhsreg.functional._context import restore_modes
 
 __all__ = ["SPECTRAL_LAYERS", "reshaped_weight", "power_iteration", "conv_operator_norm", "spectral_layers",
-           "layer_input_shapes", "layer_spectral_norms", "check_input_shape",
+           "layer_input_shapes", "layer_spectral_norms", "check_input_shape", "INPUT_SHAPE",
            "matching_vector"]
 
 #: Layer types whose ``weight`` has a spectral norm here (transposed convolutions are not included).
@@ -96,15 +98,14 @@ def matching_vector(vector: Tensor | None, shape: Sequence[int]) -> Tensor | Non
     return None
 
 
+#: ``input_shape``: one example's shape without the batch (rkhsreg._params declaration).
+INPUT_SHAPE = Tuple(Interval(Integral, 1, None), length=(1, None),
+                    doc="one example's shape without the batch dimension, e.g. (1, 28, 28) for (C, H, W)")
+
+
 def check_input_shape(value: Any, name: str = "input_shape") -> tuple[int, ...]:
     """Return ``value`` as a tuple of positive ints: one example's shape without the batch, e.g. (1, 28, 28)."""
-    if isinstance(value, torch.Size):
-        value = tuple(value)
-    if not isinstance(value, (tuple, list)) or not value or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in value):
-        raise ConfigurationError(f"{name}={value!r} is not allowed; pass one example's shape without the batch "
-                                 "dimension as a tuple of positive ints, e.g. (1, 28, 28) for (C, H, W).")
-    return tuple(value)
+    return validate_param(name, value, INPUT_SHAPE)
 
 
 # ------------------------------------------------------------------------------ reshaped matrices
@@ -162,6 +163,10 @@ def power_iteration(weight: Tensor, u: Tensor | None = None, v: Tensor | None = 
     matrix = matrix.to(_compute_dtype(matrix))
     with torch.no_grad():
         w = matrix.detach()
+        scale = w.abs().amax() if w.numel() else None
+        extreme = scale is not None and bool(torch.isfinite(scale)) and not 1e-4 < float(scale) < 1e4
+        if extreme and float(scale) > 0:
+            w = w / scale  # iterate on W/max|W|: same vectors, no overflow of ‖Wv‖² (σ ≥ 1e19 gave u = 0, σ = 0)
         u = _warm(u, "u", (w.shape[0],), w, eps)
         v = _warm(v, "v", (w.shape[1],), w, eps)
         if solver == "lanczos" and iters > 0:

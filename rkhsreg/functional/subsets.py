@@ -7,22 +7,23 @@ stream in the reference code). Here they are drawn from the training batch with 
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import torch
 
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import Interval, Options, validate_param
 
-__all__ = ["check_num_examples", "pick_examples"]
+__all__ = ["NUM_EXAMPLES", "check_num_examples", "pick_examples"]
+
+
+#: ``num_examples``: how many examples of the batch a sup runs over (rkhsreg._params declaration).
+NUM_EXAMPLES = [Interval(Integral, 1, None), Options(("all",), doc="the whole batch")]
 
 
 def check_num_examples(value: Any, name: str = "num_examples") -> int | str:
     """``num_examples``: an int >= 1 or ``"all"`` (the whole batch)."""
-    if value == "all":
-        return "all"
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name}={value!r} is not allowed; pass an int >= 1 or 'all' (the whole batch).")
-    return value
+    return validate_param(name, value, NUM_EXAMPLES)
 
 
 def pick_examples(n: int, num_examples: int | str, generator: torch.Generator) -> torch.Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,6 +100,9 @@ class RKHSRegularization(pl.Callback):
                  log_validation: bool = False, log_prefix: str = "rkhsreg", prog_bar: bool = False) -> None:
         self.penalties = build_penalties(penalties)
         self.constraints = build_constraints(constraints)
+        if not self.penalties and not self.constraints:  # said once, not refused: a baseline run may want it
+            warnings.warn("RKHSRegularization got no penalty and no constraint: it will not change training; pass "
+                          "penalties={...} and/or constraints={...}.", UserWarning, stacklevel=2)
         clash = sorted(set(self.penalties) & set(self.constraints))
         if clash:
             raise ConfigurationError(f"labels {clash} name both a penalty and a constraint; give them distinct "

@@ -14,14 +14,15 @@ test set (seed 0, the same for every run, so every class is represented).
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Options, validates
 from rkhsreg.data.cifar10_files import SOURCES, cifar10_datasets
 from rkhsreg.data.splits import subset_indices
 from rkhsreg.lightning._compat import pl
@@ -72,6 +73,23 @@ class CIFAR10Data(pl.LightningDataModule):
         (torch.Size([128, 3, 32, 32]), True, True)
     """
 
+    #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
+    parameters = {
+        "data_dir": [None, InstanceOf(str, os.PathLike)],
+        "cache_dir": [None, InstanceOf(str, os.PathLike)],
+        "source": Options(SOURCES),
+        "download": Boolean(),
+        "train_examples": [None, Interval(Integral, 1, None)],
+        "test_examples": [None, Interval(Integral, 1, None)],
+        "seed": SEED,
+        "batch_size": Interval(Integral, 1, None),
+        "eval_batch_size": Interval(Integral, 1, None),
+        "augment": Boolean(),
+        "num_workers": Interval(Integral, 0, None),
+        "validate_on_test": Boolean(),
+    }
+
+    @validates(parameters, owner="CIFAR10Data")
     def __init__(self, data_dir: str | None = None, cache_dir: str | None = None, source: str = "auto",
                  download: bool = False, train_examples: int | None = None, test_examples: int | None = None,
                  seed: int = 0, batch_size: int = 128, eval_batch_size: int = 500, augment: bool = True,
@@ -79,16 +97,16 @@ class CIFAR10Data(pl.LightningDataModule):
         super().__init__()
         self.data_dir = None if data_dir is None else os.fspath(data_dir)
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
-        self.source = check_choice("source", source, SOURCES)
-        self.download = bool(download)
-        self.train_examples = None if train_examples is None else check_int("train_examples", train_examples)
-        self.test_examples = None if test_examples is None else check_int("test_examples", test_examples)
-        self.seed = check_int("seed", seed, low=0)
-        self.batch_size = check_int("batch_size", batch_size)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size)
-        self.augment = bool(augment)
-        self.num_workers = check_int("num_workers", num_workers, low=0)
-        self.validate_on_test = bool(validate_on_test)
+        self.source = source    # the options are checked against `parameters` before the body runs
+        self.download = download
+        self.train_examples = train_examples
+        self.test_examples = test_examples
+        self.seed = seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.augment = augment
+        self.num_workers = num_workers
+        self.validate_on_test = validate_on_test
         self.save_hyperparameters()
         self.train_set: Any = None
         self.test_set: Any = None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rkhsreg._checks import check_int
 from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Tuple, validates
 from rkhsreg.data.root import load_mnist, resolve_data_root
 from rkhsreg.data.splits import VALIDATION_SIZE, check_subset_size, subset_indices
 from rkhsreg.lightning._compat import pl
@@ -76,6 +77,24 @@ class MNISTSubset(pl.LightningDataModule):
         torch.Size([128, 1, 28, 28])
     """
 
+    #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
+    parameters = {
+        "n": Interval(Integral, 1, None, doc="training examples"),   # the upper end depends on val_size
+        "seed": SEED,
+        "data_dir": [None, InstanceOf(str, os.PathLike)],
+        "download": [None, Boolean()],
+        "batch_size": Interval(Integral, 1, None),
+        "eval_batch_size": Interval(Integral, 1, None),
+        "augment": Boolean(),
+        "augment_kwargs": [None, InstanceOf(dict)],
+        "augment_seed": [None, SEED],
+        "val_size": Interval(Integral, 0, None),
+        "num_workers": Interval(Integral, 0, None),
+        "augment_clamp": [None, Tuple(Interval(Real, None, None), length=2, where=lambda b: b[0] < b[1],
+                                      where_doc="low < high", text="a (low, high) pair with low < high")],
+    }
+
+    @validates(parameters, owner="MNISTSubset")
     def __init__(self, n: int = 300, seed: int = 0, data_dir: str | None = None, download: bool | None = None,
                  batch_size: int = 128, eval_batch_size: int = 1000, augment: bool = False,
                  augment_kwargs: dict[str, Any] | None = None, augment_seed: int | None = None,
@@ -83,21 +102,20 @@ class MNISTSubset(pl.LightningDataModule):
                  augment_clamp: tuple[float, float] | None = (0.0, 1.0)) -> None:
         super().__init__()
         self.n = check_subset_size(n, val_size=val_size)
-        self.seed = check_int("seed", seed, low=0)
+        self.seed = seed        # the options are checked against `parameters` before the body runs
         self.data_dir = None if data_dir is None else os.fspath(data_dir)
         self.download = download
-        self.batch_size = check_int("batch_size", batch_size)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size)
-        self.val_size = check_int("val_size", val_size, low=0)
-        self.num_workers = check_int("num_workers", num_workers, low=0)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.val_size = val_size
+        self.num_workers = num_workers
         if not augment and (augment_kwargs or augment_seed is not None):
             raise ConfigurationError(f"augment_kwargs={augment_kwargs!r} / augment_seed={augment_seed!r} given with "
                                      "augment=False; set augment=True for the (∗) deformation augmentation.")
-        self.augment = bool(augment)
+        self.augment = augment
         self.augment_kwargs = dict(augment_kwargs or {})
-        self.augment_seed = (1000 + self.seed) if augment_seed is None else check_int("augment_seed", augment_seed,
-                                                                                       low=0)
-        self.augment_clamp = None if augment_clamp is None else (float(augment_clamp[0]), float(augment_clamp[1]))
+        self.augment_seed = (1000 + self.seed) if augment_seed is None else augment_seed
+        self.augment_clamp = augment_clamp
         self.deformation: RandomDeformation | None = None
         if self.augment:
             if "seed" in self.augment_kwargs or "generator" in self.augment_kwargs:

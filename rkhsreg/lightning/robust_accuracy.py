@@ -22,14 +22,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, Dataset
 
-from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import ConfigurationError
-from rkhsreg.evaluation._data import check_bounds, check_epsilons, collect
+from rkhsreg._params import SEED, Boolean, Check, InstanceOf, Interval, IsCallable, Options, validates
+from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
 from rkhsreg.evaluation.attacks import Attack
+from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.evaluation.result import epsilon_key
 from rkhsreg.evaluation.settings import AttackSettings
 from rkhsreg.evaluation.sweep import evaluate_robustness
@@ -38,6 +41,12 @@ from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch
 from rkhsreg.lightning._compat import pl
 
 __all__ = ["RobustAccuracy"]
+
+
+def _non_empty(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"log_prefix={value!r} is not allowed; pass a non-empty string.")
+    return value
 
 
 class RobustAccuracy(pl.Callback):
@@ -64,26 +73,44 @@ class RobustAccuracy(pl.Callback):
         >>> cb = RobustAccuracy([0.5, 1.0], every_n_epochs=2, n_examples=64, steps=20)  # doctest: +SKIP
     """
 
+    #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
+    parameters = {
+        "epsilons": EPSILONS,
+        "norm": Options(("l2", "linf")),
+        "every_n_epochs": Interval(Integral, 1, None),
+        "n_examples": Interval(Integral, 1, None),
+        "data": [None, InstanceOf(tuple, list, Dataset, DataLoader, doc="(inputs, labels) tensors, or batches")],
+        "steps": Interval(Integral, 1, None),
+        "attacks": [None, Check(lambda value: tuple(check_attacks(value)), "a non-empty list of Attack objects "
+                                "and/or registered names", examples=[("default",)])],
+        "batch_size": Interval(Integral, 1, None),
+        "bounds": BOUNDS,
+        "batch_to_inputs": [None, IsCallable(doc="batch -> (inputs, targets)")],
+        "forward": [None, InstanceOf(str), IsCallable(doc="fn(pl_module, inputs) -> logits")],
+        "log_prefix": Check(_non_empty, "a non-empty string", examples=["robust"]),
+        "seed": SEED,
+        "sanity": Boolean(),
+    }
+
+    @validates(parameters, owner="RobustAccuracy")
     def __init__(self, epsilons: Sequence[float], *, norm: str = "l2", every_n_epochs: int = 1, n_examples: int = 128,
                  data: Any = None, steps: int = 20, attacks: Sequence[Attack] | None = None, batch_size: int = 128,
                  bounds: tuple[float, float] = (0.0, 1.0), batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, log_prefix: str = "robust", seed: int = 0, sanity: bool = False) -> None:
         super().__init__()
-        self.epsilons = check_epsilons(epsilons)
-        self.norm = check_choice("norm", norm, ("l2", "linf"))
-        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs)
-        self.n_examples = check_int("n_examples", n_examples)
+        self.epsilons = epsilons    # the options are checked against `parameters` before the body runs
+        self.norm = norm
+        self.every_n_epochs = every_n_epochs
+        self.n_examples = n_examples
         self.attack = AttackSettings(attacks=attacks, steps=steps)   # checked here, reused at every evaluation
         self.steps, self.attacks = self.attack.steps, self.attack.attacks
-        self.batch_size = check_int("batch_size", batch_size)
-        self.bounds = check_bounds(bounds)
+        self.batch_size = batch_size
+        self.bounds = bounds
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
-        if not isinstance(log_prefix, str) or not log_prefix:
-            raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
-        self.seed = check_int("seed", seed, low=0)
-        self.sanity = bool(sanity)
+        self.seed = seed
+        self.sanity = sanity
         self.fixed = None if data is None else collect(data, n_examples)
         self._probe: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.history: list[dict[str, float]] = []

@@ -26,21 +26,23 @@ Either way the selected pairs are re-evaluated with the deformation detached, on
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, \
-    check_targets
+from rkhsreg._checks import check_inputs, check_model, check_targets
+from rkhsreg._errors import ParameterError
+from rkhsreg._params import SEED, Interval, Options
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
 from rkhsreg.functional.deformation_search import coefficient_gradient, first_step_gain, maximize_deformation
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
-from rkhsreg.functional.subsets import check_num_examples, pick_examples
-from rkhsreg.penalties._common import (SeededPenalty, check_candidates, check_classes, check_mode, check_steps,
+from rkhsreg.functional.subsets import NUM_EXAMPLES, pick_examples
+from rkhsreg.penalties._common import (CANDIDATES, CLASSES, EVAL_MODE, MODE, STEP_SIZE, STEPS, SeededPenalty,
                                        counting_forward, make_generator, zero_like_parameters)
 
 __all__ = ["AdversarialDeformation"]
@@ -81,6 +83,24 @@ class AdversarialDeformation(SeededPenalty):
     """
 
     name = "adversarial_deformation"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "max_displacement": Interval(Real, 0, None, closed="neither", doc="budget on ‖τ‖∞ in pixels"),
+        "max_gradient": Interval(Real, 0, None, closed="left", doc="budget on ‖∇τ‖∞"),
+        "grid_size": Interval(Integral, 1, None),
+        "translation": Interval(Real, 0, None, closed="left", doc="largest translation in pixels"),
+        "search": Options(SEARCHES),
+        "num_examples": NUM_EXAMPLES,
+        "num_deformations": Interval(Integral, 1, None),
+        "steps": STEPS,
+        "step_size": STEP_SIZE,
+        "mode": MODE,
+        "candidates": CANDIDATES,
+        "classes": CLASSES,
+        "padding_mode": Options(PADDING_MODES),
+        "eval_mode": EVAL_MODE,
+        "seed": SEED,
+    }
 
     def __init__(self, *, weight: float = 0.1, max_displacement: float = 2.0, max_gradient: float = 0.3,
                  grid_size: int = 4, translation: float = 1.0, search: str = "random",
@@ -88,22 +108,26 @@ class AdversarialDeformation(SeededPenalty):
                  step_size: float | None = None, mode: str = "per_class", candidates: int | str = 4,
                  classes: int | str = "all", padding_mode: str = "border", eval_mode: bool = True,
                  seed: int = 0) -> None:
-        super().__init__(weight=weight)
-        self.max_displacement = check_real("max_displacement", max_displacement)
-        self.max_gradient = check_real("max_gradient", max_gradient)
-        self.grid_size = check_int("grid_size", grid_size, low=1)
-        self.translation = check_real("translation", translation)
-        self.search = check_choice("search", search, SEARCHES)
-        self.num_examples = check_num_examples(num_examples)
-        self.num_deformations = check_int("num_deformations", num_deformations, low=1)
-        self.steps = check_steps(steps)
-        self.step_size = (1.5 * self.max_displacement / self.steps if step_size is None
-                          else check_real("step_size", step_size))
-        self.mode = check_mode(mode)
-        self.candidates = check_candidates(candidates)
-        self.classes = check_classes(classes)
-        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
-        self.eval_mode = bool(eval_mode)
+        super().__init__(weight=weight)   # every argument is checked against `parameters` before this line
+        if max_gradient == 0 and translation == 0:
+            raise ParameterError("adversarial_deformation: max_gradient=0 with translation=0 leaves no deformation "
+                                 "(a field with a zero gradient is a translation): the penalty would be zero for "
+                                 "every model; pass max_gradient > 0 or translation > 0.",
+                                 parameter="max_gradient", value=max_gradient, allowed="a float > 0")
+        self.max_displacement = max_displacement
+        self.max_gradient = max_gradient
+        self.grid_size = grid_size
+        self.translation = translation
+        self.search = search
+        self.num_examples = num_examples
+        self.num_deformations = num_deformations
+        self.steps = steps
+        self.step_size = 1.5 * self.max_displacement / self.steps if step_size is None else step_size
+        self.mode = mode
+        self.candidates = candidates
+        self.classes = classes
+        self.padding_mode = padding_mode
+        self.eval_mode = eval_mode
         self.seed = seed
         self._generator = make_generator(seed)
 

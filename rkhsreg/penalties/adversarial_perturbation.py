@@ -49,20 +49,22 @@ from __future__ import annotations
 
 import math
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_inputs, check_int, check_model, check_real, check_targets
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._checks import check_inputs, check_model, check_targets
+from rkhsreg._params import SEED, Interval, Options, Tuple, validate_param
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.pgd import ascent_step, pgd_maximize, random_start
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
-from rkhsreg.penalties._common import (SeededPenalty, check_classes, check_clip, check_mode, check_norm,
-                                       check_steps, counting_forward, make_generator, zero_like_parameters)
+from rkhsreg.penalties._common import (CLASSES, CLIP, EPSILON, EVAL_MODE, MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
+                                       check_ball_in_box, check_search_inputs, counting_forward, make_generator,
+                                       zero_like_parameters)
 
 __all__ = ["AdversarialPerturbation", "AUTO_LEVELS", "DEFAULT_BUDGET", "WARN_RATIO", "Plan", "SearchBudgetWarning"]
 
@@ -90,18 +92,17 @@ class SearchBudgetWarning(RuntimeWarning):
 Plan = tuple[int, int]  # (pool, keep): examples per class taking the first steps, and those continuing
 
 
+#: ``candidates`` (rkhsreg._params declaration).
+CANDIDATES = [Interval(Integral, 1, None, doc="examples per class that continue PGD"),
+              Options(("auto",), doc="calibrated against the exhaustive search"),
+              Options(("all",), doc="the exhaustive search"),
+              Tuple(Interval(Integral, 1, None), length=2, where=lambda plan: plan[1] <= plan[0],
+                    where_doc="1 <= keep <= pool", text="a (pool, keep) pair of ints with 1 <= keep <= pool")]
+
+
 def check_plan(value: Any) -> int | str | Plan:
     """``candidates``: an int >= 1, ``"all"``, ``"auto"`` or a (pool, keep) pair with 1 <= keep <= pool."""
-    if value in ("all", "auto"):
-        return value
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value) and 1 <= value[1] <= value[0]:
-        return int(value[0]), int(value[1])
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"candidates={value!r} is not allowed; pass an int >= 1 (examples per class that "
-                                 "continue PGD), 'auto' (calibrated against the exhaustive search), 'all' (the "
-                                 "exhaustive search) or a (pool, keep) pair with 1 <= keep <= pool.")
-    return value
+    return validate_param("candidates", value, CANDIDATES)
 
 
 class AdversarialPerturbation(SeededPenalty):
@@ -153,25 +154,40 @@ class AdversarialPerturbation(SeededPenalty):
     """
 
     name = "adversarial_perturbation"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "epsilon": EPSILON,
+        "steps": STEPS,
+        "step_size": STEP_SIZE,
+        "norm": NORM,
+        "mode": MODE,
+        "candidates": CANDIDATES,
+        "classes": CLASSES,
+        "eval_mode": EVAL_MODE,
+        "clip": CLIP,
+        "seed": SEED,
+        "max_rows": [None, Interval(Integral, 1, None)],
+        "check_every": Interval(Integral, 1, None),
+        "budget": [None, Interval(Real, 0, None, closed="neither",
+                                  doc="passes per call, the checks amortised in (None: 15 without a target)")],
+        "target": [None, Interval(Real, 0, 1, closed="right", doc="a fraction of the exhaustive value")],
+    }
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
                  norm: str = "l2", mode: str = "per_class", candidates: int | str = "auto", classes: int | str = "all",
                  eval_mode: bool = True, clip: tuple[float, float] | None = None, seed: int = 0,
                  max_rows: int | None = None, check_every: int = 100, budget: float | None = None,
                  target: float | None = None) -> None:
-        super().__init__(weight=weight)
-        self.epsilon = check_real("epsilon", epsilon)
-        self.steps = check_steps(steps)
-        self.step_size = (1.5 * self.epsilon / self.steps if step_size is None
-                          else check_real("step_size", step_size))
-        self.norm = check_norm(norm)
-        self.mode = check_mode(mode)
-        self.candidates = check_plan(candidates)
-        self.check_every = check_int("check_every", check_every, low=1)
-        self.target = None if target is None else check_real("target", target, low=0.0, strict=True, high=1.0)
-        self.budget = (None if budget is None else check_real("budget", budget, low=0.0, strict=True))
-        if self.budget is None and self.target is None:
-            self.budget = DEFAULT_BUDGET
+        super().__init__(weight=weight)   # every argument is checked against `parameters` before this line
+        self.epsilon = epsilon
+        self.steps = steps
+        self.step_size = 1.5 * self.epsilon / self.steps if step_size is None else step_size
+        self.norm = norm
+        self.mode = mode
+        self.candidates = candidates
+        self.check_every = check_every
+        self.target = target
+        self.budget = DEFAULT_BUDGET if budget is None and target is None else budget
         self.last_search: dict[str, Any] = {}
         self._calls = 0                         # per-class calls so far (calibration schedule)
         self._auto: Plan | str | None = None    # the plan the last calibration chose
@@ -179,11 +195,12 @@ class AdversarialPerturbation(SeededPenalty):
         self._highest = 0.0                     # passes of the costliest plan chosen so far (target warnings)
         self._ratio: tuple[float, float] | None = None   # (mean, worst) value ratio of the plan in use
         self._warned: set[str] = set()          # budget warnings already given ("low", "over")
-        self.classes = check_classes(classes)
-        self.eval_mode = bool(eval_mode)
-        self.clip = check_clip(clip)
+        self.classes = classes
+        self.eval_mode = eval_mode
+        self.clip = clip
+        check_ball_in_box(self.name, epsilon, norm, clip)
         self.seed = seed
-        self.max_rows = None if max_rows is None else check_int("max_rows", max_rows, low=1)
+        self.max_rows = max_rows
         self._generator = make_generator(seed)
 
     def _config(self) -> dict[str, Any]:
@@ -221,6 +238,7 @@ class AdversarialPerturbation(SeededPenalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
+        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
         targets = check_targets(targets, inputs, required=self.classes != "all")
         if self.epsilon == 0:
             return zero_like_parameters(model)

@@ -10,18 +10,21 @@ the clean loss instead (TRADES-like mixing), pass ``replace=False``.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rkhsreg._checks import check_inputs, check_model, check_real, check_targets
+from rkhsreg._checks import check_inputs, check_model, check_targets
+from rkhsreg._params import SEED, Boolean, Interval
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.pgd import pgd_maximize, random_start
-from rkhsreg.penalties._common import (SeededPenalty, check_clip, check_norm, check_steps, counting_forward,
-                                       make_generator, zero_like_parameters)
+from rkhsreg.penalties._common import (CLIP, EVAL_MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
+                                       check_ball_in_box, check_search_inputs, counting_forward, make_generator,
+                                       zero_like_parameters)
 
 __all__ = ["AdversarialTraining"]
 
@@ -47,19 +50,32 @@ class AdversarialTraining(SeededPenalty):
     """
 
     name = "adversarial_training"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier of the adversarial loss"),
+        # ε = 0 is allowed here: the loss is then the clean loss (not a penalty identically zero)
+        "epsilon": Interval(Real, 0, None, closed="left", doc="the radius of the ball (0: the clean loss)"),
+        "steps": STEPS,
+        "step_size": STEP_SIZE,
+        "norm": NORM,
+        "replace": Boolean(),
+        "eval_mode": EVAL_MODE,
+        "clip": CLIP,
+        "seed": SEED,
+    }
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
                  norm: str = "l2", replace: bool = True, eval_mode: bool = True,
                  clip: tuple[float, float] | None = None, seed: int = 0) -> None:
-        super().__init__(weight=weight)
-        self.epsilon = check_real("epsilon", epsilon)
-        self.steps = check_steps(steps)
-        self.norm = check_norm(norm)
+        super().__init__(weight=weight)   # every argument is checked against `parameters` before this line
+        self.epsilon = epsilon
+        self.steps = steps
+        self.norm = norm
         default_step = 1.5 * self.epsilon / self.steps if self.norm == "l2" else 0.01
-        self.step_size = default_step if step_size is None else check_real("step_size", step_size)
-        self.replace = bool(replace)
-        self.eval_mode = bool(eval_mode)
-        self.clip = check_clip(clip)
+        self.step_size = default_step if step_size is None else step_size
+        self.replace = replace
+        self.eval_mode = eval_mode
+        self.clip = clip
+        check_ball_in_box(self.name, epsilon, norm, clip)
         self._generator = make_generator(seed)
 
     @property
@@ -73,10 +89,11 @@ class AdversarialTraining(SeededPenalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
+        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
         targets = check_targets(targets, inputs, required=True)
         x = inputs.detach()
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, min_classes=2, owner=self.name)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(wide(forward(z)), targets, reduction="none")

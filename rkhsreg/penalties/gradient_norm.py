@@ -8,19 +8,21 @@ gradients of the whole batch without a graph; only the K selected rows are recom
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import torch
 from torch import nn
 
 from rkhsreg._checks import check_inputs, check_model, check_targets
+from rkhsreg._params import Interval
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
 from rkhsreg.functional.selection import true_and_top_classes, worst_rows
-from rkhsreg.penalties._common import check_classes, check_mode, counting_forward
+from rkhsreg.penalties._common import CLASSES, EVAL_MODE, MODE, counting_forward
 
 __all__ = ["GradientNorm"]
 
@@ -44,13 +46,19 @@ class GradientNorm(Penalty):
     """
 
     name = "gradient_norm"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "mode": MODE,
+        "classes": CLASSES,
+        "eval_mode": EVAL_MODE,
+    }
 
     def __init__(self, *, weight: float = 0.1, mode: str = "per_class", classes: int | str = "all",
                  eval_mode: bool = True) -> None:
         super().__init__(weight=weight)
-        self.mode = check_mode(mode)
-        self.classes = check_classes(classes)
-        self.eval_mode = bool(eval_mode)
+        self.mode = mode        # every argument is checked against `parameters` before the body runs
+        self.classes = classes
+        self.eval_mode = eval_mode
 
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "mode": self.mode, "classes": self.classes}

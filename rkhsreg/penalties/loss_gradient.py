@@ -7,6 +7,7 @@ its own). Double back-propagation over the whole batch.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import torch
@@ -14,12 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rkhsreg._checks import check_inputs, check_model, check_targets
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import Interval, Options
 from rkhsreg._plugin import Penalty
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
-from rkhsreg.penalties._common import counting_forward
+from rkhsreg.penalties._common import EVAL_MODE, counting_forward
 
 __all__ = ["LossGradient"]
 
@@ -38,13 +39,16 @@ class LossGradient(Penalty):
     """
 
     name = "loss_gradient"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "p": Options((2, 1), doc="2: squared ℓ2 norm (grad-ℓ2), 1: ℓ1 norm (grad-ℓ1)"),
+        "eval_mode": EVAL_MODE,
+    }
 
     def __init__(self, *, weight: float = 0.1, p: int = 2, eval_mode: bool = True) -> None:
         super().__init__(weight=weight)
-        if p not in (1, 2) or isinstance(p, bool):
-            raise ConfigurationError(f"p={p!r} is not allowed; choose 1 (grad-ℓ1) or 2 (grad-ℓ2).")
-        self.p = p
-        self.eval_mode = bool(eval_mode)
+        self.p = p              # every argument is checked against `parameters` before the body runs
+        self.eval_mode = eval_mode
 
     def _config(self) -> dict[str, Any]:
         return {"weight": self.weight, "p": self.p}
@@ -54,7 +58,7 @@ class LossGradient(Penalty):
         check_inputs(inputs)
         targets = check_targets(targets, inputs, required=True)
         n = inputs.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, min_classes=2, owner=self.name)
         with inner_mode(model, self.eval_mode):
             x = inputs.detach().clone().requires_grad_(True)
             with twice_differentiable():

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import (check_choice, check_finite_weights, check_inputs, check_int, check_model,
-                             check_targets, check_weights_used)
+from rkhsreg._checks import check_finite_weights, check_inputs, check_model, check_targets, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import SEED, Boolean, Interval, Options
 from rkhsreg._plugin import PassCount, Penalty
-from rkhsreg.functional.spectral import (InputShapeCache, check_input_shape, conv_operator_norm, matching_vector,
+from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormPenalty"]
@@ -50,23 +51,29 @@ class SpectralNormPenalty(Penalty):
     """
 
     name = "spectral_norm"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "method": Options(METHODS),
+        "input_shape": [None, INPUT_SHAPE],
+        "iterations": Interval(Integral, 1, None),
+        "exact": Boolean(),
+        "seed": SEED,
+    }
 
     def __init__(self, *, weight: float = 0.01, method: str = "reshape", input_shape: Sequence[int] | None = None,
                  iterations: int = 2, exact: bool = False, seed: int = 0) -> None:
         super().__init__(weight=weight)
-        self.method = check_choice("method", method, METHODS)
-        self.input_shape = None if input_shape is None else check_input_shape(input_shape)
+        self.method = method    # every argument is checked against `parameters` before the body runs
+        self.input_shape = input_shape
         if self.method == "operator" and self.input_shape is None:
             raise ConfigurationError("input_shape=None is not allowed with method='operator'; pass one example's "
                                      "shape without the batch dimension, e.g. input_shape=(1, 28, 28).")
-        self.iterations = check_int("iterations", iterations, low=1)
-        if not isinstance(exact, bool):
-            raise ConfigurationError(f"exact={exact!r} is not allowed; pass True or False.")
+        self.iterations = iterations
         if exact and self.method == "operator":
             raise ConfigurationError("exact=True is not allowed with method='operator'; the exact SVD is for "
                                      "method='reshape' only.")
         self.exact = exact
-        self.seed = check_int("seed", seed, low=0)
+        self.seed = seed
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
         self._input_shapes = InputShapeCache(self.input_shape)

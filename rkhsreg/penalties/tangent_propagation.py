@@ -18,21 +18,23 @@ class, reduced at once to the D dot products); only the selected rows are recomp
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_inputs, check_int, check_model, check_real, check_targets
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._checks import check_inputs, check_model, check_targets
+from rkhsreg._errors import ParameterError
+from rkhsreg._params import SEED, Boolean, Interval, Options
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, displacement, sample_params, tangent_vectors
 from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.second_order import differentiable_input_gradient, twice_differentiable
 from rkhsreg.functional.selection import true_and_top_classes, worst_rows
-from rkhsreg.functional.subsets import check_num_examples, pick_examples
-from rkhsreg.penalties._common import SeededPenalty, check_classes, check_mode, counting_forward, make_generator
+from rkhsreg.functional.subsets import NUM_EXAMPLES, pick_examples
+from rkhsreg.penalties._common import CLASSES, EVAL_MODE, MODE, SeededPenalty, counting_forward, make_generator
 
 __all__ = ["TangentPropagation"]
 
@@ -69,27 +71,43 @@ class TangentPropagation(SeededPenalty):
     """
 
     name = "tangent_propagation"
+    parameters = {
+        "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
+        "num_examples": NUM_EXAMPLES,
+        "num_tangents": Interval(Integral, 1, None),
+        "max_displacement": Interval(Real, 0, None, closed="neither", doc="‖τ‖∞ in pixels"),
+        "max_gradient": Interval(Real, 0, None, closed="left", doc="budget on ‖∇τ‖∞"),
+        "grid_size": Interval(Integral, 1, None),
+        "translations": Boolean(),
+        "mode": MODE,
+        "classes": CLASSES,
+        "method": Options(("first_order", "finite_difference")),
+        "padding_mode": Options(PADDING_MODES),
+        "eval_mode": EVAL_MODE,
+        "seed": SEED,
+    }
 
     def __init__(self, *, weight: float = 0.1, num_examples: int | str = 32, num_tangents: int = 30,
                  max_displacement: float = 1.0, max_gradient: float = 0.3, grid_size: int = 4,
                  translations: bool = True, mode: str = "per_class", classes: int | str = "all",
                  method: str = "first_order", padding_mode: str = "border", eval_mode: bool = True,
                  seed: int = 0) -> None:
-        super().__init__(weight=weight)
-        self.num_examples = check_num_examples(num_examples)
-        self.translations = bool(translations)
-        self.num_tangents = check_int("num_tangents", num_tangents, low=1)
+        super().__init__(weight=weight)   # every argument is checked against `parameters` before this line
+        self.num_examples = num_examples
+        self.translations = translations
+        self.num_tangents = num_tangents
         if self.translations and self.num_tangents < 2:
-            raise ConfigurationError(f"num_tangents={num_tangents!r} is out of range; with translations=True "
-                                     "it counts the two translations and must be >= 2.")
-        self.max_displacement = check_real("max_displacement", max_displacement)
-        self.max_gradient = check_real("max_gradient", max_gradient)
-        self.grid_size = check_int("grid_size", grid_size, low=1)
-        self.mode = check_mode(mode)
-        self.classes = check_classes(classes)
-        self.method = check_choice("method", method, ("first_order", "finite_difference"))
-        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
-        self.eval_mode = bool(eval_mode)
+            raise ParameterError(f"tangent_propagation: num_tangents={num_tangents!r} is out of range; with "
+                                 "translations=True it counts the two translations and must be >= 2.",
+                                 parameter="num_tangents", value=num_tangents, allowed="an int >= 2")
+        self.max_displacement = max_displacement
+        self.max_gradient = max_gradient
+        self.grid_size = grid_size
+        self.mode = mode
+        self.classes = classes
+        self.method = method
+        self.padding_mode = padding_mode
+        self.eval_mode = eval_mode
         self.seed = seed
         self._generator = make_generator(seed)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import torch
 from torch import nn
 
-from rkhsreg.plugin_api import Penalty, check_inputs, check_logits, check_model, check_targets, restore_modes
+from rkhsreg.plugin_api import (Interval, Penalty, check_inputs, check_logits, check_model, check_targets,
+                                restore_modes)
 
 __all__ = ["LogitSqueezing"]
 
@@ -23,6 +25,8 @@ class LogitSqueezing(Penalty):
     """
 
     name = "logit_squeezing"
+    #: Declared once; the base class validates it before ``__init__`` runs (numpy scalars taken, NaN refused).
+    parameters = {"weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ")}
 
     def __init__(self, *, weight: float = 0.05) -> None:
         super().__init__(weight=weight)

@@ -1,0 +1,209 @@
+"""Degenerate settings refused or said once (issue 28, item 3) and the contracts checked in one shared place for
+penalties, constraints, evaluators and the certificate (item 4)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import rkhsreg
+from rkhsreg import InputError, ParameterError
+from rkhsreg.evaluation import AttackSettings, certified_accuracy, evaluate_robustness
+from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch
+
+
+def _net(k: int = 3) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, k))
+
+
+X = torch.rand(6, 1, 4, 4)
+Y = torch.tensor([0, 1, 2, 0, 1, 2])
+
+
+# ------------------------------------------------------------------------------------- degenerate settings
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("adversarial_perturbation", {"epsilon": 0.0}, r"epsilon=0.0 is out of range; it must be > 0"),
+    ("adversarial_perturbation", {"step_size": 0.0}, r"step_size=0.0 is out of range; it must be > 0"),
+    ("adversarial_deformation", {"max_displacement": 0.0}, r"max_displacement=0.0 is out of range"),
+    ("adversarial_deformation", {"max_gradient": 0.0, "translation": 0.0}, r"leaves no deformation"),
+    ("adversarial_deformation", {"step_size": 0}, r"step_size=0 is out of range"),
+    ("tangent_propagation", {"max_displacement": 0.0}, r"max_displacement=0.0 is out of range"),
+    ("adversarial_perturbation", {"norm": "linf", "epsilon": 1.0, "clip": (0, 1)}, r"covers the whole input box"),
+    ("adversarial_training", {"norm": "linf", "epsilon": 2.0, "clip": (-1, 1)}, r"covers the whole input box"),
+])
+def test_a_penalty_zero_or_meaningless_for_every_model_is_refused(name, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        rkhsreg.create_penalty(name, **kwargs)
+
+
+def test_an_l2_ball_covering_the_box_is_refused_when_the_inputs_are_seen():
+    penalty = rkhsreg.create_penalty("adversarial_perturbation", epsilon=4.0, clip=(0.0, 1.0))  # diameter √16 = 4
+    with pytest.raises(ParameterError, match=r"epsilon=4.0 with norm='l2' covers the whole input box .* = 4\)"):
+        penalty(_net(), X, Y)
+    rkhsreg.create_penalty("adversarial_perturbation", epsilon=3.9, clip=(0.0, 1.0), steps=1)(_net(), X, Y)
+
+
+@pytest.mark.parametrize("name", ["loss_gradient", "adversarial_training"])
+def test_a_cross_entropy_penalty_refuses_a_model_with_one_output(name):
+    with pytest.raises(InputError, match=r"K = 1 score per example; the cross-entropy of a single score is 0"):
+        rkhsreg.create_penalty(name)(_net(k=1), X, torch.zeros(6, dtype=torch.long))
+
+
+def test_a_deformation_search_that_tries_nothing_is_refused():
+    with pytest.raises(ParameterError, match=r"samples=0 with adversarial=False tries no deformation"):
+        DeformationSearch(samples=0, adversarial=False)
+    with pytest.raises(ParameterError, match=r"max_displacement=0 is out of range; it must be > 0"):
+        DeformationBudget(max_displacement=0)
+
+
+def test_a_callback_given_nothing_to_apply_says_so_once():
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RKHSRegularization
+
+    with pytest.warns(UserWarning, match="got no penalty and no constraint: it will not change training"):
+        RKHSRegularization()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RKHSRegularization({"gradient_norm": {}})
+
+
+# ---------------------------------------------------------------------------------------------- contracts
+def test_inputs_outside_the_box_are_refused_by_penalties_and_the_certificate_alike():
+    images = X * 255
+    with pytest.raises(InputError, match=r"outside clip=\(0.0, 1.0\) \(images in 0–255\? divide by 255\)"):
+        rkhsreg.create_penalty("adversarial_perturbation", clip=(0, 1))(_net(), images, Y)
+    with pytest.raises(InputError, match=r"outside clip=\(0.0, 1.0\)"):
+        rkhsreg.create_penalty("adversarial_training", clip=(0, 1))(_net(), images, Y)
+    with pytest.raises(InputError, match=r"outside bounds=\(0.0, 1.0\) \(images in 0–255\? divide by 255\)"):
+        certified_accuracy(_net().eval(), (images, Y), epsilons=[0.1])
+    with pytest.raises(InputError, match=r"outside bounds=\(0.0, 1.0\)"):
+        evaluate_robustness(_net().eval(), (images, Y), epsilons=[0.1], attack=AttackSettings(steps=2), sanity=False)
+    assert len(certified_accuracy(_net().eval(), (images, Y), epsilons=[0.1], bounds=None)) == 1
+
+
+class _Rounded(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x):
+        return self.body(x).round().long()
+
+
+def test_integer_model_outputs_are_refused():
+    with pytest.raises(InputError, match=r"model output has dtype torch.int64; rkhsreg needs floating-point scores"):
+        rkhsreg.create_penalty("gradient_norm")(_Rounded(), X, Y)
+    with pytest.raises(InputError, match=r"dtype torch.int64; rkhsreg needs floating-point scores"):
+        evaluate_robustness(_Rounded().eval(), (X, Y), epsilons=[0.1], attack=AttackSettings(steps=2), sanity=False)
+
+
+class _InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x):
+        return self.body(x.mul_(1.0))
+
+
+@pytest.mark.parametrize("name", ["adversarial_perturbation", "gradient_norm", "loss_gradient"])
+def test_a_forward_that_modifies_its_input_in_place_is_named(name):
+    x = X.clone()
+    with pytest.raises(InputError, match=r"forward modified its input in place"):
+        rkhsreg.create_penalty(name)(_InPlace(), x, Y)
+
+
+def test_the_evaluator_names_an_in_place_forward():
+    with pytest.raises(InputError, match=r"forward modified its input in place"):
+        evaluate_robustness(_InPlace().eval(), (X.clone(), Y), epsilons=[0.1], attack=AttackSettings(steps=2),
+                            sanity=False)
+
+
+class _Counter(nn.Module):
+    """A forward that writes a buffer even in eval mode (a call counter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        self.calls += 1
+        return self.body(x)
+
+
+@pytest.mark.parametrize("name, kwargs", [("adversarial_perturbation", {"steps": 2}), ("gradient_norm", {}),
+                                          ("adversarial_deformation", {"num_deformations": 2}),
+                                          ("adversarial_perturbation", {"steps": 2, "eval_mode": False})])
+def test_every_buffer_is_restored_after_a_search_even_one_the_forward_writes(name, kwargs):
+    model = _Counter()
+    x = torch.rand(6, 1, 8, 8) if name == "adversarial_deformation" else X
+    if name == "adversarial_deformation":
+        model.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    rkhsreg.create_penalty(name, **kwargs)(model, x, Y)
+    assert int(model.calls) == 0
+
+
+def test_every_buffer_is_restored_after_an_evaluation():
+    model = _Counter().eval()
+    evaluate_robustness(model, (X, Y), epsilons=[0.1], attack=AttackSettings(steps=2, attacks=["apgd-ce"]),
+                        sanity=False)
+    certified_accuracy(model, (X, Y), epsilons=[0.1])
+    assert int(model.calls) == 0
+
+
+class _Exp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x):
+        return self.body(x).exp()
+
+
+def test_a_non_finite_output_from_a_huge_perturbation_is_named_as_such():
+    with pytest.raises(InputError, match=r"for inputs as large as \|x\| = .* the weights are finite, so the "
+                                         r"perturbation or deformation of the search drove the model out of range"):
+        rkhsreg.create_penalty("adversarial_perturbation", epsilon=1e6, steps=2, candidates="all")(_Exp(), X, Y)
+    diverged = _net()
+    with torch.no_grad():
+        diverged[1].weight[0, 0] = float("nan")
+    with pytest.raises(InputError, match=r"parameter '1.weight' holds NaN/inf, the weights have diverged"):
+        rkhsreg.create_penalty("gradient_norm")(diverged, X, Y)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_sigma_squared_that_overflows_float32_is_inf_never_a_small_finite_penalty(exact):
+    model = _net()
+    with torch.no_grad():
+        model[1].weight.mul_(1e20)
+    value = rkhsreg.create_penalty("spectral_norm", weight=1.0, exact=exact)(model, X, Y)
+    assert torch.isinf(value)
+    with torch.no_grad():
+        model[1].weight.div_(1e5)   # σ ~ 1e15: σ² ~ 1e30 fits in float32
+    expected = float(torch.linalg.matrix_norm(model[1].weight.detach().double(), ord=2)) ** 2
+    value = rkhsreg.create_penalty("spectral_norm", weight=1.0, iterations=20, exact=exact)(model, X, Y)
+    assert float(value.detach()) == pytest.approx(expected, rel=1e-3)
+
+
+def test_frozen_layers_are_skipped_by_the_projection_with_one_warning():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        for layer in (model[1], model[3]):
+            layer.weight.mul_(100)
+    model[1].weight.requires_grad_(False)
+    frozen_before = model[1].weight.detach().clone()
+    project = rkhsreg.create_constraint("spectral_norm_projection", radius=1.0)
+    with pytest.warns(UserWarning, match=r"1 layer\(s\) have a weight with requires_grad=False \('1'\)"):
+        project(model)
+    assert torch.equal(model[1].weight, frozen_before)
+    assert float(torch.linalg.matrix_norm(model[3].weight.detach(), ord=2)) <= 1.0 + 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        project(model)  # said once
+    rkhsreg.create_constraint("spectral_norm_projection", radius=1.0, frozen="project")(model)
+    assert float(torch.linalg.matrix_norm(model[1].weight.detach(), ord=2)) <= 1.0 + 1e-3
