@@ -252,9 +252,15 @@ def stale_blocks() -> list[str]:
     problems = []
     for name, block in BLOCKS.items():
         current = _current((ROOT / block.page).read_text(encoding="utf-8"), name)
+        try:
+            expected = render(name)
+        except (KeyError, OSError) as exc:   # results missing: a section never run, a file absent
+            problems.append(f"{block.page}: block {name!r} cannot be rendered from {block.source} "
+                            f"({type(exc).__name__}: {exc}); run its benchmark")
+            continue
         if current is None:
             problems.append(f"{block.page}: no generated block {name!r}")
-        elif current != render(name):
+        elif current != expected:
             problems.append(f"{block.page}: block {name!r} differs from {block.source} "
                             "(python -m benchmarks.docs_tables rewrites it)")
     return problems
@@ -264,7 +270,7 @@ def _measured_defaults(source: str) -> dict[str, Any] | None:
     file, _, section = source.partition("#")
     data = _load(file)
     if section:
-        measured = data["sections"][section].get("measured") or {}
+        measured = data["sections"].get(section, {}).get("measured") or {}
         return measured.get("defaults")
     return data.get("defaults")
 

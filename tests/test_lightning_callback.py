@@ -382,11 +382,11 @@ def test_log_validation_under_inference_mode_explains_the_fix() -> None:
     ({"penalties": {"sq": SquaredLogits()}, "global_batch": ["gradient_norm"]},
      r"global_batch names \['gradient_norm'\]"),
     ({"penalties": {"sq": SquaredLogits()}, "global_batch": "yes"}, r"global_batch='yes' is not allowed"),
-    ({"batch_to_inputs": 3}, r"batch_to_inputs=3 is not callable"),
+    ({"batch_to_inputs": 3}, r"batch_to_inputs=3 is not allowed: not callable"),
     ({"forward": 3}, r"forward=3 is not allowed"),
-    ({"log_validation": "no"}, r"log_validation='no' is not a bool"),
+    ({"log_validation": "no"}, r"log_validation='no' is not allowed \(allowed: True or False\)"),
     ({"log_prefix": ""}, r"log_prefix='' is not allowed"),
-    ({"prog_bar": "yes"}, r"prog_bar='yes' is not a bool"),
+    ({"prog_bar": "yes"}, r"prog_bar='yes' is not allowed \(allowed: True or False\)"),
     ({"penalties": {"x": SquaredLogits()}, "constraints": {"x": ClampWeights()}}, r"name both a penalty and a"),
 ])
 def test_bad_arguments_raise_at_construction(kwargs: dict, match: str) -> None:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import Boolean, Check, InstanceOf, IsCallable, validates
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
 from rkhsreg.lightning._compat import check_trainer, pl
@@ -44,6 +45,10 @@ _UNSUPPORTED = ("FSDPStrategy", "DeepSpeedStrategy", "ModelParallelStrategy")
 
 def _unsupported_strategies() -> tuple[type, ...]:
     return tuple(cls for cls in (getattr(pl.strategies, name, None) for name in _UNSUPPORTED) if cls is not None)
+
+
+def _refuse() -> Any:
+    raise ValueError("")
 
 
 class RKHSRegularization(pl.Callback):
@@ -94,6 +99,26 @@ class RKHSRegularization(pl.Callback):
         >>> pl.Trainer(callbacks=[reg], strategy="ddp", devices=2).fit(model, loader)  # doctest: +SKIP
     """
 
+    #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs (``schedules`` and
+    #: ``global_batch`` name labels: checked against the penalties in the body).
+    parameters = {
+        "penalties": [None, Check(lambda value: (build_penalties(value), value)[1],
+                                  "{label: Penalty}, {name: {kwargs}} or a list of penalties",
+                                  domain=(Mapping, list, tuple), examples=[{"gradient_norm": {}}])],
+        "constraints": [None, Check(lambda value: (build_constraints(value), value)[1],
+                                    "{label: Constraint}, {name: {kwargs}} or a list of constraints",
+                                    domain=(Mapping, list, tuple), examples=[{"spectral_norm_projection": {}}])],
+        "schedules": [None, InstanceOf(Mapping, doc="{label: Schedule}")],
+        "batch_to_inputs": [None, IsCallable(doc="batch -> (inputs, targets)")],
+        "forward": [None, InstanceOf(str), IsCallable(doc="fn(pl_module, inputs) -> logits")],
+        "global_batch": [Boolean(), InstanceOf(list, tuple, doc="a list of penalty labels")],
+        "log_validation": Boolean(),
+        "log_prefix": Check(lambda value: value if isinstance(value, str) and value else _refuse(),
+                            "a non-empty string", examples=["rkhsreg"]),
+        "prog_bar": Boolean(),
+    }
+
+    @validates(parameters, owner="RKHSRegularization")
     def __init__(self, penalties: PenaltySpec = None, constraints: ConstraintSpec = None, *,
                  schedules: Mapping[str, Schedule] | None = None, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, global_batch: bool | Sequence[str] = False,
@@ -112,14 +137,8 @@ class RKHSRegularization(pl.Callback):
         check_global_batch(global_batch, list(self.penalties))
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
-        if not isinstance(log_validation, bool):
-            raise ConfigurationError(f"log_validation={log_validation!r} is not a bool; pass True or False.")
         self.log_validation = log_validation
-        if not isinstance(log_prefix, str) or not log_prefix:
-            raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
-        if not isinstance(prog_bar, bool):
-            raise ConfigurationError(f"prog_bar={prog_bar!r} is not a bool; pass True or False.")
         self.prog_bar = prog_bar
         self.regularized_steps = 0
         self.projections = 0

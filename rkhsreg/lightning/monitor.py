@@ -28,7 +28,10 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_choice, check_int
+from numbers import Integral
+
+from rkhsreg._checks import check_choice
+from rkhsreg._params import Check, InstanceOf, Interval, IsCallable, validates
 from rkhsreg._errors import ConfigurationError, InputError, PluginNotFoundError, PluginValidationError
 from rkhsreg._plugin import Penalty
 from rkhsreg._registry import create_penalty
@@ -55,6 +58,26 @@ def _default_lower_bounds() -> dict[str, Penalty]:
         except (PluginNotFoundError, PluginValidationError) as exc:
             warnings.warn(f"RKHSNormMonitor: lower bound {label!r} skipped: {exc}", stacklevel=3)
     return found
+
+
+def _not_a_string(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ConfigurationError(f"upper_bounds={value!r} is a string; pass a list such as [{value!r}] (allowed: "
+                                 f"{', '.join(map(repr, _METHODS))}).")
+    return value
+
+
+def _lower_bounds(value: Any) -> Any:
+    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter)."""
+    try:
+        build_penalties(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(str(exc).replace("penalties=", "lower_bounds=", 1)) from None
+    return value
+
+
+def _refuse() -> Any:
+    raise ValueError("")
 
 
 def _declared(net: nn.Module) -> float:
@@ -93,21 +116,35 @@ class RKHSNormMonitor(pl.Callback):
         >>> plot_norm_bounds(monitor, "bounds.png")                                         # doctest: +SKIP
     """
 
+    #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
+    parameters = {
+        "probe": [None, InstanceOf(torch.Tensor, tuple, list, doc="inputs, or (inputs, targets)")],
+        "every_n_steps": Interval(Integral, 1, None),
+        "probe_size": Interval(Integral, 1, None),
+        "lower_bounds": [None, Check(lambda value: _lower_bounds(value),
+                                    "{label: Penalty}, {name: {kwargs}} or a list of penalties",
+                                    domain=(Mapping, list, tuple), examples=[{"gradient_norm": {}}])],
+        "upper_bounds": Check(lambda value: tuple(check_choice("upper_bounds", m, _METHODS) for m in
+                                                  _not_a_string(value)),
+                              "a list, a subset of ('reshape', 'operator')", domain=(list, tuple),
+                              examples=[("reshape",), ()]),
+        "batch_to_inputs": [None, IsCallable(doc="batch -> (inputs, targets)")],
+        "forward": [None, InstanceOf(str), IsCallable(doc="fn(pl_module, inputs) -> logits")],
+        "log_prefix": Check(lambda value: value if isinstance(value, str) and value else _refuse(),
+                            "a non-empty string", examples=["monitor"]),
+    }
+
+    @validates(parameters, owner="RKHSNormMonitor")
     def __init__(self, probe: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None = None, *,
                  every_n_steps: int = 50, probe_size: int = 64, lower_bounds: PenaltySpec = None,
                  upper_bounds: Sequence[str] = _METHODS, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, log_prefix: str = "rkhsreg/monitor") -> None:
-        self.every_n_steps = check_int("every_n_steps", every_n_steps)
-        self.probe_size = check_int("probe_size", probe_size)
+        self.every_n_steps = every_n_steps   # the options are checked against `parameters` before the body runs
+        self.probe_size = probe_size
         self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
-        if isinstance(upper_bounds, str):
-            raise ConfigurationError(f"upper_bounds={upper_bounds!r} is a string; pass a list such as "
-                                     f"[{upper_bounds!r}] (allowed: {', '.join(map(repr, _METHODS))}).")
-        self.upper_bounds = tuple(check_choice("upper_bounds", m, _METHODS) for m in upper_bounds)
+        self.upper_bounds = tuple(upper_bounds)
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
-        if not isinstance(log_prefix, str) or not log_prefix:
-            raise ConfigurationError(f"log_prefix={log_prefix!r} is not allowed; pass a non-empty string.")
         self.log_prefix = log_prefix
         self.probe: tuple[torch.Tensor, torch.Tensor | None] | None = None
         if probe is not None:
