@@ -72,12 +72,16 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def section_step_cost(opts: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    """Both models' plugin rows."""
-    out = {}
+    """Both models' plugin rows (with ``--keep``, the models of the existing results not measured now stay, each with
+    the provenance it was measured with)."""
+    out = dict(getattr(opts, "kept", {}).get("step_cost", {}).get("models", {})) if opts.keep else {}
     for name in opts.models:
         log(f"step_cost: {name}")
         out[name] = step_cost.measure_model(name, quick=opts.quick, steps=1 if opts.quick else opts.steps,
                                             rounds=opts.rounds, data_dir=opts.data_dir, device=opts.device, log=log)
+        out[name]["measured"] = {"git_commit": git_commit(), "command": opts.command,
+                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                 "load_average": [round(v, 2) for v in os.getloadavg()]}
     return {"models": out}
 
 
@@ -385,6 +389,7 @@ def run(opts: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     if opts.keep and previous.is_file():   # the sections this run does not measure stay as they were measured
         kept = json.loads(previous.read_text())["sections"]
         report["sections"] = {name: sec for name, sec in kept.items() if name not in opts.sections}
+        opts.kept = kept
 
     def save() -> None:
         write_json(out_dir / f"{tag}.json", report)
