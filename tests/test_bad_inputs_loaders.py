@@ -234,3 +234,14 @@ def test_a_good_protein_table_still_reads(tmp_path):
     (folder / "SEQ_TEST.tsv").write_text(_TSV)
     sequences, labels = read_labelled_tsv(tmp_path, "SEQ_TEST")
     assert len(sequences) == 20 and labels[:4] == [0, 1, 0, 1]
+
+
+def test_load_mnist_refuses_a_split_given_as_a_string():
+    """train="test" is truthy: it read the 60,000 training digits as if they were the test set."""
+    from rkhsreg import ParameterError
+    from rkhsreg.data import load_mnist
+
+    with pytest.raises(ParameterError, match=r"load_mnist: train='test' is not allowed \(allowed: True or False\)"):
+        load_mnist(None, train="test", download=False)
+    with pytest.raises(ParameterError, match="download='no'"):
+        load_mnist(None, train=False, download="no")

@@ -200,3 +200,17 @@ def test_json_keys_tell_close_epsilons_apart():
     record = result.to_dict()
     assert record["robust_acc"] == {"0.1234567": 0.75, "0.1234568": 0.5, "1": 0.25, "2.5e-05": 0.75}
     assert all(float(epsilon_key(e)) == e for e in eps)
+
+
+def test_accuracy_at_takes_a_radius_given_or_stored_in_float32():
+    """A sweep over float32 radii (a tensor, numpy scalars) is read back at their decimals, and the reverse."""
+    import numpy as np
+
+    from rkhsreg._errors import ConfigurationError
+
+    result = _result()
+    result.epsilons = [0.0, float(np.float32(0.1)), float(np.float32(0.2))]
+    assert result.accuracy_at(0.1) == 0.5 and result.accuracy_at(np.float32(0.2)) == 0.25
+    assert result.accuracy_at(torch.tensor(0.1)) == 0.5
+    with pytest.raises(ConfigurationError, match="pass one of the sweep's radii"):
+        result.accuracy_at(0.15)

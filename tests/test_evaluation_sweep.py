@@ -487,3 +487,25 @@ def test_examples_far_above_epsilon_are_not_restarted():
                                                        borderline_restarts=4),
                                  sanity=False)
     assert result.robust_accuracy == [1.0] and lucky.runs == 1   # found distance 0.316 > 1.1 · 0.2
+
+
+def test_radii_covering_the_input_box_are_said_and_numpy_radii_taken():
+    """ε = 8 meant as 8/255: in ℓ∞ the ball covers the whole [0, 1] box, so the accuracy there says nothing of the
+    model; one warning names the radii and the units. A numpy array of radii is a list of radii."""
+    import warnings
+
+    import numpy as np
+
+    from rkhsreg.evaluation import AttackSettings, evaluate_robustness
+    from tests._evaluation_helpers import tiny_cnn
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(4, 3, 8, 8, generator=g), torch.randint(0, 4, (4,), generator=g)
+    settings = AttackSettings(attacks=["apgd-ce"], steps=2, borderline_restarts=0)
+    with pytest.warns(UserWarning, match=r"epsilons \[8.0\] cover the whole input box bounds=\(0.0, 1.0\) in linf"):
+        evaluate_robustness(tiny_cnn(), (x, y), norm="linf", epsilons=[0.03, 8.0], attack=settings, sanity=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        result = evaluate_robustness(tiny_cnn(), (x, y), norm="l2", epsilons=np.array([0.5, 1.0]), attack=settings,
+                                     sanity=False)
+    assert result.epsilons == [0.5, 1.0]

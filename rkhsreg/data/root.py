@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from rkhsreg._errors import InputError, RKHSRegError
+from rkhsreg._params import Boolean, validate_param
 
 __all__ = ["DatasetNotFoundError", "ENV_VAR", "resolve_data_root", "mnist_files_present", "load_mnist"]
 
@@ -64,6 +65,8 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
         >>> x.shape, y.shape                                   # doctest: +SKIP
         (torch.Size([10000, 1, 28, 28]), torch.Size([10000]))
     """
+    train = validate_param("train", train, Boolean(), owner="load_mnist")       # train="test" is not False
+    download = validate_param("download", download, [None, Boolean()], owner="load_mnist")
     path = resolve_data_root(root)
     key = (str(path.resolve()), bool(train))
     if key in _CACHE:

@@ -89,8 +89,8 @@ def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
     """
     if isinstance(epsilons, (int, float)) and not isinstance(epsilons, bool):
         epsilons = [epsilons]
-    if isinstance(epsilons, torch.Tensor):
-        epsilons = epsilons.flatten().tolist()
+    if isinstance(epsilons, torch.Tensor) or type(epsilons).__module__ == "numpy":   # tensors, numpy arrays
+        epsilons = epsilons.flatten().tolist() if hasattr(epsilons, "flatten") else [epsilons]
     if not isinstance(epsilons, (list, tuple)) or not epsilons:
         raise ConfigurationError(f"{name}={epsilons!r} is not allowed; pass a non-empty list of radii >= 0, "
                                  "e.g. [0.25, 0.5, 1.0].")

@@ -152,7 +152,9 @@ class RobustnessResult:
         sweep = ", ".join(epsilon_key(e) for e in self.epsilons)
         if value is not None:
             for e, accuracy in zip(self.epsilons, self.robust_accuracy):
-                if math.isclose(e, value, rel_tol=1e-9, abs_tol=0.0):
+                # float32 precision: a radius given as a float32 (a tensor, a numpy scalar) or stored as one is the
+                # same radius as its decimal; two radii of a sweep are never that close
+                if math.isclose(e, value, rel_tol=2 ** -23, abs_tol=0.0):
                     return float(accuracy)
         raise ConfigurationError(f"epsilon={epsilon!r} is not allowed; pass one of the sweep's radii ({sweep}), "
                                  "or evaluate again with it in epsilons.")

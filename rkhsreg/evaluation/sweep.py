@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral
 from typing import Any
@@ -219,6 +220,20 @@ ROBUSTNESS_PARAMETERS = {
 }
 
 
+def _say_radii_covering_the_box(epsilons: Sequence[float], norm: str, box: tuple[float, float],
+                                inputs: torch.Tensor) -> None:
+    """One warning for the radii whose ball covers the whole input box: there any input can be moved to any other,
+    so the robust accuracy is 0 for every non-constant model — most often ε in the wrong units (8 for 8/255)."""
+    width = box[1] - box[0]
+    reach = width if norm == "linf" else width * math.sqrt(inputs[0].numel())
+    covering = [e for e in epsilons if e >= reach]
+    if covering:
+        warnings.warn(f"epsilons {covering} cover the whole input box bounds={tuple(box)} in {norm} (ε >= "
+                      f"{reach:.4g}, the box's {'width' if norm == 'linf' else 'diameter'}): every example can be "
+                      "moved to any input there, so the robust accuracy says nothing of the model. Radii are in the "
+                      "units of the inputs (pixels in [0, 1]: 8/255, not 8).", UserWarning, stacklevel=3)
+
+
 @validates(ROBUSTNESS_PARAMETERS)
 def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float], norm: str = "l2",
                         attack: AttackSettings | None = None, sanity: SanityChecks | bool = True,
@@ -289,6 +304,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
                                  f"(model.to({str(dev)!r})) or leave device=None.")
     inputs, labels = collect(data, n_examples)
     check_inside(inputs, box)
+    _say_radii_covering_the_box(eps_list, norm, box, inputs)
     constant = None
     if certify:  # before any attack: a model the certificate cannot bound is refused at once, not after the sweep
         from rkhsreg.evaluation.certified import lipschitz_constant
