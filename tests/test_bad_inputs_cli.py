@@ -307,3 +307,16 @@ def test_a_late_certify_failure_still_writes_the_attack_curve(capsys, setup, mon
     assert "--certify failed after the attacks: out of memory (the attack curve was written to --out)" in line
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["certified_acc"] is None and record["robust_acc"]["0.5"] is not None
+
+
+@pytest.mark.parametrize("options, named", [(["--first-n", "4", "--n-examples", "5"], "--first-n and --n-examples"),
+                                            (["--indices", "0,1", "--n-examples", "5"], "--indices and --n-examples")])
+def test_two_ways_of_choosing_the_examples_are_refused(capsys, tmp_path, options, named):
+    """--first-n (or --indices) with --n-examples: one of them was ignored, silently."""
+    from rkhsreg.cli import main
+    from tests._evaluation_helpers import write_image_folder
+
+    write_image_folder(tmp_path / "images")
+    code = main(["evaluate", "--model", "tests._evaluation_helpers:tiny_cnn", "--random-init", "--data",
+                 f"imagefolder:{tmp_path / 'images'}", "--epsilons", "0.5", *options])
+    assert code == 2 and f"pass one of --first-n, --indices and --n-examples, not {named}" in capsys.readouterr().err

@@ -318,7 +318,7 @@ def test_examples_by_index_and_a_subset_seed_apart_from_the_attack_seed(capsys, 
     code, _, err = _run(capsys, *base, "--indices", "0,99999")
     assert code == 2 and "--indices: 99999 is out of range" in err
     code, _, err = _run(capsys, *base, "--indices", "0", "--first-n", "2")
-    assert code == 2 and "not both" in err
+    assert code == 2 and "not --first-n and --indices" in err
 
 
 def test_version(capsys):

@@ -57,8 +57,10 @@ def _check_options(args: argparse.Namespace) -> None:
     for flag, path in (("--checkpoint", args.checkpoint), ("--weights", args.weights)):
         if path is not None and not os.path.isfile(path):
             raise UserError(f"{flag} {path!r}: no such file")
-    if args.first_n is not None and args.indices is not None:
-        raise UserError("pass --first-n or --indices, not both")
+    chosen = [flag for flag, value in (("--first-n", args.first_n), ("--indices", args.indices),
+                                       ("--n-examples", args.n_examples)) if value is not None]
+    if len(chosen) > 1:   # each selects the examples its own way: one of them would be ignored, silently
+        raise UserError(f"pass one of --first-n, --indices and --n-examples, not {' and '.join(chosen)}")
     if args.out is not None:
         check_out(args)
 
@@ -104,7 +106,7 @@ def _select(dataset: Any, args: argparse.Namespace) -> tuple[Any, list[int]]:
     elif args.first_n is not None:
         indices = select_indices(len(dataset), first_n=args.first_n)
     else:
-        indices = select_indices(len(dataset), n_examples=args.n_examples,
+        indices = select_indices(len(dataset), n_examples=1000 if args.n_examples is None else args.n_examples,
                                  seed=args.seed if args.subset_seed is None else args.subset_seed)
     return torch.utils.data.Subset(dataset, indices), indices
 

@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA"),
                       help="data root (default $RKHSREG_DATA)")
     data.add_argument("--split", choices=("test", "train"), default="test")
-    data.add_argument("--n-examples", type=_positive, default=1000,
+    data.add_argument("--n-examples", type=_positive, default=None,
                       help="examples drawn (seeded permutation, --subset-seed) from the split (default 1000)")
     data.add_argument("--subset-seed", type=int, default=None,
                       help="seed of the drawn subset (default: --seed); the attacks keep --seed")
