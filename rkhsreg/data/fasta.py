@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rkhsreg._errors import InputError
-from rkhsreg.data.sniff import what_it_is
+from rkhsreg.data.sniff import utf8_text, what_it_is
 
 __all__ = ["FastaRecord", "AstralHeader", "parse_fasta", "read_fasta", "format_fasta", "write_fasta",
            "parse_astral_header"]
@@ -130,12 +130,7 @@ def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
         hint = (f" (decompress it, e.g. gunzip, or name it {path.name}.gz and decompress that)" if kind.startswith(
             "gzip") else "")
         raise InputError(f"FASTA file {str(path)!r} is {kind}{hint}, not FASTA text.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise InputError(f"FASTA file {str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
-                         "(a Latin-1 or Windows-1252 file?); save it as UTF-8 or ASCII.") from None
+    text = utf8_text(data, f"FASTA file {str(path)!r}", " (a Latin-1 or Windows-1252 file?); save it as UTF-8 or ASCII.")
     records = parse_fasta(text, source=str(path))
     if not records:
         raise InputError(f"FASTA file {str(path)!r} holds no entry (no '>' header line); a FASTA file lists "

@@ -38,7 +38,7 @@ from rkhsreg._checks import check_int
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.data.protein import AMINO_ACIDS, SequenceTask
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
-from rkhsreg.data.sniff import what_it_is
+from rkhsreg.data.sniff import utf8_text, what_it_is
 
 __all__ = ["STANDIN_DATASETS", "read_labelled_tsv", "build_standin_tasks"]
 
@@ -71,12 +71,7 @@ def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tupl
     kind = what_it_is(data[:512])
     if kind is not None:
         raise InputError(f"{str(path)!r} is {kind}, not a tab-separated text file; fetch or decompress it again.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise InputError(f"{str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}; save it "
-                         "as UTF-8.") from None
+    text = utf8_text(data, repr(str(path)), "; save it as UTF-8.")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
     if not {"sequence", "label"} <= set(reader.fieldnames or ()):
         raise InputError(f"{str(path)!r} has columns {reader.fieldnames}; 'sequence' and 'label' are needed "

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["what_it_is", "head_of"]
+from rkhsreg._errors import InputError
+
+__all__ = ["what_it_is", "head_of", "utf8_text"]
 
 _HTML = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<body")
 
@@ -44,3 +46,13 @@ def what_it_is(head: bytes) -> str | None:
     if head.lstrip()[:14].lower().startswith(_HTML):
         return "an HTML page (a download that saved an error or login page?)"
     return None
+
+
+def utf8_text(data: bytes, described: str, fix: str) -> str:
+    """``data`` decoded as UTF-8, or an :class:`InputError` naming the file (``described``), the first byte that is
+    not UTF-8 and its line, and ``fix`` (what to do)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{described} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line}{fix}") from None
