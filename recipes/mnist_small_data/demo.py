@@ -7,12 +7,12 @@ a short ℓ2 robustness curve (``rkhsreg.evaluation.evaluate_robustness`` with f
 paper's PGD-ℓ2 through torchattacks when the evaluator is unavailable). Writes ``<out>/results.json`` and
 ``<out>/results.md``.
 
-Cost, measured with ``time make demo`` in a fresh clone (venv installed, idle 2-core AMD EPYC, 2 threads):
-7 min 7 s — weight decay trains in 18–29 s, ‖f‖²_τ + ‖f‖²_δ + SN proj in 268 s, the clean test and the attacks
-take the remaining ~2 min; a fresh machine adds the venv install (~3 min). Each training prints a line every 5 epochs with
-the time left for that model (ETA). Outcome of that run: weight decay 91.93 % clean, ℓ2 robust 90/68/34/12 %
-at ε = 0.5/1/1.5/2; τ+δ+SN 94.19 % clean, 96/83/55/20 % (the faster table's seed-0 cells, trained there with 1
-thread instead of 2 and 4 first-order δ candidates: 92.09 % and 93.84 %).
+Cost, measured with ``time make demo`` (venv installed, 2-core AMD EPYC, 2 threads): 7 min 7 s idle with the
+earlier default ‖f‖²_δ search; 32 min 33 s with today's on the machine loaded with two benchmarks and a test suite
+(load average 4–6). Each training prints a line every 5 epochs with the time left for that model (ETA). Outcome of
+today's run: weight decay 91.94 % clean, ℓ2 robust 91/68/37/11 % at ε = 0.5/1/1.5/2; τ+δ+SN 94.12 % clean,
+94/81/59/24 % (the faster table's seed-0 cells, trained there with 1 thread instead of 2 and 4 first-order δ
+candidates: 92.09 % and 93.84 %).
 
 Usage::
 
