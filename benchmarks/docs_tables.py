@@ -31,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import library_defaults, write_atomic  # noqa: E402
+from rkhsreg.penalties.adversarial_perturbation import DEFAULT_BUDGET  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -157,6 +158,8 @@ def concepts_costs() -> str:
             group = "constraints" if "constraint" in shown else "penalties"
             values = defaults[group][plugin]
             args = ", ".join(f"`{n}={json.dumps(values[n]) if isinstance(values[n], str) else values[n]}`"
+                             + (f" ({DEFAULT_BUDGET:g} passes without a `target`)"
+                                if (plugin, n, values[n]) == ("adversarial_perturbation", "budget", None) else "")
                              for n in names)
         elif r.get("kwargs"):
             args = ", ".join(f"`{k}={json.dumps(v) if isinstance(v, str) else v}`" for k, v in r["kwargs"].items()
