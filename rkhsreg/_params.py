@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping
@@ -53,7 +54,7 @@ class _Refused(Exception):
         self.reason, self.verbatim, self.complete = reason, verbatim, complete
 
 
-class Constraint:
+class Constraint(abc.ABC):
     """One allowed form of a parameter.
 
     Subclasses implement :meth:`convert` (the normalised value, or :class:`_Refused` with the reason),
@@ -64,14 +65,16 @@ class Constraint:
     def __init__(self, doc: str = "") -> None:
         self.doc = doc
 
+    @abc.abstractmethod
     def convert(self, value: Any) -> Any:
-        raise NotImplementedError
+        """The normalised value, or :class:`_Refused` with the reason."""
 
     def in_domain(self, value: Any) -> bool:
         return True
 
+    @abc.abstractmethod
     def _describe(self) -> str:
-        raise NotImplementedError
+        """The form in words ("a float > 0")."""
 
     def describe(self) -> str:
         return f"{self._describe()} — {self.doc}" if self.doc else self._describe()

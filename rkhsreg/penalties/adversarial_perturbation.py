@@ -63,8 +63,7 @@ from rkhsreg.functional.gradients import output_gradients
 from rkhsreg.functional.pgd import ascent_step, pgd_maximize, random_start
 from rkhsreg.functional.selection import top_per_class, true_and_top_classes
 from rkhsreg.penalties._common import (CLASSES, CLIP, EPSILON, EVAL_MODE, MODE, NORM, STEP_SIZE, STEPS, SeededPenalty,
-                                       check_ball_in_box, check_search_inputs, counting_forward, make_generator,
-                                       zero_like_parameters)
+                                       check_ball_in_box, check_search_inputs, counting_forward, make_generator)
 
 __all__ = ["AdversarialPerturbation", "AUTO_LEVELS", "DEFAULT_BUDGET", "WARN_RATIO", "Plan", "SearchBudgetWarning"]
 
@@ -240,8 +239,6 @@ class AdversarialPerturbation(SeededPenalty):
         check_inputs(inputs)
         check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
         targets = check_targets(targets, inputs, required=self.classes != "all")
-        if self.epsilon == 0:
-            return zero_like_parameters(model)
         with inner_mode(model, self.eval_mode):
             if self.mode == "joint":
                 return self._joint(model, inputs.detach())
