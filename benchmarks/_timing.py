@@ -295,12 +295,22 @@ def library_defaults() -> dict[str, dict[str, dict[str, Any]]]:
             return list(value)
         return repr(value)
 
+    def resolved(cls: Any) -> dict[str, Any]:
+        """What a default-constructed plugin made of its ``None`` defaults (e.g. the δ search's ``budget=None``
+        is ``DEFAULT_BUDGET``): a module constant changed under an unchanged signature is a changed default."""
+        try:
+            return cls()._config()
+        except (TypeError, ValueError, AttributeError):   # a plugin that needs arguments, or has no _config
+            return {}
+
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group, names in (("penalties", list_penalties()), ("constraints", list_constraints())):
         out[group] = {}
         for name in names:
-            params = inspect.signature(load_plugin(f"rkhsreg.{group}", name).__init__).parameters.values()
-            out[group][name] = {p.name: plain(p.default) for p in params
+            cls = load_plugin(f"rkhsreg.{group}", name)
+            config = resolved(cls)
+            out[group][name] = {p.name: plain(config.get(p.name) if p.default is None else p.default)
+                                for p in inspect.signature(cls.__init__).parameters.values()
                                 if p.name != "self" and p.default is not inspect.Parameter.empty}
     return out
 

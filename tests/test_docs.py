@@ -144,6 +144,19 @@ def test_every_quoted_cost_was_measured_with_the_current_defaults() -> None:
     assert docs_tables.stale_defaults() == []
 
 
+def test_a_default_resolved_from_a_module_constant_is_recorded(monkeypatch) -> None:
+    """``budget=None`` means :data:`DEFAULT_BUDGET` without a target: the recorded defaults hold the budget it
+    resolves to, so changing the constant (under an unchanged signature) makes the results stale."""
+    from benchmarks import _timing
+    from rkhsreg.penalties import adversarial_perturbation as module
+
+    before = _timing.library_defaults()["penalties"]["adversarial_perturbation"]
+    assert before["budget"] == module.DEFAULT_BUDGET
+    monkeypatch.setattr(module, "DEFAULT_BUDGET", module.DEFAULT_BUDGET - 1)
+    after = _timing.library_defaults()["penalties"]["adversarial_perturbation"]
+    assert after["budget"] == before["budget"] - 1
+
+
 def test_a_changed_default_or_table_is_caught(monkeypatch, tmp_path) -> None:
     """The two checks above can fail: a default other than the one measured, a table edited by hand."""
     from benchmarks import _timing, docs_tables
