@@ -233,7 +233,8 @@ BLOCKS: dict[str, Block] = {
                                                                                        "benchmarks.md"),
                                  f"{MAIN}#delta_search", _DELTA),
     "bn_mode": Block("docs/differences.md", standalone("bn_mode", "python benchmarks/bn_mode.py --data-dir "
-                                                                   "\"$RKHSREG_DATA\" --steps 40 --threads 1"),
+                                                                   "\"$RKHSREG_DATA\" --steps 40 --threads 1 "
+                                                                   "--json benchmarks/results/bn_mode-cpu-x86_64-2cores.json"),
                      "bn_mode-cpu-x86_64-2cores.json", _DELTA),
     "autoattack_seeds": Block("docs/evaluation.md", standalone("autoattack_seeds", "python "
                                                                "benchmarks/autoattack_seeds.py"),

@@ -375,6 +375,16 @@ def validate(report: dict[str, Any]) -> list[str]:
 
 # ----------------------------------------------------------------------------- driver
 
+def _run_provenance(report: dict[str, Any]) -> dict[str, Any]:
+    """A results file's run-wide provenance, as a section's own ``measured``: what a section measured before
+    sections carried their own keeps when a ``--keep`` run rewrites the file's top-level command and commit."""
+    machine = report.get("machine", {})
+    out = {"git_commit": report.get("git_commit"), "command": report.get("command"),
+           "finished": report.get("finished"), "threads": machine.get("torch_threads", 1),
+           "load_average": report.get("load_average_end") or machine.get("load_average")}
+    return {**out, "defaults": report["defaults"]} if "defaults" in report else out
+
+
 def run(opts: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the selected sections, rewriting the JSON and Markdown after each; returns the report."""
     torch.set_num_threads(opts.threads)
@@ -387,7 +397,9 @@ def run(opts: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                               "sections": {}}
     previous = out_dir / f"{tag}.json"
     if opts.keep and previous.is_file():   # the sections this run does not measure stay as they were measured
-        kept = json.loads(previous.read_text())["sections"]
+        old = json.loads(previous.read_text())
+        kept = {name: sec if "measured" in sec else {**sec, "measured": _run_provenance(old)}
+                for name, sec in old["sections"].items()}
         report["sections"] = {name: sec for name, sec in kept.items() if name not in opts.sections}
         opts.kept = kept
 

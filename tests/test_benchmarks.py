@@ -156,6 +156,28 @@ def test_markdown_names_each_failed_section_and_keeps_finished_step_cost_models(
     assert "| ε | ours | AutoAttack |" not in text and "| round | plain step |" not in text
 
 
+def test_keep_gives_each_kept_section_the_provenance_it_was_measured_with(tmp_path, monkeypatch):
+    """A ``--keep`` run rewrites the file's top-level command and commit: a section kept from an older file that
+    has no ``measured`` of its own takes the older run's, so its docs table still names the run that measured it."""
+    results = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "cpu-x86_64-2cores.json").read_text())
+    callback = {k: v for k, v in results["sections"]["callback"].items() if k != "measured"}
+    ddp = {**results["sections"]["ddp"], "measured": {"command": "own"}}
+    old = {"schema": run_all.SCHEMA_VERSION, "tag": "t", "machine": {"torch_threads": 1, "load_average": [0.5]},
+           "command": "python -m benchmarks --sections callback", "git_commit": "0ld", "finished": "then",
+           "sections": {"callback": callback, "ddp": ddp}}
+    (tmp_path / "t.json").write_text(json.dumps(old))
+    def measured_now(opts, log):
+        raise RuntimeError("not measured in a test")   # a failed section is recorded like a measured one
+
+    monkeypatch.setitem(run_all.RUNNERS, "evaluation", measured_now)
+    assert run_all.main(["--keep", "--sections", "evaluation", "--out", str(tmp_path), "--tag", "t"]) == 1
+    new = json.loads((tmp_path / "t.json").read_text())
+    assert new["sections"]["callback"]["measured"]["command"] == "python -m benchmarks --sections callback"
+    assert new["sections"]["callback"]["measured"]["git_commit"] == "0ld"
+    assert new["sections"]["ddp"]["measured"] == {"command": "own"}
+    assert new["sections"]["evaluation"]["measured"]["command"] != old["command"]
+
+
 def test_delta_search_workers_give_the_rows_one_process_gives():
     """``jobs`` > 1 (spawned workers, each state seeded on its own): the same values and plans, in the table's
     order; every job's seconds reported."""
