@@ -21,9 +21,9 @@ from rkhsreg import ConfigurationError, InputError, PluginNotFoundError, SelectL
 from rkhsreg.evaluation.settings import AttackSettings, DeformationSearch
 
 
-def _net(classes: int = 3) -> nn.Module:
+def _net(classes: int = 3, channels: int = 1) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
                          nn.Linear(16, classes))
 
 
@@ -186,7 +186,10 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("class 1", "1 scores")),
     ("float64 model, float32 inputs", _call("gradient_norm", model=_net().double()), InputError,
      ("dtype torch.float32", "torch.float64")),
-    ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), RuntimeError, ("channels",)),
+    ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), InputError,
+     ("inputs have 3 channels", r"first convolution '0' \(Conv2d, 1 input channel\) takes 1")),
+    ("channels-last images, penalty", _call("gradient_norm", x=torch.rand(4, 8, 8, 1)), InputError,
+     (r"shape \(4, 8, 8, 1\)", r"channels-last \(NHWC\)", r"inputs.permute\(0, 3, 1, 2\)")),
     ("NaN pixel, perturbation", _call("adversarial_perturbation", x=_nan(X)), InputError, ("inputs", "1 non-finite")),
     ("NaN pixel, deformation", _call("adversarial_deformation", x=_nan(X)), InputError, ("inputs", "non-finite")),
     ("NaN pixel, gradient norm", _call("gradient_norm", x=_nan(X)), InputError, ("inputs", "non-finite")),
@@ -231,7 +234,16 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("zero batch size", _evaluate(batch_size=0), ConfigurationError, ("batch_size", "0")),
     ("labels as floats", _evaluate(data=(X, Y.float())), InputError, ("labels", "float")),
     ("labels of another length", _evaluate(data=(X, Y[:2])), InputError, ("labels",)),
-    ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "nan or inf")),
+    ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "1 non-finite")),
+    ("float64 inputs, float32 model, in a sweep", _evaluate(data=(X.double(), Y)), InputError,
+     ("inputs have dtype torch.float64", "parameters torch.float32", r"inputs.to\(torch.float32\)")),
+    ("float64 model, float32 inputs, in a sweep", _evaluate(model=_net().double().eval()), InputError,
+     ("inputs have dtype torch.float32", "parameters torch.float64")),
+    ("one image without its batch dimension, in a sweep", _evaluate(data=(X[0], Y[:1])), InputError,
+     (r"shape \(1, 8, 8\) \(rank 3\)", r"\(N, C, H, W\) of rank 4", r"unsqueeze\(0\)")),
+    ("channels-last images, in a sweep", _evaluate(model=_net(channels=3).eval(), data=(torch.rand(4, 8, 8, 3), Y)),
+     InputError, (r"channels-last \(NHWC\)", r"permute\(0, 3, 1, 2\)")),
+    ("uint8 images in a sweep", _evaluate(data=((X * 255).to(torch.uint8), Y)), InputError, ("inputs", "uint8")),
     ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
     ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
     ("deformation samples negative", lambda: DeformationSearch(samples=-1), ConfigurationError, ("samples", "-1")),
@@ -259,6 +271,15 @@ def test_bad_input_gets_a_clear_error(call, error, patterns):
     message = str(info.value)
     for pattern in patterns:
         assert pytest.importorskip("re").search(pattern, message), f"{pattern!r} not in: {message}"
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_integer_labels_of_any_dtype_are_class_indices(dtype):
+    """int32 labels (numpy, many data sets) are class indices too: converted, never a raw cross-entropy error."""
+    expected = rkhsreg.create_penalty("loss_gradient")(_net(), X, Y)
+    assert torch.equal(rkhsreg.create_penalty("loss_gradient")(_net(), X, Y.to(dtype)), expected)
+    assert rkhsreg.create_penalty("adversarial_perturbation", steps=1)(_net(), X, Y.to(dtype)) >= 0
+    assert _evaluate(data=(X, Y.to(dtype)))().clean_accuracy == _evaluate()().clean_accuracy
 
 
 def test_the_catalogue_is_large_and_its_ids_distinct():

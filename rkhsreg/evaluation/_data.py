@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_in_box, check_real
+from rkhsreg._checks import check_in_box, check_inputs, check_real, check_targets
 from rkhsreg._params import Check
 from rkhsreg._errors import ConfigurationError, InputError
 
@@ -71,13 +71,9 @@ def collect(data: Any, n_examples: int | None = None) -> tuple[torch.Tensor, tor
         inputs, labels = inputs[:n_examples], labels[:n_examples]
     if inputs.shape[0] != labels.shape[0]:
         raise InputError(f"data has {inputs.shape[0]} inputs but {labels.shape[0]} labels; they must match.")
-    if not inputs.is_floating_point():
-        raise InputError(f"inputs have dtype {inputs.dtype}; float inputs are needed (e.g. pixels / 255).")
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise InputError(f"labels have dtype {labels.dtype}; integer class indices are needed.")
-    if inputs.dim() < 2:
-        raise InputError(f"inputs have shape {tuple(inputs.shape)}; a batch (N, ...) of rank >= 2 is needed.")
-    return inputs, labels.long()
+    # the contract the penalties check too (rkhsreg._checks): float, a batch, finite; integer class indices
+    check_inputs(inputs)
+    return inputs, check_targets(labels, inputs, required=True, name="labels")
 
 
 def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
