@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._errors import InputError
+from rkhsreg._errors import InputError, ProbabilityOutputWarning
 from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
@@ -277,6 +278,36 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
             raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
                              f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
+
+
+def warn_if_probabilities(logits: torch.Tensor, owner: str, *, dtype: torch.dtype | None = None,
+                          stacklevel: int = 3) -> bool:
+    """The contract "the model returns logits", checked on outputs already computed (the first forward of a call):
+    rows that are all in [0, 1] and sum to 1 (within the dtype's rounding) are probabilities, almost surely from a
+    final ``nn.Softmax`` — one :class:`~rkhsreg.ProbabilityOutputWarning` naming ``owner`` and the fix. Returns
+    whether it warned.
+
+    Logits never pass this test by chance: every row of every example would need non-negative scores summing to 1
+    within ``max(2·eps, 1e-5)``. Log-probabilities (``nn.LogSoftmax``) are logits up to a constant per row, so the
+    cross-entropy and the attacks are unchanged: they are not warned about. One output per example (K = 1) is not
+    a distribution: not checked. ``dtype``: the model's output dtype when ``logits`` were converted since (the
+    rounding tolerance is that dtype's).
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2 or logits.shape[0] == 0:
+        return False
+    values = logits.detach()
+    kind = dtype if dtype is not None else values.dtype
+    tolerance = max(2 * torch.finfo(kind).eps, 1e-5) if kind.is_floating_point else 0.0
+    low, high, off = torch.stack([values.min().double(), values.max().double(),
+                                  (values.double().sum(1) - 1).abs().max()]).tolist()   # one synchronisation
+    if not (low >= 0 and high <= 1 and off <= tolerance):
+        return False
+    warnings.warn(f"{owner}: the model's outputs look like probabilities (every row of scores is in [0, 1] and "
+                  "sums to 1), but rkhsreg needs logits: the "
+                  "cross-entropy, margins and attacks apply the softmax themselves, so on probabilities they measure "
+                  "something else. Pass logits; remove the final Softmax (keep it for predictions only, e.g. "
+                  "model(x).softmax(1)).", ProbabilityOutputWarning, stacklevel=stacklevel)
+    return True
 
 
 def _explain_non_finite(bad: int, logits: torch.Tensor, inputs: torch.Tensor, model: nn.Module) -> None:

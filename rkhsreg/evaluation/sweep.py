@@ -45,7 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_model
+from rkhsreg._checks import check_model, warn_if_probabilities
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import SEED, Boolean, Device, InstanceOf, Interval, IsCallable, Options, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, check_inside, collect
@@ -318,8 +318,9 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
                    seed=base_seed, refine_steps=refine_steps, progress=progress)
     log = SanityLog()
     with evaluation_mode(model):
-        logits = sweep.map_batches(lambda z, y: view(z), _num_classes(view, sweep))
-        num_classes = logits.shape[1]
+        num_classes, out_dtype = _num_classes(view, sweep)
+        logits = sweep.map_batches(lambda z, y: view(z), num_classes)
+        warn_if_probabilities(logits, "evaluate_robustness", dtype=out_dtype, stacklevel=4)
         finite = torch.isfinite(logits).all(1)
         if not bool(finite.all()):
             raise InputError(f"the model returned non-finite logits (nan or inf) for {int((~finite).sum())} of "
@@ -385,10 +386,12 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     return result
 
 
-def _num_classes(view: AttackView, sweep: _Sweep) -> int:
+def _num_classes(view: AttackView, sweep: _Sweep) -> tuple[int, torch.dtype]:
+    """The model's number of outputs and their dtype, from one example."""
     with torch.no_grad():
         z = sweep.inputs[:1].to(sweep.device)
-        return int(view(z).shape[1])
+        out = view(z)
+        return int(out.shape[1]), out.dtype
 
 
 def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: torch.Tensor,

@@ -8,7 +8,7 @@ import torch
 
 from numbers import Integral, Real
 
-from rkhsreg._checks import call_model, check_in_box, check_logits
+from rkhsreg._checks import call_model, check_in_box, check_logits, warn_if_probabilities
 from rkhsreg._errors import InputError, ParameterError
 from rkhsreg._params import SEED, Boolean, Interval, Options, Tuple, validate_param
 
@@ -117,7 +117,8 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: t
 
     Every output is checked to be (rows, K) floating-point scores (a tuple, dict or 1-D output gets an error that
     says how to select the logits; non-finite ones name their cause); the first one also checks that ``targets``
-    index its K classes and that K >= ``min_classes`` (a cross-entropy penalty is identically zero for K = 1).
+    index its K classes, that K >= ``min_classes`` (a cross-entropy penalty is identically zero for K = 1) and that
+    the scores are not probabilities (:func:`rkhsreg._checks.warn_if_probabilities`: one warning naming ``owner``).
     A forward that modifies its input in place is refused, and a forward that fails because of the inputs (dtype,
     device, rank, channels) says so (:func:`rkhsreg._checks.call_model`).
     """
@@ -131,6 +132,8 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: t
                              "the cross-entropy of a single score is 0 whatever the model, so the penalty would be "
                              "identically zero. Return one score per class (a binary classifier: 2 scores, e.g. "
                              "rkhsreg.SelectLogits(model, select=lambda s: torch.cat([-s, s], 1) / 2)).")
+        if unchecked[1]:
+            warn_if_probabilities(out, owner or "this penalty", stacklevel=4)
         unchecked[0], unchecked[1] = None, False
         return out
     return run
