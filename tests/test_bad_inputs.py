@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import rkhsreg
-from rkhsreg import ConfigurationError, InputError, PluginNotFoundError, SelectLogits
+from rkhsreg import ConfigurationError, InputError, ParameterError, PluginNotFoundError, SelectLogits
 from rkhsreg.evaluation.settings import AttackSettings, DeformationSearch
 
 
@@ -245,6 +245,13 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      InputError, (r"channels-last \(NHWC\)", r"permute\(0, 3, 1, 2\)")),
     ("uint8 images in a sweep", _evaluate(data=((X * 255).to(torch.uint8), Y)), InputError, ("inputs", "uint8")),
     ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
+    ("n_examples above the data's size", _evaluate(n_examples=100), ParameterError,
+     ("evaluate_robustness: n_examples=100 is out of range: data holds 4 examples", "n_examples <= 4")),
+    ("n_examples above a DataLoader's size", _evaluate(data=torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, Y), batch_size=3), n_examples=5), ParameterError,
+     ("n_examples=5 is out of range: data holds 4 examples",)),
+    ("n_examples above the data's size, certificate", _certified(epsilons=[0.1], n_examples=9), ParameterError,
+     ("certified_accuracy: n_examples=9", "data holds 4 examples")),
     ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
     ("deformation samples negative", lambda: DeformationSearch(samples=-1), ConfigurationError, ("samples", "-1")),
     ("certified accuracy, negative lipschitz", _certified(epsilons=[0.1], lipschitz=-2.0), ConfigurationError,

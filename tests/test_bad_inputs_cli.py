@@ -320,3 +320,17 @@ def test_two_ways_of_choosing_the_examples_are_refused(capsys, tmp_path, options
     code = main(["evaluate", "--model", "tests._evaluation_helpers:tiny_cnn", "--random-init", "--data",
                  f"imagefolder:{tmp_path / 'images'}", "--epsilons", "0.5", *options])
     assert code == 2 and f"pass one of --first-n, --indices and --n-examples, not {named}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, match", [
+    (["--n-examples", "20"], "--n-examples 20 is more than the 12 examples of the test split of --data imagefolder:"),
+    (["--first-n", "13"], "--first-n 13 is more than the 12 examples of the test split"),
+])
+def test_more_examples_than_the_split_holds_are_refused(capsys, tmp_path, options, match):
+    """--n-examples 20000 on MNIST's 10000 test digits evaluated 10000 and said nothing."""
+    write_image_folder(tmp_path / "images")       # 4 classes × 3 images
+    argv = ["evaluate", "--model", TINY, "--random-init", "--data", f"imagefolder:{tmp_path / 'images'}",
+            "--epsilons", "0.5", "--steps", "1", "--no-progress", "--no-sanity", "--attacks", "apgd-ce"]
+    assert match in _error(capsys, [*argv, *options])
+    assert main(argv) == 0                         # the default (1000) takes a smaller split whole
+    assert "n = 12," in capsys.readouterr().out

@@ -245,3 +245,18 @@ def test_load_mnist_refuses_a_split_given_as_a_string():
         load_mnist(None, train="test", download=False)
     with pytest.raises(ParameterError, match="download='no'"):
         load_mnist(None, train=False, download="no")
+
+
+# ------------------------------------------------------------------------------------------ example selection
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_examples=20), r"n_examples=20 is out of range: the split has 10 examples; pass n_examples <= 10"),
+    (dict(first_n=11), r"first_n=11 is out of range: the split has 10 examples"),
+])
+def test_a_subset_larger_than_the_split_is_refused_not_clamped(kwargs, match):
+    """select_indices returned all 10 examples for n_examples=20: an accuracy reported "on 20" computed on 10."""
+    from rkhsreg import ParameterError
+    from rkhsreg.data import select_indices
+
+    with pytest.raises(ParameterError, match=match):
+        select_indices(10, **kwargs)
+    assert select_indices(10, n_examples=10) == select_indices(10, first_n=10) == list(range(10))

@@ -127,11 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="data root (default $RKHSREG_DATA)")
     data.add_argument("--split", choices=("test", "train"), default="test")
     data.add_argument("--n-examples", type=_positive, default=None,
-                      help="examples drawn (seeded permutation, --subset-seed) from the split (default 1000)")
+                      help="examples drawn (seeded permutation, --subset-seed) from the split, at most its size (default 1000, "
+                           "or the whole split if smaller)")
     data.add_argument("--subset-seed", type=int, default=None,
                       help="seed of the drawn subset (default: --seed); the attacks keep --seed")
     data.add_argument("--first-n", type=_positive, default=None,
-                      help="evaluate the split's first N examples instead of a drawn subset")
+                      help="evaluate the split's first N examples (at most its size) instead of a drawn subset")
     data.add_argument("--indices", type=_indices, default=None,
                       help="evaluate exactly these examples of the split, e.g. 0,5,17 (comma-separated)")
     atk = ev.add_argument_group("evaluation")

@@ -16,7 +16,7 @@ from numbers import Integral
 
 import torch
 
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["select_indices"]
 
@@ -27,6 +27,15 @@ def _count(name: str, value: object) -> int:
     return int(value)
 
 
+def _at_most_length(name: str, value: object, length: int) -> int:
+    count = _count(name, value)
+    if count > length:
+        raise ParameterError(f"{name}={value!r} is out of range: the split has {length} example"
+                             f"{'s' if length != 1 else ''}; pass {name} <= {length}, or None for all of them.",
+                             parameter=name, value=value, allowed=f"None or an int in [1, {length}]")
+    return count
+
+
 def select_indices(length: int, *, n_examples: int | None = None, first_n: int | None = None,
                    indices: Sequence[int] | None = None, seed: int = 0) -> list[int]:
     """Indices into a split of ``length`` examples, chosen as ``rkhsreg evaluate`` chooses them.
@@ -35,14 +44,15 @@ def select_indices(length: int, *, n_examples: int | None = None, first_n: int |
         length: the split's size.
         n_examples: that many examples drawn without replacement by ``torch.randperm`` seeded with ``seed``,
             returned sorted (an ImageFolder lists one class after another, so the first n would be one class);
-            all of them, in order, when ``None`` or at least ``length``.
-        first_n: the first ``first_n`` examples instead.
+            all of them, in order, when ``None`` or ``length``. More than ``length`` is refused.
+        first_n: the first ``first_n`` examples instead (at most ``length``).
         indices: exactly these examples, in this order (each once).
         seed: the seed of the drawn subset (the CLI's ``--subset-seed``, default its ``--seed``, 0).
 
     Raises:
-        ConfigurationError: more than one of ``n_examples``, ``first_n`` and ``indices``; a count below 1;
-            an index out of range or repeated; a seed that is not an int.
+        ConfigurationError: more than one of ``n_examples``, ``first_n`` and ``indices``; a count below 1 or above
+            ``length`` (a :class:`~rkhsreg.ParameterError`: an accuracy "on 20 examples" of a split of 10 would be
+            computed on 10); an index out of range or repeated; a seed that is not an int.
     """
     given = [name for name, value in (("n_examples", n_examples), ("first_n", first_n), ("indices", indices))
              if value is not None]
@@ -66,8 +76,8 @@ def select_indices(length: int, *, n_examples: int | None = None, first_n: int |
                                      "counts once in an accuracy, so list it once.")
         return chosen
     if first_n is not None:
-        return list(range(min(_count("first_n", first_n), length)))
-    if n_examples is None or _count("n_examples", n_examples) >= length:
+        return list(range(_at_most_length("first_n", first_n, length)))
+    if n_examples is None or _at_most_length("n_examples", n_examples, length) == length:
         return list(range(length))
     order = torch.randperm(length, generator=torch.Generator().manual_seed(int(seed)))[:int(n_examples)]
     return order.sort().values.tolist()

@@ -231,7 +231,7 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
     samples, adversarial, steps, step_size = search.samples, search.adversarial, search.steps, search.step_size
     box = bounds
     base_seed = _resolve_seed(seed, generator)
-    inputs, labels = collect(data, n_examples)
+    inputs, labels = collect(data, n_examples, owner="evaluate_deformations")
     check_in_box(inputs, box)
     if inputs.dim() != 4:
         raise InputError(f"inputs have shape {tuple(inputs.shape)}; deformations need images (N, C, H, W).")

@@ -264,7 +264,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
         bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
-        n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all).
+        n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all); more than ``data`` holds
+            is refused (the result would be reported on fewer examples than asked).
         seed: seed of every random choice (default 0); or pass ``generator`` (a seed is drawn from it).
         generator: a ``torch.Generator`` to draw the seed from; the global RNG is never used.
         distributed: shard the batches over the ``torch.distributed`` process group (``None``: when
@@ -302,7 +303,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     if dev.type != here.type or (dev.index is not None and here.index is not None and dev.index != here.index):
         raise ConfigurationError(f"device={str(dev)!r}, but the model is on {str(here)!r}; move it first "
                                  f"(model.to({str(dev)!r})) or leave device=None.")
-    inputs, labels = collect(data, n_examples)
+    inputs, labels = collect(data, n_examples, owner="evaluate_robustness")
     check_inside(inputs, box)
     _say_radii_covering_the_box(eps_list, norm, box, inputs)
     constant = None

@@ -56,7 +56,8 @@ class RobustAccuracy(pl.Callback):
         epsilons: the radii (input units).
         norm: ``"l2"`` or ``"linf"``.
         every_n_epochs: evaluate after the validation of epochs ``N-1, 2N-1, …``.
-        n_examples: probe size: the first ``n_examples`` validation examples (per rank), or of ``data``.
+        n_examples: probe size: the first ``n_examples`` validation examples (per rank), or of ``data`` (at most:
+            a smaller validation set or ``data`` is evaluated whole).
         data: a fixed probe ``(inputs, labels)`` (or a Dataset / DataLoader) instead of validation batches.
         steps: iterations of the default attacks (cheaper than the 100 of a final evaluation).
         attacks: an explicit ensemble (default: FAB-T, APGD-CE, targeted APGD-DLR).
@@ -111,7 +112,7 @@ class RobustAccuracy(pl.Callback):
         self.log_prefix = log_prefix
         self.seed = seed
         self.sanity = sanity
-        self.fixed = None if data is None else collect(data, n_examples)
+        self.fixed = None if data is None else collect(data, n_examples, at_most=True)
         self._probe: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.history: list[dict[str, float]] = []
         self.last_result: Any = None
