@@ -98,7 +98,7 @@ def test_negative_borderline_restarts_are_refused_naming_the_flag(capsys, setup)
     with pytest.raises(SystemExit) as stop:                 # argparse refuses it before anything loads
         main([*base, "--weights", str(weights), "--borderline-restarts", "-1"])
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert stop.value.code == 2 and "--borderline-restarts" in line and "'-1' must be >= 0" in line
+    assert stop.value.code == 2 and "--borderline-restarts=-1 is out of range; it must be >= 0" in line
 
 
 @pytest.mark.parametrize("prefix, names", [
@@ -248,12 +248,35 @@ def test_options_that_contradict_or_do_nothing_are_refused_before_any_work(capsy
     assert match in line and not called
 
 
+@pytest.mark.parametrize("option, value, match", [
+    ("--epsilons", "0.5,,1", "--epsilons '0.5,,1' has an empty entry (between two commas)"),
+    ("--indices", "1,,2", "--indices '1,,2' has an empty entry (between two commas)"),
+    ("--attacks", "apgd-ce,", "--attacks 'apgd-ce,' has an empty entry (at its end)"),
+    ("--bounds", ",1", "--bounds ',1' has an empty entry (at its start)"),
+    ("--attacks", "default,default", "attacks=['default', 'default'] lists 'default' more than once"),
+    ("--seed", "-1", "--seed=-1 is out of range; it must be >= 0"),
+    ("--subset-seed", "-1", "--subset-seed=-1 is out of range; it must be >= 0"),
+    ("--norm", "l1", "--norm='l1' is not allowed (allowed: one of 'l2', 'linf')"),
+    ("--split", "val", "--split='val' is not allowed (allowed: one of 'test', 'train')"),
+    ("--steps", "2.5", "--steps '2.5': '2.5' is not an integer (allowed: an int >= 1)"),
+    ("--device", "gpu0", "--device='gpu0' is not a device"),
+])
+def test_comma_lists_and_declared_options_are_refused_by_the_parser(capsys, setup, option, value, match):
+    """One reader for every comma-separated option (an empty entry was dropped: 0.5,,1 evaluated 0.5 and 1), and
+    the API parameter's own declaration for every option that sets one (the same values accepted and refused)."""
+    _, weights, base = setup
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--weights", str(weights), f"{option}={value}"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and match in line, line
+
+
 def test_duplicate_indices_are_refused_by_the_parser(capsys, setup):
     _, weights, base = setup
     with pytest.raises(SystemExit) as stop:
         main([*base, "--weights", str(weights), "--indices", "3,1,3,2,1"])
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert stop.value.code == 2 and "--indices" in line and "lists 1, 3 more than once" in line
+    assert stop.value.code == 2 and "--indices=[3, 1, 3, 2, 1] is not allowed: it lists 3, 1 more than once" in line
 
 
 @pytest.mark.parametrize("model, kwargs, match", [
