@@ -71,6 +71,37 @@ def test_a_callback_given_nothing_to_apply_says_so_once():
         RKHSRegularization({"gradient_norm": {}})
 
 
+@pytest.mark.parametrize("fit, trainer_kwargs, reason", [
+    ("no val loader", {}, "the fit has no validation data"),
+    ("limit_val_batches=0", {"limit_val_batches": 0}, "limit_val_batches=0"),
+    ("no validation_step", {}, "defines no validation_step"),
+    ("every_n_epochs past max_epochs", {"max_epochs": 2}, "the first epoch it is due at is 3, past max_epochs=2"),
+])
+def test_a_robust_accuracy_callback_that_would_never_evaluate_says_so_once(fit, trainer_kwargs, reason):
+    """RobustAccuracy evaluates at the end of validation epochs: a fit without any logged nothing, silently."""
+    pytest.importorskip("torchattacks")
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RobustAccuracy
+    from tests import _lightning_helpers as H
+
+    module = H.model()
+    if fit == "no validation_step":   # the helper's LitNet defines one: a subclass without it
+        module = type("NoValidation", (H.LitNet,), {"validation_step": None})(H.TinyNet())
+    callback = RobustAccuracy([0.1], n_examples=4, steps=1, every_n_epochs=3 if "every" in fit else 1)
+    trainer = H.trainer(**{"max_epochs": 1, "limit_train_batches": 1, **trainer_kwargs}, callbacks=[callback])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        val = () if fit in ("no val loader", "no validation_step") else (H.loader(8),)
+        trainer.fit(module, H.loader(8), *val)
+    said = [str(w.message) for w in caught if "RobustAccuracy will log nothing" in str(w.message)]
+    assert len(said) == 1 and reason in said[0] and not callback.history, said
+    with warnings.catch_warnings(record=True) as caught:       # a fit that validates: nothing said
+        warnings.simplefilter("always")
+        H.trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+                  callbacks=[RobustAccuracy([0.1], n_examples=4, steps=1)]).fit(H.model(), H.loader(8), H.loader(8))
+    assert not [w for w in caught if "RobustAccuracy will log nothing" in str(w.message)]
+
+
 # ---------------------------------------------------------------------------------------------- contracts
 def _softmax_net(dtype: torch.dtype = torch.float32) -> nn.Module:
     return nn.Sequential(_net(), nn.Softmax(dim=1)).to(dtype)
