@@ -317,3 +317,24 @@ def test_a_bare_timm_name_is_refused_with_the_one_spelling():
 
     with pytest.raises(ConfigurationError, match="model='resnet18'.*did you mean 'timm:resnet18'"):
         RegularizedClassifier("resnet18", num_classes=10)
+
+
+@pytest.mark.parametrize("probe, lower, match", [
+    (torch.rand(4, 8, 8), {"gradient": {}}, r"inputs have shape \(4, 8, 8\) \(rank 3\)"),
+    (torch.full((4, 1, 8, 8), math.nan), {"gradient": {}}, r"inputs contains 256 non-finite value"),
+    ((X, torch.tensor([0, 1, 2, 7])), {"loss_gradient": {}}, r"targets contains class 7"),
+])
+def test_a_monitor_probe_that_a_bound_refuses_is_named(probe, lower, match):
+    """RKHSNormMonitor's lower bounds run on its probe: their error says it is the monitor's, which bound, which probe."""
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RKHSNormMonitor
+
+    label = next(iter(lower))
+    bounds = {label: rkhsreg.create_penalty("gradient_norm" if label == "gradient" else label)}
+    monitor = RKHSNormMonitor(probe=probe, lower_bounds=bounds, upper_bounds=())
+    with pytest.raises(InputError) as info:
+        monitor.measure(_net())
+    message = str(info.value)
+    assert message.startswith(f"RKHSNormMonitor: lower bound {label!r} (")
+    assert "failed on the probe given as probe= (inputs of shape" in message
+    assert pytest.importorskip("re").search(match, message), message
