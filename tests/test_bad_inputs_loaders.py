@@ -260,3 +260,20 @@ def test_a_subset_larger_than_the_split_is_refused_not_clamped(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         select_indices(10, **kwargs)
     assert select_indices(10, n_examples=10) == select_indices(10, first_n=10) == list(range(10))
+
+
+# ------------------------------------------------------------------------------------------------ data modules
+@pytest.mark.parametrize("build, match", [
+    (lambda m: m.MNISTSubset(val_size=0), r"MNISTSubset: val_size=0 is out of range; it must be >= 1"),
+    (lambda m: m.MNISTSubset(n=60000), r"MNISTSubset: n=60000 is out of range; it must be <= 59999"),
+    (lambda m: m.CIFAR10Data(train_examples=50001), r"train_examples=50001 is out of range; it must be <= 50000"),
+    (lambda m: m.CIFAR10Data(test_examples=10001), r"test_examples=10001 is out of range; it must be <= 10000"),
+])
+def test_data_module_sizes_are_refused_by_their_declarations(build, match):
+    """MNISTSubset(val_size=0) was accepted: an empty validation set, which Lightning skips without a word."""
+    pytest.importorskip("pytorch_lightning")
+    import rkhsreg.lightning
+    from rkhsreg import ParameterError
+
+    with pytest.raises(ParameterError, match=match):
+        build(rkhsreg.lightning)
