@@ -38,7 +38,7 @@ import torch
 from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Tuple", "InstanceOf", "IsCallable", "Device",
-           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
+           "Check", "SEED", "PATH", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
            "declared_parameters",
            "describe"]
 
@@ -703,3 +703,14 @@ def declared_parameters(cls: type) -> dict[str, Declaration]:
     for klass in reversed(cls.__mro__):
         merged.update(klass.__dict__.get("parameters", {}) or {})
     return merged
+
+
+def _path(value: Any) -> Any:
+    import os
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+        raise ValueError("it names no file or folder")
+    return value
+
+
+#: A file or folder path: a non-empty ``str`` or ``os.PathLike`` (a ``pathlib.Path``), returned as given.
+PATH = Check(_path, "a path (a non-empty str or a pathlib.Path)", examples=["results/eval.json"])

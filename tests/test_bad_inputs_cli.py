@@ -357,3 +357,67 @@ def test_more_examples_than_the_split_holds_are_refused(capsys, tmp_path, option
     assert match in _error(capsys, [*argv, *options])
     assert main(argv) == 0                         # the default (1000) takes a smaller split whole
     assert "n = 12," in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ result files: save and load
+def _small_result():
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1])
+    return evaluate_robustness(tiny_cnn().eval(), (x, y), epsilons=[0.1, 0.3], attack=AttackSettings(steps=1),
+                               sanity=False)
+
+
+@pytest.mark.parametrize("prefix", ["b.jpg", "b.JPEG", "b.txt", "b.pt"])
+def test_a_save_prefix_ending_in_another_file_type_is_refused(tmp_path, prefix):
+    """save('b.jpg') wrote b.jpg.json, b.jpg.csv and b.jpg.png."""
+    from rkhsreg import ConfigurationError
+
+    suffix = prefix.rsplit(".", 1)[1].lower()
+    with pytest.raises(ConfigurationError, match=rf"ends in \.{suffix}, a file type save does not write: it writes "
+                                                 r"<prefix>\.json, <prefix>\.csv and the plot as <prefix>\.png"):
+        _small_result().save(tmp_path / prefix)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_ending_in_another_file_type_is_refused_before_any_work(capsys, setup, monkeypatch):
+    tmp_path, weights, base = setup
+    called = _evaluate_not_called(monkeypatch)
+    line = _error(capsys, [*base, "--weights", str(weights), "--out", str(tmp_path / "b.jpg")])
+    assert "--out" in line and "ends in .jpg, a file type save does not write" in line and not called
+
+
+@pytest.mark.parametrize("edit, key, match", [
+    (lambda d: d["robust_acc"].update({k: 1.5 for k in d["robust_acc"]}), "robust_acc",
+     r"robust_accuracy\[0\]=1.5 is out of range; it must be <= 1"),
+    (lambda d: d.update(clean_acc=-0.2), "clean_acc", r"clean_accuracy=-0.2 is out of range; it must be >= 0"),
+    (lambda d: d.update(clean_acc=float("nan")), "clean_acc", r"clean_accuracy=nan is not finite"),
+    (lambda d: d.update(norm="l1"), "norm", r"norm='l1' is not allowed"),
+    (lambda d: d["attack"].update(bounds=[1, 0]), "attack.bounds", r"it breaks low < high"),
+    (lambda d: d.update(distances=d["distances"][:2]), "distances", r"holds 2 values where n_ex=4 numbers"),
+    (lambda d: d.update(distances=[-1.0] * 4), "distances", r"distances holds 4 negative value"),
+    (lambda d: d.update(n_ex=0), "n_ex", r"n_ex=0 is out of range; it must be >= 1"),
+])
+def test_an_edited_result_file_is_refused_naming_the_file_and_the_field(tmp_path, edit, key, match):
+    """load accepted a robust accuracy of 1.5: a file is checked against the declarations a result is built with."""
+    import json
+    import re
+
+    from rkhsreg import InputError
+    from rkhsreg.evaluation import RobustnessResult
+
+    path = _small_result().save(tmp_path / "r", plot=False)["json"]
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    with pytest.raises(InputError) as info:
+        RobustnessResult.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} is not a valid robustness result: ") and key in message, message
+    assert re.search(match, message), message
+
+
+def test_loading_a_folder_says_it_is_one(tmp_path):
+    from rkhsreg import InputError
+    from rkhsreg.evaluation import RobustnessResult
+
+    with pytest.raises(InputError, match=r"is a folder; pass the \.json file that RobustnessResult\.save wrote"):
+        RobustnessResult.load(tmp_path)
