@@ -73,6 +73,43 @@ def test_good_mnist_files_still_load(tmp_path):
     assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 3, 3, 3]
 
 
+def _gzipped_mnist(root: Path) -> Path:
+    """MNIST's raw folder as distributed: every idx file gzip-compressed, none uncompressed."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 6), ("t10k", 4)):
+        (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx((n, 28, 28))))
+        (raw / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((n,), 3)))
+    return root
+
+
+def test_mnist_files_kept_gzip_compressed_are_decompressed_in_place(tmp_path):
+    """Only .gz files: the loader said MNIST was not there; it reads them now, as torchvision does after a download."""
+    from rkhsreg.data import load_mnist
+
+    x, y = load_mnist(_gzipped_mnist(tmp_path), train=False, download=False)
+    assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 3, 3, 3]
+    assert (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_gzip_compressed_mnist_files_that_cannot_be_decompressed_say_how(tmp_path, monkeypatch):
+    from rkhsreg.data import load_mnist
+
+    root = _gzipped_mnist(tmp_path)
+
+    def read_only(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("rkhsreg.data.root.atomic_write", read_only)
+    with pytest.raises(InputError, match=r"holds MNIST's files gzip-compressed only .* could not be decompressed there "
+                                         r"\(Permission denied\); decompress them yourself \(gunzip -k"):
+        load_mnist(root, train=False, download=False)
+    monkeypatch.undo()
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((4,), 3))[:20])
+    with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte.gz' could not be decompressed .* damaged"):
+        load_mnist(root, train=False, download=False)
+
+
 def test_the_cli_names_a_damaged_mnist_file(tmp_path, capsys):
     pytest.importorskip("torchattacks")
     from rkhsreg.cli import main
@@ -148,6 +185,15 @@ def test_an_image_that_is_not_an_image_is_named(tmp_path, capsys, content, match
 
 
 # ------------------------------------------------------------------------------------------------ FASTA, SCOP
+def test_read_fasta_given_a_folder_says_it_is_one(tmp_path):
+    """It said "does not exist" of a folder that exists."""
+    from rkhsreg.data import read_fasta
+
+    (tmp_path / "pos-train.a.1.fasta").write_bytes(RECORDS)
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not a file; FASTA files in it: pos-train.a.1.fasta"):
+        read_fasta(tmp_path)
+
+
 @pytest.mark.parametrize("content, match", [
     (b"", "is empty (0 bytes), not FASTA text"),
     (b"\n\n; a comment only\n", "holds no entry"),

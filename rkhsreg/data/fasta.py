@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rkhsreg._errors import InputError
+from rkhsreg._params import PATH, validates
 from rkhsreg.data.sniff import utf8_text, what_it_is
 
 __all__ = ["FastaRecord", "AstralHeader", "parse_fasta", "read_fasta", "format_fasta", "write_fasta",
@@ -108,11 +109,13 @@ def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[Fa
     return records
 
 
+@validates({"path": PATH})
 def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
     """Read every entry of a FASTA file (UTF-8 or ASCII text).
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
+        IsADirectoryError: the path is a folder (the message lists the FASTA files in it).
         InputError: the file is empty or holds no entry, is compressed under a ``.fasta`` name, an HTML page,
             not UTF-8 text (the line of the first bad byte is named), or its content is not FASTA (see
             :func:`parse_fasta`).
@@ -122,6 +125,12 @@ def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
         'd1tph1_'
     """
     path = Path(path)
+    if path.is_dir():
+        listed = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".fa", ".fasta", ".faa", ".fas"))
+        inside = (f"; FASTA files in it: {', '.join(listed[:5])}{', …' if len(listed) > 5 else ''}" if listed else
+                  "; it holds no .fa/.fasta file")
+        raise IsADirectoryError(f"FASTA file {str(path)!r} is a folder, not a file{inside}. Pass one file's path "
+                                "(read_fasta(folder / name)).")
     if not path.is_file():
         raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist.")
     data = path.read_bytes()

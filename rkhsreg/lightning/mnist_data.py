@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rkhsreg._errors import ConfigurationError
 from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Tuple, validates
 from rkhsreg.data.root import load_mnist, resolve_data_root
-from rkhsreg.data.splits import MNIST_TRAIN_SIZE, VALIDATION_SIZE, check_subset_size, subset_indices
+from rkhsreg.data.splits import MNIST_TRAIN_SIZE, SPLIT_SEED, VALIDATION_SIZE, check_subset_size, subset_indices
 from rkhsreg.lightning._compat import pl
 from rkhsreg.transforms import RandomDeformation
 
@@ -84,7 +84,7 @@ class MNISTSubset(pl.LightningDataModule):
     parameters = {
         # n + val_size <= 60000 is checked with both (check_subset_size names the range for the val_size given)
         "n": Interval(Integral, 1, MNIST_TRAIN_SIZE - 1, closed="both", doc="training examples"),
-        "seed": SEED,
+        "seed": SPLIT_SEED,
         "data_dir": [None, InstanceOf(str, os.PathLike)],
         "download": [None, Boolean()],
         "batch_size": Interval(Integral, 1, None),
