@@ -311,7 +311,7 @@ def test_a_subset_larger_than_the_split_is_refused_not_clamped(kwargs, match):
 # ------------------------------------------------------------------------------------------------ data modules
 @pytest.mark.parametrize("build, match", [
     (lambda m: m.MNISTSubset(val_size=0), r"MNISTSubset: val_size=0 is out of range; it must be >= 1"),
-    (lambda m: m.MNISTSubset(n=60000), r"MNISTSubset: n=60000 is out of range; it must be <= 59999"),
+    (lambda m: m.MNISTSubset(val_size=60000), r"MNISTSubset: val_size=60000 is out of range; it must be <= 59999"),
     (lambda m: m.CIFAR10Data(train_examples=50001), r"train_examples=50001 is out of range; it must be <= 50000"),
     (lambda m: m.CIFAR10Data(test_examples=10001), r"test_examples=10001 is out of range; it must be <= 10000"),
 ])

@@ -82,8 +82,8 @@ class MNISTSubset(pl.LightningDataModule):
 
     #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
     parameters = {
-        # n + val_size <= 60000 is checked with both (check_subset_size names the range for the val_size given)
-        "n": Interval(Integral, 1, MNIST_TRAIN_SIZE - 1, closed="both", doc="training examples"),
+        # the upper end, 60000 - val_size, depends on val_size: check_subset_size names it ([1, 50000] by default)
+        "n": Interval(Integral, 1, None, doc="training examples, at most 60000 - val_size"),
         "seed": SPLIT_SEED,
         "data_dir": [None, InstanceOf(str, os.PathLike)],
         "download": [None, Boolean()],
