@@ -147,8 +147,10 @@ def _version(tensor: torch.Tensor) -> int | None:
 
 
 def call_model(model: Any, inputs: torch.Tensor) -> Any:
-    """``model(inputs)``, refusing a forward that modifies its input in place, and naming the inputs' fault when
-    the forward fails because of them (:func:`explain_forward_error`: dtype, device, rank, channels).
+    """``model(inputs)``, refusing a forward that modifies its input in place or whose output is cut from its input
+    (the inputs require grad, the output does not: ``.detach()`` or ``torch.no_grad()`` in forward), and naming the
+    inputs' fault when the forward fails because of them (:func:`explain_forward_error`: dtype, device, rank,
+    channels).
 
     A search evaluates the model at ``x + δ`` and keeps ``x`` (and ``δ``) for the next step: a forward that
     writes into its input (``nn.ReLU(inplace=True)`` or ``x.mul_(...)`` as its first operation) silently changes
@@ -168,6 +170,14 @@ def call_model(model: Any, inputs: torch.Tensor) -> Any:
                          "nn.ReLU(inplace=True), x.clamp_() or x.mul_() applied to the input itself): rkhsreg "
                          "reuses the inputs after each forward, so they would be silently corrupted; make that "
                          "operation out of place (inplace=False) or start forward with x = x.clone().")
+    if (isinstance(out, torch.Tensor) and out.is_floating_point() and not out.requires_grad
+            and inputs.requires_grad and torch.is_grad_enabled()):
+        raise InputError(f"the model's output (shape {tuple(out.shape)}) is not connected to its input: the inputs "
+                         "require grad, but the output does not depend differentiably on them, so no gradient with "
+                         "respect to the input exists (penalties and gradient attacks need one). Something in forward "
+                         "cuts the graph: .detach(), a torch.no_grad() block, a .numpy()/.item()/.tolist() round "
+                         "trip, or a non-differentiable step (argmax, rounding); remove it from forward, or replace "
+                         "it with a differentiable (straight-through) approximation.")
     return out
 
 

@@ -47,6 +47,11 @@ class _ScoreNet(_TupleNet):
         return self.net(x)[:, 0]
 
 
+class _DetachedNet(_TupleNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return torch.from_numpy(self.net(x).detach().numpy())   # a numpy round trip: cut from the input
+
+
 X = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 Y = torch.tensor([0, 1, 2, 1])
 
@@ -168,6 +173,10 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("select='scores'", "dict")),
     ("SelectLogits with a bad selector", lambda: SelectLogits(_net(), select=1.5), ConfigurationError,
      ("select=1.5",)),
+    ("forward detaches its output", _call("gradient_norm", model=_DetachedNet()), InputError,
+     (r"output \(shape \(4, 3\)\) is not connected to its input", r"\.detach\(\)", "no_grad")),
+    ("forward detaches its output, in a sweep", _evaluate(model=_DetachedNet().eval()), InputError,
+     ("not connected to its input",)),
     # --- penalty calls: inputs and targets
     ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
     ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),
