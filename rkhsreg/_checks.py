@@ -150,7 +150,7 @@ def call_model(model: Any, inputs: torch.Tensor) -> Any:
     """``model(inputs)``, refusing a forward that modifies its input in place or whose output is cut from its input
     (the inputs require grad, the output does not: ``.detach()`` or ``torch.no_grad()`` in forward), and naming the
     inputs' fault when the forward fails because of them (:func:`explain_forward_error`: dtype, device, rank,
-    channels).
+    channels, a size too small for the model).
 
     A search evaluates the model at ``x + δ`` and keeps ``x`` (and ``δ``) for the next step: a forward that
     writes into its input (``nn.ReLU(inplace=True)`` or ``x.mul_(...)`` as its first operation) silently changes
@@ -195,6 +195,60 @@ def _first_convolution(model: nn.Module) -> tuple[str, nn.Module, int] | None:
     return None
 
 
+#: torch's messages for a spatial size that a pooling, convolution or padding layer cannot reduce further
+_TOO_SMALL = re.compile(r"Output size is too small|Kernel size can't be greater than actual input size|"
+                        r"smaller than kernel size|Padding size should be less than the corresponding input dimension")
+
+
+def _failing_layer(model: nn.Module, inputs: torch.Tensor) -> tuple[str, nn.Module, tuple[int, ...]] | None:
+    """``(name, module, input shape)`` of the innermost module whose forward fails on one example of ``inputs``, or
+    None if that forward passes. One more forward, run only after a failure: eval mode, no_grad, every module's
+    mode and every buffer restored."""
+    from rkhsreg.functional._context import restore_buffers, restore_modes
+
+    running: list[tuple[str, nn.Module, tuple[int, ...]]] = []   # modules entered and not yet left
+
+    def enter(name: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            running.append((name, module, tuple(first.shape) if first is not None else ()))
+        return hook
+
+    def leave(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        running.pop()
+
+    handles = []
+    for name, module in model.named_modules():
+        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    try:
+        with torch.no_grad(), restore_modes(model), restore_buffers(model):
+            model.eval()
+            model(inputs[:1].detach())
+    except RuntimeError:
+        return running[-1] if running else None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return None
+
+
+def _explain_too_small(model: nn.Module, inputs: torch.Tensor, first_line: str) -> str:
+    """The message for inputs whose spatial size the model's pooling/strided layers reduce below one pixel."""
+    shape = tuple(inputs.shape)
+    size = "×".join(map(str, shape[2:] if len(shape) > 2 else shape[1:]))
+    failing = _failing_layer(model, inputs)
+    where = ""
+    if failing is not None:
+        name, layer, got = failing
+        what = repr(layer) if not any(layer.children()) else type(layer).__name__
+        reached = "×".join(map(str, got[2:])) if len(got) > 2 else str(got)
+        where = (f": its layer {name or type(layer).__name__!r} ({what}) gets them at {reached} (one example's "
+                 f"input there has shape {got}), too small for it")
+    return (f"inputs of {size} (shape {shape}) are too small for the model{where}. Pass inputs of the size the model "
+            f"was built for (resize them, e.g. torchvision.transforms.Resize), or build the model for {size} inputs "
+            f"(fewer pooling or strided layers). (torch: {first_line})")
+
+
 def explain_forward_error(model: Any, inputs: torch.Tensor, exc: RuntimeError) -> None:
     """The one contract between inputs and a model, checked when the model's forward has failed (no cost
     otherwise): raise an :class:`InputError` naming the inputs' fault when the failure is theirs, else return
@@ -202,7 +256,9 @@ def explain_forward_error(model: Any, inputs: torch.Tensor, exc: RuntimeError) -
 
     Named: a forward writing into a leaf input in place; inputs on another device or of another dtype than the
     parameters; one example without its batch dimension (rank one less than the first convolution takes);
-    channels-last (NHWC) images given to a channels-first convolution; another number of channels.
+    channels-last (NHWC) images given to a channels-first convolution; another number of channels; images too
+    small for the model's pooling or strided layers (the layer where their size runs out is found by one more
+    forward of one example, on this failure only).
     """
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or not isinstance(inputs, torch.Tensor):
         return
@@ -222,6 +278,8 @@ def explain_forward_error(model: Any, inputs: torch.Tensor, exc: RuntimeError) -
         raise InputError(f"inputs have dtype {inputs.dtype} but the model's parameters {param.dtype}; convert one "
                          f"of them (inputs.to({param.dtype}) or model.to({inputs.dtype})), or run under "
                          "torch.autocast.") from exc
+    if module is not None and _TOO_SMALL.search(text):
+        raise InputError(_explain_too_small(eager(module), inputs, first_line)) from exc
     first = _first_convolution(module) if module is not None else None
     if first is None:
         return

@@ -52,6 +52,12 @@ class _DetachedNet(_TupleNet):
         return torch.from_numpy(self.net(x).detach().numpy())   # a numpy round trip: cut from the input
 
 
+def _vgg5() -> nn.Module:
+    from rkhsreg.models import mnist_vgg5
+    torch.manual_seed(0)
+    return mnist_vgg5(width=4)   # four 2x2 poolings: 28 -> 1, 8 -> 0
+
+
 X = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 Y = torch.tensor([0, 1, 2, 1])
 
@@ -199,6 +205,12 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("inputs have 3 channels", r"first convolution '0' \(Conv2d, 1 input channel\) takes 1")),
     ("channels-last images, penalty", _call("gradient_norm", x=torch.rand(4, 8, 8, 1)), InputError,
      (r"shape \(4, 8, 8, 1\)", r"channels-last \(NHWC\)", r"inputs.permute\(0, 3, 1, 2\)")),
+    ("images too small for the model's pooling", _call("gradient_norm", model=_vgg5()), InputError,
+     (r"inputs of 8×8 \(shape \(4, 1, 8, 8\)\) are too small for the model",
+      r"layer '12' \(AvgPool2d\(kernel_size=2", r"at 1×1 \(one example's input there has shape \(1, 32, 1, 1\)\)")),
+    ("images smaller than the first kernel", _call("loss_gradient", model=nn.Sequential(
+        nn.Conv2d(1, 2, 5), nn.Flatten(), nn.Linear(2, 3)), x=torch.rand(4, 1, 3, 3)), InputError,
+     (r"inputs of 3×3", r"layer '0' \(Conv2d\(1, 2, kernel_size=\(5, 5\)", "too small for it")),
     ("NaN pixel, perturbation", _call("adversarial_perturbation", x=_nan(X)), InputError, ("inputs", "1 non-finite")),
     ("NaN pixel, deformation", _call("adversarial_deformation", x=_nan(X)), InputError, ("inputs", "non-finite")),
     ("NaN pixel, gradient norm", _call("gradient_norm", x=_nan(X)), InputError, ("inputs", "non-finite")),
@@ -252,6 +264,8 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      (r"shape \(1, 8, 8\) \(rank 3\)", r"\(N, C, H, W\) of rank 4", r"unsqueeze\(0\)")),
     ("channels-last images, in a sweep", _evaluate(model=_net(channels=3).eval(), data=(torch.rand(4, 8, 8, 3), Y)),
      InputError, (r"channels-last \(NHWC\)", r"permute\(0, 3, 1, 2\)")),
+    ("images too small for the model, in a sweep", _evaluate(model=_vgg5().eval()), InputError,
+     ("inputs of 8×8", "too small for the model", "layer '12'")),
     ("uint8 images in a sweep", _evaluate(data=((X * 255).to(torch.uint8), Y)), InputError, ("inputs", "uint8")),
     ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
     ("n_examples above the data's size", _evaluate(n_examples=100), ParameterError,
