@@ -93,6 +93,23 @@ def test_model_kwargs_that_are_not_an_object(capsys, setup):
     assert "model_kwargs=[8]" in line and "JSON object" in line
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ('{"width": "4"}', ("raised TypeError: not all arguments converted",
+                        "width='4' is a JSON string, but the factory's width defaults to 64 (a number)",
+                        """e.g. --model-kwargs '{"width": 4}'""")),
+    ('{"width": 2.5}', ("raised ValueError: out_channels must be divisible by groups",
+                        "Check the keys and values of --model-kwargs against that signature")),
+], ids=["string-for-int", "value-error"])
+def test_model_kwargs_the_factory_refuses_name_the_option_the_key_and_the_signature(capsys, setup, kwargs, match):
+    """The factory's own TypeError/ValueError (from deep inside it) was the message, or a traceback."""
+    _, _, base = setup
+    line = _error(capsys, [*base[:2], "rkhsreg.models:mnist_vgg5", *base[3:], "--random-init",
+                           "--model-kwargs", kwargs])
+    assert f"--model-kwargs {kwargs}: model='rkhsreg.models:mnist_vgg5' could not be built; " in line
+    assert "mnist_vgg5(num_classes: int = 10, in_chans: int = 1, width: int = 64," in line
+    assert all(part in line for part in match), line
+
+
 def test_negative_borderline_restarts_are_refused_naming_the_flag(capsys, setup):
     _, weights, base = setup
     with pytest.raises(SystemExit) as stop:                 # argparse refuses it before anything loads

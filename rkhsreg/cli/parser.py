@@ -118,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     src = ev.add_argument_group("model")
     src.add_argument("--model", required=True,
                      help="'package.module:factory' (e.g. rkhsreg.models:mnist_vgg5) or 'timm:<name>'")
-    src.add_argument("--model-kwargs", default=None, help="JSON object of keyword arguments for the factory")
+    src.add_argument("--model-kwargs", default=None,
+                     help="JSON object of keyword arguments for the factory; values are JSON, so numbers and "
+                          "true/false go without quotes: '{\"width\": 8}' passes the int 8, '{\"width\": \"8\"}' "
+                          "the string '8'")
     src.add_argument("--import-path", action="append", default=[], metavar="DIR",
                      help="folder searched first for the factory's package (repeatable); the current directory "
                           "is always searched, as with 'python -m'")
