@@ -213,6 +213,25 @@ def test_fasta_files_that_are_not_fasta(tmp_path, content, match):
     assert "pos-test.a.1.fasta" in str(error.value)
 
 
+@pytest.mark.parametrize("given, match", [
+    (lambda p: str(p), r"parse_fasta\(text='.*pos-test.a.1.fasta'\) was given the path of a file: parse_fasta takes "
+                       r"FASTA text; to read a file use read_fasta\(path\)"),
+    (lambda p: p, r"parse_fasta\(text='.*pos-test.a.1.fasta'\) was given the path of a file"),
+    (lambda p: "data/missing.fasta", r"given what looks like a path, not FASTA text: .* use read_fasta\(path\)"),
+    (lambda p: "ACDEFG\nHIK\n", r"<text>:1: sequence line before the first '>' header; parse_fasta takes FASTA text "
+                                 r"\('>id description' header lines, each followed by its residues\); to read a file "
+                                 r"use read_fasta\(path\)"),
+], ids=["path-string", "Path", "missing-path", "no-header"])
+def test_parse_fasta_given_a_path_or_text_without_a_header_points_to_read_fasta(tmp_path, given, match):
+    """A path string was parsed as one sequence line ("sequence line before the first '>' header")."""
+    from rkhsreg.data import parse_fasta
+
+    path = tmp_path / "pos-test.a.1.fasta"
+    path.write_bytes(RECORDS)
+    with pytest.raises(InputError, match=match):
+        parse_fasta(given(path))
+
+
 @pytest.mark.parametrize("content, match", [
     (b"", "neg-test.a.1.1.fasta' is empty"),
     (gzip.compress(RECORDS), "neg-test.a.1.1.fasta' is gzip-compressed"),
