@@ -165,7 +165,7 @@ class RKHSNormMonitor(pl.Callback):
         return type(self).__name__
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        check_trainer(trainer, type(self).__name__)
+        check_trainer(trainer, self)
         self._net = resolve_network(pl_module, self.forward)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,

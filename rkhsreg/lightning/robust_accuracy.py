@@ -145,7 +145,7 @@ class RobustAccuracy(pl.Callback):
         self.last_result: Any = None
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:  # noqa: D102
-        check_trainer(trainer, type(self).__name__)
+        check_trainer(trainer, self)
         if stage == "fit":
             reason = _never_evaluates(trainer, pl_module, self.every_n_epochs)
             if reason:   # said once, not refused: a debugging run may skip validation on purpose
