@@ -12,7 +12,7 @@ Public surface (everything else is private infrastructure)::
 """
 
 from rkhsreg._errors import (ConfigurationError, InputError, OutputExistsError, ParameterError, PluginNotFoundError,
-                             PluginValidationError, RKHSRegError)
+                             PluginValidationError, ProbabilityOutputWarning, RKHSRegError)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
                                list_penalties)
@@ -44,6 +44,6 @@ def __getattr__(name: str):
 
 
 __all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "OutputExistsError", "ParameterError",
-           "PassCount", "Penalty", "PluginNotFoundError", "PluginValidationError", "RKHSRegError", "SelectLogits",
-           "create_attack", "create_constraint", "create_penalty", "list_attacks", "list_constraints", "list_penalties",
-           "__version__", *_LAZY]
+           "PassCount", "Penalty", "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning",
+           "RKHSRegError", "SelectLogits", "create_attack", "create_constraint", "create_penalty", "list_attacks",
+           "list_constraints", "list_penalties", "__version__", *_LAZY]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._errors import InputError
+from rkhsreg._errors import InputError, ProbabilityOutputWarning
 from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
@@ -72,26 +74,27 @@ def check_model(model: Any) -> nn.Module:
     return eager(model)
 
 
-def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None) -> torch.Tensor:
-    """Check ``inputs`` is a floating-point batch of the right rank."""
+def check_inputs(inputs: Any, *, min_dim: int = 2, exact_dim: int | None = None, name: str = "inputs") -> torch.Tensor:
+    """Check ``inputs`` is a non-empty, finite, floating-point batch of the right rank (``name``: the word the
+    messages use, e.g. ``"probe"``)."""
     if not isinstance(inputs, torch.Tensor):
-        raise InputError(f"inputs={type(inputs).__name__} is not a tensor; pass a float tensor of shape (N, ...).")
+        raise InputError(f"{name}={type(inputs).__name__} is not a tensor; pass a float tensor of shape (N, ...).")
     if not inputs.is_floating_point():
-        raise InputError(f"inputs has dtype {inputs.dtype}; a floating-point tensor is required "
+        raise InputError(f"{name} has dtype {inputs.dtype}; a floating-point tensor is required "
                          "(convert images with .float() / 255 or a torchvision transform).")
     if exact_dim is not None and inputs.dim() != exact_dim:
-        raise InputError(f"inputs has shape {tuple(inputs.shape)} (rank {inputs.dim()}); this plugin needs "
+        raise InputError(f"{name} has shape {tuple(inputs.shape)} (rank {inputs.dim()}); this plugin needs "
                          f"rank {exact_dim} (N, C, H, W).")
     if inputs.dim() < min_dim:
-        raise InputError(f"inputs has shape {tuple(inputs.shape)} (rank {inputs.dim()}); a batch of rank "
+        raise InputError(f"{name} has shape {tuple(inputs.shape)} (rank {inputs.dim()}); a batch of rank "
                          f">= {min_dim} (N, ...) is required.")
     if inputs.shape[0] == 0:
-        raise InputError("inputs is an empty batch (N=0); pass at least one example.")
+        raise InputError(f"{name} is an empty batch (N=0); pass at least one example.")
     bad = int((~torch.isfinite(inputs.detach())).sum())
     if bad:  # the policy: non-finite inputs are refused, never turned into a finite penalty or accuracy
-        raise InputError(f"inputs contains {bad} non-finite value(s) (NaN or inf) in a batch of shape "
+        raise InputError(f"{name} contains {bad} non-finite value(s) (NaN or inf) in a batch of shape "
                          f"{tuple(inputs.shape)}; rkhsreg refuses them rather than return a meaningless number. "
-                         "Find them with torch.isfinite(inputs) and fix or drop those examples.")
+                         f"Find them with torch.isfinite({name}) and fix or drop those examples.")
     return inputs
 
 
@@ -119,20 +122,21 @@ def check_in_box(inputs: torch.Tensor, bounds: tuple[float, float] | None, *, na
                          "the model.")
 
 
-def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool) -> torch.Tensor | None:
-    """Check ``targets`` are class indices of shape (N,) matching ``inputs``."""
+def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool, name: str = "targets") -> torch.Tensor | None:
+    """Check ``targets`` are class indices of shape (N,) matching ``inputs``; returned as int64 (any integer dtype
+    is accepted: int32 labels from numpy or a data set are class indices all the same)."""
     if targets is None:
         if required:
-            raise InputError("targets=None, but this plugin needs class indices of shape (N,).")
+            raise InputError(f"{name}=None, but this plugin needs class indices of shape (N,).")
         return None
     if not isinstance(targets, torch.Tensor):
-        raise InputError(f"targets={type(targets).__name__} is not a tensor; pass class indices of shape (N,).")
+        raise InputError(f"{name}={type(targets).__name__} is not a tensor; pass class indices of shape (N,).")
     if targets.dim() != 1 or targets.shape[0] != inputs.shape[0]:
-        raise InputError(f"targets has shape {tuple(targets.shape)}; class indices of shape ({inputs.shape[0]},) "
+        raise InputError(f"{name} has shape {tuple(targets.shape)}; class indices of shape ({inputs.shape[0]},) "
                          "matching the batch are required.")
     if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
-        raise InputError(f"targets has dtype {targets.dtype}; integer class indices are required.")
-    return targets
+        raise InputError(f"{name} has dtype {targets.dtype}; integer class indices are required.")
+    return targets if targets.dtype == torch.int64 else targets.long()
 
 
 def _version(tensor: torch.Tensor) -> int | None:
@@ -143,7 +147,10 @@ def _version(tensor: torch.Tensor) -> int | None:
 
 
 def call_model(model: Any, inputs: torch.Tensor) -> Any:
-    """``model(inputs)``, refusing a forward that modifies its input in place.
+    """``model(inputs)``, refusing a forward that modifies its input in place or whose output is cut from its input
+    (the inputs require grad, the output does not: ``.detach()`` or ``torch.no_grad()`` in forward), and naming the
+    inputs' fault when the forward fails because of them (:func:`explain_forward_error`: dtype, device, rank,
+    channels, a size too small for the model).
 
     A search evaluates the model at ``x + δ`` and keeps ``x`` (and ``δ``) for the next step: a forward that
     writes into its input (``nn.ReLU(inplace=True)`` or ``x.mul_(...)`` as its first operation) silently changes
@@ -153,13 +160,152 @@ def call_model(model: Any, inputs: torch.Tensor) -> Any:
         InputError: saying what happened and how to fix it.
     """
     before = _version(inputs)
-    out = model(inputs)
+    try:
+        out = model(inputs)
+    except RuntimeError as exc:
+        explain_forward_error(model, inputs, exc)
+        raise
     if before is not None and _version(inputs) != before:
         raise InputError("the model's forward modified its input in place (an in-place operation such as "
                          "nn.ReLU(inplace=True), x.clamp_() or x.mul_() applied to the input itself): rkhsreg "
                          "reuses the inputs after each forward, so they would be silently corrupted; make that "
                          "operation out of place (inplace=False) or start forward with x = x.clone().")
+    if (isinstance(out, torch.Tensor) and out.is_floating_point() and not out.requires_grad
+            and inputs.requires_grad and torch.is_grad_enabled()):
+        raise InputError(f"the model's output (shape {tuple(out.shape)}) is not connected to its input: the inputs "
+                         "require grad, but the output does not depend differentiably on them, so no gradient with "
+                         "respect to the input exists (penalties and gradient attacks need one). Something in forward "
+                         "cuts the graph: .detach(), a torch.no_grad() block, a .numpy()/.item()/.tolist() round "
+                         "trip, or a non-differentiable step (argmax, rounding); remove it from forward, or replace "
+                         "it with a differentiable (straight-through) approximation.")
     return out
+
+
+#: torch's message for a convolution given the wrong number of channels
+_CHANNELS = re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels")
+_CONV_RANK = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+
+
+def _first_convolution(model: nn.Module) -> tuple[str, nn.Module, int] | None:
+    """``(name, module, spatial dims)`` of the model's first convolution in module order, or None."""
+    for name, module in model.named_modules():
+        for kind, dims in _CONV_RANK.items():
+            if isinstance(module, kind):
+                return name, module, dims
+    return None
+
+
+#: torch's messages for a spatial size that a pooling, convolution or padding layer cannot reduce further
+_TOO_SMALL = re.compile(r"Output size is too small|Kernel size can't be greater than actual input size|"
+                        r"smaller than kernel size|Padding size should be less than the corresponding input dimension")
+
+
+def _failing_layer(model: nn.Module, inputs: torch.Tensor) -> tuple[str, nn.Module, tuple[int, ...]] | None:
+    """``(name, module, input shape)`` of the innermost module whose forward fails on one example of ``inputs``, or
+    None if that forward passes. One more forward, run only after a failure: eval mode, no_grad, every module's
+    mode and every buffer restored."""
+    from rkhsreg.functional._context import restore_buffers, restore_modes
+
+    running: list[tuple[str, nn.Module, tuple[int, ...]]] = []   # modules entered and not yet left
+
+    def enter(name: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            running.append((name, module, tuple(first.shape) if first is not None else ()))
+        return hook
+
+    def leave(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        running.pop()
+
+    handles = []
+    for name, module in model.named_modules():
+        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    try:
+        with torch.no_grad(), restore_modes(model), restore_buffers(model):
+            model.eval()
+            model(inputs[:1].detach())
+    except RuntimeError:
+        return running[-1] if running else None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return None
+
+
+def _explain_too_small(model: nn.Module, inputs: torch.Tensor, first_line: str) -> str:
+    """The message for inputs whose spatial size the model's pooling/strided layers reduce below one pixel."""
+    shape = tuple(inputs.shape)
+    size = "×".join(map(str, shape[2:] if len(shape) > 2 else shape[1:]))
+    failing = _failing_layer(model, inputs)
+    where = ""
+    if failing is not None:
+        name, layer, got = failing
+        what = repr(layer) if not any(layer.children()) else type(layer).__name__
+        reached = "×".join(map(str, got[2:])) if len(got) > 2 else str(got)
+        where = (f": its layer {name or type(layer).__name__!r} ({what}) gets them at {reached} (one example's "
+                 f"input there has shape {got}), too small for it")
+    return (f"inputs of {size} (shape {shape}) are too small for the model{where}. Pass inputs of the size the model "
+            f"was built for (resize them, e.g. torchvision.transforms.Resize), or build the model for {size} inputs "
+            f"(fewer pooling or strided layers). (torch: {first_line})")
+
+
+def explain_forward_error(model: Any, inputs: torch.Tensor, exc: RuntimeError) -> None:
+    """The one contract between inputs and a model, checked when the model's forward has failed (no cost
+    otherwise): raise an :class:`InputError` naming the inputs' fault when the failure is theirs, else return
+    (the caller re-raises ``exc``).
+
+    Named: a forward writing into a leaf input in place; inputs on another device or of another dtype than the
+    parameters; one example without its batch dimension (rank one less than the first convolution takes);
+    channels-last (NHWC) images given to a channels-first convolution; another number of channels; images too
+    small for the model's pooling or strided layers (the layer where their size runs out is found by one more
+    forward of one example, on this failure only).
+    """
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or not isinstance(inputs, torch.Tensor):
+        return
+    text = str(exc)
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "leaf Variable that requires grad is being used in an in-place operation" in text:
+        raise InputError("the model's forward modified its input in place (an in-place operation such as "
+                         "nn.ReLU(inplace=True) or x.mul_() applied to the input itself); make that operation out "
+                         "of place (inplace=False) or start forward with x = x.clone().") from exc
+    module = model if isinstance(model, nn.Module) else None
+    param = next((p for p in module.parameters() if p.is_floating_point()), None) if module is not None else None
+    if param is not None and param.device != inputs.device and re.search(r"device|cuda|cpu|mps", text, re.I):
+        raise InputError(f"inputs are on {inputs.device} but the model's parameters on {param.device}; move one of "
+                         "them (inputs.to(device) or model.to(device)).") from exc
+    if (param is not None and param.dtype != inputs.dtype and not torch.is_autocast_enabled()
+            and re.search(r"type|Float|Double|Half|BFloat", text)):
+        raise InputError(f"inputs have dtype {inputs.dtype} but the model's parameters {param.dtype}; convert one "
+                         f"of them (inputs.to({param.dtype}) or model.to({inputs.dtype})), or run under "
+                         "torch.autocast.") from exc
+    if module is not None and _TOO_SMALL.search(text):
+        raise InputError(_explain_too_small(eager(module), inputs, first_line)) from exc
+    first = _first_convolution(module) if module is not None else None
+    if first is None:
+        return
+    name, conv, dims = first
+    label = f"{name or type(conv).__name__!r} ({type(conv).__name__}, {conv.in_channels} input channel"
+    label += "s)" if conv.in_channels != 1 else ")"
+    layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[dims]
+    shape = tuple(inputs.shape)
+    if inputs.dim() == dims + 2 and shape[-1] == conv.in_channels and shape[1] != conv.in_channels:
+        order = (0, dims + 1, *range(1, dims + 1))
+        raise InputError(f"inputs have shape {shape}, but the model's first convolution {label} takes {layout}: "
+                         f"their last dimension is {shape[-1]}, which looks like channels-last (NHWC) data; permute "
+                         f"to channels-first (NCHW) with inputs.permute{order} (torchvision's ToTensor does it for "
+                         f"images). (torch: {first_line})") from exc
+    if inputs.dim() == dims + 1:
+        raise InputError(f"inputs have shape {shape} (rank {inputs.dim()}), but the model's first convolution "
+                         f"{label} takes batches {layout} of rank {dims + 2}: one example without its batch "
+                         "dimension? Add it with inputs.unsqueeze(0) (and labels of shape (1,)). "
+                         f"(torch: {first_line})") from exc
+    match = _CHANNELS.search(text)
+    if match and inputs.dim() == dims + 2:
+        seen = tuple(int(v) for v in match.group(1).split(","))
+        if seen[1:] == shape[1:]:   # the inputs themselves reached that convolution
+            raise InputError(f"inputs have {shape[1]} channels (shape {shape}), but the model's first convolution "
+                             f"{label} takes {conv.in_channels}; pass images with {conv.in_channels} channel(s) or "
+                             f"build the model for {shape[1]}. (torch: {first_line})") from exc
 
 
 def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
@@ -200,6 +346,36 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
             raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
                              f"example; class indices must be in [0, {logits.shape[1] - 1}].")
     return logits
+
+
+def warn_if_probabilities(logits: torch.Tensor, owner: str, *, dtype: torch.dtype | None = None,
+                          stacklevel: int = 3) -> bool:
+    """The contract "the model returns logits", checked on outputs already computed (the first forward of a call):
+    rows that are all in [0, 1] and sum to 1 (within the dtype's rounding) are probabilities, almost surely from a
+    final ``nn.Softmax`` — one :class:`~rkhsreg.ProbabilityOutputWarning` naming ``owner`` and the fix. Returns
+    whether it warned.
+
+    Logits never pass this test by chance: every row of every example would need non-negative scores summing to 1
+    within ``max(2·eps, 1e-5)``. Log-probabilities (``nn.LogSoftmax``) are logits up to a constant per row, so the
+    cross-entropy and the attacks are unchanged: they are not warned about. One output per example (K = 1) is not
+    a distribution: not checked. ``dtype``: the model's output dtype when ``logits`` were converted since (the
+    rounding tolerance is that dtype's).
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2 or logits.shape[0] == 0:
+        return False
+    values = logits.detach()
+    kind = dtype if dtype is not None else values.dtype
+    tolerance = max(2 * torch.finfo(kind).eps, 1e-5) if kind.is_floating_point else 0.0
+    low, high, off = torch.stack([values.min().double(), values.max().double(),
+                                  (values.double().sum(1) - 1).abs().max()]).tolist()   # one synchronisation
+    if not (low >= 0 and high <= 1 and off <= tolerance):
+        return False
+    warnings.warn(f"{owner}: the model's outputs look like probabilities (every row of scores is in [0, 1] and "
+                  "sums to 1), but rkhsreg needs logits: the "
+                  "cross-entropy, margins and attacks apply the softmax themselves, so on probabilities they measure "
+                  "something else. Pass logits; remove the final Softmax (keep it for predictions only, e.g. "
+                  "model(x).softmax(1)).", ProbabilityOutputWarning, stacklevel=stacklevel)
+    return True
 
 
 def _explain_non_finite(bad: int, logits: torch.Tensor, inputs: torch.Tensor, model: nn.Module) -> None:

@@ -7,7 +7,7 @@ Every class also subclasses the standard exception a user would already catch
 from __future__ import annotations
 
 __all__ = ["RKHSRegError", "ConfigurationError", "ParameterError", "InputError", "OutputExistsError",
-           "PluginNotFoundError", "PluginValidationError"]
+           "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning"]
 
 
 class RKHSRegError(Exception):
@@ -47,3 +47,10 @@ class PluginNotFoundError(RKHSRegError, KeyError):
 
 class PluginValidationError(RKHSRegError, TypeError):
     """A registered plugin does not implement the protocol of its group."""
+
+
+class ProbabilityOutputWarning(UserWarning):
+    """The model's outputs look like probabilities (every row in [0, 1], summing to 1: a final ``nn.Softmax``),
+    where rkhsreg needs logits: cross-entropy, margins and attacks apply the softmax themselves, so on
+    probabilities they compute another, meaningless quantity. Pass logits: remove the final Softmax.
+    (Log-probabilities, a final ``nn.LogSoftmax``, are logits up to a constant per row: not warned about.)"""

@@ -38,7 +38,7 @@ import torch
 from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Tuple", "InstanceOf", "IsCallable", "Device",
-           "Check", "SEED", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
+           "Check", "SEED", "PATH", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
            "declared_parameters",
            "describe"]
 
@@ -351,6 +351,7 @@ class Tuple(Constraint):
         length: the number of elements (an int), a ``(min, max)`` pair (``max`` None: unbounded), or None.
         where: a relation the elements must satisfy, e.g. ``lambda t: t[0] < t[1]``.
         where_doc: that relation in words, e.g. ``"low < high"``.
+        unique: refuse an element given twice (example indices, an attack ensemble), naming it.
         doc: what the parameter means.
 
     Example:
@@ -361,10 +362,10 @@ class Tuple(Constraint):
     """
 
     def __init__(self, items: Any, *, length: int | tuple[int, int | None] | None = None,
-                 where: Callable[[tuple], bool] | None = None, where_doc: str = "", doc: str = "",
-                 text: str = "") -> None:
+                 where: Callable[[tuple], bool] | None = None, where_doc: str = "", unique: bool = False,
+                 doc: str = "", text: str = "") -> None:
         super().__init__(doc)
-        self.text = text
+        self.text, self.unique = text, unique
         if isinstance(items, list):
             self.items: list[Any] | None = items
             self.item = None
@@ -386,7 +387,7 @@ class Tuple(Constraint):
             text = f"a ({inner}) tuple"
         else:
             size = (f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}")
-            text = f"a tuple of {size} (each {describe(self.item)})"
+            text = f"a tuple of {size} (each {describe(self.item)}{', each once' if self.unique else ''})"
         return text + (f" with {self.where_doc}" if self.where_doc else "")
 
     def convert(self, value: Any) -> Any:
@@ -403,6 +404,11 @@ class Tuple(Constraint):
             except _Refused as exc:
                 raise _Refused(f"is not allowed: element {i} = {element!r} {exc.reason}") from None
         out_t = tuple(out)
+        if self.unique:
+            repeated = [v for i, v in enumerate(out_t) if v in out_t[:i]]
+            if repeated:
+                listed = ", ".join(map(repr, dict.fromkeys(repeated)))
+                raise _Refused(f"is not allowed: it lists {listed} more than once; list each once")
         if self.where is not None and not self.where(out_t):
             raise _Refused(f"is not allowed: it breaks {self.where_doc or 'the relation between its elements'}")
         return out_t
@@ -442,6 +448,8 @@ class Tuple(Constraint):
             bad = next(iter(_invalid_only(self._forms()[0])), None)
             if bad is not None:
                 out.append((bad,) + sample[1:])
+            if self.unique and sample and (high is None or len(sample) < high):
+                out.append(sample + sample[:1])
         return out
 
 
@@ -695,3 +703,14 @@ def declared_parameters(cls: type) -> dict[str, Declaration]:
     for klass in reversed(cls.__mro__):
         merged.update(klass.__dict__.get("parameters", {}) or {})
     return merged
+
+
+def _path(value: Any) -> Any:
+    import os
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+        raise ValueError("it names no file or folder")
+    return value
+
+
+#: A file or folder path: a non-empty ``str`` or ``os.PathLike`` (a ``pathlib.Path``), returned as given.
+PATH = Check(_path, "a path (a non-empty str or a pathlib.Path)", examples=["results/eval.json"])

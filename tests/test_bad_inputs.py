@@ -17,13 +17,13 @@ import torch
 from torch import nn
 
 import rkhsreg
-from rkhsreg import ConfigurationError, InputError, PluginNotFoundError, SelectLogits
+from rkhsreg import ConfigurationError, InputError, ParameterError, PluginNotFoundError, SelectLogits
 from rkhsreg.evaluation.settings import AttackSettings, DeformationSearch
 
 
-def _net(classes: int = 3) -> nn.Module:
+def _net(classes: int = 3, channels: int = 1) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
                          nn.Linear(16, classes))
 
 
@@ -45,6 +45,17 @@ class _DictNet(_TupleNet):
 class _ScoreNet(_TupleNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return self.net(x)[:, 0]
+
+
+class _DetachedNet(_TupleNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return torch.from_numpy(self.net(x).detach().numpy())   # a numpy round trip: cut from the input
+
+
+def _vgg5() -> nn.Module:
+    from rkhsreg.models import mnist_vgg5
+    torch.manual_seed(0)
+    return mnist_vgg5(width=4)   # four 2x2 poolings: 28 -> 1, 8 -> 0
 
 
 X = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -168,6 +179,10 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("select='scores'", "dict")),
     ("SelectLogits with a bad selector", lambda: SelectLogits(_net(), select=1.5), ConfigurationError,
      ("select=1.5",)),
+    ("forward detaches its output", _call("gradient_norm", model=_DetachedNet()), InputError,
+     (r"output \(shape \(4, 3\)\) is not connected to its input", r"\.detach\(\)", "no_grad")),
+    ("forward detaches its output, in a sweep", _evaluate(model=_DetachedNet().eval()), InputError,
+     ("not connected to its input",)),
     # --- penalty calls: inputs and targets
     ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
     ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),
@@ -186,7 +201,16 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("class 1", "1 scores")),
     ("float64 model, float32 inputs", _call("gradient_norm", model=_net().double()), InputError,
      ("dtype torch.float32", "torch.float64")),
-    ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), RuntimeError, ("channels",)),
+    ("channel mismatch", _call("gradient_norm", x=torch.rand(4, 3, 8, 8)), InputError,
+     ("inputs have 3 channels", r"first convolution '0' \(Conv2d, 1 input channel\) takes 1")),
+    ("channels-last images, penalty", _call("gradient_norm", x=torch.rand(4, 8, 8, 1)), InputError,
+     (r"shape \(4, 8, 8, 1\)", r"channels-last \(NHWC\)", r"inputs.permute\(0, 3, 1, 2\)")),
+    ("images too small for the model's pooling", _call("gradient_norm", model=_vgg5()), InputError,
+     (r"inputs of 8×8 \(shape \(4, 1, 8, 8\)\) are too small for the model",
+      r"layer '12' \(AvgPool2d\(kernel_size=2", r"at 1×1 \(one example's input there has shape \(1, 32, 1, 1\)\)")),
+    ("images smaller than the first kernel", _call("loss_gradient", model=nn.Sequential(
+        nn.Conv2d(1, 2, 5), nn.Flatten(), nn.Linear(2, 3)), x=torch.rand(4, 1, 3, 3)), InputError,
+     (r"inputs of 3×3", r"layer '0' \(Conv2d\(1, 2, kernel_size=\(5, 5\)", "too small for it")),
     ("NaN pixel, perturbation", _call("adversarial_perturbation", x=_nan(X)), InputError, ("inputs", "1 non-finite")),
     ("NaN pixel, deformation", _call("adversarial_deformation", x=_nan(X)), InputError, ("inputs", "non-finite")),
     ("NaN pixel, gradient norm", _call("gradient_norm", x=_nan(X)), InputError, ("inputs", "non-finite")),
@@ -231,9 +255,33 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("zero batch size", _evaluate(batch_size=0), ConfigurationError, ("batch_size", "0")),
     ("labels as floats", _evaluate(data=(X, Y.float())), InputError, ("labels", "float")),
     ("labels of another length", _evaluate(data=(X, Y[:2])), InputError, ("labels",)),
-    ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "nan or inf")),
+    ("NaN pixel in a sweep", _evaluate(data=(_nan(X), Y)), InputError, ("inputs", "1 non-finite")),
+    ("float64 inputs, float32 model, in a sweep", _evaluate(data=(X.double(), Y)), InputError,
+     ("inputs have dtype torch.float64", "parameters torch.float32", r"inputs.to\(torch.float32\)")),
+    ("float64 model, float32 inputs, in a sweep", _evaluate(model=_net().double().eval()), InputError,
+     ("inputs have dtype torch.float32", "parameters torch.float64")),
+    ("one image without its batch dimension, in a sweep", _evaluate(data=(X[0], Y[:1])), InputError,
+     (r"shape \(1, 8, 8\) \(rank 3\)", r"\(N, C, H, W\) of rank 4", r"unsqueeze\(0\)")),
+    ("channels-last images, in a sweep", _evaluate(model=_net(channels=3).eval(), data=(torch.rand(4, 8, 8, 3), Y)),
+     InputError, (r"channels-last \(NHWC\)", r"permute\(0, 3, 1, 2\)")),
+    ("images too small for the model, in a sweep", _evaluate(model=_vgg5().eval()), InputError,
+     ("inputs of 8×8", "too small for the model", "layer '12'")),
+    ("uint8 images in a sweep", _evaluate(data=((X * 255).to(torch.uint8), Y)), InputError, ("inputs", "uint8")),
     ("tuple output in a sweep", _evaluate(model=_TupleNet().eval()), InputError, ("tuple", "SelectLogits")),
+    ("n_examples above the data's size", _evaluate(n_examples=100), ParameterError,
+     ("evaluate_robustness: n_examples=100 is out of range: data holds 4 examples", "n_examples <= 4")),
+    ("n_examples above a DataLoader's size", _evaluate(data=torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, Y), batch_size=3), n_examples=5), ParameterError,
+     ("n_examples=5 is out of range: data holds 4 examples",)),
+    ("n_examples above the data's size, certificate", _certified(epsilons=[0.1], n_examples=9), ParameterError,
+     ("certified_accuracy: n_examples=9", "data holds 4 examples")),
     ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
+    ("an attack listed twice", lambda: AttackSettings(attacks=["default", "default"]), ParameterError,
+     ("AttackSettings: attacks=", "lists 'default' more than once")),
+    ("an attack listed next to 'default', which runs it", lambda: AttackSettings(attacks=["default", "apgd-ce"]),
+     ParameterError, ("lists 'apgd-ce' next to 'default', which already runs it", "drop 'apgd-ce'")),
+    ("an attack object listed twice", lambda: AttackSettings(attacks=[rkhsreg.create_attack("square")] * 2),
+     ParameterError, ("lists 'square' more than once",)),
     ("deformation samples negative", lambda: DeformationSearch(samples=-1), ConfigurationError, ("samples", "-1")),
     ("certified accuracy, negative lipschitz", _certified(epsilons=[0.1], lipschitz=-2.0), ConfigurationError,
      ("lipschitz", "-2.0")),
@@ -261,6 +309,15 @@ def test_bad_input_gets_a_clear_error(call, error, patterns):
         assert pytest.importorskip("re").search(pattern, message), f"{pattern!r} not in: {message}"
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_integer_labels_of_any_dtype_are_class_indices(dtype):
+    """int32 labels (numpy, many data sets) are class indices too: converted, never a raw cross-entropy error."""
+    expected = rkhsreg.create_penalty("loss_gradient")(_net(), X, Y)
+    assert torch.equal(rkhsreg.create_penalty("loss_gradient")(_net(), X, Y.to(dtype)), expected)
+    assert rkhsreg.create_penalty("adversarial_perturbation", steps=1)(_net(), X, Y.to(dtype)) >= 0
+    assert _evaluate(data=(X, Y.to(dtype)))().clean_accuracy == _evaluate()().clean_accuracy
+
+
 def test_the_catalogue_is_large_and_its_ids_distinct():
     assert len(CASES) >= 60
     assert len({c[0] for c in CASES}) == len(CASES)
@@ -283,3 +340,24 @@ def test_a_bare_timm_name_is_refused_with_the_one_spelling():
 
     with pytest.raises(ConfigurationError, match="model='resnet18'.*did you mean 'timm:resnet18'"):
         RegularizedClassifier("resnet18", num_classes=10)
+
+
+@pytest.mark.parametrize("probe, lower, match", [
+    (torch.rand(4, 8, 8), {"gradient": {}}, r"inputs have shape \(4, 8, 8\) \(rank 3\)"),
+    (torch.full((4, 1, 8, 8), math.nan), {"gradient": {}}, r"inputs contains 256 non-finite value"),
+    ((X, torch.tensor([0, 1, 2, 7])), {"loss_gradient": {}}, r"targets contains class 7"),
+])
+def test_a_monitor_probe_that_a_bound_refuses_is_named(probe, lower, match):
+    """RKHSNormMonitor's lower bounds run on its probe: their error says it is the monitor's, which bound, which probe."""
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RKHSNormMonitor
+
+    label = next(iter(lower))
+    bounds = {label: rkhsreg.create_penalty("gradient_norm" if label == "gradient" else label)}
+    monitor = RKHSNormMonitor(probe=probe, lower_bounds=bounds, upper_bounds=())
+    with pytest.raises(InputError) as info:
+        monitor.measure(_net())
+    message = str(info.value)
+    assert message.startswith(f"RKHSNormMonitor: lower bound {label!r} (")
+    assert "failed on the probe given as probe= (inputs of shape" in message
+    assert pytest.importorskip("re").search(match, message), message

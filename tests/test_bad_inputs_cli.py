@@ -93,12 +93,29 @@ def test_model_kwargs_that_are_not_an_object(capsys, setup):
     assert "model_kwargs=[8]" in line and "JSON object" in line
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ('{"width": "4"}', ("raised TypeError: not all arguments converted",
+                        "width='4' is a JSON string, but the factory's width defaults to 64 (a number)",
+                        """e.g. --model-kwargs '{"width": 4}'""")),
+    ('{"width": 2.5}', ("raised ValueError: out_channels must be divisible by groups",
+                        "Check the keys and values of --model-kwargs against that signature")),
+], ids=["string-for-int", "value-error"])
+def test_model_kwargs_the_factory_refuses_name_the_option_the_key_and_the_signature(capsys, setup, kwargs, match):
+    """The factory's own TypeError/ValueError (from deep inside it) was the message, or a traceback."""
+    _, _, base = setup
+    line = _error(capsys, [*base[:2], "rkhsreg.models:mnist_vgg5", *base[3:], "--random-init",
+                           "--model-kwargs", kwargs])
+    assert f"--model-kwargs {kwargs}: model='rkhsreg.models:mnist_vgg5' could not be built; " in line
+    assert "mnist_vgg5(num_classes: int = 10, in_chans: int = 1, width: int = 64," in line
+    assert all(part in line for part in match), line
+
+
 def test_negative_borderline_restarts_are_refused_naming_the_flag(capsys, setup):
     _, weights, base = setup
     with pytest.raises(SystemExit) as stop:                 # argparse refuses it before anything loads
         main([*base, "--weights", str(weights), "--borderline-restarts", "-1"])
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert stop.value.code == 2 and "--borderline-restarts" in line and "'-1' must be >= 0" in line
+    assert stop.value.code == 2 and "--borderline-restarts=-1 is out of range; it must be >= 0" in line
 
 
 @pytest.mark.parametrize("prefix, names", [
@@ -248,12 +265,35 @@ def test_options_that_contradict_or_do_nothing_are_refused_before_any_work(capsy
     assert match in line and not called
 
 
+@pytest.mark.parametrize("option, value, match", [
+    ("--epsilons", "0.5,,1", "--epsilons '0.5,,1' has an empty entry (between two commas)"),
+    ("--indices", "1,,2", "--indices '1,,2' has an empty entry (between two commas)"),
+    ("--attacks", "apgd-ce,", "--attacks 'apgd-ce,' has an empty entry (at its end)"),
+    ("--bounds", ",1", "--bounds ',1' has an empty entry (at its start)"),
+    ("--attacks", "default,default", "attacks=['default', 'default'] lists 'default' more than once"),
+    ("--seed", "-1", "--seed=-1 is out of range; it must be >= 0"),
+    ("--subset-seed", "-1", "--subset-seed=-1 is out of range; it must be >= 0"),
+    ("--norm", "l1", "--norm='l1' is not allowed (allowed: one of 'l2', 'linf')"),
+    ("--split", "val", "--split='val' is not allowed (allowed: one of 'test', 'train')"),
+    ("--steps", "2.5", "--steps '2.5': '2.5' is not an integer (allowed: an int >= 1)"),
+    ("--device", "gpu0", "--device='gpu0' is not a device"),
+])
+def test_comma_lists_and_declared_options_are_refused_by_the_parser(capsys, setup, option, value, match):
+    """One reader for every comma-separated option (an empty entry was dropped: 0.5,,1 evaluated 0.5 and 1), and
+    the API parameter's own declaration for every option that sets one (the same values accepted and refused)."""
+    _, weights, base = setup
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--weights", str(weights), f"{option}={value}"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and match in line, line
+
+
 def test_duplicate_indices_are_refused_by_the_parser(capsys, setup):
     _, weights, base = setup
     with pytest.raises(SystemExit) as stop:
         main([*base, "--weights", str(weights), "--indices", "3,1,3,2,1"])
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert stop.value.code == 2 and "--indices" in line and "lists 1, 3 more than once" in line
+    assert stop.value.code == 2 and "--indices=[3, 1, 3, 2, 1] is not allowed: it lists 3, 1 more than once" in line
 
 
 @pytest.mark.parametrize("model, kwargs, match", [
@@ -320,3 +360,81 @@ def test_two_ways_of_choosing_the_examples_are_refused(capsys, tmp_path, options
     code = main(["evaluate", "--model", "tests._evaluation_helpers:tiny_cnn", "--random-init", "--data",
                  f"imagefolder:{tmp_path / 'images'}", "--epsilons", "0.5", *options])
     assert code == 2 and f"pass one of --first-n, --indices and --n-examples, not {named}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, match", [
+    (["--n-examples", "20"], "--n-examples 20 is more than the 12 examples of the test split of --data imagefolder:"),
+    (["--first-n", "13"], "--first-n 13 is more than the 12 examples of the test split"),
+])
+def test_more_examples_than_the_split_holds_are_refused(capsys, tmp_path, options, match):
+    """--n-examples 20000 on MNIST's 10000 test digits evaluated 10000 and said nothing."""
+    write_image_folder(tmp_path / "images")       # 4 classes × 3 images
+    argv = ["evaluate", "--model", TINY, "--random-init", "--data", f"imagefolder:{tmp_path / 'images'}",
+            "--epsilons", "0.5", "--steps", "1", "--no-progress", "--no-sanity", "--attacks", "apgd-ce"]
+    assert match in _error(capsys, [*argv, *options])
+    assert main(argv) == 0                         # the default (1000) takes a smaller split whole
+    assert "n = 12," in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ result files: save and load
+def _small_result():
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1])
+    return evaluate_robustness(tiny_cnn().eval(), (x, y), epsilons=[0.1, 0.3], attack=AttackSettings(steps=1),
+                               sanity=False)
+
+
+@pytest.mark.parametrize("prefix", ["b.jpg", "b.JPEG", "b.txt", "b.pt"])
+def test_a_save_prefix_ending_in_another_file_type_is_refused(tmp_path, prefix):
+    """save('b.jpg') wrote b.jpg.json, b.jpg.csv and b.jpg.png."""
+    from rkhsreg import ConfigurationError
+
+    suffix = prefix.rsplit(".", 1)[1].lower()
+    with pytest.raises(ConfigurationError, match=rf"ends in \.{suffix}, a file type save does not write: it writes "
+                                                 r"<prefix>\.json, <prefix>\.csv and the plot as <prefix>\.png"):
+        _small_result().save(tmp_path / prefix)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_ending_in_another_file_type_is_refused_before_any_work(capsys, setup, monkeypatch):
+    tmp_path, weights, base = setup
+    called = _evaluate_not_called(monkeypatch)
+    line = _error(capsys, [*base, "--weights", str(weights), "--out", str(tmp_path / "b.jpg")])
+    assert "--out" in line and "ends in .jpg, a file type save does not write" in line and not called
+
+
+@pytest.mark.parametrize("edit, key, match", [
+    (lambda d: d["robust_acc"].update({k: 1.5 for k in d["robust_acc"]}), "robust_acc",
+     r"robust_accuracy\[0\]=1.5 is out of range; it must be <= 1"),
+    (lambda d: d.update(clean_acc=-0.2), "clean_acc", r"clean_accuracy=-0.2 is out of range; it must be >= 0"),
+    (lambda d: d.update(clean_acc=float("nan")), "clean_acc", r"clean_accuracy=nan is not finite"),
+    (lambda d: d.update(norm="l1"), "norm", r"norm='l1' is not allowed"),
+    (lambda d: d["attack"].update(bounds=[1, 0]), "attack.bounds", r"it breaks low < high"),
+    (lambda d: d.update(distances=d["distances"][:2]), "distances", r"holds 2 values where n_ex=4 numbers"),
+    (lambda d: d.update(distances=[-1.0] * 4), "distances", r"distances holds 4 negative value"),
+    (lambda d: d.update(n_ex=0), "n_ex", r"n_ex=0 is out of range; it must be >= 1"),
+])
+def test_an_edited_result_file_is_refused_naming_the_file_and_the_field(tmp_path, edit, key, match):
+    """load accepted a robust accuracy of 1.5: a file is checked against the declarations a result is built with."""
+    import json
+    import re
+
+    from rkhsreg import InputError
+    from rkhsreg.evaluation import RobustnessResult
+
+    path = _small_result().save(tmp_path / "r", plot=False)["json"]
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    with pytest.raises(InputError) as info:
+        RobustnessResult.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} is not a valid robustness result: ") and key in message, message
+    assert re.search(match, message), message
+
+
+def test_loading_a_folder_says_it_is_one(tmp_path):
+    from rkhsreg import InputError
+    from rkhsreg.evaluation import RobustnessResult
+
+    with pytest.raises(InputError, match=r"is a folder; pass the \.json file that RobustnessResult\.save wrote"):
+        RobustnessResult.load(tmp_path)

@@ -73,6 +73,43 @@ def test_good_mnist_files_still_load(tmp_path):
     assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 3, 3, 3]
 
 
+def _gzipped_mnist(root: Path) -> Path:
+    """MNIST's raw folder as distributed: every idx file gzip-compressed, none uncompressed."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 6), ("t10k", 4)):
+        (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx((n, 28, 28))))
+        (raw / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((n,), 3)))
+    return root
+
+
+def test_mnist_files_kept_gzip_compressed_are_decompressed_in_place(tmp_path):
+    """Only .gz files: the loader said MNIST was not there; it reads them now, as torchvision does after a download."""
+    from rkhsreg.data import load_mnist
+
+    x, y = load_mnist(_gzipped_mnist(tmp_path), train=False, download=False)
+    assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 3, 3, 3]
+    assert (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_gzip_compressed_mnist_files_that_cannot_be_decompressed_say_how(tmp_path, monkeypatch):
+    from rkhsreg.data import load_mnist
+
+    root = _gzipped_mnist(tmp_path)
+
+    def read_only(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("rkhsreg.data.root.atomic_write", read_only)
+    with pytest.raises(InputError, match=r"holds MNIST's files gzip-compressed only .* could not be decompressed there "
+                                         r"\(Permission denied\); decompress them yourself \(gunzip -k"):
+        load_mnist(root, train=False, download=False)
+    monkeypatch.undo()
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx((4,), 3))[:20])
+    with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte.gz' could not be decompressed .* damaged"):
+        load_mnist(root, train=False, download=False)
+
+
 def test_the_cli_names_a_damaged_mnist_file(tmp_path, capsys):
     pytest.importorskip("torchattacks")
     from rkhsreg.cli import main
@@ -148,6 +185,15 @@ def test_an_image_that_is_not_an_image_is_named(tmp_path, capsys, content, match
 
 
 # ------------------------------------------------------------------------------------------------ FASTA, SCOP
+def test_read_fasta_given_a_folder_says_it_is_one(tmp_path):
+    """It said "does not exist" of a folder that exists."""
+    from rkhsreg.data import read_fasta
+
+    (tmp_path / "pos-train.a.1.fasta").write_bytes(RECORDS)
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not a file; FASTA files in it: pos-train.a.1.fasta"):
+        read_fasta(tmp_path)
+
+
 @pytest.mark.parametrize("content, match", [
     (b"", "is empty (0 bytes), not FASTA text"),
     (b"\n\n; a comment only\n", "holds no entry"),
@@ -165,6 +211,25 @@ def test_fasta_files_that_are_not_fasta(tmp_path, content, match):
     with pytest.raises(InputError, match=re.escape(match)) as error:
         read_fasta(path)
     assert "pos-test.a.1.fasta" in str(error.value)
+
+
+@pytest.mark.parametrize("given, match", [
+    (lambda p: str(p), r"parse_fasta\(text='.*pos-test.a.1.fasta'\) was given the path of a file: parse_fasta takes "
+                       r"FASTA text; to read a file use read_fasta\(path\)"),
+    (lambda p: p, r"parse_fasta\(text='.*pos-test.a.1.fasta'\) was given the path of a file"),
+    (lambda p: "data/missing.fasta", r"given what looks like a path, not FASTA text: .* use read_fasta\(path\)"),
+    (lambda p: "ACDEFG\nHIK\n", r"<text>:1: sequence line before the first '>' header; parse_fasta takes FASTA text "
+                                 r"\('>id description' header lines, each followed by its residues\); to read a file "
+                                 r"use read_fasta\(path\)"),
+], ids=["path-string", "Path", "missing-path", "no-header"])
+def test_parse_fasta_given_a_path_or_text_without_a_header_points_to_read_fasta(tmp_path, given, match):
+    """A path string was parsed as one sequence line ("sequence line before the first '>' header")."""
+    from rkhsreg.data import parse_fasta
+
+    path = tmp_path / "pos-test.a.1.fasta"
+    path.write_bytes(RECORDS)
+    with pytest.raises(InputError, match=match):
+        parse_fasta(given(path))
 
 
 @pytest.mark.parametrize("content, match", [
@@ -245,3 +310,35 @@ def test_load_mnist_refuses_a_split_given_as_a_string():
         load_mnist(None, train="test", download=False)
     with pytest.raises(ParameterError, match="download='no'"):
         load_mnist(None, train=False, download="no")
+
+
+# ------------------------------------------------------------------------------------------ example selection
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_examples=20), r"n_examples=20 is out of range: the split has 10 examples; pass n_examples <= 10"),
+    (dict(first_n=11), r"first_n=11 is out of range: the split has 10 examples"),
+])
+def test_a_subset_larger_than_the_split_is_refused_not_clamped(kwargs, match):
+    """select_indices returned all 10 examples for n_examples=20: an accuracy reported "on 20" computed on 10."""
+    from rkhsreg import ParameterError
+    from rkhsreg.data import select_indices
+
+    with pytest.raises(ParameterError, match=match):
+        select_indices(10, **kwargs)
+    assert select_indices(10, n_examples=10) == select_indices(10, first_n=10) == list(range(10))
+
+
+# ------------------------------------------------------------------------------------------------ data modules
+@pytest.mark.parametrize("build, match", [
+    (lambda m: m.MNISTSubset(val_size=0), r"MNISTSubset: val_size=0 is out of range; it must be >= 1"),
+    (lambda m: m.MNISTSubset(val_size=60000), r"MNISTSubset: val_size=60000 is out of range; it must be <= 59999"),
+    (lambda m: m.CIFAR10Data(train_examples=50001), r"train_examples=50001 is out of range; it must be <= 50000"),
+    (lambda m: m.CIFAR10Data(test_examples=10001), r"test_examples=10001 is out of range; it must be <= 10000"),
+])
+def test_data_module_sizes_are_refused_by_their_declarations(build, match):
+    """MNISTSubset(val_size=0) was accepted: an empty validation set, which Lightning skips without a word."""
+    pytest.importorskip("pytorch_lightning")
+    import rkhsreg.lightning
+    from rkhsreg import ParameterError
+
+    with pytest.raises(ParameterError, match=match):
+        build(rkhsreg.lightning)

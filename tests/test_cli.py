@@ -39,7 +39,10 @@ def weights(tmp_path):
 
 
 def _run(capsys, *args):
-    code = main(["evaluate", *args])
+    try:
+        code = main(["evaluate", *args])
+    except SystemExit as stop:     # refused by the parser (an option's declaration): argparse exits with 2
+        code = stop.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -69,10 +72,12 @@ def test_bad_model_is_one_line_error(capsys, folder, args, match):
 
 
 @pytest.mark.parametrize("epsilons, match", [
-    ("0.5,abc", "is not a comma-separated list of numbers"),
-    ("-1", "is not a finite radius >= 0"),
-    (",", "holds no radius"),
-    ("inf", "is not a finite radius >= 0"),
+    ("0.5,abc", "--epsilons '0.5,abc': 'abc' is not a number (allowed: a non-empty list of finite radii >= 0"),
+    ("-1", "--epsilons[0]=-1.0 is out of range; it must be >= 0"),
+    (",", "--epsilons ',' has an empty entry (at its start)"),
+    ("inf", "--epsilons[0]=inf is not finite"),
+    ("0.5,,1", "--epsilons '0.5,,1' has an empty entry (between two commas); pass values separated by single commas"),
+    ("0.5,1,", "--epsilons '0.5,1,' has an empty entry (at its end)"),
 ])
 def test_bad_epsilon_list_is_one_line_error(capsys, folder, epsilons, match):
     with pytest.raises(SystemExit) as exit_:

@@ -11,7 +11,7 @@ from torch import nn
 
 import rkhsreg
 from rkhsreg import InputError, ParameterError
-from rkhsreg.evaluation import AttackSettings, certified_accuracy, evaluate_robustness
+from rkhsreg.evaluation import AttackSettings, certified_accuracy, evaluate_deformations, evaluate_robustness
 from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch
 
 
@@ -71,7 +71,104 @@ def test_a_callback_given_nothing_to_apply_says_so_once():
         RKHSRegularization({"gradient_norm": {}})
 
 
+@pytest.mark.parametrize("fit, trainer_kwargs, reason", [
+    ("no val loader", {}, "the fit has no validation data"),
+    ("limit_val_batches=0", {"limit_val_batches": 0}, "limit_val_batches=0"),
+    ("no validation_step", {}, "defines no validation_step"),
+    ("every_n_epochs past max_epochs", {"max_epochs": 2}, "the first epoch it is due at is 3, past max_epochs=2"),
+])
+def test_a_robust_accuracy_callback_that_would_never_evaluate_says_so_once(fit, trainer_kwargs, reason):
+    """RobustAccuracy evaluates at the end of validation epochs: a fit without any logged nothing, silently."""
+    pytest.importorskip("torchattacks")
+    pytest.importorskip("pytorch_lightning")
+    from rkhsreg.lightning import RobustAccuracy
+    from tests import _lightning_helpers as H
+
+    module = H.model()
+    if fit == "no validation_step":   # the helper's LitNet defines one: a subclass without it
+        module = type("NoValidation", (H.LitNet,), {"validation_step": None})(H.TinyNet())
+    callback = RobustAccuracy([0.1], n_examples=4, steps=1, every_n_epochs=3 if "every" in fit else 1)
+    trainer = H.trainer(**{"max_epochs": 1, "limit_train_batches": 1, **trainer_kwargs}, callbacks=[callback])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        val = () if fit in ("no val loader", "no validation_step") else (H.loader(8),)
+        trainer.fit(module, H.loader(8), *val)
+    said = [str(w.message) for w in caught if "RobustAccuracy will log nothing" in str(w.message)]
+    assert len(said) == 1 and reason in said[0] and not callback.history, said
+    with warnings.catch_warnings(record=True) as caught:       # a fit that validates: nothing said
+        warnings.simplefilter("always")
+        H.trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+                  callbacks=[RobustAccuracy([0.1], n_examples=4, steps=1)]).fit(H.model(), H.loader(8), H.loader(8))
+    assert not [w for w in caught if "RobustAccuracy will log nothing" in str(w.message)]
+
+
 # ---------------------------------------------------------------------------------------------- contracts
+def _softmax_net(dtype: torch.dtype = torch.float32) -> nn.Module:
+    return nn.Sequential(_net(), nn.Softmax(dim=1)).to(dtype)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: rkhsreg.create_penalty("loss_gradient")(m, X, Y),
+    lambda m: rkhsreg.create_penalty("gradient_norm")(m, X, Y),
+    lambda m: rkhsreg.create_penalty("adversarial_perturbation", steps=1)(m, X, Y),
+    lambda m: evaluate_robustness(m.eval(), (X, Y), epsilons=[0.1], attack=AttackSettings(steps=1), sanity=False),
+    lambda m: evaluate_deformations(m.eval(), (X, Y), sizes=[1.0], search=DeformationSearch(samples=1, steps=1)),
+], ids=["loss_gradient", "gradient_norm", "adversarial_perturbation", "evaluate_robustness", "evaluate_deformations"])
+def test_a_model_returning_probabilities_is_warned_about_once_per_call(call):
+    """CE of probabilities (a final nn.Softmax) is another, meaningless quantity: said on the first forward."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call(_softmax_net())
+    found = [w for w in caught if issubclass(w.category, rkhsreg.ProbabilityOutputWarning)]
+    assert len(found) == 1, [str(w.message) for w in caught]
+    assert "look like probabilities" in str(found[0].message) and "remove the final Softmax" in str(found[0].message)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_probabilities_are_recognised_within_the_dtypes_rounding(dtype):
+    with pytest.warns(rkhsreg.ProbabilityOutputWarning):
+        rkhsreg.create_penalty("gradient_norm")(_softmax_net(dtype), X.to(dtype), Y)
+
+
+def _trained_net() -> nn.Module:
+    """A small net trained to fit separable data: confident logits."""
+    torch.manual_seed(1)
+    x = torch.rand(64, 1, 4, 4)
+    y = (x.mean((1, 2, 3)) * 3).long().clamp(max=2)
+    model = _net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(200):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model
+
+
+def test_logits_never_look_like_probabilities():
+    """Calibration: random-init and trained logits models, log-softmax outputs and zero logits never warn."""
+    import rkhsreg.cifar_models
+    import rkhsreg.models
+
+    models = [(_net(k), X) for k in (2, 3, 10)]
+    models += [(rkhsreg.models.mnist_vgg5(width=4), torch.rand(4, 1, 28, 28)),
+               (rkhsreg.cifar_models.cifar_vgg11(width=4), torch.rand(2, 3, 32, 32)),
+               (_trained_net(), X), (nn.Sequential(_net(), nn.LogSoftmax(dim=1)), X)]
+    zero = _net()
+    nn.init.zeros_(zero[1].weight), nn.init.zeros_(zero[1].bias)
+    models.append((zero, X))
+    for seed in range(20):
+        torch.manual_seed(seed)
+        models.append((nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.ReLU()), X))   # non-negative scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.ProbabilityOutputWarning)
+        for model, x in models:
+            y = torch.zeros(x.shape[0], dtype=torch.long)
+            rkhsreg.create_penalty("gradient_norm")(model, x, y)
+            rkhsreg.create_penalty("loss_gradient")(model, x, y)
+        evaluate_robustness(_trained_net().eval(), (X, Y), epsilons=[0.1], attack=AttackSettings(steps=1),
+                            sanity=False)
+
+
 def test_inputs_outside_the_box_are_refused_by_penalties_and_the_certificate_alike():
     images = X * 255
     with pytest.raises(InputError, match=r"outside clip=\(0.0, 1.0\) \(images in 0–255\? divide by 255\)"):

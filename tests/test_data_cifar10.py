@@ -188,12 +188,13 @@ def test_load_cifar10_selects_as_the_command_line_does(tree):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(first_n=2, indices=[1]), "first_n and indices were both given"),
     (dict(n_examples=2, first_n=1), "n_examples and first_n were both given"),
-    (dict(indices=[3, 3]), "indices list 3 more than once"),
+    (dict(indices=[3, 3]), r"indices=\[3, 3\] is not allowed: it lists 3 more than once"),
     (dict(indices=[20]), "indices: 20 is not an example of this split; pass ints from 0 to 19"),
-    (dict(indices=[-1]), "indices: -1 is not an example"),
-    (dict(n_examples=0), "n_examples=0 is not allowed"),
-    (dict(first_n=True), "first_n=True is not allowed"),
-    (dict(n_examples=3, seed="0"), "seed='0' is not allowed"),
+    (dict(indices=[-1]), r"indices=\[-1\] is not allowed: element 0 = -1 is out of range; it must be >= 0"),
+    (dict(n_examples=0), "n_examples=0 is out of range; it must be >= 1"),
+    (dict(n_examples=21), "n_examples=21 is out of range: the split has 20 examples"),
+    (dict(first_n=True), "first_n=True is not an integer"),
+    (dict(n_examples=3, seed="0"), "seed='0' is not an integer"),
     (dict(split="val"), "split='val' is not allowed"),
 ])
 def test_load_cifar10_refuses_bad_selections(tree, kwargs, match):

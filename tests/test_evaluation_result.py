@@ -31,13 +31,24 @@ def test_accuracy_at_matches_curve():
     assert result.n_examples == 4
 
 
-@pytest.mark.parametrize("epsilon", [0.3, 0.75, float("nan"), -0.5, 2.0, "0.5", True])
+@pytest.mark.parametrize("epsilon", [0.3, 0.75, 2.0])
 def test_accuracy_at_an_epsilon_the_sweep_did_not_attack_is_refused(epsilon):
     """Distances were never searched at an ε outside the sweep: an accuracy read from them would overstate it."""
     from rkhsreg._errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match=r"epsilon=.* is not allowed; pass one of the sweep's radii "
                                                  r"\(0, 0\.5, 1\)"):
+        _result().accuracy_at(epsilon)
+
+
+@pytest.mark.parametrize("epsilon, match", [(float("nan"), "epsilon=nan is not finite"),
+                                            (-0.5, "epsilon=-0.5 is out of range; it must be >= 0"),
+                                            ("0.5", "epsilon='0.5' is not a number"),
+                                            (True, "epsilon=True is not a number")])
+def test_accuracy_at_refuses_what_is_no_radius_by_its_declaration(epsilon, match):
+    from rkhsreg._errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"RobustnessResult.accuracy_at: {match}"):
         _result().accuracy_at(epsilon)
 
 

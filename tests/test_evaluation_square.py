@@ -71,10 +71,12 @@ def test_attack_names_resolve_and_bad_ones_are_refused():
     assert [a.name for a in resolve_attacks(["apgd-ce", "noise"], "l2", 2)] == ["apgd-ce", "noise"]
     with pytest.raises(ConfigurationError, match="unknown attack 'sqare'; did you mean 'square'\\?"):
         check_attacks(["default", "sqare"])
-    with pytest.raises(ConfigurationError, match="duplicate names"):
+    with pytest.raises(ConfigurationError, match="lists 'apgd-ce' more than once"):
         check_attacks(["apgd-ce", "apgd-ce"])
-    with pytest.raises(ConfigurationError, match="duplicate names"):  # 'default' holds apgd-ce
+    with pytest.raises(ConfigurationError, match="lists 'apgd-ce' next to 'default', which already runs it"):
         resolve_attacks(["default", "apgd-ce"], "l2", 10)
+    with pytest.raises(ConfigurationError, match=r"give 'apgd-dlr' twice \('default' runs fab-t, apgd-ce, apgd-dlr"):
+        resolve_attacks(["default", "apgd-dlr"], "l2", 3)     # with 3 classes 'default' holds apgd-dlr
     with pytest.raises(ConfigurationError, match="attacks=\\[3\\] is not allowed"):
         check_attacks([3])
     with pytest.raises(ConfigurationError, match="queries=0 is out of range"):

@@ -404,7 +404,7 @@ def test_non_finite_logits_or_inputs_are_refused(linear):
         evaluate_robustness(NaNRow(), (x, y), epsilons=[0.1], sanity=False)
     bad = x.clone()
     bad[3, 0, 0, 0] = float("nan")
-    with pytest.raises(InputError, match="inputs hold 1 nan or inf values"):
+    with pytest.raises(InputError, match=r"inputs contains 1 non-finite value\(s\) \(NaN or inf\)"):
         evaluate_robustness(model, (bad, y), epsilons=[0.1])
 
 

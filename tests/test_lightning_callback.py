@@ -433,6 +433,34 @@ def test_two_callbacks_on_one_module_are_refused() -> None:
     assert "training_step" not in lit.__dict__
 
 
+@pytest.mark.parametrize("build", [
+    lambda: RKHSRegularization({"sq": SquaredLogits()}),
+    lambda: __import__("rkhsreg.lightning", fromlist=["x"]).RKHSNormMonitor(every_n_steps=1),
+    lambda: __import__("rkhsreg.lightning", fromlist=["x"]).RobustAccuracy([0.1], n_examples=4, steps=1),
+], ids=["RKHSRegularization", "RKHSNormMonitor", "RobustAccuracy"])
+def test_one_callback_given_twice_is_refused_at_setup(build) -> None:
+    """Lightning checks the list when the Trainer is built: one appended since ran its hooks twice a step, or (the
+    regularization) said 'already wrapped by another RKHSRegularization callback' of itself."""
+    callback = build()
+    holder = trainer(max_steps=1, callbacks=[callback])
+    holder.callbacks.append(callback)
+    name = type(callback).__name__
+    lit = model("tiny")
+    with pytest.raises(ConfigurationError, match=rf"{name}: the same {name} instance is in trainer.callbacks 2 "
+                                                 r"times, so each of its hooks would run 2 times a step; pass it once"):
+        holder.fit(lit, loader(n=8))
+    assert "training_step" not in lit.__dict__
+
+
+def test_a_second_regularization_callback_added_after_the_trainer_is_refused_at_setup() -> None:
+    first, second = RKHSRegularization({"sq": SquaredLogits()}), RKHSRegularization({"other": SquaredLogits()})
+    holder = trainer(max_steps=1, callbacks=[first])
+    holder.callbacks.append(second)
+    with pytest.raises(ConfigurationError, match=r"trainer.callbacks holds 2 RKHSRegularization callbacks .*Pass "
+                                                 r"all penalties and constraints to one callback"):
+        holder.fit(model("tiny"), loader(n=8))
+
+
 def test_unknown_forward_submodule_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"forward='body' is not a submodule of LitNet; its children"):
         trainer(max_steps=1, callbacks=[RKHSRegularization(forward="body")]).fit(model("tiny"), loader(n=8))

@@ -237,13 +237,175 @@ def test_the_fuzz_covers_the_registry():
     from rkhsreg.lightning.robust_accuracy import RobustAccuracy
     modules = [c.parameters for c in _data_modules()] + [RobustAccuracy.parameters]
     functions = [f.parameters for f, _ in FUNCTIONS.values()]
-    for declared in [declared_parameters(c) for c in SETTINGS] + functions + modules:
+    from rkhsreg.evaluation import RobustnessResult
+    loaders = [f.parameters for f, _ in _loaders().values()]
+    results = [getattr(RobustnessResult, m).parameters for m in RESULT_METHODS]
+    results.append(declared_parameters(RobustnessResult))
+    for declared in [declared_parameters(c) for c in SETTINGS] + functions + modules + loaders + results:
         for declaration in declared.values():
             invalid, valid = _generated(declaration)
             others_params += 1
             others_values += len(invalid) + len(valid)
     print(f"\nparameter fuzz: {len(PLUGINS)} plugins, {total_params} parameters, {total_values} generated values; "
-          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions + 2 data modules + RobustAccuracy, "
+          f"{len(SETTINGS)} settings classes + {len(FUNCTIONS)} functions + 2 data modules + RobustAccuracy + "
+          f"{len(loaders)} loaders + RobustnessResult and {len(RESULT_METHODS)} of its methods, "
           f"{others_params} parameters, "
           f"{others_values} generated values")
     assert len(PLUGINS) >= 16 and total_params >= 80
+
+
+# ------------------------------------------------------------------ loaders, result files, command-line options
+def _loaders() -> dict:
+    """Data loaders that declare their options: ``name -> (function, positional arguments)``."""
+    import rkhsreg.data as data
+    from rkhsreg.data.cifar10_files import cifar10_datasets, find_cifar10, load_cifar10_tensors
+    from rkhsreg.data.protein import encode_sequences, sequence_indices
+    from rkhsreg.data.protein_tasks import build_standin_tasks
+    from rkhsreg.data.scop import load_scop_task
+
+    return {
+        "select_indices": (data.select_indices, (10,)),
+        "subset_indices": (data.subset_indices, (300,)),
+        "load_mnist": (data.load_mnist, ()),
+        "load_cifar10": (data.load_cifar10, ()),
+        "cifar10_split": (data.cifar10_split, ()),
+        "find_cifar10": (find_cifar10, ()),
+        "cifar10_datasets": (cifar10_datasets, ()),
+        "load_cifar10_tensors": (load_cifar10_tensors, ()),
+        "sequence_indices": (sequence_indices, (["ACD"],)),
+        "encode_sequences": (encode_sequences, (["ACD"],)),
+        "load_scop_task": (load_scop_task, ("/nonexistent", "a.1.1")),
+        "build_standin_tasks": (build_standin_tasks, ()),
+        "read_fasta": (data.read_fasta, ()),
+    }
+
+
+LOADERS = ["select_indices", "subset_indices", "load_mnist", "load_cifar10", "cifar10_split", "find_cifar10",
+           "cifar10_datasets", "load_cifar10_tensors", "sequence_indices", "encode_sequences", "load_scop_task",
+           "build_standin_tasks", "read_fasta"]
+
+
+def _fuzz_function(owner: str, function, build) -> int:
+    """Refused values are refused by ``build(**{option: value})`` before any work (no file is read); accepted ones
+    are checked through the same declarations."""
+    count = 0
+    for option, declaration in function.parameters.items():
+        invalid, valid = _generated(declaration)
+        assert invalid, f"{owner}: no invalid value generated for {option}"
+        for value in invalid:
+            count += 1
+            with pytest.raises(ParameterError) as info:
+                build(**{option: value})
+            assert info.value.parameter == option, (owner, option, value, str(info.value))
+            _says_what_is_allowed(info.value, option)
+        for given, expected in valid:
+            count += 1
+            kept = validate_params(function.parameters, {option: given})[option]
+            assert _same(kept, expected) or kept == expected, (owner, option, given, kept, expected)
+    return count
+
+
+@pytest.mark.parametrize("name", LOADERS)
+def test_every_loader_option_is_declared_and_fuzzed(name):
+    function, positional = _loaders()[name]
+    names = _constructor_parameters(function)
+    given = dict(zip(names, positional))
+    options = [n for n in names if n != "sequences"]     # the data itself, checked by the body
+    assert sorted(set(options) - set(function.parameters)) == [], f"{name}: declare them in @validates"
+
+    def build(**kwargs):
+        return function(**{**given, **kwargs})
+
+    COUNTS[name] = _fuzz_function(name, function, build)
+    assert COUNTS[name] > 0
+
+
+def _small_result():
+    from rkhsreg.evaluation import RobustnessResult
+
+    return RobustnessResult(norm="l2", epsilons=[0.5], clean_accuracy=1.0, robust_accuracy=[0.5],
+                            distances=torch.tensor([0.3, math.inf], dtype=torch.float64),
+                            correct=torch.tensor([True, True]))
+
+
+RESULT_METHODS = ["accuracy_at", "save", "load", "plot", "to_json", "to_csv", "to_dict"]
+
+
+@pytest.mark.parametrize("method", RESULT_METHODS)
+def test_every_result_method_option_is_declared_and_fuzzed(method, tmp_path):
+    from rkhsreg.evaluation import RobustnessResult
+
+    function = getattr(RobustnessResult, method)
+    options = [n for n in _constructor_parameters(function) if n != "cls"]
+    assert sorted(set(options) - set(function.parameters)) == [], f"{method}: declare them in @validates"
+    result = _small_result()
+    required = {"accuracy_at": {"epsilon": 0.5}, "save": {"prefix": tmp_path / "r"}, "load": {"path": tmp_path},
+                "to_json": {"path": tmp_path / "r.json"}, "to_csv": {"path": tmp_path / "r.csv"}}.get(method, {})
+
+    def build(**kwargs):
+        call = getattr(RobustnessResult if method == "load" else result, method)
+        return call(**{**required, **kwargs})
+
+    COUNTS[f"RobustnessResult.{method}"] = _fuzz_function(method, function, build)
+    assert not list(tmp_path.iterdir())          # nothing written by a refused call
+
+
+def test_every_result_field_is_declared_and_fuzzed():
+    """The fields a result is built with, and read back with (RobustnessResult.load checks files against them)."""
+    from rkhsreg.evaluation import RobustnessResult
+
+    fields = [f.name for f in dataclasses.fields(RobustnessResult) if f.init]
+    assert sorted(set(fields) - set(declared_parameters(RobustnessResult))) == []
+    base = {name: getattr(_small_result(), name) for name in ("norm", "epsilons", "clean_accuracy",
+                                                              "robust_accuracy", "distances", "correct")}
+    build = lambda **kw: RobustnessResult(**{**base, **kw})  # noqa: E731
+    COUNTS["RobustnessResult"] = _fuzz(build, declared_parameters(RobustnessResult), "RobustnessResult")
+
+
+def _declared_actions():
+    from rkhsreg.cli.parser import Declared, build_parser
+
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    return [action for action in evaluate._actions if isinstance(action, Declared)]
+
+
+def test_command_line_options_reuse_the_api_declarations_and_are_fuzzed(capsys):
+    """Every option that sets an API parameter is checked by that parameter's own declaration (the same objects), and
+    the declaration's numeric and text refusals, written on the command line, exit 2 naming the option."""
+    from rkhsreg.cli import main
+    from rkhsreg.data.examples import SELECT_PARAMETERS
+    from rkhsreg.evaluation.sweep import ROBUSTNESS_PARAMETERS
+
+    api = {"--epsilons": ROBUSTNESS_PARAMETERS["epsilons"], "--norm": ROBUSTNESS_PARAMETERS["norm"],
+           "--bounds": ROBUSTNESS_PARAMETERS["bounds"], "--seed": ROBUSTNESS_PARAMETERS["seed"],
+           "--batch-size": ROBUSTNESS_PARAMETERS["batch_size"], "--device": ROBUSTNESS_PARAMETERS["device"],
+           "--steps": AttackSettings.parameters["steps"], "--attacks": AttackSettings.parameters["attacks"],
+           "--order": AttackSettings.parameters["order"],
+           "--borderline-restarts": AttackSettings.parameters["borderline_restarts"],
+           "--n-examples": SELECT_PARAMETERS["n_examples"], "--first-n": SELECT_PARAMETERS["first_n"],
+           "--indices": SELECT_PARAMETERS["indices"], "--subset-seed": SELECT_PARAMETERS["seed"]}
+    actions = {action.option_strings[0]: action for action in _declared_actions()}
+    assert set(api) <= set(actions), sorted(set(api) - set(actions))
+    count = 0
+    for flag, action in actions.items():
+        if flag in api:
+            assert all(any(form is same for same in _forms(api[flag])) for form in action.declaration), flag
+        invalid, _ = _generated(action.declaration)
+        for value in invalid:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                continue                               # no command-line spelling
+            text = str(value)
+            try:                                        # the text may spell an accepted value ("1" for 1)
+                validate_params({"v": action.declaration}, {"v": action.parse(text)})
+                continue
+            except (ValueError, ParameterError):
+                pass
+            count += 1
+            argv = ["evaluate", "--model", "m:f", "--data", "mnist", "--random-init", "--epsilons", "0.5",
+                    f"{flag}={text}"]
+            with pytest.raises(SystemExit) as stop:
+                main(argv)
+            line = capsys.readouterr().err.strip().splitlines()[-1]
+            assert stop.value.code == 2 and flag in line, (flag, text, line)
+    COUNTS["command line"] = count
+    assert count >= 20

@@ -99,6 +99,17 @@ def test_tuples_alternatives_and_the_message_names_every_allowed_form():
     assert str(err) == "thing: k='al' is not allowed (allowed: an int >= 1 or 'all')."
 
 
+def test_a_tuple_declared_unique_refuses_an_element_given_twice():
+    indices = Tuple(Interval(Integral, 0, None), length=(1, None), unique=True)
+    assert validate_param("indices", [3, np.int64(1)], indices) == (3, 1)
+    with pytest.raises(ParameterError, match=r"indices=\[3, 1, 3\] is not allowed: it lists 3 more than once; "
+                                             r"list each once \(allowed: a tuple of 1 or more \(each an int >= 0, "
+                                             r"each once\)\)"):
+        validate_param("indices", [3, 1, 3], indices)
+    # the fuzz test tries a repeated element
+    assert any(isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] for v in indices.invalid_examples())
+
+
 def test_validates_decorator_checks_and_normalises_declared_arguments():
     @validates({"steps": Interval(Integral, 1, None)})
     def run(model, *, steps=10):

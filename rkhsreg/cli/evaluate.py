@@ -16,7 +16,10 @@ from rkhsreg.cli.errors import UserError
 from rkhsreg.cli.output import check_out
 from rkhsreg.cli.progress import Progress
 
-__all__ = ["evaluate_command"]
+__all__ = ["evaluate_command", "DEFAULT_N_EXAMPLES"]
+
+#: Examples drawn from the split when none of --n-examples, --first-n and --indices is given.
+DEFAULT_N_EXAMPLES = 1000
 
 
 def _distributed() -> tuple[int, int]:
@@ -104,9 +107,17 @@ def _select(dataset: Any, args: argparse.Namespace) -> tuple[Any, list[int]]:
                              f"examples (0 to {len(dataset) - 1})")
         indices = select_indices(len(dataset), indices=args.indices)
     elif args.first_n is not None:
+        if args.first_n > len(dataset):
+            raise UserError(f"--first-n {args.first_n} is more than the {len(dataset)} examples of the {args.split} "
+                            f"split of --data {args.data}; pass --first-n {len(dataset)} or less")
         indices = select_indices(len(dataset), first_n=args.first_n)
-    else:
-        indices = select_indices(len(dataset), n_examples=1000 if args.n_examples is None else args.n_examples,
+    else:   # the default, 1000, takes a smaller split whole; a count given on the command line must fit
+        count = min(DEFAULT_N_EXAMPLES, len(dataset)) if args.n_examples is None else args.n_examples
+        if count > len(dataset):
+            raise UserError(f"--n-examples {count} is more than the {len(dataset)} examples of the {args.split} split "
+                            f"of --data {args.data}; pass --n-examples {len(dataset)} or less (or leave it out: "
+                            f"{DEFAULT_N_EXAMPLES}, or the whole split if smaller)")
+        indices = select_indices(len(dataset), n_examples=count,
                                  seed=args.seed if args.subset_seed is None else args.subset_seed)
     return torch.utils.data.Subset(dataset, indices), indices
 

@@ -11,6 +11,7 @@ of the model's that the file lacks, is an error unless ``strict=False``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import zipfile
 from collections import Counter
@@ -45,6 +46,74 @@ def _factory(spec: str) -> Any:
         raise ConfigurationError(f"model={spec!r}: {attr!r} is not callable; point at a function or class that "
                                  "returns an nn.Module.")
     return target
+
+
+def _json_kind(value: Any) -> str:
+    """What JSON calls ``value``'s type (an int and a float are both numbers)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _as_kind(value: Any, default: Any) -> Any:
+    """``value`` (a string, say) as the type of ``default`` when it reads as one ("4" -> 4), else ``value``."""
+    if isinstance(value, str):
+        if isinstance(default, bool):
+            return {"true": True, "false": False}.get(value.strip().lower(), value)
+        for kind in (int, float) if isinstance(default, int) else (float,) if isinstance(default, float) else ():
+            try:
+                return kind(value)
+            except ValueError:
+                continue
+    return value
+
+
+class _Annotation(str):
+    """An annotation kept as text (``from __future__ import annotations``), shown without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _signature_text(signature: inspect.Signature) -> str:
+    """``(num_classes: int = 10, width: int = 64)``: the parameters, annotations unquoted, no return type."""
+    params = [p.replace(annotation=_Annotation(p.annotation)) if isinstance(p.annotation, str) else p
+              for p in signature.parameters.values()]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+def _not_built(spec: str, factory: Any, kwargs: Mapping[str, Any], exc: Exception) -> str:
+    """The message for a factory that raised TypeError/ValueError: --model-kwargs and the model named, the
+    factory's signature, and each value whose JSON type is not the one of the factory's default for it."""
+    first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+    raised = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    given = f"--model-kwargs {json.dumps(dict(kwargs))}: " if kwargs else ""
+    message = f"{given}model={spec!r} could not be built"
+    try:
+        signature = inspect.signature(factory) if factory is not None else None
+    except (TypeError, ValueError):   # a builtin or C extension: no signature to show
+        signature = None
+    if signature is not None:
+        message += f"; {getattr(factory, '__name__', 'the factory')}{_signature_text(signature)} raised {raised}"
+    else:
+        message += f" ({raised})"
+    wrong, fixed = [], dict(kwargs)
+    for key, value in kwargs.items():
+        param = signature.parameters.get(key) if signature is not None else None
+        default = param.default if param is not None else inspect.Parameter.empty
+        if isinstance(default, (bool, int, float, str)) and _json_kind(value) != _json_kind(default):
+            wrong.append(f"{key}={value!r} is a JSON {_json_kind(value)}, but the factory's {key} defaults to "
+                         f"{default!r} (a {_json_kind(default)})")
+            fixed[key] = _as_kind(value, default)
+    if wrong:
+        hint = f", e.g. --model-kwargs '{json.dumps(fixed)}'" if fixed != dict(kwargs) else ""
+        message += (f". {'; '.join(wrong)}: --model-kwargs is JSON, where a number or true/false is written without "
+                    f"quotes{hint}")
+    elif kwargs and signature is not None:
+        message += ". Check the keys and values of --model-kwargs against that signature"
+    return message + "."
 
 
 def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | None = None,
@@ -89,12 +158,15 @@ def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | No
             kwargs.setdefault("num_classes", num_classes)
         if in_chans is not None:
             kwargs.setdefault("in_chans", in_chans)
-        return timm.create_model(name, pretrained=False, **kwargs)
+        try:
+            return timm.create_model(name, pretrained=False, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(_not_built(spec, None, kwargs, exc)) from None
     factory = _factory(spec)
     try:
         model = factory(**kwargs)
-    except TypeError as exc:
-        raise ConfigurationError(f"model={spec!r} could not be built with {kwargs}: {exc}.") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(_not_built(spec, factory, kwargs, exc)) from None
     if not isinstance(model, nn.Module):
         raise ConfigurationError(f"model={spec!r} returned {type(model).__name__}, not an nn.Module.")
     return model

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from numbers import Integral
+from typing import Any
 
+from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import Interval, Options, _forms, _NoneForm, describe, validate_param
 from rkhsreg.cli.errors import Parser
 
-__all__ = ["build_parser", "LIGHTNING_HELP"]
+__all__ = ["build_parser", "comma_list", "Declared", "LIGHTNING_HELP"]
 
 #: The LightningCLI subcommands, as ``rkhsreg --help`` lists them.
 LIGHTNING_HELP = {
@@ -18,74 +22,84 @@ LIGHTNING_HELP = {
 }
 
 
-def _epsilons(text: str) -> list[float]:
-    values = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
+def comma_list(text: str) -> list[str]:
+    """The one reader of comma-separated options (``--epsilons``, ``--attacks``, ``--indices``, ``--bounds``):
+    entries with their spaces stripped; an empty entry (``0.5,,1``, a comma at an end) is refused, never dropped.
+
+    Raises:
+        ValueError: naming the list and the empty entry.
+
+    Example:
+        >>> comma_list(" 0.5, 1 ")
+        ['0.5', '1']
+    """
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip():
+        raise ValueError("is empty; pass comma-separated values")
+    if any(not part for part in parts):
+        where = ("at its start" if not parts[0] else "at its end" if not parts[-1] else
+                 "between two commas")
+        raise ValueError(f"has an empty entry ({where}); pass values separated by single commas")
+    return parts
+
+
+def _number(kind: type) -> Any:
+    def parse(text: str) -> Any:
         try:
-            value = float(part)
+            return int(text) if kind is int else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers "
-                                             "(e.g. 0.25,0.5,1)") from None
-        if not value >= 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not a finite radius >= 0")
-        values.append(value)
-    if not values:
-        raise argparse.ArgumentTypeError(f"{text!r} holds no radius (e.g. 0.25,0.5,1)")
-    return values
-
-
-def _names(text: str) -> list[str]:
-    names = [part for part in text.replace(" ", "").split(",") if part]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{text!r} holds no attack name (e.g. default,square)")
-    return names
-
-
-def _at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
-        return value
+            raise ValueError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
     return parse
 
 
-_positive = _at_least(1)
+def _listed(kind: type) -> Any:
+    item = _number(kind) if kind in (int, float) else str
+    return lambda text: [item(part) for part in comma_list(text)]
 
 
-def _indices(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: pass example indices >= 0, e.g. 0,5,17")
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
-        raise argparse.ArgumentTypeError(f"{text!r} lists {', '.join(map(str, repeated))} more than once; each "
-                                         "example counts once in the accuracy, so list it once")
-    return values
+#: Options with no API parameter behind them (--threads, --num-classes): an int >= 1.
+POSITIVE = Interval(Integral, 1, None)
 
 
-def _bounds(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not 'low,high' (e.g. 0,1)") from None
-    if not low < high:
-        raise argparse.ArgumentTypeError(f"{text!r}: low must be < high")
-    return low, high
+class Declared(argparse.Action):
+    """An option checked by the declaration of the API parameter it sets (:mod:`rkhsreg._params`), so the command
+    line and the Python API accept the same values and refuse the others with the same words.
+
+    ``parse`` turns the text into the Python value (a number, a list); then the one validator checks it against
+    ``declaration`` (the API's own, ``None`` dropped: a command line cannot pass it), naming the option.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, *, declaration: Any, parse: Any = str,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.declaration = [form for form in _forms(declaration) if not isinstance(form, _NoneForm)]
+        self.parse = parse
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        flag = option_string or self.option_strings[-1]
+        try:
+            value = self.parse(values)
+        except ValueError as exc:
+            sep = " " if str(exc).startswith(("has ", "is ")) else ": "
+            parser.error(f"{flag} {values!r}{sep}{exc} (allowed: {describe(self.declaration)})")
+        try:
+            checked = validate_param(flag, value, self.declaration)
+        except ConfigurationError as exc:
+            text = str(exc).rstrip(".")
+            parser.error(text if flag in text else f"{flag} {values!r}: {text}")
+        setattr(namespace, self.dest, checked)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``rkhsreg`` argument parser (subcommands ``evaluate`` and ``plot``; ``fit``, ``validate``, ``test`` and
     ``predict`` are listed, and handed to LightningCLI by :func:`rkhsreg.cli.main`)."""
     from rkhsreg import __version__
+    from rkhsreg.data.examples import SELECT_PARAMETERS as select
+    from rkhsreg.evaluation.settings import AttackSettings
+    from rkhsreg.evaluation.sweep import ROBUSTNESS_PARAMETERS as robustness
+
+    settings = AttackSettings.parameters   # each option below is checked by its API parameter's declaration
 
     parser = Parser(prog="rkhsreg", description="RKHS-norm regularization toolkit.",
                      epilog="fit, validate, test and predict run LightningCLI with "
@@ -104,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     src = ev.add_argument_group("model")
     src.add_argument("--model", required=True,
                      help="'package.module:factory' (e.g. rkhsreg.models:mnist_vgg5) or 'timm:<name>'")
-    src.add_argument("--model-kwargs", default=None, help="JSON object of keyword arguments for the factory")
+    src.add_argument("--model-kwargs", default=None,
+                     help="JSON object of keyword arguments for the factory; values are JSON, so numbers and "
+                          "true/false go without quotes: '{\"width\": 8}' passes the int 8, '{\"width\": \"8\"}' "
+                          "the string '8'")
     src.add_argument("--import-path", action="append", default=[], metavar="DIR",
                      help="folder searched first for the factory's package (repeatable); the current directory "
                           "is always searched, as with 'python -m'")
@@ -119,40 +136,52 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--prefix", default=None,
                      help="load the file's tensors under this prefix (e.g. 'model.'), when it holds several "
                           "complete models (an EMA copy, say); its other tensors are not loaded")
-    src.add_argument("--num-classes", type=_positive, default=None,
+    src.add_argument("--num-classes", action=Declared, declaration=POSITIVE, parse=_number(int), default=None,
                      help="classes of a timm: model (default 10); other factories take theirs in --model-kwargs")
     data = ev.add_argument_group("data")
     data.add_argument("--data", required=True, help="mnist, cifar10 or imagefolder:<path>")
     data.add_argument("--data-dir", default=os.environ.get("RKHSREG_DATA"),
                       help="data root (default $RKHSREG_DATA)")
-    data.add_argument("--split", choices=("test", "train"), default="test")
-    data.add_argument("--n-examples", type=_positive, default=None,
-                      help="examples drawn (seeded permutation, --subset-seed) from the split (default 1000)")
-    data.add_argument("--subset-seed", type=int, default=None,
+    data.add_argument("--split", action=Declared, declaration=Options(("test", "train")), default="test",
+                      help="test (default) or train")
+    data.add_argument("--n-examples", action=Declared, declaration=select["n_examples"], parse=_number(int),
+                      default=None,
+                      help="examples drawn (seeded permutation, --subset-seed) from the split, at most its size (default 1000, "
+                           "or the whole split if smaller)")
+    data.add_argument("--subset-seed", action=Declared, declaration=select["seed"], parse=_number(int), default=None,
                       help="seed of the drawn subset (default: --seed); the attacks keep --seed")
-    data.add_argument("--first-n", type=_positive, default=None,
-                      help="evaluate the split's first N examples instead of a drawn subset")
-    data.add_argument("--indices", type=_indices, default=None,
+    data.add_argument("--first-n", action=Declared, declaration=select["first_n"], parse=_number(int), default=None,
+                      help="evaluate the split's first N examples (at most its size) instead of a drawn subset")
+    data.add_argument("--indices", action=Declared, declaration=select["indices"], parse=_listed(int), default=None,
                       help="evaluate exactly these examples of the split, e.g. 0,5,17 (comma-separated)")
     atk = ev.add_argument_group("evaluation")
-    atk.add_argument("--norm", choices=("l2", "linf"), default="l2")
-    atk.add_argument("--epsilons", type=_epsilons, required=True, help="comma-separated radii, e.g. 0.25,0.5,1")
-    atk.add_argument("--steps", type=_positive, default=100, help="APGD/FAB iterations (default 100)")
-    atk.add_argument("--attacks", type=_names, default=None,
+    atk.add_argument("--norm", action=Declared, declaration=robustness["norm"], default="l2", help="l2 (default) or linf")
+    atk.add_argument("--epsilons", action=Declared, declaration=robustness["epsilons"], parse=_listed(float),
+                     required=True, help="comma-separated radii, e.g. 0.25,0.5,1")
+    atk.add_argument("--steps", action=Declared, declaration=settings["steps"], parse=_number(int), default=100,
+                     help="APGD/FAB iterations (default 100)")
+    atk.add_argument("--attacks", action=Declared, declaration=settings["attacks"], parse=_listed(str), default=None,
                      help="comma-separated ensemble: default (FAB-T, APGD-CE, APGD-T), fab-t, fab, apgd-ce, apgd-dlr, "
                           "apgd-t, square (gradient-free, 5000 queries), noise, or any attack a plugin registers in "
                           "the rkhsreg.attacks entry-point group; e.g. default,square")
-    atk.add_argument("--order", choices=("descending", "ascending"), default="descending")
-    atk.add_argument("--borderline-restarts", type=_at_least(0), default=4,
+    atk.add_argument("--order", action=Declared, declaration=settings["order"], default="descending",
+                     help="descending (default) or ascending ε sweep")
+    atk.add_argument("--borderline-restarts", action=Declared, declaration=settings["borderline_restarts"],
+                     parse=_number(int), default=4,
                      help="extra runs with new seeds on examples found adversarial just above ε (default 4; 0: off)")
-    atk.add_argument("--bounds", type=_bounds, default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
+    atk.add_argument("--bounds", action=Declared, declaration=robustness["bounds"], parse=_listed(float),
+                     default=(0.0, 1.0), help="valid input box 'low,high' (default 0,1)")
     atk.add_argument("--certify", action="store_true", help="also compute the certified (Lipschitz) accuracy")
     atk.add_argument("--no-sanity", action="store_true", help="skip the sanity checks")
-    atk.add_argument("--seed", type=int, default=0)
+    atk.add_argument("--seed", action=Declared, declaration=robustness["seed"], parse=_number(int), default=0,
+                     help="seed of the attacks (default 0)")
     run = ev.add_argument_group("run")
-    run.add_argument("--batch-size", type=_positive, default=128)
-    run.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1… (default: cuda if available)")
+    run.add_argument("--batch-size", action=Declared, declaration=robustness["batch_size"], parse=_number(int),
+                     default=128, help="examples per attack batch (default 128)")
+    run.add_argument("--threads", action=Declared, declaration=POSITIVE, parse=_number(int), default=None,
+                     help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--device", action=Declared, declaration=robustness["device"], default=None,
+                     help="cpu, cuda, cuda:1… (default: cuda if available)")
     run.add_argument("--out", default=None,
                      help="write <out>.json, <out>.csv and a plot, <out>.png (e.g. results/robustness); an <out> "
                           "ending in .pdf or .svg writes the plot in that format; checked before the evaluation "

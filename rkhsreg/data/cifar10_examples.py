@@ -19,13 +19,18 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_choice
 from rkhsreg._errors import InputError
-from rkhsreg.data.examples import select_indices
+from rkhsreg._params import PATH, Options, validates
+from rkhsreg.data.examples import SELECT_PARAMETERS, select_indices
 
 __all__ = ["cifar10_split", "load_cifar10"]
 
 
+#: ``split`` of the CIFAR-10 readers.
+SPLIT = Options(("test", "train"))
+
+
+@validates({"data_dir": [None, PATH], "split": SPLIT, "cache_dir": [None, PATH]})
 def cifar10_split(data_dir: str | os.PathLike[str] | None = None, *, split: str = "test",
                   cache_dir: str | os.PathLike[str] | None = None) -> Any:
     """One split of the CIFAR-10 JPEG copy as an ImageFolder dataset of ``(image in [0, 1], label)`` pairs.
@@ -34,7 +39,6 @@ def cifar10_split(data_dir: str | os.PathLike[str] | None = None, *, split: str 
         DatasetNotFoundError: no CIFAR-10 JPEG copy under the data root (the message says where it looked).
         InputError: the split's folder holds no images.
     """
-    split = check_choice("split", split, ("test", "train"))
     try:
         from torchvision import datasets, transforms
     except ImportError as exc:
@@ -50,6 +54,8 @@ def cifar10_split(data_dir: str | os.PathLike[str] | None = None, *, split: str 
                          "<split>/<class>/<image> files.") from None
 
 
+@validates({"data_dir": [None, PATH], "split": SPLIT, "cache_dir": [None, PATH],
+            **{name: SELECT_PARAMETERS[name] for name in ("n_examples", "first_n", "indices", "seed")}})
 def load_cifar10(data_dir: str | os.PathLike[str] | None = None, *, split: str = "test",
                  n_examples: int | None = None, first_n: int | None = None, indices: Sequence[int] | None = None,
                  seed: int = 0, cache_dir: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:

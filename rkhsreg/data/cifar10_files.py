@@ -32,13 +32,14 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_choice, check_int
 from rkhsreg._errors import InputError
+from rkhsreg._params import PATH, Boolean, Interval, IsCallable, Options, validates
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
 from rkhsreg.data.sniff import head_of, what_it_is
 
@@ -153,6 +154,7 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
     return target
 
 
+@validates({"data_dir": [None, PATH], "cache_dir": [None, PATH], "source": Options(SOURCES), "download": Boolean()})
 def find_cifar10(data_dir: str | os.PathLike[str] | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
                  source: str = "auto", download: bool = False) -> CIFAR10Location:
     """Locate CIFAR-10 under the data root (see the module docstring for the order).
@@ -166,7 +168,6 @@ def find_cifar10(data_dir: str | os.PathLike[str] | None = None, *, cache_dir: s
     Raises:
         DatasetNotFoundError: nothing usable is there (the message lists where it looked).
     """
-    source = check_choice("source", source, SOURCES)
     root = resolve_data_root(data_dir)
     looked = []
     if source in ("auto", "imagefolder"):
@@ -192,6 +193,8 @@ def find_cifar10(data_dir: str | os.PathLike[str] | None = None, *, cache_dir: s
         "cifar-10-batches-py, or pass download=True when online.")
 
 
+@validates({"data_dir": [None, PATH], "cache_dir": [None, PATH], "source": Options(SOURCES), "download": Boolean(),
+            "train_transform": [None, IsCallable()], "test_transform": [None, IsCallable()]})
 def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
                      source: str = "auto", download: bool = False, train_transform: Callable | None = None,
                      test_transform: Callable | None = None) -> tuple[Any, Any]:
@@ -233,6 +236,8 @@ def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_di
                                    f"{exc}).") from exc
 
 
+@validates({"data_dir": [None, PATH], "train": Boolean(), "limit": [None, Interval(Integral, 1, None)],
+            "cache_dir": [None, PATH], "source": Options(SOURCES)})
 def load_cifar10_tensors(data_dir: str | os.PathLike[str] | None = None, *, train: bool = True,
                          limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
                          source: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,6 +260,6 @@ def load_cifar10_tensors(data_dir: str | os.PathLike[str] | None = None, *, trai
     dataset = train_set if train else test_set
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
     if limit is not None:
-        order = order[:check_int("limit", limit)]
+        order = order[:limit]
     pairs = [dataset[int(i)] for i in order]
     return torch.stack([p[0] for p in pairs]), torch.tensor([int(p[1]) for p in pairs], dtype=torch.long)

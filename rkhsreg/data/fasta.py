@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rkhsreg._errors import InputError
+from rkhsreg._params import PATH, validates
 from rkhsreg.data.sniff import utf8_text, what_it_is
 
 __all__ = ["FastaRecord", "AstralHeader", "parse_fasta", "read_fasta", "format_fasta", "write_fasta",
@@ -62,6 +63,31 @@ class AstralHeader:
         return ".".join(self.sccs.split(".")[:3])
 
 
+_SUFFIXES = (".fa", ".fasta", ".faa", ".fas")
+
+
+def _looks_like_path(text: str) -> bool:
+    """One line that names an existing file or folder, holds a path separator or ends with a FASTA suffix:
+    a path given where the text was meant (no FASTA text is a single such line: it starts with '>')."""
+    line = text.strip()
+    if not line or "\n" in line or line.startswith(">"):
+        return False
+    try:
+        exists = Path(line).expanduser().exists()
+    except (OSError, ValueError):   # too long a name, a NUL byte: not a path
+        exists = False
+    return exists or "/" in line or "\\" in line or line.lower().endswith(_SUFFIXES)
+
+
+def _path_kind(text: str | os.PathLike[str]) -> str:
+    path = Path(os.fspath(text).strip()).expanduser()
+    try:
+        kind = "the path of a file" if path.is_file() else "the path of a folder" if path.is_dir() else None
+    except (OSError, ValueError):
+        kind = None
+    return kind or ("a path" if isinstance(text, os.PathLike) else "what looks like a path, not FASTA text")
+
+
 def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[FastaRecord]:
     """Parse FASTA text (a string or an iterable of lines).
 
@@ -73,8 +99,13 @@ def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[Fa
         source: a name for error messages (the file path).
 
     Raises:
-        InputError: sequence lines before the first header, an empty header, or an entry with no residues.
+        InputError: sequence lines before the first header, an empty header, or an entry with no residues; a path
+            given instead of text (a ``Path``, or a one-line string naming a file) is said to be one.
     """
+    if isinstance(text, os.PathLike) or (isinstance(text, str) and source == "<text>" and _looks_like_path(text)):
+        raise InputError(f"parse_fasta(text={os.fspath(text) if isinstance(text, os.PathLike) else text!r}) was "
+                         f"given {_path_kind(text)}: parse_fasta takes FASTA text; to read a file use "
+                         "read_fasta(path).")
     lines = text.splitlines() if isinstance(text, str) else text
     records: list[FastaRecord] = []
     header: str | None = None
@@ -101,18 +132,22 @@ def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[Fa
                 raise InputError(f"{source}:{number}: empty FASTA header '>'; a header needs an identifier.")
         else:
             if header is None:
-                raise InputError(f"{source}:{number}: sequence line before the first '>' header; "
-                                 "is this a FASTA file?")
+                hint = ("parse_fasta takes FASTA text ('>id description' header lines, each followed by its "
+                        "residues); to read a file use read_fasta(path)." if source == "<text>" else
+                        "is this a FASTA file?")
+                raise InputError(f"{source}:{number}: sequence line before the first '>' header; {hint}")
             chunks.append("".join(line.split()))
     close()
     return records
 
 
+@validates({"path": PATH})
 def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
     """Read every entry of a FASTA file (UTF-8 or ASCII text).
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
+        IsADirectoryError: the path is a folder (the message lists the FASTA files in it).
         InputError: the file is empty or holds no entry, is compressed under a ``.fasta`` name, an HTML page,
             not UTF-8 text (the line of the first bad byte is named), or its content is not FASTA (see
             :func:`parse_fasta`).
@@ -122,6 +157,12 @@ def read_fasta(path: str | os.PathLike[str]) -> list[FastaRecord]:
         'd1tph1_'
     """
     path = Path(path)
+    if path.is_dir():
+        listed = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _SUFFIXES)
+        inside = (f"; FASTA files in it: {', '.join(listed[:5])}{', …' if len(listed) > 5 else ''}" if listed else
+                  "; it holds no .fa/.fasta file")
+        raise IsADirectoryError(f"FASTA file {str(path)!r} is a folder, not a file{inside}. Pass one file's path "
+                                "(read_fasta(folder / name)).")
     if not path.is_file():
         raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist.")
     data = path.read_bytes()

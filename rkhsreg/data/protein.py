@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 
 import torch
 
-from rkhsreg._checks import check_choice, check_int
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import InputError
+from rkhsreg._params import Boolean, Interval, Options, validates
 
 __all__ = ["AMINO_ACIDS", "UNKNOWN", "PAD", "UNKNOWN_POLICIES", "SequenceTask", "sequence_indices",
            "one_hot_indices", "encode_sequences"]
@@ -74,10 +75,15 @@ class SequenceTask:
                 raise InputError(f"task {self.name!r}: {split} labels {bad} are not allowed; use 0/1.")
 
 
-def _check_length(length: int) -> int:
-    return check_int("length", length, low=1)
+#: The declared options of the sequence encoders (rkhsreg._params).
+ENCODING_PARAMETERS = {
+    "length": Interval(Integral, 1, None, doc="positions kept"),
+    "unknown": Options(UNKNOWN_POLICIES),
+    "mask_channel": Boolean(),
+}
 
 
+@validates({name: ENCODING_PARAMETERS[name] for name in ("length", "unknown")})
 def sequence_indices(sequences: Sequence[str], length: int = 400, unknown: str = "zero") -> torch.Tensor:
     """Residue indices ``(N, length)``: 0–19, :data:`UNKNOWN` or :data:`PAD` (see the module docstring).
 
@@ -87,7 +93,7 @@ def sequence_indices(sequences: Sequence[str], length: int = 400, unknown: str =
         unknown: policy for letters outside :data:`AMINO_ACIDS`: ``"zero"`` or ``"error"``.
 
     Raises:
-        ConfigurationError: bad ``length`` or ``unknown``.
+        ParameterError: bad ``length`` or ``unknown`` (a :class:`~rkhsreg.ConfigurationError`).
         InputError: an empty sequence, a character that is not a letter, or (``unknown="error"``) a
             non-standard letter; the message names the sequence and the character.
 
@@ -95,9 +101,7 @@ def sequence_indices(sequences: Sequence[str], length: int = 400, unknown: str =
         >>> sequence_indices(["CA", "Y"], length=3).tolist()
         [[1, 0, -1], [19, -1, -1]]
     """
-    length = _check_length(length)
-    check_choice("unknown", unknown, UNKNOWN_POLICIES)
-    if isinstance(sequences, str):
+    if isinstance(sequences, str):     # length and unknown are checked by their declarations
         raise InputError("sequences is a single string; pass a list of sequences, e.g. [seq].")
     out = torch.full((len(sequences), length), PAD, dtype=torch.long)
     for row, seq in enumerate(sequences):
@@ -146,14 +150,13 @@ def one_hot_indices(indices: torch.Tensor, mask_channel: bool = True,
     return torch.cat([hot, mask], dim=1)
 
 
+@validates(ENCODING_PARAMETERS)
 def encode_sequences(sequences: Sequence[str], length: int = 400, unknown: str = "zero",
                      mask_channel: bool = True) -> torch.Tensor:
     """``one_hot_indices(sequence_indices(sequences, length, unknown), mask_channel)``.
 
     Raises:
-        ConfigurationError: bad ``length`` or ``unknown``.
+        ParameterError: bad ``length`` or ``unknown`` (a :class:`~rkhsreg.ConfigurationError`).
         InputError: see :func:`sequence_indices`.
     """
-    if not isinstance(mask_channel, bool):
-        raise ConfigurationError(f"mask_channel={mask_channel!r} is not allowed; pass True or False.")
     return one_hot_indices(sequence_indices(sequences, length, unknown), mask_channel)

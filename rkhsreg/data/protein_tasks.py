@@ -32,10 +32,11 @@ import io
 import os
 import random
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
-from rkhsreg._checks import check_int
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import PATH, SEED, InstanceOf, Interval, Tuple, validates
 from rkhsreg.data.protein import AMINO_ACIDS, SequenceTask
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
 from rkhsreg.data.sniff import utf8_text, what_it_is
@@ -108,6 +109,12 @@ def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tupl
     return kept, [next(iter(labels_of[s])) for s in kept]
 
 
+@validates({"root": [None, PATH],
+            "datasets": Tuple(InstanceOf(str), length=(1, None), unique=True, doc="aaanalysis set names"),
+            "tasks_per_dataset": Interval(Integral, 2, None, doc="one tuning task and one reporting task at least"),
+            "train_size": Interval(Integral, 2, None, doc="even: half positive"),
+            "test_positives": Interval(Integral, 1, None), "test_negatives": Interval(Integral, 1, None),
+            "seed": SEED})
 def build_standin_tasks(root: str | os.PathLike[str] | None = None, *,
                         datasets: Sequence[str] = STANDIN_DATASETS, tasks_per_dataset: int = 4,
                         train_size: int = 100, test_positives: int = 50, test_negatives: int = 150,
@@ -130,15 +137,8 @@ def build_standin_tasks(root: str | os.PathLike[str] | None = None, *,
     Raises:
         ConfigurationError: bad sizes, or a set too small for the tasks asked.
     """
-    tasks_per_dataset = check_int("tasks_per_dataset", tasks_per_dataset, low=2)
-    check_int("train_size", train_size, low=2)
-    if train_size % 2:
+    if train_size % 2:   # every argument is checked by its declaration first
         raise ConfigurationError(f"train_size={train_size} is not allowed; pass an even int (balanced classes).")
-    check_int("test_positives", test_positives, low=1)
-    check_int("test_negatives", test_negatives, low=1)
-    check_int("seed", seed, low=0)
-    if isinstance(datasets, str) or not datasets:
-        raise ConfigurationError(f"datasets={datasets!r} is not allowed; pass a non-empty list of set names.")
     half_train = train_size // 2
     need = {1: tasks_per_dataset * (half_train + test_positives), 0: tasks_per_dataset * (half_train + test_negatives)}
     tune: list[SequenceTask] = []

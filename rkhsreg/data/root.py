@@ -6,13 +6,16 @@ Loading gives float tensors in [0, 1] of shape (N, 1, 28, 28) and int64 labels, 
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from pathlib import Path
 
 import torch
 
+from rkhsreg._atomic import atomic_write
 from rkhsreg._errors import InputError, RKHSRegError
-from rkhsreg._params import Boolean, validate_param
+from rkhsreg._params import PATH, Boolean, validates
 
 __all__ = ["DatasetNotFoundError", "ENV_VAR", "resolve_data_root", "mnist_files_present", "load_mnist"]
 
@@ -45,6 +48,37 @@ def mnist_files_present(root: str | os.PathLike[str]) -> bool:
     return all((raw / name).is_file() for name in _RAW_FILES)
 
 
+def _decompress_gz(root: Path) -> bool:
+    """Decompress ``root/MNIST/raw/<file>.gz`` next to itself for every idx file missing uncompressed (MNIST is
+    distributed gzip-compressed; torchvision reads the uncompressed files only). Returns whether it did.
+
+    Raises:
+        InputError: a ``.gz`` file is damaged, or the folder cannot be written (the message says how to decompress).
+    """
+    raw = root / "MNIST" / "raw"
+    missing = [name for name in _RAW_FILES if not (raw / name).is_file()]
+    if not missing or not all((raw / f"{name}.gz").is_file() for name in missing):
+        return False
+    for name in missing:
+        packed = raw / f"{name}.gz"
+        try:
+            with gzip.open(packed, "rb") as handle:
+                data = handle.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{str(packed)!r} could not be decompressed ({exc}): the file is damaged; copy it "
+                             "again.") from exc
+        try:
+            atomic_write(raw / name, data)
+        except OSError as exc:
+            raise InputError(f"{str(raw)!r} holds MNIST's files gzip-compressed only ({', '.join(missing)} as .gz) "
+                             f"and they could not be decompressed there ({exc.strerror or exc}); decompress them "
+                             f"yourself (gunzip -k {raw}/*.gz) or point data_dir at a copy holding the uncompressed "
+                             "files.") from exc
+    return True
+
+
+@validates({"root": [None, PATH], "train": Boolean(),
+            "download": [None, Boolean()]})
 def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True,
                download: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST images as floats in [0, 1], shape (N, 1, 28, 28), and int64 labels (N,).
@@ -54,6 +88,9 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
         train: the 60k training set (True) or the official 10k test set (False).
         download: ``None`` (default) downloads only when the files are missing; ``False`` never does;
             ``True`` lets torchvision download (it skips files already there).
+
+    A raw folder that holds the idx files gzip-compressed only (``t10k-images-idx3-ubyte.gz``, …, as MNIST is
+    distributed) is decompressed in place first, as torchvision does after a download.
 
     Raises:
         DatasetNotFoundError: the files are missing and the download is off or failed (offline).
@@ -65,8 +102,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
         >>> x.shape, y.shape                                   # doctest: +SKIP
         (torch.Size([10000, 1, 28, 28]), torch.Size([10000]))
     """
-    train = validate_param("train", train, Boolean(), owner="load_mnist")       # train="test" is not False
-    download = validate_param("download", download, [None, Boolean()], owner="load_mnist")
+    # the arguments are checked by their declarations (train="test" is not False)
     path = resolve_data_root(root)
     key = (str(path.resolve()), bool(train))
     if key in _CACHE:
@@ -77,7 +113,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None, *, train: bool = True
         raise ImportError("rkhsreg.data.load_mnist reads MNIST with torchvision, which is not installed: "
                           "pip install 'rkhsreg[data]' (or pip install torchvision).") from exc
 
-    present = mnist_files_present(path)
+    present = mnist_files_present(path) or _decompress_gz(path)
     if not present and download is False:
         raise DatasetNotFoundError(
             f"MNIST is not under {str(path)!r} (looked for {path / 'MNIST' / 'raw'}/{{{','.join(_RAW_FILES)}}}) and "

@@ -23,10 +23,12 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from numbers import Integral
 from pathlib import Path
 
-from rkhsreg._checks import check_choice, check_int
+from rkhsreg._checks import check_choice
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._params import PATH, SEED, InstanceOf, Interval, validates
 from rkhsreg.data.fasta import FastaRecord, read_fasta
 from rkhsreg.data.protein import SequenceTask
 from rkhsreg.data.root import DatasetNotFoundError
@@ -107,6 +109,8 @@ def _balanced(records: list[FastaRecord], labels: list[int], size: int, rng: ran
     return picked, [1] * n_pos + [0] * n_neg
 
 
+@validates({"root": PATH, "task": InstanceOf(str, doc="a name from list_scop_tasks"),
+            "train_size": [None, Interval(Integral, 2, None, doc="training sequences kept")], "seed": SEED})
 def load_scop_task(root: str | os.PathLike[str], task: str, *, train_size: int | None = None,
                    seed: int = 0) -> SequenceTask:
     """One task of the benchmark as a :class:`SequenceTask` (sequences kept as letters).
@@ -125,8 +129,7 @@ def load_scop_task(root: str | os.PathLike[str], task: str, *, train_size: int |
     """
     train, y_train = read_scop_split(root, task, "train")
     test, y_test = read_scop_split(root, task, "test")
-    if train_size is not None:
-        check_int("train_size", train_size, low=2)
+    if train_size is not None:   # checked by its declaration
         train, y_train = _balanced(train, y_train, train_size, random.Random(seed), task)
     return SequenceTask(task, [r.sequence for r in train], y_train, [r.sequence for r in test], y_test,
                         group=task.split(".")[0], meta={"train_ids": [r.id for r in train],

@@ -5,14 +5,16 @@ Pure NumPy/PyTorch (no Lightning, no torchvision), so plain-PyTorch code and tes
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 
 from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import Interval, validates
 
-__all__ = ["MNIST_TRAIN_SIZE", "VALIDATION_SIZE", "subset_indices", "check_subset_size"]
+__all__ = ["MNIST_TRAIN_SIZE", "VALIDATION_SIZE", "SPLIT_SEED", "subset_indices", "check_subset_size"]
 
 #: Images in the official MNIST training set.
 MNIST_TRAIN_SIZE = 60_000
@@ -36,6 +38,13 @@ def check_subset_size(n: Any, total: int = MNIST_TRAIN_SIZE, val_size: int = VAL
     return int(n)
 
 
+#: The seed of the paper's permutation, ``RandomState(42 + seed)``: numpy takes seeds below 2**32.
+SPLIT_SEED = Interval(Integral, 0, 2 ** 32 - 43, closed="both", doc="the permutation is RandomState(42 + seed)")
+
+
+@validates({"n": Interval(Integral, 1, None, doc="training examples, in [1, total - val_size]: [1, 50000] for MNIST"),
+            "seed": SPLIT_SEED, "total": Interval(Integral, 2, None),
+            "val_size": Interval(Integral, 0, None, doc="at most total - 1")})
 def subset_indices(n: int, seed: int = 0, *, total: int = MNIST_TRAIN_SIZE,
                    val_size: int = VALIDATION_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """Training and validation indices of the paper's protocol.
@@ -61,11 +70,7 @@ def subset_indices(n: int, seed: int = 0, *, total: int = MNIST_TRAIN_SIZE,
         >>> train.shape, val.shape
         (torch.Size([300]), torch.Size([10000]))
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigurationError(f"seed={seed!r} is not allowed; pass an int >= 0.")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 2:
-        raise ConfigurationError(f"total={total!r} is not allowed; pass an int >= 2.")
-    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < total:
+    if val_size >= total:    # each argument is checked by its declaration first
         raise ConfigurationError(f"val_size={val_size!r} is out of range; pass an int in [0, {total - 1}].")
     n = check_subset_size(n, total, val_size)
     perm = torch.from_numpy(np.random.RandomState(42 + int(seed)).permutation(total).astype(np.int64))

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from rkhsreg._checks import check_in_box, check_real
+from rkhsreg._checks import check_in_box, check_inputs, check_real, check_targets
 from rkhsreg._params import Check
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import ConfigurationError, InputError, ParameterError
 
 __all__ = ["collect", "check_epsilons", "check_bounds", "check_inside", "EPSILONS", "BOUNDS"]
 
@@ -25,13 +25,22 @@ def _pair(item: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
                      "(input, label) pairs, or a DataLoader of (inputs, labels) batches.")
 
 
-def collect(data: Any, n_examples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def collect(data: Any, n_examples: int | None = None, *, at_most: bool = False,
+            owner: str = "") -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_examples`` examples of ``data`` as ``(inputs, labels)`` CPU tensors.
 
     Args:
         data: a pair ``(inputs, labels)`` of tensors; a ``Dataset`` of ``(input, label)`` items; or an
             iterable of ``(inputs, labels)`` batches (a ``DataLoader``).
         n_examples: how many to keep (``None``: all).
+        at_most: ``n_examples`` is an upper bound (a probe size): fewer examples are fine. Default: ``data``
+            must hold at least ``n_examples``, else a :class:`~rkhsreg.ParameterError` (an accuracy "on 1000
+            examples" computed on fewer would be reported under the wrong count).
+        owner: the function named in that error.
+
+    Raises:
+        ParameterError: ``data`` holds fewer than ``n_examples`` examples (and ``at_most`` is False).
+        InputError: data of another form, empty, or inputs and labels that break the input contract.
 
     Example:
         >>> x, y = collect((torch.zeros(5, 1, 8, 8), torch.zeros(5, dtype=torch.long)), 3)
@@ -67,17 +76,19 @@ def collect(data: Any, n_examples: int | None = None) -> tuple[torch.Tensor, tor
         raise InputError("data is empty; pass at least one example.")
     inputs = torch.cat([x.detach().cpu() for x in xs])
     labels = torch.cat([y.detach().cpu().reshape(-1) for y in ys])
+    if n_examples is not None and not at_most and min(inputs.shape[0], labels.shape[0]) < n_examples:
+        held = min(inputs.shape[0], labels.shape[0])
+        raise ParameterError(f"{owner + ': ' if owner else ''}n_examples={n_examples} is out of range: data holds "
+                             f"{held} example{'s' if held != 1 else ''}; pass n_examples <= {held}, or None for all "
+                             "of them.", parameter="n_examples", value=n_examples,
+                             allowed=f"None or an int in [1, {held}]")
     if n_examples is not None:
         inputs, labels = inputs[:n_examples], labels[:n_examples]
     if inputs.shape[0] != labels.shape[0]:
         raise InputError(f"data has {inputs.shape[0]} inputs but {labels.shape[0]} labels; they must match.")
-    if not inputs.is_floating_point():
-        raise InputError(f"inputs have dtype {inputs.dtype}; float inputs are needed (e.g. pixels / 255).")
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise InputError(f"labels have dtype {labels.dtype}; integer class indices are needed.")
-    if inputs.dim() < 2:
-        raise InputError(f"inputs have shape {tuple(inputs.shape)}; a batch (N, ...) of rank >= 2 is needed.")
-    return inputs, labels.long()
+    # the contract the penalties check too (rkhsreg._checks): float, a batch, finite; integer class indices
+    check_inputs(inputs)
+    return inputs, check_targets(labels, inputs, required=True, name="labels")
 
 
 def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:

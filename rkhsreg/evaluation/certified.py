@@ -114,7 +114,7 @@ def certified_accuracy(model: nn.Module, data: Any, *, norm: str = "l2", epsilon
         [0.97, 0.40]
     """
     eps = epsilons              # the options are checked by @validates
-    inputs, labels = collect(data, n_examples)
+    inputs, labels = collect(data, n_examples, owner="certified_accuracy")
     check_in_box(inputs, bounds)
     radii = certified_radii(model, inputs, labels, norm=norm, lipschitz=lipschitz, batch_size=batch_size,
                             safety=safety)

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_in_box, check_model
+from rkhsreg._checks import call_model, check_in_box, check_logits, check_model, warn_if_probabilities
 from rkhsreg._errors import InputError
 from rkhsreg._params import SEED, InstanceOf, Interval, IsCallable, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
@@ -231,7 +231,7 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
     samples, adversarial, steps, step_size = search.samples, search.adversarial, search.steps, search.step_size
     box = bounds
     base_seed = _resolve_seed(seed, generator)
-    inputs, labels = collect(data, n_examples)
+    inputs, labels = collect(data, n_examples, owner="evaluate_deformations")
     check_in_box(inputs, box)
     if inputs.dim() != 4:
         raise InputError(f"inputs have shape {tuple(inputs.shape)}; deformations need images (N, C, H, W).")
@@ -262,7 +262,10 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
         for number, rows in enumerate(torch.arange(n).split(batch_size)):
             x, y = inputs[rows].to(device), labels[rows].to(device)
             with torch.no_grad():
-                base = model(x).detach().float()
+                base = check_logits(call_model(model, x), x, finite=False).detach()
+            if number == 0:
+                warn_if_probabilities(base, "evaluate_deformations", stacklevel=4)
+            base = base.float()
             ok = (base.argmax(1) == y).cpu()
             correct[rows] = ok
             still_random = ok.clone()

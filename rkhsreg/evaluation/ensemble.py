@@ -8,12 +8,13 @@ ensemble of :func:`~rkhsreg.evaluation.attacks.default_attacks`.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Any
 
 from rkhsreg._errors import ConfigurationError
 from rkhsreg._registry import list_attacks, load_plugin
-from rkhsreg.evaluation.attacks import Attack, default_attacks
+from rkhsreg.evaluation.attacks import NORMS, Attack, default_attacks
 
 __all__ = ["attack_names", "check_attacks", "resolve_attacks"]
 
@@ -37,7 +38,8 @@ def _from_name(name: str, norm: str, num_classes: int, steps: int) -> list[Attac
 
 
 def check_attacks(attacks: Any) -> list[Attack | str]:
-    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects and names of :func:`attack_names`.
+    """Check ``attacks`` is a non-empty sequence of :class:`Attack` objects and names of :func:`attack_names`, each
+    once (an attack listed twice, or next to ``"default"`` which already runs it, would run twice at every ε).
 
     Example:
         >>> check_attacks(["default", "square"])
@@ -56,14 +58,33 @@ def check_attacks(attacks: Any) -> list[Attack | str]:
             close = difflib.get_close_matches(item, names, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}."
             raise ConfigurationError(f"attacks holds the unknown attack {item!r}; {hint}")
-    _unique([a if isinstance(a, str) else a.name for a in attacks if a != "default"])
+    names_given = [a if isinstance(a, str) else a.name for a in attacks]
+    repeated = list(dict.fromkeys(n for i, n in enumerate(names_given) if n in names_given[:i]))
+    if repeated:
+        raise ConfigurationError(f"attacks={names_given!r} lists {', '.join(map(repr, repeated))} more than once; "
+                                 "each attack runs once at every ε (a second run is only more time), so list it once.")
+    if "default" in names_given:
+        inside = [n for n in names_given if n in _always_in_default()]
+        if inside:
+            raise ConfigurationError(f"attacks={names_given!r} lists {inside[0]!r} next to 'default', which already "
+                                     f"runs it (default: fab-t, apgd-ce, apgd-t; fab and apgd-dlr for 2 or 3 "
+                                     f"classes); drop {inside[0]!r}.")
     return list(attacks)
 
 
-def _unique(names: list[str]) -> None:
-    if len(set(names)) != len(names):
-        raise ConfigurationError(f"attacks has duplicate names {names}; each attack of an ensemble needs its own "
-                                 "name (it keys the per-attack budget report).")
+@functools.lru_cache(maxsize=None)
+def _always_in_default() -> frozenset[str]:
+    """The attacks "default" runs whatever the norm and the number of classes (apgd-ce)."""
+    return frozenset.intersection(*(frozenset(a.name for a in default_attacks(norm, classes, steps=1))
+                                    for norm in NORMS for classes in (2, 3, 10)))
+
+
+def _unique(names: list[str], default: list[str] | None = None) -> None:
+    repeated = list(dict.fromkeys(n for i, n in enumerate(names) if n in names[:i]))
+    if repeated:
+        within = f" ('default' runs {', '.join(default)} here)" if default else ""
+        raise ConfigurationError(f"attacks give {', '.join(map(repr, repeated))} twice{within}; each attack of an "
+                                 "ensemble runs once and keys the per-attack budget report: drop the repeated one.")
 
 
 def resolve_attacks(attacks: Any, norm: str, num_classes: int, *, steps: int = 100) -> list[Attack]:
@@ -81,7 +102,10 @@ def resolve_attacks(attacks: Any, norm: str, num_classes: int, *, steps: int = 1
     """
     items = check_attacks(["default"] if attacks is None else attacks)
     out: list[Attack] = []
+    default: list[str] = []
     for item in items:
-        out.extend(_from_name(item, norm, num_classes, steps) if isinstance(item, str) else [item])
-    _unique([a.name for a in out])
+        built = _from_name(item, norm, num_classes, steps) if isinstance(item, str) else [item]
+        default += [a.name for a in built] if item == "default" else []
+        out.extend(built)
+    _unique([a.name for a in out], default)
     return out

@@ -40,7 +40,7 @@ def plot_format(path: str | os.PathLike) -> str:
     if suffix not in PLOT_FORMATS:
         raise ConfigurationError(f"path={os.fspath(path)!r}: a plot is written as "
                                  f"{', '.join('.' + f for f in PLOT_FORMATS)} (chosen by the extension); "
-                                 "end the file name with one of them.")
+                                 "pass a file name ending in one of them.")
     return suffix
 
 

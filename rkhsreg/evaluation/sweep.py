@@ -45,7 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_model
+from rkhsreg._checks import check_model, warn_if_probabilities
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import SEED, Boolean, Device, InstanceOf, Interval, IsCallable, Options, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, check_inside, collect
@@ -264,7 +264,8 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
         bounds: the valid input box; candidates are clipped to it. Inputs must lie inside.
         batch_size: examples per attack batch.
         device: where to run (default: the model's device; the model must already be there).
-        n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all).
+        n_examples: evaluate the first ``n_examples`` examples of ``data`` (default: all); more than ``data`` holds
+            is refused (the result would be reported on fewer examples than asked).
         seed: seed of every random choice (default 0); or pass ``generator`` (a seed is drawn from it).
         generator: a ``torch.Generator`` to draw the seed from; the global RNG is never used.
         distributed: shard the batches over the ``torch.distributed`` process group (``None``: when
@@ -302,7 +303,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     if dev.type != here.type or (dev.index is not None and here.index is not None and dev.index != here.index):
         raise ConfigurationError(f"device={str(dev)!r}, but the model is on {str(here)!r}; move it first "
                                  f"(model.to({str(dev)!r})) or leave device=None.")
-    inputs, labels = collect(data, n_examples)
+    inputs, labels = collect(data, n_examples, owner="evaluate_robustness")
     check_inside(inputs, box)
     _say_radii_covering_the_box(eps_list, norm, box, inputs)
     constant = None
@@ -318,8 +319,9 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
                    seed=base_seed, refine_steps=refine_steps, progress=progress)
     log = SanityLog()
     with evaluation_mode(model):
-        logits = sweep.map_batches(lambda z, y: view(z), _num_classes(view, sweep))
-        num_classes = logits.shape[1]
+        num_classes, out_dtype = _num_classes(view, sweep)
+        logits = sweep.map_batches(lambda z, y: view(z), num_classes)
+        warn_if_probabilities(logits, "evaluate_robustness", dtype=out_dtype, stacklevel=4)
         finite = torch.isfinite(logits).all(1)
         if not bool(finite.all()):
             raise InputError(f"the model returned non-finite logits (nan or inf) for {int((~finite).sum())} of "
@@ -385,10 +387,12 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     return result
 
 
-def _num_classes(view: AttackView, sweep: _Sweep) -> int:
+def _num_classes(view: AttackView, sweep: _Sweep) -> tuple[int, torch.dtype]:
+    """The model's number of outputs and their dtype, from one example."""
     with torch.no_grad():
         z = sweep.inputs[:1].to(sweep.device)
-        return int(view(z).shape[1])
+        out = view(z)
+        return int(out.shape[1]), out.dtype
 
 
 def _pre_checks(sweep: _Sweep, view: AttackView, logits: torch.Tensor, correct: torch.Tensor,

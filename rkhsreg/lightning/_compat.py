@@ -46,12 +46,35 @@ def _load() -> tuple[ModuleType, str]:
 pl, PACKAGE = _load()
 
 
-def check_trainer(trainer: object, who: str) -> None:
-    """Refuse a Trainer of the other Lightning package, saying how to pick the matching one."""
-    if isinstance(trainer, pl.Trainer) or type(trainer).__name__ != "Trainer":  # test doubles pass through
-        return
+def check_trainer(trainer: object, callback: object, *, alone: type | None = None) -> None:
+    """The Trainer contracts every rkhsreg callback checks in ``setup``: a Trainer of the same Lightning package;
+    ``callback`` once in ``trainer.callbacks`` (each copy would run every hook: penalties added twice to the loss,
+    measurements and evaluations made twice); with ``alone``, no other callback of that class (two
+    ``RKHSRegularization`` callbacks would each wrap ``training_step``).
+
+    Lightning refuses a list repeating a stateful callback when the Trainer is built; a list changed afterwards
+    (``trainer.callbacks.append``) or the callbacks ``configure_callbacks`` returns reach this check instead.
+
+    Raises:
+        ConfigurationError: naming the callback, what is wrong and how to fix it.
+    """
     from rkhsreg._errors import ConfigurationError
-    other = type(trainer).__module__.split(".trainer")[0]
-    raise ConfigurationError(f"{who} was built on {PACKAGE}, but the Trainer comes from {other}. Set "
-                             f"RKHSREG_LIGHTNING={other} before importing rkhsreg.lightning (or import {other} "
-                             "first), so both come from the same package.")
+
+    who = type(callback).__name__
+    if not isinstance(trainer, pl.Trainer) and type(trainer).__name__ == "Trainer":  # test doubles pass through
+        other = type(trainer).__module__.split(".trainer")[0]
+        raise ConfigurationError(f"{who} was built on {PACKAGE}, but the Trainer comes from {other}. Set "
+                                 f"RKHSREG_LIGHTNING={other} before importing rkhsreg.lightning (or import {other} "
+                                 "first), so both come from the same package.")
+    callbacks = list(getattr(trainer, "callbacks", None) or [])
+    copies = sum(entry is callback for entry in callbacks)
+    if copies > 1:
+        raise ConfigurationError(f"{who}: the same {who} instance is in trainer.callbacks {copies} times, so each of "
+                                 f"its hooks would run {copies} times a step; pass it once (a list such as [cb] * 2, "
+                                 "a callback appended to trainer.callbacks again, or listed twice by "
+                                 "configure_callbacks repeats it).")
+    others = [entry for entry in callbacks if alone is not None and isinstance(entry, alone) and entry is not callback]
+    if others:
+        raise ConfigurationError(f"{who}: trainer.callbacks holds {len(others) + 1} {alone.__name__} callbacks "
+                                 f"(this one and {', '.join(repr(entry) for entry in others)}); each would add its "
+                                 "penalties to the loss. Pass all penalties and constraints to one callback.")

@@ -82,14 +82,16 @@ class RKHSRegularization(pl.Callback):
             of the weighted penalties (their whole contribution to the loss).
         prog_bar: also show ``<prefix>/total`` on Lightning's progress bar.
 
-    One callback per Trainer (its checkpoint key is ``"RKHSRegularization"`` whatever its labels; Lightning
-    refuses two callbacks with one key). Resuming restores the plugins' state by label and keeps the
+    One callback per Trainer, listed once (its checkpoint key is ``"RKHSRegularization"`` whatever its labels;
+    Lightning refuses two callbacks with one key when the Trainer is built, and ``setup`` refuses a second one or
+    a repeat added to ``trainer.callbacks`` since). Resuming restores the plugins' state by label and keeps the
     constructor's hyper-parameters; a configuration that changed since the checkpoint is said in a
     :class:`ResumeWarning` (see :meth:`load_state_dict`).
 
     Raises:
         ConfigurationError: at construction for bad arguments; at ``setup`` for manual optimisation,
-            FSDP / DeepSpeed / model-parallel strategies, or ``log_validation`` under inference mode.
+            FSDP / DeepSpeed / model-parallel strategies, ``log_validation`` under inference mode, or this
+            callback twice (or another RKHSRegularization) in ``trainer.callbacks``.
         InputError: resuming from a checkpoint whose RKHSRegularization state cannot be read.
 
     Example:
@@ -175,7 +177,7 @@ class RKHSRegularization(pl.Callback):
         return STATE_KEY
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        check_trainer(trainer, type(self).__name__)
+        check_trainer(trainer, self, alone=RKHSRegularization)
         if self.log_validation and stage in ("fit", "validate") and trainer.validate_loop.inference_mode:
             raise ConfigurationError("log_validation=True evaluates penalties on validation batches, which needs "
                                      "gradients w.r.t. the inputs, but the Trainer runs validation under "

@@ -22,9 +22,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from rkhsreg._errors import ConfigurationError
-from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Options, validates
+from rkhsreg._params import Boolean, InstanceOf, Interval, Options, validates
 from rkhsreg.data.cifar10_files import SOURCES, cifar10_datasets
-from rkhsreg.data.splits import subset_indices
+from rkhsreg.data.splits import SPLIT_SEED, subset_indices
 from rkhsreg.lightning._compat import pl
 
 __all__ = ["CIFAR10Data", "cifar10_transforms", "test_subset_indices"]
@@ -79,9 +79,9 @@ class CIFAR10Data(pl.LightningDataModule):
         "cache_dir": [None, InstanceOf(str, os.PathLike)],
         "source": Options(SOURCES),
         "download": Boolean(),
-        "train_examples": [None, Interval(Integral, 1, None)],
-        "test_examples": [None, Interval(Integral, 1, None)],
-        "seed": SEED,
+        "train_examples": [None, Interval(Integral, 1, 50_000, closed="both", doc="of CIFAR-10's 50,000")],
+        "test_examples": [None, Interval(Integral, 1, 10_000, closed="both", doc="of CIFAR-10's 10,000")],
+        "seed": SPLIT_SEED,
         "batch_size": Interval(Integral, 1, None),
         "eval_batch_size": Interval(Integral, 1, None),
         "augment": Boolean(),

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rkhsreg._errors import ConfigurationError
 from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Tuple, validates
 from rkhsreg.data.root import load_mnist, resolve_data_root
-from rkhsreg.data.splits import VALIDATION_SIZE, check_subset_size, subset_indices
+from rkhsreg.data.splits import MNIST_TRAIN_SIZE, SPLIT_SEED, VALIDATION_SIZE, check_subset_size, subset_indices
 from rkhsreg.lightning._compat import pl
 from rkhsreg.transforms import RandomDeformation
 
@@ -66,7 +66,10 @@ class MNISTSubset(pl.LightningDataModule):
         augment: the "(∗)" setting: deform every training batch with :class:`RandomDeformation`.
         augment_kwargs: keyword arguments of :class:`RandomDeformation` (budgets, grid size...).
         augment_seed: seed of the deformation generator (default ``1000 + seed``).
-        val_size: validation examples at the end of the permutation (paper: 10,000).
+        val_size: validation examples at the end of the permutation (paper: 10,000), at least 1: an empty
+            validation set would make Lightning skip validation silently and leave every ``val_*`` metric that a
+            checkpoint or early-stopping callback waits for unset (to skip validation on purpose, pass
+            ``limit_val_batches=0`` to the Trainer).
         num_workers: ``DataLoader`` workers (0: in the main process; tensors are in memory).
         augment_clamp: range deformed images are clipped to (default [0, 1], the pixel range), or None.
 
@@ -79,8 +82,9 @@ class MNISTSubset(pl.LightningDataModule):
 
     #: Each option's allowed forms (rkhsreg._params), checked before ``__init__`` runs.
     parameters = {
-        "n": Interval(Integral, 1, None, doc="training examples"),   # the upper end depends on val_size
-        "seed": SEED,
+        # the upper end, 60000 - val_size, depends on val_size: check_subset_size names it ([1, 50000] by default)
+        "n": Interval(Integral, 1, None, doc="training examples, at most 60000 - val_size"),
+        "seed": SPLIT_SEED,
         "data_dir": [None, InstanceOf(str, os.PathLike)],
         "download": [None, Boolean()],
         "batch_size": Interval(Integral, 1, None),
@@ -88,7 +92,8 @@ class MNISTSubset(pl.LightningDataModule):
         "augment": Boolean(),
         "augment_kwargs": [None, InstanceOf(dict)],
         "augment_seed": [None, SEED],
-        "val_size": Interval(Integral, 0, None),
+        "val_size": Interval(Integral, 1, MNIST_TRAIN_SIZE - 1, closed="both",
+                             doc="validation examples; 0 would leave validation empty"),
         "num_workers": Interval(Integral, 0, None),
         "augment_clamp": [None, Tuple(Interval(Real, None, None), length=2, where=lambda b: b[0] < b[1],
                                       where_doc="low < high", text="a (low, high) pair with low < high")],

@@ -32,7 +32,7 @@ from numbers import Integral
 
 from rkhsreg._checks import check_choice
 from rkhsreg._params import Check, InstanceOf, Interval, IsCallable, validates
-from rkhsreg._errors import ConfigurationError, InputError, PluginNotFoundError, PluginValidationError
+from rkhsreg._errors import ConfigurationError, InputError, PluginNotFoundError, PluginValidationError, RKHSRegError
 from rkhsreg._plugin import Penalty
 from rkhsreg._registry import create_penalty
 from rkhsreg.functional._context import restore_modes
@@ -147,6 +147,7 @@ class RKHSNormMonitor(pl.Callback):
         self.forward = check_forward(forward)
         self.log_prefix = log_prefix
         self.probe: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._probe_given = probe is not None
         if probe is not None:
             self.probe = extract_inputs(lambda b: b if isinstance(b, (tuple, list)) else (b, None), probe)
             self.probe = (self.probe[0].detach().clone(),
@@ -164,7 +165,7 @@ class RKHSNormMonitor(pl.Callback):
         return type(self).__name__
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        check_trainer(trainer, type(self).__name__)
+        check_trainer(trainer, self)
         self._net = resolve_network(pl_module, self.forward)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
@@ -220,11 +221,33 @@ class RKHSNormMonitor(pl.Callback):
                                                    "state": copy.deepcopy(penalty.state_dict())}
                         penalty.load_state_dict(copy.deepcopy(self._states[label]["state"]))
                         estimate = penalty.estimate(net, inputs, targets).detach()
+                except (RKHSRegError, RuntimeError, ValueError, TypeError) as exc:
+                    named = self._probe_error(exc, label, penalty, inputs, targets)
+                    if named is None:
+                        raise
+                    raise named from exc
                 finally:
                     penalty.load_state_dict(saved)
                 metrics[f"lower/{label}"] = math.sqrt(max(float(estimate), 0.0))
             metrics.update(self._upper(net, tuple(inputs.shape[1:])))
         return metrics
+
+    def _probe_error(self, exc: BaseException, label: str, penalty: Penalty, inputs: torch.Tensor,
+                     targets: torch.Tensor | None) -> BaseException | None:
+        """``exc`` of a lower bound evaluated on the probe, with the monitor, the bound and the probe named (the same
+        exception type); None for an exception type it does not rebuild (re-raised as it is)."""
+        where = ("the probe given as probe=" if self._probe_given else
+                 f"the probe taken from the first training batch (its first probe_size={self.probe_size} examples)")
+        shapes = f"inputs of shape {tuple(inputs.shape)}" + (
+            "" if targets is None else f", targets of shape {tuple(targets.shape)}")
+        text = (f"RKHSNormMonitor: lower bound {label!r} ({getattr(penalty, 'name', type(penalty).__name__)}) failed "
+                f"on {where} ({shapes}): {exc}")
+        if not (isinstance(exc, RKHSRegError) or type(exc) in (RuntimeError, ValueError, TypeError)):
+            return None
+        try:
+            return type(exc)(text)
+        except TypeError:   # an error class with another signature
+            return None
 
     def _upper(self, net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
         if not self.upper_bounds:

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -38,7 +39,7 @@ from rkhsreg.evaluation.settings import AttackSettings
 from rkhsreg.evaluation.sweep import evaluate_robustness
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
-from rkhsreg.lightning._compat import pl
+from rkhsreg.lightning._compat import check_trainer, pl
 
 __all__ = ["RobustAccuracy"]
 
@@ -49,6 +50,29 @@ def _non_empty(value: Any) -> str:
     return value
 
 
+def _never_evaluates(trainer: Any, pl_module: Any, every_n_epochs: int) -> str:
+    """Why this fit runs no validation epoch at which the callback is due, or "" (also when it cannot tell)."""
+    limit = getattr(trainer, "limit_val_batches", None)
+    if limit is not None and not isinstance(limit, bool) and limit == 0:
+        return "the Trainer has limit_val_batches=0"
+    step = getattr(type(pl_module), "validation_step", None)
+    if not callable(step) or step is getattr(pl.LightningModule, "validation_step", None):
+        return f"{type(pl_module).__name__} defines no validation_step"
+    try:   # Lightning's own check ("You defined a validation_step but have no val_dataloader")
+        defined = trainer.fit_loop.epoch_loop.val_loop._data_source.is_defined()
+    except AttributeError:
+        defined = True
+    if not defined:
+        return "the fit has no validation data (no val_dataloaders, no val_dataloader in the module or datamodule)"
+    every_val, max_epochs = getattr(trainer, "check_val_every_n_epoch", None), getattr(trainer, "max_epochs", None)
+    if isinstance(every_val, int) and isinstance(max_epochs, int) and max_epochs > 0:
+        first = math.lcm(every_val, every_n_epochs)
+        if first > max_epochs:
+            return (f"with every_n_epochs={every_n_epochs} and the Trainer's check_val_every_n_epoch={every_val}, the "
+                    f"first epoch it is due at is {first}, past max_epochs={max_epochs}")
+    return ""
+
+
 class RobustAccuracy(pl.Callback):
     """Log ``<prefix>/clean`` and ``<prefix>/eps=<ε>`` (robust accuracy) at the end of validation epochs.
 
@@ -56,7 +80,8 @@ class RobustAccuracy(pl.Callback):
         epsilons: the radii (input units).
         norm: ``"l2"`` or ``"linf"``.
         every_n_epochs: evaluate after the validation of epochs ``N-1, 2N-1, …``.
-        n_examples: probe size: the first ``n_examples`` validation examples (per rank), or of ``data``.
+        n_examples: probe size: the first ``n_examples`` validation examples (per rank), or of ``data`` (at most:
+            a smaller validation set or ``data`` is evaluated whole).
         data: a fixed probe ``(inputs, labels)`` (or a Dataset / DataLoader) instead of validation batches.
         steps: iterations of the default attacks (cheaper than the 100 of a final evaluation).
         attacks: an explicit ensemble (default: FAB-T, APGD-CE, targeted APGD-DLR).
@@ -68,6 +93,9 @@ class RobustAccuracy(pl.Callback):
         log_prefix: prefix of the logged names.
         seed: seed of the attacks' randomness (the same at every evaluation).
         sanity: also run the sanity checks (warnings); off by default to keep validation cheap.
+
+    A fit in which it would never evaluate (no validation data or ``validation_step``, ``limit_val_batches=0``,
+    or ``every_n_epochs`` past ``max_epochs``) is said once, with a ``UserWarning``, when the fit starts.
 
     Example:
         >>> cb = RobustAccuracy([0.5, 1.0], every_n_epochs=2, n_examples=64, steps=20)  # doctest: +SKIP
@@ -111,10 +139,21 @@ class RobustAccuracy(pl.Callback):
         self.log_prefix = log_prefix
         self.seed = seed
         self.sanity = sanity
-        self.fixed = None if data is None else collect(data, n_examples)
+        self.fixed = None if data is None else collect(data, n_examples, at_most=True)
         self._probe: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.history: list[dict[str, float]] = []
         self.last_result: Any = None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:  # noqa: D102
+        check_trainer(trainer, self)
+        if stage == "fit":
+            reason = _never_evaluates(trainer, pl_module, self.every_n_epochs)
+            if reason:   # said once, not refused: a debugging run may skip validation on purpose
+                pl.utilities.rank_zero_warn(
+                    f"RobustAccuracy will log nothing in this run: it evaluates at the end of validation epochs, and "
+                    f"{reason}. Give the Trainer validation (trainer.fit(model, train_loader, val_loader) or a "
+                    "datamodule with val_dataloader, a validation_step, limit_val_batches > 0; data= only replaces "
+                    "the probe, not the loop), or remove the callback.", category=UserWarning)
 
     def _due(self, trainer: Any) -> bool:
         return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0

@@ -8,7 +8,7 @@ import torch
 
 from numbers import Integral, Real
 
-from rkhsreg._checks import call_model, check_in_box, check_logits
+from rkhsreg._checks import call_model, check_in_box, check_logits, warn_if_probabilities
 from rkhsreg._errors import InputError, ParameterError
 from rkhsreg._params import SEED, Boolean, Interval, Options, Tuple, validate_param
 
@@ -117,45 +117,26 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: t
 
     Every output is checked to be (rows, K) floating-point scores (a tuple, dict or 1-D output gets an error that
     says how to select the logits; non-finite ones name their cause); the first one also checks that ``targets``
-    index its K classes and that K >= ``min_classes`` (a cross-entropy penalty is identically zero for K = 1).
-    A forward that modifies its input in place is refused (:func:`rkhsreg._checks.call_model`).
+    index its K classes, that K >= ``min_classes`` (a cross-entropy penalty is identically zero for K = 1) and that
+    the scores are not probabilities (:func:`rkhsreg._checks.warn_if_probabilities`: one warning naming ``owner``).
+    A forward that modifies its input in place is refused, and a forward that fails because of the inputs (dtype,
+    device, rank, channels) says so (:func:`rkhsreg._checks.call_model`).
     """
     unchecked = [targets, True]
 
     def run(z: torch.Tensor) -> torch.Tensor:
         passes.add(forward_rows=z.shape[0], batch=batch)
-        try:
-            out = call_model(model, z)
-        except RuntimeError as exc:
-            _explain_mismatch(model, z, exc)
-            raise
-        out = check_logits(out, z, unchecked[0], model=model)
+        out = check_logits(call_model(model, z), z, unchecked[0], model=model)
         if unchecked[1] and out.shape[1] < min_classes:
             raise InputError(f"{owner or 'this penalty'}: the model returns K = {out.shape[1]} score per example; "
                              "the cross-entropy of a single score is 0 whatever the model, so the penalty would be "
                              "identically zero. Return one score per class (a binary classifier: 2 scores, e.g. "
                              "rkhsreg.SelectLogits(model, select=lambda s: torch.cat([-s, s], 1) / 2)).")
+        if unchecked[1]:
+            warn_if_probabilities(out, owner or "this penalty", stacklevel=4)
         unchecked[0], unchecked[1] = None, False
         return out
     return run
-
-
-def _explain_mismatch(model: torch.nn.Module, inputs: torch.Tensor, exc: RuntimeError) -> None:
-    """Re-raise a model's RuntimeError as an InputError when the inputs' dtype or device differs from its weights'."""
-    if "leaf Variable that requires grad is being used in an in-place operation" in str(exc):
-        raise InputError("the model's forward modified its input in place (an in-place operation such as "
-                         "nn.ReLU(inplace=True) or x.mul_() applied to the input itself); make that operation out "
-                         "of place (inplace=False) or start forward with x = x.clone().") from exc
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if param is None:
-        return
-    if param.device != inputs.device:
-        raise InputError(f"inputs are on {inputs.device} but the model's parameters on {param.device}; move one of "
-                         "them (inputs.to(device) or model.to(device)).") from exc
-    if param.dtype != inputs.dtype and not torch.is_autocast_enabled():
-        raise InputError(f"inputs have dtype {inputs.dtype} but the model's parameters {param.dtype}; convert one "
-                         f"of them (inputs.to({param.dtype}) or model.to({inputs.dtype})), or run under "
-                         "torch.autocast.") from exc
 
 
 class SeededPenalty(Penalty):

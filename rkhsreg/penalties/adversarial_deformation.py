@@ -201,7 +201,7 @@ class AdversarialDeformation(SeededPenalty):
 
     def _random(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         n, d = x.shape[0], self.num_deformations
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, owner=self.name)
         rows, params = self.sample_deformations(x)
         m = rows.numel()
         x_sub = x[rows]
@@ -236,7 +236,7 @@ class AdversarialDeformation(SeededPenalty):
         n = x.shape[0]
         x_sub = x[rows]
         m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, owner=self.name)
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
 
         def first_order(g: torch.Tensor, j: int) -> torch.Tensor:
@@ -273,7 +273,7 @@ class AdversarialDeformation(SeededPenalty):
         n = x.shape[0]
         x_sub = x[rows]
         m, size = x_sub.shape[0], (x.shape[-2], x.shape[-1])
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, owner=self.name)
         with torch.no_grad():
             clean = forward(x_sub)
 

@@ -246,7 +246,7 @@ class AdversarialPerturbation(SeededPenalty):
 
     def _per_class(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, owner=self.name)
         plan, check = self._plan(n)
         pool = n if plan == "all" else plan[0]
         # the first step's gradients of the pool, kept as the ranking computes them (slot j is class j)
@@ -513,7 +513,7 @@ class AdversarialPerturbation(SeededPenalty):
 
     def _joint(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n)
+        forward = counting_forward(model, self.last_passes, n, owner=self.name)
         with torch.no_grad():
             clean = forward(x)
 

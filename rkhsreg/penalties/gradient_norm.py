@@ -69,7 +69,7 @@ class GradientNorm(Penalty):
         targets = check_targets(targets, inputs, required=self.classes != "all")
         x = inputs.detach()
         n = x.shape[0]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, owner=self.name)
         slots = None if self.classes == "all" else (lambda logits: true_and_top_classes(logits, targets, self.classes))
         with inner_mode(model, self.eval_mode):
             logits, slots, sq_norms = output_gradients(forward, x, slots,

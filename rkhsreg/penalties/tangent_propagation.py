@@ -146,7 +146,7 @@ class TangentPropagation(SeededPenalty):
         x = inputs.detach()[rows]
         m = rows.numel()
         sub_targets = None if targets is None else targets[rows]
-        forward = counting_forward(model, self.last_passes, n, targets)
+        forward = counting_forward(model, self.last_passes, n, targets, owner=self.name)
         slots = (None if self.classes == "all"
                  else (lambda logits: true_and_top_classes(logits, sub_targets, self.classes)))
 
