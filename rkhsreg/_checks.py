@@ -174,11 +174,25 @@ def call_model(model: Any, inputs: torch.Tensor) -> Any:
             and inputs.requires_grad and torch.is_grad_enabled()):
         raise InputError(f"the model's output (shape {tuple(out.shape)}) is not connected to its input: the inputs "
                          "require grad, but the output does not depend differentiably on them, so no gradient with "
-                         "respect to the input exists (penalties and gradient attacks need one). Something in forward "
-                         "cuts the graph: .detach(), a torch.no_grad() block, a .numpy()/.item()/.tolist() round "
-                         "trip, or a non-differentiable step (argmax, rounding); remove it from forward, or replace "
-                         "it with a differentiable (straight-through) approximation.")
+                         "respect to the input exists (penalties and gradient attacks need one). " + GRAPH_CUT)
     return out
+
+
+#: how a forward loses the autograd graph, and the fix (said by every check that finds a graph cut)
+GRAPH_CUT = ("Something in forward cuts the graph: .detach(), a torch.no_grad() block, a .numpy()/.item()/.tolist() "
+             "round trip, or a non-differentiable step (argmax, rounding); remove it from forward, or replace it "
+             "with a differentiable (straight-through) approximation.")
+
+
+def check_trainable_value(owner: str, value: torch.Tensor, model: Any) -> None:
+    """Refuse a penalty value that cannot train the model: the caller records gradients and the model has
+    trainable parameters, but the value does not depend on any of them (a forward that detaches its output makes
+    a search that needs no input gradient — a random deformation search — return a constant, silently)."""
+    if not isinstance(value, torch.Tensor) or value.requires_grad or not isinstance(model, nn.Module):
+        return
+    if any(p.requires_grad for p in model.parameters()):
+        raise InputError(f"{owner}: the penalty's value does not depend on the model's trainable parameters, so "
+                         "adding it to the loss would train nothing (its gradient is zero). " + GRAPH_CUT)
 
 
 #: torch's message for a convolution given the wrong number of channels

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rkhsreg._checks import eager
+from rkhsreg._checks import check_trainable_value, eager
 from rkhsreg._params import Declaration, Interval, declared_parameters, validate_params
 
 __all__ = ["Penalty", "Constraint", "Attack", "PassCount", "Declared"]
@@ -121,8 +121,11 @@ class Penalty(Declared, abc.ABC):
                 f"{type(self).__name__} needs autograd, but torch.inference_mode is active. Lightning runs "
                 "validation/test under it: pass Trainer(inference_mode=False) to evaluate penalties there.")
         self.last_passes = PassCount()
+        recording = torch.is_grad_enabled()   # under torch.no_grad the caller only wants the number
         with torch.enable_grad():  # gradients w.r.t. inputs are needed even under torch.no_grad
             value = self.estimate(eager(model), inputs, targets)
+        if recording:
+            check_trainable_value(self.name, value, model)
         return value * self.weight
 
     def state_dict(self) -> dict[str, Any]:

@@ -183,6 +183,9 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      (r"output \(shape \(4, 3\)\) is not connected to its input", r"\.detach\(\)", "no_grad")),
     ("forward detaches its output, in a sweep", _evaluate(model=_DetachedNet().eval()), InputError,
      ("not connected to its input",)),
+    ("forward detaches its output, random deformation search", _call("adversarial_deformation",
+                                                                      model=_DetachedNet()), InputError,
+     ("adversarial_deformation", "does not depend on the model's trainable parameters", r"\.detach\(\)")),
     # --- penalty calls: inputs and targets
     ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
     ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),

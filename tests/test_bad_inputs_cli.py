@@ -99,7 +99,9 @@ def test_model_kwargs_that_are_not_an_object(capsys, setup):
                         """e.g. --model-kwargs '{"width": 4}'""")),
     ('{"width": 2.5}', ("raised ValueError: out_channels must be divisible by groups",
                         "Check the keys and values of --model-kwargs against that signature")),
-], ids=["string-for-int", "value-error"])
+    ('{"width": -2}', ("raised RuntimeError: Trying to create tensor with negative dimension -2",
+                       "Check the keys and values of --model-kwargs against that signature")),
+], ids=["string-for-int", "value-error", "runtime-error"])
 def test_model_kwargs_the_factory_refuses_name_the_option_the_key_and_the_signature(capsys, setup, kwargs, match):
     """The factory's own TypeError/ValueError (from deep inside it) was the message, or a traceback."""
     _, _, base = setup

@@ -116,6 +116,13 @@ def _not_built(spec: str, factory: Any, kwargs: Mapping[str, Any], exc: Exceptio
     return message + "."
 
 
+def _refusals(kwargs: Mapping[str, Any]) -> tuple[type[Exception], ...]:
+    """The exceptions that mean the factory refused its arguments: TypeError/ValueError always; RuntimeError too
+    when --model-kwargs were given (torch raises it for a layer built with a negative or zero width), since those
+    values are then the likely cause — without them a RuntimeError is the factory's own bug and keeps its traceback."""
+    return (TypeError, ValueError, RuntimeError) if kwargs else (TypeError, ValueError)
+
+
 def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | None = None,
                 kwargs: str | Mapping[str, Any] | None = None) -> nn.Module:
     """Instantiate ``spec``: ``"pkg.module:factory"`` or ``"timm:<name>"``.
@@ -160,12 +167,12 @@ def build_model(spec: str, *, num_classes: int | None = None, in_chans: int | No
             kwargs.setdefault("in_chans", in_chans)
         try:
             return timm.create_model(name, pretrained=False, **kwargs)
-        except (TypeError, ValueError) as exc:
+        except _refusals(kwargs) as exc:
             raise ConfigurationError(_not_built(spec, None, kwargs, exc)) from None
     factory = _factory(spec)
     try:
         model = factory(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except _refusals(kwargs) as exc:
         raise ConfigurationError(_not_built(spec, factory, kwargs, exc)) from None
     if not isinstance(model, nn.Module):
         raise ConfigurationError(f"model={spec!r} returned {type(model).__name__}, not an nn.Module.")
