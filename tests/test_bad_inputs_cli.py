@@ -57,6 +57,20 @@ def test_a_flipped_bit_in_a_checkpoint_is_refused(capsys, setup):
     assert "bad.pt" in line and "CRC-32" in line
 
 
+@pytest.mark.parametrize("content, match", [
+    (b"not a torch file\n", "is not a torch checkpoint (a text file? It starts with text 'not a torch file"),
+    (b"<!DOCTYPE html><html>", "is not a torch checkpoint (an HTML page"),
+    (b"\x80\x02garbage", "is not a readable torch checkpoint (UnpicklingError)"),
+], ids=["text", "html", "bad-pickle"])
+def test_a_file_that_is_not_a_checkpoint_is_named_without_torchs_unpickling_advice(capsys, setup, content, match):
+    """A text file passed as --weights relayed torch's "Re-running torch.load with weights_only set to False will
+    likely succeed", which would not succeed and contradicts the CLI's no-unpickling policy."""
+    tmp_path, _, base = setup
+    (tmp_path / "text.pt").write_bytes(content)
+    line = _error(capsys, [*base, "--weights", str(tmp_path / "text.pt")])
+    assert match in line and "text.pt" in line and "weights_only" not in line
+
+
 def test_an_unwritable_out_fails_before_the_evaluation(capsys, setup, monkeypatch):
     tmp_path, weights, base = setup
     blocker = tmp_path / "file"

@@ -138,7 +138,8 @@ def _tar_gz(members: dict[str, bytes]) -> bytes:
     (_tar_gz({f"test/cat/{i}.jpg": os.urandom(20000) for i in range(4)})[:9000],
      "could not be extracted: it ends before its last member (truncated"),
     (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 2, "could not be extracted: it is not a readable tar archive"),
-], ids=["html", "empty", "truncated", "garbled"])
+    (b"hello\n", "is not a gzip archive (it starts with text 'hello\\n'), nor a tar archive"),    # was "truncated"
+], ids=["html", "empty", "truncated", "garbled", "text"])
 def test_cifar10_archives_that_are_not_archives(tmp_path, monkeypatch, content, match):
     from rkhsreg.data import find_cifar10, load_cifar10
 
@@ -182,6 +183,51 @@ def test_an_image_that_is_not_an_image_is_named(tmp_path, capsys, content, match
                  "--epsilons", "0.5", "--no-progress", "--indices", "6"])
     err = capsys.readouterr().err
     assert code == 2 and str(bad) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("change, split, match", [
+    ("rm test/airplane", "test", "test' has no class folder airplane; a CIFAR-10 split holds exactly the folders "
+                                 "airplane, automobile"),
+    ("mkdir test/zebra", "test", "test' has class folders that are not CIFAR-10 classes: zebra"),
+    ("rm train/airplane", "train", "train' has no class folder airplane"),       # test/ has all ten: labels differ
+    ("rm test/cat; mkdir test/kitten", "test", "has no class folder cat and class folders that are not CIFAR-10 "
+                                               "classes: kitten"),
+], ids=["missing", "extra", "train-only", "renamed"])
+def test_cifar10_class_folders_other_than_the_ten_are_refused(tmp_path, change, split, match):
+    """An ImageFolder numbers the folders it finds: a missing folder shifted every label silently (automobile
+    became 0), an extra one made 11 classes, and train and test with different folders disagreed."""
+    import shutil
+
+    from rkhsreg.data import cifar10_datasets, load_cifar10
+    from tests._cifar10_helpers import make_imagefolder
+
+    tree = make_imagefolder(tmp_path / "data" / "cifar10_jpeg", train_per_class=1, test_per_class=1)
+    for step in change.split("; "):
+        verb, folder = step.split()
+        if verb == "rm":
+            shutil.rmtree(tree / folder)
+        else:
+            (tree / folder).mkdir()
+            shutil.copy(next((tree / split / "dog").glob("*.jpg")), tree / folder)
+    with pytest.raises(InputError, match=re.escape(match)):
+        load_cifar10(tmp_path / "data", split=split)
+    with pytest.raises(InputError, match=re.escape(match)):
+        cifar10_datasets(tmp_path / "data")
+    other = "train" if split == "test" else "test"
+    assert load_cifar10(tmp_path / "data", split=other)[1].tolist() == list(range(10))  # the intact split loads
+
+
+def test_a_cifar10_image_of_another_size_is_named(tmp_path):
+    """It raised torch.stack's "stack expects each tensor to be equal size" without naming the file."""
+    from PIL import Image
+
+    from rkhsreg.data import load_cifar10
+    from tests._cifar10_helpers import make_imagefolder
+
+    tree = make_imagefolder(tmp_path / "data" / "cifar10_jpeg", train_per_class=1, test_per_class=1)
+    Image.new("RGB", (64, 64)).save(tree / "test" / "dog" / "zzz_big.jpg")
+    with pytest.raises(InputError, match=r"zzz_big\.jpg' is 64×64 pixels; CIFAR-10 images are 32×32"):
+        load_cifar10(tmp_path / "data")
 
 
 # ------------------------------------------------------------------------------------------------ FASTA, SCOP

@@ -146,7 +146,7 @@ def test_weights_that_do_not_fit_or_hold_objects(capsys, tmp_path, folder):
     code, _, err = _run(capsys, "--model", TINY, "--weights", str(garbage), "--data", f"imagefolder:{folder}",
                         "--epsilons", "0.5")
     assert code == 2
-    _one_line_error(err, "is not a readable torch checkpoint")
+    _one_line_error(err, "is not a torch checkpoint (a text file? It starts with text 'not a checkpoint')")
 
 
 def argparse_namespace():

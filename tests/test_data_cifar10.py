@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg.cifar_models import ChannelNormalize, cifar_resnet18, cifar_vgg11
 from rkhsreg.data.cifar10_files import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DatasetNotFoundError,
                                         cifar10_datasets, extract_once, find_cifar10, load_cifar10_tensors)
@@ -82,7 +82,7 @@ def test_missing_data_and_bad_arguments(tmp_path, tree):
     with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
         find_cifar10(tree.parent, source="torchvision")
     odd = make_imagefolder(tmp_path / "odd", classes=("a", "b"))
-    with pytest.raises(DatasetNotFoundError, match="not CIFAR-10"):
+    with pytest.raises(InputError, match="no class folder airplane, automobile"):
         cifar10_datasets(odd)
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg.data.sniff import head_of, is_torch_file, starts_with, what_it_is
 
 __all__ = ["LoadReport", "build_model", "load_weights", "read_state_dict"]
 
@@ -214,6 +215,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file {str(path)!r} does not exist.")
+    head = head_of(path)
+    if not is_torch_file(head):
+        kind = what_it_is(head)
+        if kind is None and starts_with(head).startswith("text"):
+            kind = f"a text file? It starts with {starts_with(head)}"
+        raise InputError(f"{str(path)!r} is not a torch checkpoint ({kind or 'it starts with ' + starts_with(head)}); "
+                         "pass a file written by torch.save or a Lightning checkpoint.")
     verify_archive(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -223,6 +231,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise InputError(f"{str(path)!r} holds pickled objects besides tensors, which are not loaded "
                              "(weights_only=True). Save just the tensors: torch.save(ckpt['state_dict'], "
                              "'weights.pt').") from None
+        if "weights_only" in first:  # torch's advice to unpickle (weights_only=False) is not the CLI's to give
+            first = type(exc).__name__
         raise InputError(f"{str(path)!r} is not a readable torch checkpoint ({first}).") from None
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):

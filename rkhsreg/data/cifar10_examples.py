@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from rkhsreg._errors import InputError
 from rkhsreg._params import PATH, Options, validates
 from rkhsreg.data.examples import SELECT_PARAMETERS, select_indices
 
@@ -37,21 +36,16 @@ def cifar10_split(data_dir: str | os.PathLike[str] | None = None, *, split: str 
 
     Raises:
         DatasetNotFoundError: no CIFAR-10 JPEG copy under the data root (the message says where it looked).
-        InputError: the split's folder holds no images.
+        InputError: the split's folder holds no images, or its class folders are not CIFAR-10's ten (the missing
+            and extra ones are named); when read, an image that is not a readable 32×32 image (named).
     """
     try:
-        from torchvision import datasets, transforms
+        import torchvision  # noqa: F401
     except ImportError as exc:
         raise ImportError("reading CIFAR-10 needs torchvision: pip install 'rkhsreg[data]'.") from exc
-    from rkhsreg.data.cifar10_files import find_cifar10
-    from rkhsreg.data.images import read_rgb
+    from rkhsreg.data.cifar10_files import cifar10_imagefolder, find_cifar10
 
-    folder = find_cifar10(data_dir, cache_dir=cache_dir, source="imagefolder").path / split
-    try:
-        return datasets.ImageFolder(str(folder), transform=transforms.ToTensor(), loader=read_rgb)
-    except (FileNotFoundError, RuntimeError) as exc:
-        raise InputError(f"{str(folder)!r} is not an image folder ({str(exc).splitlines()[0]}); expected "
-                         "<split>/<class>/<image> files.") from None
+    return cifar10_imagefolder(find_cifar10(data_dir, cache_dir=cache_dir, source="imagefolder").path / split)
 
 
 @validates({"data_dir": [None, PATH], "split": SPLIT, "cache_dir": [None, PATH],

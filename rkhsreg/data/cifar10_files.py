@@ -41,10 +41,10 @@ import torch
 from rkhsreg._errors import InputError
 from rkhsreg._params import PATH, Boolean, Interval, IsCallable, Options, validates
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
-from rkhsreg.data.sniff import head_of, what_it_is
+from rkhsreg.data.sniff import head_of, is_tar, starts_with, what_it_is
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CACHE_ENV_VAR", "SOURCES", "CIFAR10Location",
-           "default_cache_dir", "extract_once", "find_cifar10", "cifar10_datasets", "load_cifar10_tensors"]
+           "cifar10_imagefolder", "default_cache_dir", "extract_once", "find_cifar10", "cifar10_datasets", "load_cifar10_tensors"]
 
 #: CIFAR-10's classes in label order (also the alphabetical order ImageFolder uses).
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -76,6 +76,50 @@ def default_cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "rkhsreg"
 
 
+def _read_cifar10_image(path: str | os.PathLike[str]) -> Any:
+    """:func:`rkhsreg.data.images.read_rgb`, refusing an image that is not 32×32 (named, with its size)."""
+    from rkhsreg.data.images import read_rgb
+
+    image = read_rgb(path)
+    if image.size != (32, 32):
+        raise InputError(f"{os.fspath(path)!r} is {image.size[0]}×{image.size[1]} pixels; CIFAR-10 images are "
+                         "32×32: replace or remove it.")
+    return image
+
+
+def cifar10_imagefolder(folder: str | os.PathLike[str], transform: Callable | None = None) -> Any:
+    """One split folder of the CIFAR-10 JPEG copy (``<class>/<image>``) as a torchvision ``ImageFolder``.
+
+    Its class folders must be exactly CIFAR-10's ten (:data:`CIFAR10_CLASSES`), so that a label is always the
+    class's index in CIFAR-10's order (an ImageFolder numbers the folders it finds: a missing or extra folder
+    would shift every label silently); every image must be 32×32.
+
+    Raises:
+        InputError: a class folder is missing or not a CIFAR-10 class (both named), the folder holds no images,
+            or (when read) an image is not a readable 32×32 image (the file is named).
+    """
+    from torchvision import datasets, transforms
+
+    folder = Path(folder)
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    missing = [c for c in CIFAR10_CLASSES if c not in found]
+    extra = [c for c in found if c not in CIFAR10_CLASSES]
+    if folder.is_dir() and (missing or extra):
+        problems = ([f"no class folder {', '.join(missing)}"] if missing else []) + (
+            [f"class folders that are not CIFAR-10 classes: {', '.join(extra)}"] if extra else [])
+        raise InputError(f"{str(folder)!r} has {' and '.join(problems)}; a CIFAR-10 split holds exactly the "
+                         f"folders {', '.join(CIFAR10_CLASSES)} (labels are their indices in this order).")
+    try:
+        dataset = datasets.ImageFolder(str(folder), transform=transform or transforms.ToTensor(),
+                                       loader=_read_cifar10_image)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise InputError(f"{str(folder)!r} is not an image folder ({str(exc).splitlines()[0]}); expected "
+                         "<split>/<class>/<image> files.") from None
+    if dataset.class_to_idx != {c: i for i, c in enumerate(CIFAR10_CLASSES)}:  # never the folders' own order
+        raise InputError(f"{str(folder)!r}: classes {dataset.classes} are not CIFAR-10's {list(CIFAR10_CLASSES)}.")
+    return dataset
+
+
 def _is_imagefolder(path: Path) -> bool:
     return all((path / split).is_dir() and any(p.is_dir() for p in (path / split).iterdir())
                for split in ("train", "test"))
@@ -105,7 +149,8 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
 
     Raises:
         DatasetNotFoundError: the archive does not exist.
-        InputError: it is empty, truncated, an HTML page or not a tar archive (named, nothing left in the cache).
+        InputError: it is empty, truncated, an HTML page, neither compressed nor a tar archive (what it starts with
+            is shown) or not a tar archive (named, nothing left in the cache).
 
     Example:
         >>> root = extract_once("../shared/data/cifar10_jpeg/CIFAR-10-images_jpeg.tar.gz")  # doctest: +SKIP
@@ -115,9 +160,13 @@ def extract_once(archive: str | os.PathLike[str], cache_dir: str | os.PathLike[s
     archive = Path(archive)
     if not archive.is_file():
         raise DatasetNotFoundError(f"archive={str(archive)!r} does not exist.")
-    kind = what_it_is(head_of(archive))
+    head = head_of(archive)
+    kind = what_it_is(head)
     if kind is not None and "compressed" not in kind:
         raise InputError(f"{str(archive)!r} is {kind}, not a tar archive; fetch the archive again.")
+    if kind is None and not is_tar(head):
+        raise InputError(f"{str(archive)!r} is not a gzip archive (it starts with {starts_with(head)}), nor a tar "
+                         "archive; fetch the archive again.")
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     stem = archive.name.split(".")[0]
     target = cache / f"{stem}-{archive.stat().st_size}"
@@ -219,15 +268,8 @@ def cifar10_datasets(data_dir: str | os.PathLike[str] | None = None, *, cache_di
     where = find_cifar10(data_dir, cache_dir=cache_dir, source=source, download=download)
     train_t, test_t = train_transform or to_tensor, test_transform or to_tensor
     if where.kind == "imagefolder":
-        from rkhsreg.data.images import read_rgb
-
-        train, test = (datasets.ImageFolder(str(where.path / "train"), transform=train_t, loader=read_rgb),
-                       datasets.ImageFolder(str(where.path / "test"), transform=test_t, loader=read_rgb))
-        for ds in (train, test):
-            if tuple(ds.classes) != CIFAR10_CLASSES:
-                raise DatasetNotFoundError(f"{ds.root}: classes {ds.classes} are not CIFAR-10's "
-                                           f"{list(CIFAR10_CLASSES)}.")
-        return train, test
+        return (cifar10_imagefolder(where.path / "train", train_t),
+                cifar10_imagefolder(where.path / "test", test_t))
     try:
         return (datasets.CIFAR10(str(where.path), train=True, transform=train_t, download=download),
                 datasets.CIFAR10(str(where.path), train=False, transform=test_t, download=download))

@@ -18,9 +18,12 @@ from pathlib import Path
 
 from rkhsreg._errors import InputError
 
-__all__ = ["what_it_is", "head_of", "utf8_text"]
+__all__ = ["what_it_is", "head_of", "utf8_text", "starts_with", "is_tar", "is_torch_file", "GZIP_MAGIC",
+           "ZIP_MAGIC", "UTF8_BOM"]
 
 _HTML = (b"<!doctype html", b"<html", b"<head", b"<?xml", b"<body")
+#: The first bytes of a gzip stream, of a zip archive (``torch.save``'s format) and of UTF-8 text with a byte-order mark.
+GZIP_MAGIC, ZIP_MAGIC, UTF8_BOM = b"\x1f\x8b", b"PK\x03\x04", b"\xef\xbb\xbf"
 
 
 def head_of(path: str | os.PathLike[str], size: int = 512) -> bytes:
@@ -48,9 +51,36 @@ def what_it_is(head: bytes) -> str | None:
     return None
 
 
+def starts_with(head: bytes, size: int = 24) -> str:
+    """What ``head`` starts with, for a message: ``"text 'hello'"`` or ``"the bytes 00 01 …"``.
+
+    Example:
+        >>> starts_with(b"hello\\n"), starts_with(b"\\x00\\x01")
+        ("text 'hello\\\\n'", 'the bytes 00 01')
+    """
+    text = head[:size].decode("utf-8", "replace")
+    if head and "\ufffd" not in text[:-1] and all(c.isprintable() or c in "\t\r\n" for c in text[:-1]):
+        return f"text {text.rstrip(chr(0xfffd))!r}" + ("…" if len(head) > size else "")
+    return "the bytes " + head[:8].hex(" ") + (" …" if len(head) > 8 else "")
+
+
+def is_tar(head: bytes) -> bool:
+    """Whether ``head`` (at least 262 bytes) is the start of an uncompressed POSIX/GNU tar archive."""
+    return head[257:262] == b"ustar"
+
+
+def is_torch_file(head: bytes) -> bool:
+    """Whether ``head`` starts like a ``torch.save`` file: a zip archive (the default format since torch 1.6) or a
+    pickle (the legacy format, protocol 2 to 5)."""
+    return head.startswith(ZIP_MAGIC) or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
 def utf8_text(data: bytes, described: str, fix: str) -> str:
-    """``data`` decoded as UTF-8, or an :class:`InputError` naming the file (``described``), the first byte that is
-    not UTF-8 and its line, and ``fix`` (what to do)."""
+    """``data`` decoded as UTF-8 (without a leading byte-order mark, which Windows editors write), or an
+    :class:`InputError` naming the file (``described``), the first byte that is not UTF-8 and its line, and
+    ``fix`` (what to do)."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
