@@ -66,6 +66,21 @@ def test_mnist_files_that_are_not_what_their_names_say(tmp_path, images, labels,
     assert file in str(error.value) and "downloading" not in str(error.value)
 
 
+@pytest.mark.parametrize("images, labels, file, match", [
+    (_idx((6, 28, 28)), GOOD_LABELS, "t10k-images-idx3-ubyte", "holds 6 images, the size of MNIST's train split, "
+                                                               "where the test split has 4"),
+    (GOOD_IMAGES, _idx((6,), 3), "t10k-labels-idx1-ubyte", "holds 6 labels for the 4 images"),
+], ids=["images-of-train", "labels-of-train"])
+def test_mnist_file_of_the_other_split_is_the_one_named(tmp_path, monkeypatch, images, labels, file, match):
+    """The test images replaced by the train images blamed the (correct) labels file."""
+    from rkhsreg.data import load_mnist, mnist_files
+
+    monkeypatch.setattr(mnist_files, "_SIZES", {"train": 6, "test": 4})  # the split sizes of this tiny copy
+    with pytest.raises(InputError, match=re.escape(match)) as error:
+        load_mnist(_mnist(tmp_path, images, labels), train=False, download=False)
+    assert str(error.value).startswith(f"'{tmp_path / 'MNIST' / 'raw' / file}'")
+
+
 def test_good_mnist_files_still_load(tmp_path):
     from rkhsreg.data import load_mnist
 
@@ -257,6 +272,17 @@ def test_fasta_files_that_are_not_fasta(tmp_path, content, match):
     with pytest.raises(InputError, match=re.escape(match)) as error:
         read_fasta(path)
     assert "pos-test.a.1.fasta" in str(error.value)
+
+
+def test_fasta_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    """A FASTA file saved with a UTF-8 byte-order mark (Windows editors) was refused as "sequence line before the
+    first '>' header"; the BOM is dropped where loaders decode text (sniff.utf8_text) and by parse_fasta."""
+    from rkhsreg.data import parse_fasta, read_fasta
+
+    path = tmp_path / "bom.fasta"
+    path.write_bytes("\ufeff>a desc\nACDE\n".encode())
+    assert [(r.id, r.sequence) for r in read_fasta(path)] == [("a", "ACDE")]
+    assert [(r.id, r.sequence) for r in parse_fasta(path.read_text(encoding="utf-8"))] == [("a", "ACDE")]
 
 
 @pytest.mark.parametrize("given, match", [

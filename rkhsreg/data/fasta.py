@@ -91,7 +91,7 @@ def _path_kind(text: str | os.PathLike[str]) -> str:
 def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[FastaRecord]:
     """Parse FASTA text (a string or an iterable of lines).
 
-    Blank lines are ignored; ``;`` comment lines are skipped. Sequence lines are joined with their
+    Blank lines are ignored; ``;`` comment lines are skipped; a leading byte-order mark is dropped. Sequence lines are joined with their
     whitespace removed.
 
     Args:
@@ -122,7 +122,7 @@ def parse_fasta(text: str | Iterable[str], *, source: str = "<text>") -> list[Fa
         records.append(FastaRecord(header.split()[0], header, sequence))
 
     for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
+        line = (raw.lstrip("\ufeff") if number == 1 else raw).strip()  # a byte-order mark (Windows editors)
         if not line or line.startswith(";"):
             continue
         if line.startswith(">"):

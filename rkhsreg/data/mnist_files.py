@@ -22,6 +22,7 @@ __all__ = ["check_mnist_files", "idx_shape"]
 
 _FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_SIZES = {"train": 60_000, "test": 10_000}  # MNIST's split sizes: which file of a mismatched pair is the other split's
 
 
 def idx_shape(path: str | os.PathLike[str], ndim: int) -> tuple[int, ...]:
@@ -64,7 +65,7 @@ def check_mnist_files(root: str | os.PathLike[str], *, train: bool) -> None:
 
     Raises:
         InputError: a damaged file (named), or a labels file whose count is not the images' (a file of the
-            other split?).
+            other split? The one whose count is the other split's size is named).
     """
     raw = Path(root) / "MNIST" / "raw"
     images_name, labels_name = _FILES[bool(train)]
@@ -72,6 +73,11 @@ def check_mnist_files(root: str | os.PathLike[str], *, train: bool) -> None:
     labels = idx_shape(raw / labels_name, 1)
     if images[1:] != (28, 28):
         raise InputError(f"{str(raw / images_name)!r} holds images of {images[1]}×{images[2]}; MNIST's are 28×28.")
+    split, other = ("train", "test") if train else ("test", "train")
+    if labels[0] != images[0] and images[0] == _SIZES[other] and labels[0] == _SIZES[split]:
+        raise InputError(f"{str(raw / images_name)!r} holds {images[0]} images, the size of MNIST's {other} split, "
+                         f"where the {split} split has {_SIZES[split]} (as {labels_name} has): an images file of the "
+                         f"{other} split? Copy the {split} images file again.")
     if labels[0] != images[0]:
         raise InputError(f"{str(raw / labels_name)!r} holds {labels[0]} labels for the {images[0]} images of "
                          f"{images_name}: a labels file of the other split? (train: 60000, test: 10000)")
