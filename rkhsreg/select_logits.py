@@ -8,7 +8,8 @@ the constraints project the same layers, and ``state_dict`` keys gain a ``model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,6 +18,32 @@ from torch import nn
 from rkhsreg._errors import ConfigurationError, InputError
 
 __all__ = ["SelectLogits"]
+
+
+def _shape(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _what_is_there(out: Any, select: Any) -> str | None:
+    """What ``select`` could have been for this output: a tuple's length and valid indices, a dict's keys or an
+    object's attributes (the closest to ``select`` suggested); ``None`` for a function."""
+    if callable(select):
+        return None
+    if isinstance(out, Mapping) or (isinstance(select, str) and not isinstance(out, Sequence)):
+        names = ([str(k) for k in out] if isinstance(out, Mapping) else
+                 sorted(n for n in dir(out) if not n.startswith("_") and not callable(getattr(out, n, None))))
+        what = "keys" if isinstance(out, Mapping) else "attributes"
+        shown = ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else "") if names else "none"
+        close = difflib.get_close_matches(str(select), names, n=1)
+        return f"its {what} are {shown}" + (f"; did you mean select={close[0]!r}?" if close else ".")
+    if isinstance(out, Sequence) and not isinstance(out, str):
+        n = len(out)
+        if not isinstance(select, int):
+            return f"it is a {type(out).__name__} of {n}: select an element by its index (an int)."
+        shapes = ", ".join(_shape(v) for v in out[:6]) + (", …" if n > 6 else "")
+        valid = f"pass select=0 to {n - 1} (or -{n} to -1)" if n else "it has no element to select"
+        return f"it is a {type(out).__name__} of {n} (shapes {shapes}); {valid}."
+    return None
 
 
 class SelectLogits(nn.Module):
@@ -53,4 +80,4 @@ class SelectLogits(nn.Module):
             return out[self.select] if isinstance(out, dict) else getattr(out, self.select)
         except (IndexError, KeyError, AttributeError, TypeError) as err:
             raise InputError(f"select={self.select!r} cannot be applied to the model's output "
-                             f"({type(out).__name__}): {err}") from None
+                             f"({type(out).__name__}): {_what_is_there(out, self.select) or err}") from None
