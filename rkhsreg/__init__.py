@@ -12,7 +12,7 @@ Public surface (everything else is private infrastructure)::
 """
 
 from rkhsreg._errors import (ConfigurationError, InputError, OutputExistsError, ParameterError, PluginNotFoundError,
-                             PluginValidationError, ProbabilityOutputWarning, RKHSRegError)
+                             PluginValidationError, ProbabilityOutputWarning, RKHSRegError, SequenceDataWarning)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
                                list_penalties)
@@ -45,5 +45,6 @@ def __getattr__(name: str):
 
 __all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "OutputExistsError", "ParameterError",
            "PassCount", "Penalty", "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning",
+           "SequenceDataWarning",
            "RKHSRegError", "SelectLogits", "create_attack", "create_constraint", "create_penalty", "list_attacks",
            "list_constraints", "list_penalties", "__version__", *_LAZY]

@@ -7,7 +7,7 @@ Every class also subclasses the standard exception a user would already catch
 from __future__ import annotations
 
 __all__ = ["RKHSRegError", "ConfigurationError", "ParameterError", "InputError", "OutputExistsError",
-           "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning"]
+           "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning", "SequenceDataWarning"]
 
 
 class RKHSRegError(Exception):
@@ -54,3 +54,9 @@ class ProbabilityOutputWarning(UserWarning):
     where rkhsreg needs logits: cross-entropy, margins and attacks apply the softmax themselves, so on
     probabilities they compute another, meaningless quantity. Pass logits: remove the final Softmax.
     (Log-probabilities, a final ``nn.LogSoftmax``, are logits up to a constant per row: not warned about.)"""
+
+
+class SequenceDataWarning(UserWarning):
+    """Sequences given as proteins that look wrong for it: nucleotides (only A, C, G, T, U, N letters: A, C, G and T
+    are also amino-acid letters, so they encode without error as a meaningless protein), or a sequence that carries
+    both labels in one training set (every copy is dropped)."""

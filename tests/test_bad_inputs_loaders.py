@@ -319,6 +319,40 @@ def test_a_scop_task_with_an_empty_or_compressed_file_is_refused(tmp_path, conte
         load_scop_task(tmp_path, "a.1.1")
 
 
+def test_a_scop_sequence_with_both_labels_is_dropped_with_one_warning(tmp_path):
+    """load_scop_task kept a sequence of both pos-train and neg-train (contradictory labels) silently, where
+    build_standin_tasks drops such sequences: one rule now (every copy dropped), with one warning here."""
+    from rkhsreg import SequenceDataWarning  # noqa: F401 (exported)
+    from rkhsreg.data import load_scop_task
+
+    record = ">d{}_ c.1.1.1 (A:) p {{x}}\n{}\n".format
+    files = {"pos-train": record(1, "ACDEFGHIK") + record(2, "KLMNPQRST"),
+             "neg-train": record(3, "ACDEFGHIK") + record(4, "HIKLMNPQR"),
+             "pos-test": record(5, "STVWY"), "neg-test": record(6, "FGHIK")}
+    for name, text in files.items():
+        (tmp_path / f"{name}.c.1.1.fasta").write_text(text)
+    with pytest.warns(SequenceDataWarning, match=r"1 sequence appears with both labels \(positive and negative: "
+                                                  r"d1_, d3_\); all 2 copies are dropped") as caught:
+        task = load_scop_task(tmp_path, "c.1.1")
+    assert len(caught) == 1
+    assert list(zip(task.train_sequences, task.train_labels)) == [("KLMNPQRST", 1), ("HIKLMNPQR", 0)]
+    assert task.meta["train_ids"] == ["d2_", "d4_"]
+
+
+def test_list_scop_tasks_of_a_split_the_folder_does_not_hold_says_which_it_holds(tmp_path):
+    """It returned [] for a folder holding only test files (default split='train'): a loop ran zero tasks."""
+    from rkhsreg.data import list_scop_tasks
+    from rkhsreg.data.root import DatasetNotFoundError
+
+    for sign in ("pos", "neg"):
+        (tmp_path / f"{sign}-test.a.1.1.fasta").write_bytes(RECORDS)
+    with pytest.raises(DatasetNotFoundError, match=re.escape("holds no 'pos-train.<task>.fasta' file (split='train'); "
+                                                             "its benchmark files are neg-test.*.fasta, "
+                                                             "pos-test.*.fasta only; pass split='test'")):
+        list_scop_tasks(tmp_path)
+    assert list_scop_tasks(tmp_path, split="test") == ["a.1.1"]
+
+
 @pytest.mark.parametrize("payload, match", [
     (HTML, "is an HTML page .*not the bzip2 tar archive"),
     (b"BZh91AY&SY" + b"\x00" * 40, "could not be unpacked"),
@@ -371,6 +405,30 @@ def test_a_good_protein_table_still_reads(tmp_path):
     (folder / "SEQ_TEST.tsv").write_text(_TSV)
     sequences, labels = read_labelled_tsv(tmp_path, "SEQ_TEST")
     assert len(sequences) == 20 and labels[:4] == [0, 1, 0, 1]
+
+
+def test_nucleotide_sequences_warn_when_encoded_and_are_refused_as_a_data_set(tmp_path):
+    """encode_sequences one-hot-encoded DNA as protein silently (A, C, G, T are amino-acid letters) while the
+    stand-in builder refused a small alphabet: one alphabet check (protein.check_alphabet) serves both."""
+    import warnings
+
+    from rkhsreg import SequenceDataWarning
+    from rkhsreg.data import encode_sequences
+    from rkhsreg.data.protein_tasks import read_labelled_tsv
+
+    with pytest.warns(SequenceDataWarning, match="only the letters ACGT: they look like nucleotides") as caught:
+        assert encode_sequences(["ACGTACGTTTGA", "GGCATTAC"], length=12).shape == (2, 21, 12)
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode_sequences(["MKVLAAGIVGACDE", "GGCATTAC"], length=12)     # proteins: no warning
+    folder = tmp_path / "protein" / "aaanalysis"
+    folder.mkdir(parents=True)
+    (folder / "SEQ_DNA.tsv").write_text("entry\tgene\tsequence\tlabel\n" + "".join(
+        f"P{i}\tg{i}\t{'ACGTTGCA'[i % 8:] + 'ACGTTGCA'}\t{i % 2}\n" for i in range(20)))
+    with pytest.raises(InputError, match="SEQ_DNA: every sequence uses only the letters ACGT: they look like "
+                                         "nucleotides"):
+        read_labelled_tsv(tmp_path, "SEQ_DNA")
 
 
 def test_load_mnist_refuses_a_split_given_as_a_string():

@@ -21,17 +21,20 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral
 
 import torch
 
-from rkhsreg._errors import InputError
+from rkhsreg._errors import InputError, SequenceDataWarning
 from rkhsreg._params import Boolean, Interval, Options, validates
 
-__all__ = ["AMINO_ACIDS", "UNKNOWN", "PAD", "UNKNOWN_POLICIES", "SequenceTask", "sequence_indices",
-           "one_hot_indices", "encode_sequences"]
+__all__ = ["AMINO_ACIDS", "NUCLEOTIDES", "UNKNOWN", "PAD", "UNKNOWN_POLICIES", "SequenceTask", "sequence_indices",
+           "one_hot_indices", "encode_sequences", "check_alphabet", "drop_conflicting_labels"]
 
 #: The 20 standard amino acids, alphabetical by one-letter code; position = channel of the one-hot encoding.
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -42,7 +45,71 @@ PAD = -1
 #: What to do with a letter outside the 20: "zero" (all-zero column, still a residue of the mask) or "error".
 UNKNOWN_POLICIES = ("zero", "error")
 
+#: The letters of nucleotide sequences (DNA, RNA, N for any base): sequences using only these are not proteins.
+NUCLEOTIDES = "ACGNTU"
+_MIN_NUCLEOTIDE_RESIDUES = 10  # fewer letters in all (a toy peptide "GAG") are not called nucleotides
+
 _LOOKUP = {letter: i for i, letter in enumerate(AMINO_ACIDS)}
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first caller outside rkhsreg (past ``@validates``)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def check_alphabet(sequences: Sequence[str], source: str, *, min_standard_letters: int | None = None) -> None:
+    """The one check that ``sequences`` are written in the amino-acid alphabet, for every reader and encoder.
+
+    Sequences that use only :data:`NUCLEOTIDES` (10 letters or more in all) look like nucleotides: A, C, G and T
+    are amino-acid letters too, so they would encode without error as a meaningless protein. With
+    ``min_standard_letters`` (a whole data set, where every residue type occurs), they are refused, and so is a
+    set using fewer of the 20 standard letters (a reduced alphabet whose letters are not residues); without it
+    (a few sequences to encode), nucleotides get one :class:`~rkhsreg._errors.SequenceDataWarning`.
+
+    Raises:
+        InputError: (``min_standard_letters`` given) nucleotides or a reduced alphabet; ``source`` is named.
+    """
+    letters = "".join(s.upper() for s in sequences if isinstance(s, str))
+    used = set(letters)
+    if len(letters) >= _MIN_NUCLEOTIDE_RESIDUES and used <= set(NUCLEOTIDES):
+        message = (f"{source}: every sequence uses only the letters {''.join(sorted(used))}: they look like "
+                   "nucleotides (DNA/RNA), which would be encoded as a protein of those amino acids; translate "
+                   "them to protein sequences first")
+        if min_standard_letters is not None:
+            raise InputError(message + ".")
+        warnings.warn(message + ".", SequenceDataWarning, stacklevel=_user_stacklevel())
+        return
+    if min_standard_letters is not None and len(used & set(AMINO_ACIDS)) < min_standard_letters:
+        raise InputError(f"{source}: its sequences use only {''.join(sorted(used))} "
+                         f"({len(used & set(AMINO_ACIDS))} of the 20 amino-acid letters): a reduced alphabet whose "
+                         "letters are not residues.")
+
+
+def drop_conflicting_labels(sequences: Sequence[str], labels: Sequence[int], *, source: str,
+                            ids: Sequence[str] | None = None, warn: bool = True) -> list[int]:
+    """The one rule for a sequence that carries both labels in one set: every copy of it is dropped.
+
+    Returns the positions kept, in order. With ``warn``, one :class:`~rkhsreg._errors.SequenceDataWarning` counts
+    the dropped sequences and names a few (by ``ids`` when given).
+    """
+    labels_of: dict[str, set[int]] = {}
+    for seq, label in zip(sequences, labels):
+        labels_of.setdefault(seq.upper(), set()).add(int(label))
+    both = {seq for seq, found in labels_of.items() if len(found) > 1}
+    kept = [i for i, seq in enumerate(sequences) if seq.upper() not in both]
+    if both and warn:
+        dropped = [i for i, seq in enumerate(sequences) if seq.upper() in both]
+        named = [ids[i] if ids is not None else sequences[i][:20] for i in dropped]
+        shown = ", ".join(named[:6]) + (", …" if len(named) > 6 else "")
+        many = len(both) != 1
+        warnings.warn(f"{source}: {len(both)} sequence{'s' if many else ''} appear{'' if many else 's'} "
+                      f"with both labels (positive and negative: {shown}); all {len(dropped)} copies are dropped, as "
+                      "build_standin_tasks does.", SequenceDataWarning, stacklevel=_user_stacklevel())
+    return kept
 
 
 @dataclass
@@ -97,12 +164,16 @@ def sequence_indices(sequences: Sequence[str], length: int = 400, unknown: str =
         InputError: an empty sequence, a character that is not a letter, or (``unknown="error"``) a
             non-standard letter; the message names the sequence and the character.
 
+    Warns:
+        SequenceDataWarning: every sequence uses only A, C, G, T, U, N (nucleotides? see :func:`check_alphabet`).
+
     Example:
         >>> sequence_indices(["CA", "Y"], length=3).tolist()
         [[1, 0, -1], [19, -1, -1]]
     """
     if isinstance(sequences, str):     # length and unknown are checked by their declarations
         raise InputError("sequences is a single string; pass a list of sequences, e.g. [seq].")
+    check_alphabet(sequences, "sequences")
     out = torch.full((len(sequences), length), PAD, dtype=torch.long)
     for row, seq in enumerate(sequences):
         if not isinstance(seq, str) or not seq:

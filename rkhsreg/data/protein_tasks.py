@@ -8,9 +8,11 @@ How (deterministic given ``seed``):
 
 1. read ``<root>/protein/aaanalysis/<DATASET>.tsv`` (columns ``entry, gene, sequence, label``);
    drop sequences with characters that are not letters; drop exact duplicate sequences (all copies
-   when they carry both labels);
+   when they carry both labels: :func:`rkhsreg.data.protein.drop_conflicting_labels`, the rule
+   :func:`rkhsreg.data.load_scop_task` applies too);
 2. refuse a set whose alphabet is not the amino-acid one (SEQ_LOCATION uses a reduced alphabet of
-   14 letters: its letters are not residues, so a one-hot of the 20 would mislead);
+   14 letters: its letters are not residues, so a one-hot of the 20 would mislead; nucleotides neither:
+   :func:`rkhsreg.data.protein.check_alphabet`, which ``encode_sequences`` applies too);
 3. shuffle positives and negatives with ``random.Random(seed, dataset)`` and cut disjoint chunks:
    task j of a set gets ``train_size/2`` positives and negatives for training, ``test_positives``
    positives and ``test_negatives`` negatives for testing, never shared with another task of that
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import PATH, SEED, InstanceOf, Interval, Tuple, validates
-from rkhsreg.data.protein import AMINO_ACIDS, SequenceTask
+from rkhsreg.data.protein import SequenceTask, check_alphabet, drop_conflicting_labels
 from rkhsreg.data.root import DatasetNotFoundError, resolve_data_root
 from rkhsreg.data.sniff import utf8_text, what_it_is
 
@@ -79,8 +81,8 @@ def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tupl
                          "(a tab-separated file with a header line).")
     rows = list(reader)
     width = len(reader.fieldnames or ())
-    labels_of: dict[str, set[int]] = {}
-    order: list[str] = []
+    sequences: list[str] = []
+    labels: list[int] = []
     for line, row in enumerate(rows, start=2):
         if row.get("label") is None or row.get("sequence") is None or None in row:
             cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
@@ -95,18 +97,19 @@ def read_labelled_tsv(root: str | os.PathLike[str] | None, dataset: str) -> tupl
         seq = row["sequence"].strip().upper()
         if not seq.isalpha() or not seq.isascii():
             continue
-        if seq not in labels_of:
-            labels_of[seq] = set()
-            order.append(seq)
-        labels_of[seq].add(int(label))
-    letters = set("".join(order))
-    standard = letters & set(AMINO_ACIDS)
-    if len(standard) < _MIN_STANDARD_LETTERS:
-        raise InputError(f"{dataset}: its sequences use only {''.join(sorted(letters))} ({len(standard)} of the 20 "
-                         "amino-acid letters): a reduced alphabet whose letters are not residues. Use one of "
-                         f"{', '.join(STANDIN_DATASETS)}.")
-    kept = [s for s in order if len(labels_of[s]) == 1]
-    return kept, [next(iter(labels_of[s])) for s in kept]
+        sequences.append(seq)
+        labels.append(int(label))
+    try:
+        check_alphabet(sequences, dataset, min_standard_letters=_MIN_STANDARD_LETTERS)
+    except InputError as exc:
+        raise InputError(f"{exc} Use one of {', '.join(STANDIN_DATASETS)}.") from None
+    seen: set[str] = set()
+    kept: list[int] = []
+    for i in drop_conflicting_labels(sequences, labels, source=dataset, warn=False):  # documented: no warning
+        if sequences[i] not in seen:
+            seen.add(sequences[i])
+            kept.append(i)
+    return [sequences[i] for i in kept], [labels[i] for i in kept]
 
 
 @validates({"root": [None, PATH],

@@ -30,7 +30,7 @@ from rkhsreg._checks import check_choice
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import PATH, SEED, InstanceOf, Interval, validates
 from rkhsreg.data.fasta import FastaRecord, read_fasta
-from rkhsreg.data.protein import SequenceTask
+from rkhsreg.data.protein import SequenceTask, drop_conflicting_labels
 from rkhsreg.data.root import DatasetNotFoundError
 from rkhsreg.data.sniff import head_of, what_it_is
 
@@ -71,11 +71,23 @@ def find_scop_root(root: str | os.PathLike[str]) -> Path:
 
 
 def list_scop_tasks(root: str | os.PathLike[str], split: str = "train") -> list[str]:
-    """Task names with a ``pos-<split>.<task>.fasta`` file, sorted (102 for the full benchmark)."""
+    """Task names with a ``pos-<split>.<task>.fasta`` file, sorted (102 for the full benchmark).
+
+    Raises:
+        DatasetNotFoundError: no benchmark file in ``root`` (see :func:`find_scop_root`), or files of other splits
+            only (a loop over the tasks would silently run none): the kinds of file found are named.
+    """
     check_choice("split", split, SPLITS)
     base = find_scop_root(root)
     prefix = f"pos-{split}."
-    return sorted(p.name[len(prefix):-len(".fasta")] for p in base.glob(f"{prefix}*.fasta"))
+    names = sorted(p.name[len(prefix):-len(".fasta")] for p in base.glob(f"{prefix}*.fasta"))
+    if not names:
+        found = sorted({p.name.split(".")[0] for p in base.glob("*-*.*.fasta")})
+        others = [s for s in SPLITS if s != split and any(base.glob(f"pos-{s}.*.fasta"))]
+        hint = f"; pass split={others[0]!r} to list its tasks" if others else ""
+        raise DatasetNotFoundError(f"{str(base)!r} holds no 'pos-{split}.<task>.fasta' file (split={split!r}); "
+                                   f"its benchmark files are {', '.join(f + '.*.fasta' for f in found)} only{hint}.")
+    return names
 
 
 def read_scop_split(root: str | os.PathLike[str], task: str,
@@ -123,12 +135,21 @@ def load_scop_task(root: str | os.PathLike[str], task: str, *, train_size: int |
             setting; ``None`` keeps the whole training set. The test set is always kept whole.
         seed: seed of that subset.
 
+    A sequence in both the positive and the negative file of a split (contradictory labels) is dropped, every
+    copy, with one :class:`~rkhsreg._errors.SequenceDataWarning` counting them (the rule of
+    :func:`rkhsreg.data.build_standin_tasks`).
+
     Raises:
         DatasetNotFoundError: a file of the task is missing.
         ConfigurationError: ``train_size`` is not an int >= 2 or exceeds what the task has.
     """
-    train, y_train = read_scop_split(root, task, "train")
-    test, y_test = read_scop_split(root, task, "test")
+    splits = {}
+    for split in SPLITS:
+        records, labels = read_scop_split(root, task, split)
+        kept = drop_conflicting_labels([r.sequence for r in records], labels, ids=[r.id for r in records],
+                                       source=f"task {task!r}, pos-{split} and neg-{split}")
+        splits[split] = [records[i] for i in kept], [labels[i] for i in kept]
+    (train, y_train), (test, y_test) = splits["train"], splits["test"]
     if train_size is not None:   # checked by its declaration
         train, y_train = _balanced(train, y_train, train_size, random.Random(seed), task)
     return SequenceTask(task, [r.sequence for r in train], y_train, [r.sequence for r in test], y_test,
