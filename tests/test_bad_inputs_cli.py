@@ -59,9 +59,11 @@ def test_a_flipped_bit_in_a_checkpoint_is_refused(capsys, setup):
 
 @pytest.mark.parametrize("content, match", [
     (b"not a torch file\n", "is not a torch checkpoint (a text file? It starts with text 'not a torch file"),
-    (b"<!DOCTYPE html><html>", "is not a torch checkpoint (an HTML page"),
+    (b"<!DOCTYPE html><html>", "is not a torch checkpoint: it is an HTML page"),
+    (b"", "is not a torch checkpoint: it is empty (0 bytes)"),
+    (b"\x00\x01\x02", "is not a torch checkpoint (it starts with the bytes 00 01 02)"),
     (b"\x80\x02garbage", "is not a readable torch checkpoint (UnpicklingError)"),
-], ids=["text", "html", "bad-pickle"])
+], ids=["text", "html", "empty", "binary", "bad-pickle"])
 def test_a_file_that_is_not_a_checkpoint_is_named_without_torchs_unpickling_advice(capsys, setup, content, match):
     """A text file passed as --weights relayed torch's "Re-running torch.load with weights_only set to False will
     likely succeed", which would not succeed and contradicts the CLI's no-unpickling policy."""

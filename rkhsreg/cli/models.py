@@ -217,11 +217,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise InputError(f"weights file {str(path)!r} does not exist.")
     head = head_of(path)
     if not is_torch_file(head):
-        kind = what_it_is(head)
-        if kind is None and starts_with(head).startswith("text"):
-            kind = f"a text file? It starts with {starts_with(head)}"
-        raise InputError(f"{str(path)!r} is not a torch checkpoint ({kind or 'it starts with ' + starts_with(head)}); "
-                         "pass a file written by torch.save or a Lightning checkpoint.")
+        kind, start = what_it_is(head), starts_with(head)
+        what = (f": it is {kind}" if kind is not None else
+                f" (a text file? It starts with {start})" if start.startswith("text") else f" (it starts with {start})")
+        raise InputError(f"{str(path)!r} is not a torch checkpoint{what}; pass a file written by torch.save or a "
+                         "Lightning checkpoint.")
     verify_archive(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
