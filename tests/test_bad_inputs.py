@@ -186,6 +186,9 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("forward detaches its output, random deformation search", _call("adversarial_deformation",
                                                                       model=_DetachedNet()), InputError,
      ("adversarial_deformation", "does not depend on the model's trainable parameters", r"\.detach\(\)")),
+    ("Normalize with 3-channel statistics on 1-channel inputs", _call("gradient_norm", model=nn.Sequential(
+        rkhsreg.Normalize(mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)), _net())), InputError,
+     ("Normalize has statistics for 3 channels", r"inputs have 1 channel\(s\)", "one mean and std per input channel")),
     # --- penalty calls: inputs and targets
     ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
     ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),
