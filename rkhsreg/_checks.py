@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from rkhsreg._errors import InputError, ProbabilityOutputWarning
 from rkhsreg._params import SEED, Device, Interval, Options, validate_param
@@ -424,8 +425,13 @@ def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
 _STANDARDISED = ("StdConv2d", "StdConv2dSame", "ScaledStdConv2d", "ScaledStdConv2dSame")
 
 
+#: ``torch.nn.utils.parametrizations`` whose forward normalises the weight (σ = 1 for spectral_norm, an orthogonal
+#: matrix for orthogonal): a weight assigned through them is renormalised on the next read.
+_NORMALISING = ("_SpectralNorm", "_Orthogonal")
+
+
 def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint: str, *,
-                       hooks: bool = True) -> None:
+                       hooks: bool = True, assigned: bool = False) -> None:
     """Refuse layers whose ``.weight`` is not the weight their forward uses, naming the first one.
 
     ``torch.nn.utils.weight_norm`` (hooks) recomputes ``.weight`` from ``weight_g``/``weight_v`` before each
@@ -439,6 +445,8 @@ def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint:
         hint: how to go on, a sentence appended to the message ("" for none).
         hooks: also refuse hook-based ``weight_norm`` (``False`` where ``.weight`` is read right after a
             forward, which has just recomputed it).
+        assigned: the caller assigns a new ``.weight`` (a projection): also refuse parametrizations that
+            normalise the weight (``parametrizations.spectral_norm``, ``orthogonal``), which would undo it.
     """
     for name, module in layers:
         label = f"layer {name or type(module).__name__!r} ({type(module).__name__})"
@@ -446,6 +454,14 @@ def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint:
             raise InputError(f"{label} uses torch.nn.utils.weight_norm, which recomputes .weight from weight_g and "
                              f"weight_v before every forward, so {what}. Use torch.nn.utils.parametrizations."
                              f"weight_norm instead (supported).{hint}")
+        if assigned and parametrize.is_parametrized(module, "weight"):
+            norming = [type(p).__name__ for p in module.parametrizations.weight if type(p).__name__ in _NORMALISING]
+            if norming:
+                raise InputError(f"{label} has its weight parametrised by torch.nn.utils.parametrizations."
+                                 f"{norming[0].strip('_').lower().replace('spectralnorm', 'spectral_norm')}, which "
+                                 f"renormalises .weight on every read, so {what}: an assigned weight comes back "
+                                 "renormalised (spectral_norm: σ = 1). Remove that parametrisation (the "
+                                 f"projection bounds σ itself).{hint}")
         if type(module).__name__ in _STANDARDISED:
             raise InputError(f"{label} standardises its weight in forward (weight standardisation): the layer "
                              f"depends on the weight's direction only, so {what}.{hint}")

@@ -304,3 +304,25 @@ def test_frozen_layers_are_skipped_by_the_projection_with_one_warning():
         project(model)  # said once
     rkhsreg.create_constraint("spectral_norm_projection", radius=1.0, frozen="project")(model)
     assert float(torch.linalg.matrix_norm(model[1].weight.detach(), ord=2)) <= 1.0 + 1e-3
+
+
+def test_a_projection_whose_iteration_did_not_converge_says_so_once():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    project = rkhsreg.create_constraint("spectral_norm_projection", radius=0.1, iterations=1, tol=0.5)
+    with pytest.warns(rkhsreg.ProjectionWarning) as caught:
+        project(model)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    for part in ("iterations=1", "tol=0.5", "'0' (σ estimate", "radius=0.1", "Raise iterations"):
+        assert part in message
+    sigmas = [float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)) for layer in (model[0], model[3])]
+    assert max(sigmas) > 0.1 * 1.5  # the warning is warranted: σ stayed above the radius
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.ProjectionWarning)
+        project(model)  # said once
+        converged = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+        rkhsreg.create_constraint("spectral_norm_projection", radius=0.1)(converged)  # the defaults converge
+    for layer in (converged[0], converged[3]):
+        assert float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)) <= 0.1 * (1 + 1e-4)
+
