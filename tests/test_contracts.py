@@ -326,3 +326,16 @@ def test_a_projection_whose_iteration_did_not_converge_says_so_once():
     for layer in (converged[0], converged[3]):
         assert float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)) <= 0.1 * (1 + 1e-4)
 
+
+def test_an_operator_spectral_norm_at_another_resolution_than_the_inputs_is_warned_about_once():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3))
+    penalty = rkhsreg.create_penalty("spectral_norm", method="operator", input_shape=(1, 16, 16))
+    x = torch.rand(8, 1, 8, 8)
+    with pytest.warns(rkhsreg.InputShapeWarning, match=r"inputs have shape \(1, 8, 8\).*input_shape=\(1, 16, 16\)"):
+        penalty(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputShapeWarning)
+        penalty(model, x)  # said once
+        rkhsreg.create_penalty("spectral_norm", method="operator", input_shape=(1, 8, 8))(model, x)
+
