@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Iterable
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from rkhsreg._errors import InputError, ProbabilityOutputWarning
+from rkhsreg._errors import InputError, InputRangeWarning, ProbabilityOutputWarning
 from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
@@ -121,6 +122,39 @@ def check_in_box(inputs: torch.Tensor, bounds: tuple[float, float] | None, *, na
         raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside {name}={tuple(bounds)!r}{hint}; "
                          f"pass the box the inputs live in ({name}=(low, high)), and keep any normalisation inside "
                          "the model.")
+
+
+def warn_unboxed_range(owner: str, inputs: torch.Tensor, epsilon: float, norm: str) -> None:
+    """The box contract of :func:`check_in_box` for a search without a box (``clip=None``), as a warning from the
+    batch's observed range ``[min, max]`` (no forward pass):
+
+    * images in 0–255 (a batch of rank >= 4, ``min >= 0``, ``max <= 255``, and ``max > 20``, or ``max > 2`` with integer values): ε is
+      in the inputs' units, so the ball is 255 times smaller than meant. Standardised data (mean 0, std 1,
+      values in about [-3, 3]) goes below 0 and is not taken for pixels.
+    * a ball covering the batch's whole range: ℓ∞ ``ε >= max − min``, ℓ2 ``ε >= (max − min)·√d`` (d the size of
+      one example), like the box check of ``clip`` (most often 8 meant as 8/255).
+
+    Raises nothing; warns with :class:`~rkhsreg.InputRangeWarning` (the caller says it once).
+    """
+    values = inputs.detach()
+    low, high = (float(v) for v in torch.aminmax(values))
+    width = high - low
+    image = values.dim() >= 4  # (N, C, H, W): feature vectors in other units are not taken for pixels
+    if image and low >= 0 and 2 < high <= 255 and (high > 20 or bool(torch.equal(values, values.round()))):
+        warnings.warn(f"{owner}: inputs range over [{low:.4g}, {high:.4g}] with clip=None: this looks like 0–255 "
+                      f"pixels, and epsilon={epsilon:g} is in the inputs' units: 1/255 of what it means on [0, 1] "
+                      "images. Divide the images by 255 (keep any normalisation inside "
+                      "the model, e.g. rkhsreg.Normalize), or pass clip=(0, 255) to state the box; said once.",
+                      InputRangeWarning, stacklevel=5)
+        return
+    reach = width if norm == "linf" else width * math.sqrt(values[0].numel())
+    if width > 0 and epsilon >= reach:
+        what = "max − min" if norm == "linf" else f"(max − min)·√{values[0].numel()}"
+        warnings.warn(f"{owner}: epsilon={epsilon:g} with norm={norm!r} covers the inputs' whole range [{low:.4g}, "
+                      f"{high:.4g}] ({what} = {reach:.4g}) with clip=None: the search can move an example to any "
+                      "input, not to a neighbour. epsilon is in the inputs' units (images in [0, 1] with ℓ∞: "
+                      "8/255, not 8); pass clip=(low, high) to have this refused instead; said once.",
+                      InputRangeWarning, stacklevel=5)
 
 
 def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool, name: str = "targets") -> torch.Tensor | None:

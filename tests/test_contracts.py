@@ -262,6 +262,7 @@ class _Exp(nn.Module):
         return self.body(x).exp()
 
 
+@pytest.mark.filterwarnings("ignore::rkhsreg.InputRangeWarning")  # ε = 1e6 on purpose
 def test_a_non_finite_output_from_a_huge_perturbation_is_named_as_such():
     with pytest.raises(InputError, match=r"for inputs as large as \|x\| = .* the weights are finite, so the "
                                          r"perturbation or deformation of the search drove the model out of range"):
@@ -339,3 +340,38 @@ def test_an_operator_spectral_norm_at_another_resolution_than_the_inputs_is_warn
         penalty(model, x)  # said once
         rkhsreg.create_penalty("spectral_norm", method="operator", input_shape=(1, 8, 8))(model, x)
 
+
+def _conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+
+
+@pytest.mark.parametrize("name, kwargs, scale, match", [
+    ("adversarial_perturbation", {}, 255.0, r"inputs range over \[.*\] with clip=None: this looks like 0–255 pixels"),
+    ("adversarial_training", {}, 255.0, r"looks like 0–255 pixels.*Divide the images by 255"),
+    ("adversarial_training", {"norm": "linf", "epsilon": 8.0}, 1.0,
+     r"epsilon=8 with norm='linf' covers the inputs' whole range.*8/255, not 8"),
+    ("adversarial_perturbation", {"norm": "linf", "epsilon": 1.0}, 1.0, r"covers the inputs' whole range"),
+])
+def test_a_search_without_a_box_warns_once_about_inputs_that_do_not_fit_epsilon(name, kwargs, scale, match):
+    x, y = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * scale, torch.randint(0, 3, (8,))
+    penalty = rkhsreg.create_penalty(name, steps=2, **kwargs)
+    with pytest.warns(rkhsreg.InputRangeWarning, match=match) as caught:
+        penalty(_conv_net(), x, y)
+    assert len([w for w in caught if issubclass(w.category, rkhsreg.InputRangeWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputRangeWarning)
+        penalty(_conv_net(), x, y)  # said once
+
+
+@pytest.mark.parametrize("name", ["adversarial_perturbation", "adversarial_training"])
+def test_standardised_and_unit_range_inputs_are_not_taken_for_pixels(name):
+    generator = torch.Generator().manual_seed(0)
+    standardised = torch.randn(64, 1, 8, 8, generator=generator).clamp(-3.5, 3.5)  # mean 0, std 1, max > 2
+    assert float(standardised.max()) > 2
+    y = torch.randint(0, 3, (64,), generator=generator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputRangeWarning)
+        for x in (standardised, torch.rand(64, 1, 8, 8, generator=generator)):
+            rkhsreg.create_penalty(name, steps=2)(_conv_net(), x, y)
+            rkhsreg.create_penalty(name, steps=2, norm="linf", epsilon=8 / 255)(_conv_net(), x, y)
