@@ -11,8 +11,10 @@ Public surface (everything else is private infrastructure)::
     rkhsreg.list_attacks()          # the robustness evaluators' attacks, by name
 """
 
-from rkhsreg._errors import (ConfigurationError, InputError, OutputExistsError, ParameterError, PluginNotFoundError,
-                             PluginValidationError, ProbabilityOutputWarning, RKHSRegError, SequenceDataWarning)
+from rkhsreg._errors import (ConfigurationError, InputError, InputRangeWarning, InputShapeWarning, OutputExistsError,
+                             ParameterError, PluginNotFoundError, PluginValidationError, ProbabilityOutputWarning,
+                             ProjectionWarning, RKHSRegError,
+                             SequenceDataWarning)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg._registry import (create_attack, create_constraint, create_penalty, list_attacks, list_constraints,
                                list_penalties)
@@ -45,6 +47,6 @@ def __getattr__(name: str):
 
 __all__ = ["Attack", "ConfigurationError", "Constraint", "InputError", "Normalize", "OutputExistsError", "ParameterError",
            "PassCount", "Penalty", "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning",
-           "SequenceDataWarning",
+           "SequenceDataWarning", "InputRangeWarning", "InputShapeWarning", "ProjectionWarning",
            "RKHSRegError", "SelectLogits", "create_attack", "create_constraint", "create_penalty", "list_attacks",
            "list_constraints", "list_penalties", "__version__", *_LAZY]

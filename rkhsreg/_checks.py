@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Iterable
@@ -10,8 +11,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-from rkhsreg._errors import InputError, ProbabilityOutputWarning
+from rkhsreg._errors import InputError, InputRangeWarning, ProbabilityOutputWarning
 from rkhsreg._params import SEED, Device, Interval, Options, validate_param
 
 
@@ -120,6 +122,39 @@ def check_in_box(inputs: torch.Tensor, bounds: tuple[float, float] | None, *, na
         raise InputError(f"inputs range over [{low:.4g}, {high:.4g}], outside {name}={tuple(bounds)!r}{hint}; "
                          f"pass the box the inputs live in ({name}=(low, high)), and keep any normalisation inside "
                          "the model.")
+
+
+def warn_unboxed_range(owner: str, inputs: torch.Tensor, epsilon: float, norm: str) -> None:
+    """The box contract of :func:`check_in_box` for a search without a box (``clip=None``), as a warning from the
+    batch's observed range ``[min, max]`` (no forward pass):
+
+    * images in 0–255 (a batch of rank >= 4, ``min >= 0``, ``max <= 255``, and ``max > 20``, or ``max > 2`` with integer values): ε is
+      in the inputs' units, so the ball is 255 times smaller than meant. Standardised data (mean 0, std 1,
+      values in about [-3, 3]) goes below 0 and is not taken for pixels.
+    * a ball covering the batch's whole range: ℓ∞ ``ε >= max − min``, ℓ2 ``ε >= (max − min)·√d`` (d the size of
+      one example), like the box check of ``clip`` (most often 8 meant as 8/255).
+
+    Raises nothing; warns with :class:`~rkhsreg.InputRangeWarning` (the caller says it once).
+    """
+    values = inputs.detach()
+    low, high = (float(v) for v in torch.aminmax(values))
+    width = high - low
+    image = values.dim() >= 4  # (N, C, H, W): feature vectors in other units are not taken for pixels
+    if image and low >= 0 and 2 < high <= 255 and (high > 20 or bool(torch.equal(values, values.round()))):
+        warnings.warn(f"{owner}: inputs range over [{low:.4g}, {high:.4g}] with clip=None: this looks like 0–255 "
+                      f"pixels, and epsilon={epsilon:g} is in the inputs' units: 1/255 of what it means on [0, 1] "
+                      "images. Divide the images by 255 (keep any normalisation inside "
+                      "the model, e.g. rkhsreg.Normalize), or pass clip=(0, 255) to state the box; said once.",
+                      InputRangeWarning, stacklevel=5)
+        return
+    reach = width if norm == "linf" else width * math.sqrt(values[0].numel())
+    if width > 0 and epsilon >= reach:
+        what = "max − min" if norm == "linf" else f"(max − min)·√{values[0].numel()}"
+        warnings.warn(f"{owner}: epsilon={epsilon:g} with norm={norm!r} covers the inputs' whole range [{low:.4g}, "
+                      f"{high:.4g}] ({what} = {reach:.4g}) with clip=None: the search can move an example to any "
+                      "input, not to a neighbour. epsilon is in the inputs' units (images in [0, 1] with ℓ∞: "
+                      "8/255, not 8); pass clip=(low, high) to have this refused instead; said once.",
+                      InputRangeWarning, stacklevel=5)
 
 
 def check_targets(targets: Any, inputs: torch.Tensor, *, required: bool, name: str = "targets") -> torch.Tensor | None:
@@ -424,8 +459,13 @@ def check_finite_weights(layers: Iterable[tuple[str, nn.Module]]) -> None:
 _STANDARDISED = ("StdConv2d", "StdConv2dSame", "ScaledStdConv2d", "ScaledStdConv2dSame")
 
 
+#: ``torch.nn.utils.parametrizations`` whose forward normalises the weight (σ = 1 for spectral_norm, an orthogonal
+#: matrix for orthogonal): a weight assigned through them is renormalised on the next read.
+_NORMALISING = ("_SpectralNorm", "_Orthogonal")
+
+
 def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint: str, *,
-                       hooks: bool = True) -> None:
+                       hooks: bool = True, assigned: bool = False) -> None:
     """Refuse layers whose ``.weight`` is not the weight their forward uses, naming the first one.
 
     ``torch.nn.utils.weight_norm`` (hooks) recomputes ``.weight`` from ``weight_g``/``weight_v`` before each
@@ -439,6 +479,8 @@ def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint:
         hint: how to go on, a sentence appended to the message ("" for none).
         hooks: also refuse hook-based ``weight_norm`` (``False`` where ``.weight`` is read right after a
             forward, which has just recomputed it).
+        assigned: the caller assigns a new ``.weight`` (a projection): also refuse parametrizations that
+            normalise the weight (``parametrizations.spectral_norm``, ``orthogonal``), which would undo it.
     """
     for name, module in layers:
         label = f"layer {name or type(module).__name__!r} ({type(module).__name__})"
@@ -446,6 +488,14 @@ def check_weights_used(layers: Iterable[tuple[str, nn.Module]], what: str, hint:
             raise InputError(f"{label} uses torch.nn.utils.weight_norm, which recomputes .weight from weight_g and "
                              f"weight_v before every forward, so {what}. Use torch.nn.utils.parametrizations."
                              f"weight_norm instead (supported).{hint}")
+        if assigned and parametrize.is_parametrized(module, "weight"):
+            norming = [type(p).__name__ for p in module.parametrizations.weight if type(p).__name__ in _NORMALISING]
+            if norming:
+                raise InputError(f"{label} has its weight parametrised by torch.nn.utils.parametrizations."
+                                 f"{norming[0].strip('_').lower().replace('spectralnorm', 'spectral_norm')}, which "
+                                 f"renormalises .weight on every read, so {what}: an assigned weight comes back "
+                                 "renormalised (spectral_norm: σ = 1). Remove that parametrisation (the "
+                                 f"projection bounds σ itself).{hint}")
         if type(module).__name__ in _STANDARDISED:
             raise InputError(f"{label} standardises its weight in forward (weight standardisation): the layer "
                              f"depends on the weight's direction only, so {what}.{hint}")

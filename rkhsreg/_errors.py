@@ -7,7 +7,8 @@ Every class also subclasses the standard exception a user would already catch
 from __future__ import annotations
 
 __all__ = ["RKHSRegError", "ConfigurationError", "ParameterError", "InputError", "OutputExistsError",
-           "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning", "SequenceDataWarning"]
+           "PluginNotFoundError", "PluginValidationError", "ProbabilityOutputWarning", "InputRangeWarning",
+           "InputShapeWarning", "ProjectionWarning", "SequenceDataWarning"]
 
 
 class RKHSRegError(Exception):
@@ -60,3 +61,19 @@ class SequenceDataWarning(UserWarning):
     """Sequences given as proteins that look wrong for it: nucleotides (only A, C, G, T, U, N letters: A, C, G and T
     are also amino-acid letters, so they encode without error as a meaningless protein), or a sequence that carries
     both labels in one training set (every copy is dropped)."""
+
+
+class InputRangeWarning(UserWarning):
+    """An ε-ball search without a box (``clip=None``) sees inputs whose range does not fit ε: images in 0–255
+    (ε is in the inputs' units, so ε = 1 is 1/255 of a pixel step), or an ℓ∞ ε as large as the batch's whole range
+    (8 meant as 8/255). Said once per penalty, from the first batch."""
+
+
+class InputShapeWarning(UserWarning):
+    """The inputs' shape differs from the ``input_shape`` a plugin was built with (the operator norms of the
+    convolutions are measured at that resolution, not at the inputs')."""
+
+
+class ProjectionWarning(UserWarning):
+    """``spectral_norm_projection`` could not guarantee σ ≤ radius on a layer: its iteration for σ stopped on
+    ``iterations`` before reaching ``tol``, so σ (estimated from below) may still exceed the radius."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, InputError
 
 __all__ = ["Normalize"]
 
@@ -51,6 +51,8 @@ class Normalize(nn.Module):
 
     Raises:
         ConfigurationError: a non-finite mean, a std ≤ 0 or non-finite, or per-channel lengths that differ.
+        InputError: (in forward) per-channel statistics for another number of channels than the inputs have
+            (never broadcast: 3-channel statistics on 1-channel images would make 3 channels out of one).
 
     Example:
         >>> import torch
@@ -81,6 +83,11 @@ class Normalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         mean, std = self.mean.to(x.dtype), self.std.to(x.dtype)
         if mean.dim():  # per channel: along dim 1 of (N, C, ...)
+            if x.dim() < 2 or x.shape[1] != mean.shape[0]:
+                got = f"{x.shape[1]} channel(s)" if x.dim() >= 2 else "no channel dimension"
+                raise InputError(f"Normalize has statistics for {mean.shape[0]} channels, but its inputs have "
+                                 f"{got} (shape {tuple(x.shape)}, channels along dim 1 of (N, C, ...)); give "
+                                 "one mean and std per input channel, or single numbers for any channel count.")
             view = (1, -1, *([1] * (x.dim() - 2)))
             mean, std = mean.view(view), std.view(view)
         return (x - mean) / std

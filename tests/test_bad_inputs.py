@@ -191,6 +191,9 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("forward detaches its output, random deformation search", _call("adversarial_deformation",
                                                                       model=_DetachedNet()), InputError,
      ("adversarial_deformation", "does not depend on the model's trainable parameters", r"\.detach\(\)")),
+    ("Normalize with 3-channel statistics on 1-channel inputs", _call("gradient_norm", model=nn.Sequential(
+        rkhsreg.Normalize(mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)), _net())), InputError,
+     ("Normalize has statistics for 3 channels", r"inputs have 1 channel\(s\)", "one mean and std per input channel")),
     # --- penalty calls: inputs and targets
     ("inputs is a list", _call("gradient_norm", x=[[0.0]]), InputError, ("inputs=list",)),
     ("integer inputs", _call("gradient_norm", x=(X * 255).to(torch.uint8)), InputError, ("inputs", "uint8")),
@@ -247,6 +250,15 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
      ("no nn.Linear or nn.Conv", "BatchNorm2d")),
     ("only ConvTranspose layers", _project(nn.Sequential(nn.ConvTranspose2d(3, 3, 3))), InputError,
      ("ConvTranspose2d",)),
+    ("modules type matching no layer", _project(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
+                                                          nn.Linear(72, 3)), modules=nn.BatchNorm2d), InputError,
+     ("modules entry 'BatchNorm2d' matches no Linear/Conv layer", "would project nothing", r"'0' \(Conv2d\)")),
+    ("ConvTranspose next to a Linear", _project(nn.Sequential(nn.ConvTranspose2d(1, 2, 3), nn.Flatten(),
+                                                              nn.Linear(200, 3)), radius=0.1), InputError,
+     (r"'0' \(ConvTranspose2d\)", "cannot project", "modules=")),
+    ("parametrizations.spectral_norm weight", _project(nn.Sequential(
+        nn.Flatten(), torch.nn.utils.parametrizations.spectral_norm(nn.Linear(64, 3))), radius=0.1), InputError,
+     ("layer '1'", "parametrizations.spectral_norm", "renormalises")),
     ("NaN weight, scale", _project(_nan_weight()), InputError, ("layer '4'", "non-finite")),
     ("NaN weight, clip", _project(_nan_weight(), projection="clip"), InputError, ("layer '4'", "non-finite")),
     ("negative epoch", lambda: rkhsreg.create_constraint("spectral_norm_projection", kappa=2.0).set_epoch(-1),

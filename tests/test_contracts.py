@@ -262,6 +262,7 @@ class _Exp(nn.Module):
         return self.body(x).exp()
 
 
+@pytest.mark.filterwarnings("ignore::rkhsreg.InputRangeWarning")  # ε = 1e6 on purpose
 def test_a_non_finite_output_from_a_huge_perturbation_is_named_as_such():
     with pytest.raises(InputError, match=r"for inputs as large as \|x\| = .* the weights are finite, so the "
                                          r"perturbation or deformation of the search drove the model out of range"):
@@ -304,3 +305,73 @@ def test_frozen_layers_are_skipped_by_the_projection_with_one_warning():
         project(model)  # said once
     rkhsreg.create_constraint("spectral_norm_projection", radius=1.0, frozen="project")(model)
     assert float(torch.linalg.matrix_norm(model[1].weight.detach(), ord=2)) <= 1.0 + 1e-3
+
+
+def test_a_projection_whose_iteration_did_not_converge_says_so_once():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    project = rkhsreg.create_constraint("spectral_norm_projection", radius=0.1, iterations=1, tol=0.5)
+    with pytest.warns(rkhsreg.ProjectionWarning) as caught:
+        project(model)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    for part in ("iterations=1", "tol=0.5", "'0' (σ estimate", "radius=0.1", "Raise iterations"):
+        assert part in message
+    sigmas = [float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)) for layer in (model[0], model[3])]
+    assert max(sigmas) > 0.1 * 1.5  # the warning is warranted: σ stayed above the radius
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.ProjectionWarning)
+        project(model)  # said once
+        converged = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+        rkhsreg.create_constraint("spectral_norm_projection", radius=0.1)(converged)  # the defaults converge
+    for layer in (converged[0], converged[3]):
+        assert float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)) <= 0.1 * (1 + 1e-4)
+
+
+def test_an_operator_spectral_norm_at_another_resolution_than_the_inputs_is_warned_about_once():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3))
+    penalty = rkhsreg.create_penalty("spectral_norm", method="operator", input_shape=(1, 16, 16))
+    x = torch.rand(8, 1, 8, 8)
+    with pytest.warns(rkhsreg.InputShapeWarning, match=r"inputs have shape \(1, 8, 8\).*input_shape=\(1, 16, 16\)"):
+        penalty(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputShapeWarning)
+        penalty(model, x)  # said once
+        rkhsreg.create_penalty("spectral_norm", method="operator", input_shape=(1, 8, 8))(model, x)
+
+
+def _conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+
+
+@pytest.mark.parametrize("name, kwargs, scale, match", [
+    ("adversarial_perturbation", {}, 255.0, r"inputs range over \[.*\] with clip=None: this looks like 0–255 pixels"),
+    ("adversarial_training", {}, 255.0, r"looks like 0–255 pixels.*Divide the images by 255"),
+    ("adversarial_training", {"norm": "linf", "epsilon": 8.0}, 1.0,
+     r"epsilon=8 with norm='linf' covers the inputs' whole range.*8/255, not 8"),
+    ("adversarial_perturbation", {"norm": "linf", "epsilon": 1.0}, 1.0, r"covers the inputs' whole range"),
+])
+def test_a_search_without_a_box_warns_once_about_inputs_that_do_not_fit_epsilon(name, kwargs, scale, match):
+    x, y = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * scale, torch.randint(0, 3, (8,))
+    penalty = rkhsreg.create_penalty(name, steps=2, **kwargs)
+    with pytest.warns(rkhsreg.InputRangeWarning, match=match) as caught:
+        penalty(_conv_net(), x, y)
+    assert len([w for w in caught if issubclass(w.category, rkhsreg.InputRangeWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputRangeWarning)
+        penalty(_conv_net(), x, y)  # said once
+
+
+@pytest.mark.parametrize("name", ["adversarial_perturbation", "adversarial_training"])
+def test_standardised_and_unit_range_inputs_are_not_taken_for_pixels(name):
+    generator = torch.Generator().manual_seed(0)
+    standardised = torch.randn(64, 1, 8, 8, generator=generator).clamp(-3.5, 3.5)  # mean 0, std 1, max > 2
+    assert float(standardised.max()) > 2
+    y = torch.randint(0, 3, (64,), generator=generator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rkhsreg.InputRangeWarning)
+        for x in (standardised, torch.rand(64, 1, 8, 8, generator=generator)):
+            rkhsreg.create_penalty(name, steps=2)(_conv_net(), x, y)
+            rkhsreg.create_penalty(name, steps=2, norm="linf", epsilon=8 / 255)(_conv_net(), x, y)

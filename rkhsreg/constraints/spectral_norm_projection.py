@@ -12,12 +12,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from rkhsreg._checks import check_finite_weights, check_int, check_model, check_weights_used
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import ConfigurationError, InputError, ProjectionWarning
 from rkhsreg._params import SEED, Check, Interval, Options
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.schedules import RadiusDecay
-from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
-                                         power_iteration, reshaped_weight, spectral_layers)
+from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, _conv_operator_norm, _power_iteration,
+                                         matching_vector, reshaped_weight, spectral_layers)
 
 __all__ = ["SpectralNormProjection"]
 
@@ -72,13 +72,16 @@ class SpectralNormProjection(Constraint):
         method: ``"reshape"`` or ``"operator"``.
         input_shape: one example's shape, e.g. (1, 28, 28); required for ``"operator"``.
         projection: ``"scale"`` or ``"clip"``.
-        iterations: maximum iterations per layer and call (``"scale"``).
+        iterations: maximum iterations per layer and call (``"scale"``); when a layer's iteration stops on it
+            before reaching ``tol``, a :class:`~rkhsreg.ProjectionWarning` names the layers (once).
         tol: relative residual of the top Ritz pair of ``WᵀW`` at which the iteration stops
             (``"scale"``); the projected σ is then within about radius·(1 + tol).
         kappa: κ of the paper's schedule radius_t = radius·(1 + 4·exp(−epoch/κ)) (κ = 2 in the paper);
             ``None``: constant radius. The epoch is set with :meth:`set_epoch`.
         modules: which layers to project: names (a name also selects the layers below it, e.g.
-            ``"features"``) and/or layer types; ``None``: every Linear/Conv layer.
+            ``"features"``) and/or layer types, each selecting at least one Linear/Conv layer; ``None``: every
+            Linear/Conv layer, and the model may then hold no weighted layer the projection cannot bound
+            (ConvTranspose, Bilinear: select the others explicitly to leave those out).
         seed: seed of the generator of the first power-iteration vectors (never the global RNG).
         frozen: what to do with a selected layer whose weight does not train (``requires_grad=False``, e.g. a
             frozen backbone): ``"skip"`` (default) leaves it as it is and warns once, naming the layers;
@@ -127,6 +130,7 @@ class SpectralNormProjection(Constraint):
         self.seed = seed
         self.frozen = frozen
         self._warned_frozen: set[str] = set()
+        self._warned_unconverged = False
         self.epoch = 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
@@ -152,7 +156,8 @@ class SpectralNormProjection(Constraint):
             selected = self._trainable(self._selected(model))
             check_finite_weights(selected)  # a projection cannot repair them (scale spreads NaN, clip fails)
             check_weights_used(selected, "spectral_norm_projection would not bound it",
-                               " Or leave the layer out with modules=[...] to project the others.")
+                               " Or leave the layer out with modules=[...] to project the others.", assigned=True)
+            unconverged: list[str] = []
             for name, module in selected:
                 key = f"{name}.weight" if name else "weight"
                 # a parametrised weight (parametrizations.weight_norm, ...) is computed: project a copy, assign it
@@ -161,35 +166,50 @@ class SpectralNormProjection(Constraint):
                 if self.projection == "clip":
                     _clip(weight, radius)
                 else:
-                    self._scale(model, name, key, module, weight, radius)
+                    sigma = self._scale(model, name, key, module, weight, radius)
+                    if sigma is not None:
+                        unconverged.append(f"{name or type(module).__name__!r} (σ estimate {sigma:.4g})")
                 if computed and not torch.equal(weight, module.weight):
                     _assign(name, module, weight)
+            if unconverged and not self._warned_unconverged:
+                self._warned_unconverged = True
+                warnings.warn(
+                    f"spectral_norm_projection: the iteration for σ stopped on iterations={self.iterations} before "
+                    f"its residual reached tol={self.tol:g} on {len(unconverged)} layer(s): "
+                    f"{', '.join(unconverged[:5])}{', ...' if len(unconverged) > 5 else ''}. σ is estimated from "
+                    f"below, so these layers may still have σ > radius={radius:g} after the projection. Raise "
+                    f"iterations (e.g. iterations={max(100, 10 * self.iterations)}) or lower tol; said once.",
+                    ProjectionWarning, stacklevel=2)
 
     def _scale(self, model: nn.Module, name: str, key: str, module: nn.Module, weight: torch.Tensor,
-               radius: float) -> None:
+               radius: float) -> float | None:
+        """Scale ``weight`` onto σ ≤ radius; the σ estimate when the iteration did not reach ``tol`` (else None)."""
         saved = self._vectors.get(key, {})
         if self.method == "operator" and not isinstance(module, nn.Linear):
             shape = self._input_shapes(model).get(name)
             if shape is None:
                 raise InputError(f"layer {name!r} is not reached by a forward of zeros(1, *{self.input_shape!r}); "
                                  "check input_shape or leave the layer out with modules=...")
-            sigma, v = conv_operator_norm(module, shape, v=matching_vector(saved.get("v"), shape),
-                                          iters=self.iterations, tol=self.tol, generator=self._generator,
-                                          solver="lanczos")
+            sigma, v, converged = _conv_operator_norm(
+                module, shape, stride=None, padding=None, dilation=None, groups=None, padding_mode=None,
+                v=matching_vector(saved.get("v"), shape), iters=self.iterations, tol=self.tol, eps=1e-12,
+                generator=self._generator, solver="lanczos")
             self._vectors[key] = {"v": v}
         else:
             rows = weight.shape[0]
             cols = weight.numel() // max(rows, 1)
-            sigma, u, v = power_iteration(weight, matching_vector(saved.get("u"), (rows,)),
-                                          matching_vector(saved.get("v"), (cols,)), iters=self.iterations,
-                                          tol=self.tol, generator=self._generator, solver="lanczos")
+            sigma, u, v, converged = _power_iteration(
+                weight, matching_vector(saved.get("u"), (rows,)), matching_vector(saved.get("v"), (cols,)),
+                iters=self.iterations, eps=1e-12, tol=self.tol, generator=self._generator, solver="lanczos")
             self._vectors[key] = {"u": u, "v": v}
+        missed = None if converged else float(sigma)
         if sigma <= radius:
-            return
+            return missed
         if weight.dtype in (torch.float16, torch.bfloat16):
             weight.copy_((weight.float() * (radius / sigma)).to(weight.dtype))
         else:
             weight.mul_((radius / sigma).to(weight.dtype))
+        return missed
 
     def _trainable(self, layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
         """``layers`` without the frozen ones (``frozen="skip"``), warning once about each new frozen layer."""
@@ -213,11 +233,22 @@ class SpectralNormProjection(Constraint):
                              f"{', '.join(kinds) or 'none'}); spectral_norm_projection projects only those, so it "
                              "would do nothing. Remove the constraint or apply it to the network that has them.")
         if self.modules is None:
+            unhandled = [(name, m) for name, m in model.named_modules() if _unhandled(m)]
+            if unhandled:
+                named = ", ".join(f"{n!r} ({type(m).__name__})" for n, m in unhandled[:5])
+                raise InputError(
+                    f"model {type(model).__name__} has {len(unhandled)} weighted layer(s) spectral_norm_projection "
+                    f"cannot project: {named}{', ...' if len(unhandled) > 5 else ''} (it projects nn.Linear and "
+                    "nn.Conv1d/2d/3d only), so σ ≤ radius would not hold for every layer. Select the layers to "
+                    f"project explicitly with modules=[...], e.g. modules=[nn.Linear, nn.Conv2d] or "
+                    f"modules={[n for n, _ in layers[:2]]!r}, to leave these out knowingly.")
             return layers
         for entry in self.modules:
-            if isinstance(entry, str) and not any(_matches(entry, name, m) for name, m in layers):
-                raise InputError(f"modules entry {entry!r} matches no Linear/Conv layer of the model; layers: "
-                                 f"{', '.join(repr(n) for n, _ in layers) or 'none'}.")
+            if not any(_matches(entry, name, m) for name, m in layers):
+                shown = entry if isinstance(entry, str) else entry.__name__
+                raise InputError(f"modules entry {shown!r} matches no Linear/Conv layer of the model, so "
+                                 "spectral_norm_projection would project nothing for it; layers it can project: "
+                                 f"{', '.join(f'{n!r} ({type(m).__name__})' for n, m in layers) or 'none'}.")
         return [(name, m) for name, m in layers if any(_matches(e, name, m) for e in self.modules)]
 
     def state_dict(self) -> dict[str, Any]:
@@ -242,14 +273,20 @@ class SpectralNormProjection(Constraint):
 
 def _assign(name: str, module: nn.Module, weight: torch.Tensor) -> None:
     """Set a parametrised layer's weight through its parametrisation's ``right_inverse``."""
+    kinds = ", ".join(type(p).__name__ for p in module.parametrizations.weight)
     try:
         module.weight = weight
     except (RuntimeError, NotImplementedError) as exc:
-        raise InputError(f"layer {name or type(module).__name__!r}: its weight is parametrised "
-                         f"({', '.join(type(p).__name__ for p in module.parametrizations.weight)}) and "
+        raise InputError(f"layer {name or type(module).__name__!r}: its weight is parametrised ({kinds}) and "
                          f"spectral_norm_projection could not set the projected weight through it ({exc}); it "
                          "needs a right_inverse. Leave the layer out with modules=[...] or give the "
                          "parametrisation a right_inverse.") from None
+    got = module.weight.detach()
+    if not torch.allclose(got.float(), weight.float(), rtol=1e-3, atol=1e-3 * float(weight.abs().amax())):
+        raise InputError(f"layer {name or type(module).__name__!r}: its weight is parametrised ({kinds}) and the "
+                         "projected weight assigned through it does not come back (the parametrisation changes "
+                         "it, e.g. renormalises it), so spectral_norm_projection cannot bound it. Remove the "
+                         "parametrisation or leave the layer out with modules=[...].")
 
 
 def _clip(weight: torch.Tensor, radius: float) -> None:
@@ -298,6 +335,13 @@ def _check_modules(value: Any) -> tuple[str | type[nn.Module], ...]:
     if bad:
         raise TypeError(f"{bad[0]!r} is neither a module name nor an nn.Module type")
     return entries
+
+
+def _unhandled(module: nn.Module) -> bool:
+    """A layer with a weight matrix that the projection does not handle (transposed convs, nn.Bilinear)."""
+    if isinstance(module, nn.modules.conv._ConvNd) and module.transposed:
+        return True
+    return isinstance(module, nn.Bilinear)
 
 
 def _matches(entry: str | type[nn.Module], name: str, module: nn.Module) -> bool:

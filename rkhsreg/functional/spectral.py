@@ -155,6 +155,16 @@ def power_iteration(weight: Tensor, u: Tensor | None = None, v: Tensor | None = 
         >>> sigma, u, v = power_iteration(layer.weight, iters=20)       # doctest: +SKIP
         >>> sigma, u, v = power_iteration(layer.weight, u, v, iters=2)  # warm start, doctest: +SKIP
     """
+    sigma, u, v, _ = _power_iteration(weight, u, v, iters=iters, eps=eps, tol=tol, generator=generator,
+                                      solver=solver)
+    return sigma, u, v
+
+
+def _power_iteration(weight: Tensor, u: Tensor | None, v: Tensor | None, *, iters: int, eps: float,
+                     tol: float | None, generator: torch.Generator | None,
+                     solver: str) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """:func:`power_iteration` and whether it reached ``tol`` (``False`` when ``iters`` ran out first, or without
+    ``tol``): what the spectral-norm projection warns about, at no extra product."""
     iters = check_int("iters", iters, low=0)
     if tol is not None:
         tol = check_real("tol", tol, low=0.0, strict=True)
@@ -172,9 +182,11 @@ def power_iteration(weight: Tensor, u: Tensor | None = None, v: Tensor | None = 
         if solver == "lanczos" and iters > 0:
             if v is None:
                 v = _unit(w.t() @ u, eps) if u is not None else _random_unit((w.shape[1],), w, generator, eps)
-            v = _lanczos_top(lambda x: w.t() @ (w @ x), v, iters, tol, eps)
+            v, converged = _lanczos_top(lambda x: w.t() @ (w @ x), v, iters, tol, eps)
             u = _unit(w @ v, eps)
             iters = 0
+        else:
+            converged = False
         if u is None:
             u = _unit(w @ v, eps) if v is not None else _random_unit((w.shape[0],), w, generator, eps)
         estimate = None
@@ -184,15 +196,17 @@ def power_iteration(weight: Tensor, u: Tensor | None = None, v: Tensor | None = 
             new = wv.norm()
             u = wv / new.clamp_min(eps)
             if _converged(new, estimate, tol):
+                converged = True
                 break
             estimate = new
         if v is None:
             v = _unit(w.t() @ u, eps)
     sigma = torch.dot(u, matrix @ v)
-    return sigma, u, v
+    return sigma, u, v, converged
 
 
-def _lanczos_top(apply, v: Tensor, iters: int, tol: float | None, eps: float, krylov: int = 32) -> Tensor:
+def _lanczos_top(apply, v: Tensor, iters: int, tol: float | None, eps: float,
+                 krylov: int = 32) -> tuple[Tensor, bool]:
     """Top eigenvector of the symmetric PSD map ``apply`` (here ``AᵀA``) by restarted Lanczos.
 
     Cycles of at most ``krylov`` steps with full reorthogonalisation, each restarted from the top
@@ -200,9 +214,10 @@ def _lanczos_top(apply, v: Tensor, iters: int, tol: float | None, eps: float, kr
     ``‖apply(y) − θy‖ ≤ tol·θ`` — a rule on the accuracy reached, not on the change of θ between two
     steps, which stalls long before convergence when the top eigenvalues cluster (a stopping rule on
     the change let the spectral-norm projection overshoot its radius by up to 1e-2 on timm ResNet-18).
-    Returns the unit Ritz vector (shape of ``v``).
+    Returns the unit Ritz vector (shape of ``v``) and whether it converged (``False``: ``iters`` products ran out
+    before the residual reached ``tol``).
     """
-    shape, x, done = v.shape, v.reshape(-1), 0
+    shape, x, done, converged = v.shape, v.reshape(-1), 0, False
     while done < iters:
         steps = min(krylov, iters - done, x.numel())
         basis = torch.empty(steps, x.numel(), dtype=x.dtype, device=x.device)
@@ -234,7 +249,7 @@ def _lanczos_top(apply, v: Tensor, iters: int, tol: float | None, eps: float, kr
         x = _unit(s_top @ basis[: len(alphas)], eps)
         if converged:
             break
-    return x.reshape(shape)
+    return x.reshape(shape), converged
 
 
 # ------------------------------------------------------------------------------ conv operators
@@ -358,6 +373,17 @@ def conv_operator_norm(module_or_weight: nn.Module | Tensor, input_shape: Sequen
         >>> sigma, v = conv_operator_norm(conv, (1, 28, 28), iters=50)
         >>> sigma, v = conv_operator_norm(conv, (1, 28, 28), v=v, iters=2)  # warm start
     """
+    sigma, v, _ = _conv_operator_norm(module_or_weight, input_shape, stride=stride, padding=padding,
+                                      dilation=dilation, groups=groups, padding_mode=padding_mode, v=v,
+                                      iters=iters, tol=tol, eps=eps, generator=generator, solver=solver)
+    return sigma, v
+
+
+def _conv_operator_norm(module_or_weight: nn.Module | Tensor, input_shape: Sequence[int], *, stride: Any,
+                        padding: Any, dilation: Any, groups: int | None, padding_mode: str | None,
+                        v: Tensor | None, iters: int, tol: float | None, eps: float,
+                        generator: torch.Generator | None, solver: str) -> tuple[Tensor, Tensor, bool]:
+    """:func:`conv_operator_norm` and whether it reached ``tol`` (``False`` when ``iters`` ran out first)."""
     settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
                 "padding_mode": padding_mode}
     if isinstance(module_or_weight, nn.Module):
@@ -386,8 +412,9 @@ def conv_operator_norm(module_or_weight: nn.Module | Tensor, input_shape: Sequen
         v = _warm(v, "v", op.in_shape, w, eps)
         if v is None:
             v = _random_unit(op.in_shape, w, generator, eps)
+        converged = False
         if solver == "lanczos":
-            v = _lanczos_top(lambda x: op.adjoint(op.forward(x, w), w), v, iters, tol, eps)
+            v, converged = _lanczos_top(lambda x: op.adjoint(op.forward(x, w), w), v, iters, tol, eps)
         y = op.forward(v, w)
         estimate = y.norm()
         for _ in range(iters if solver == "power" else 0):
@@ -397,12 +424,13 @@ def conv_operator_norm(module_or_weight: nn.Module | Tensor, input_shape: Sequen
             done = _converged(new, estimate, tol)
             estimate = new
             if done:
+                converged = True
                 break
     if torch.is_grad_enabled() and w_full.requires_grad:
         sigma = (op.forward(v, w_full) * (y / estimate.clamp_min(eps))).sum()
     else:
         sigma = estimate
-    return sigma, v.squeeze(0)
+    return sigma, v.squeeze(0), converged
 
 
 # ------------------------------------------------------------------------------ model-level tools

@@ -8,7 +8,7 @@ import torch
 
 from numbers import Integral, Real
 
-from rkhsreg._checks import call_model, check_in_box, check_logits, warn_if_probabilities
+from rkhsreg._checks import call_model, check_in_box, check_logits, warn_if_probabilities, warn_unboxed_range
 from rkhsreg._errors import InputError, ParameterError
 from rkhsreg._params import SEED, Boolean, Interval, Options, Tuple, validate_param
 
@@ -99,11 +99,17 @@ def check_ball_in_box(owner: str, epsilon: float, norm: str, clip: tuple[float, 
 
 
 def check_search_inputs(owner: str, inputs: torch.Tensor, epsilon: float, norm: str,
-                        clip: tuple[float, float] | None) -> None:
+                        clip: tuple[float, float] | None, checked: set[str] | None = None) -> None:
     """The contracts of an ε-ball search on ``inputs`` with box ``clip``, in one call: inputs inside the box
-    (:func:`rkhsreg._checks.check_in_box`) and a ball that does not cover it (:func:`check_ball_in_box`)."""
+    (:func:`rkhsreg._checks.check_in_box`) and a ball that does not cover it (:func:`check_ball_in_box`).
+    Without a box, the same two as a warning from the batch's range
+    (:func:`rkhsreg._checks.warn_unboxed_range`), on the first batch only: ``checked`` is the penalty's own
+    set, which records it."""
     check_in_box(inputs, clip, name="clip")
     check_ball_in_box(owner, epsilon, norm, clip, inputs)
+    if clip is None and checked is not None and "range" not in checked:
+        checked.add("range")
+        warn_unboxed_range(owner, inputs, epsilon, norm)
 
 
 def zero_like_parameters(model: torch.nn.Module) -> torch.Tensor:

@@ -197,6 +197,7 @@ class AdversarialPerturbation(SeededPenalty):
         self.classes = classes
         self.eval_mode = eval_mode
         self.clip = clip
+        self._range_checked: set[str] = set()  # the unboxed input-range warning: first batch only
         check_ball_in_box(self.name, epsilon, norm, clip)
         self.seed = seed
         self.max_rows = max_rows
@@ -237,7 +238,7 @@ class AdversarialPerturbation(SeededPenalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
-        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
+        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip, self._range_checked)
         targets = check_targets(targets, inputs, required=self.classes != "all")
         with inner_mode(model, self.eval_mode):
             if self.mode == "joint":

@@ -75,6 +75,7 @@ class AdversarialTraining(SeededPenalty):
         self.replace = replace
         self.eval_mode = eval_mode
         self.clip = clip
+        self._range_checked: set[str] = set()  # the unboxed input-range warning: first batch only
         check_ball_in_box(self.name, epsilon, norm, clip)
         self._generator = make_generator(seed)
 
@@ -89,7 +90,7 @@ class AdversarialTraining(SeededPenalty):
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         check_model(model)
         check_inputs(inputs)
-        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip)
+        check_search_inputs(self.name, inputs, self.epsilon, self.norm, self.clip, self._range_checked)
         targets = check_targets(targets, inputs, required=True)
         x = inputs.detach()
         n = x.shape[0]

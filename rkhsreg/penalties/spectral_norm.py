@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from rkhsreg._checks import check_finite_weights, check_inputs, check_model, check_targets, check_weights_used
-from rkhsreg._errors import ConfigurationError, InputError
+from rkhsreg._errors import ConfigurationError, InputError, InputShapeWarning
 from rkhsreg._params import SEED, Boolean, Interval, Options
 from rkhsreg._plugin import PassCount, Penalty
 from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
@@ -77,11 +78,20 @@ class SpectralNormPenalty(Penalty):
         self._generator = torch.Generator().manual_seed(self.seed)
         self._vectors: dict[str, dict[str, torch.Tensor]] = {}
         self._input_shapes = InputShapeCache(self.input_shape)
+        self._warned_shape = False
 
     def estimate(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         """Σ_l σ_l² (unweighted), a scalar differentiable w.r.t. the layers' weights."""
         model = check_model(model)
         check_targets(targets, check_inputs(inputs), required=False)  # unused, but a wrong batch is a bug upstream
+        if (self.method == "operator" and not self._warned_shape
+                and tuple(inputs.shape[1:]) != tuple(self.input_shape)):
+            self._warned_shape = True
+            warnings.warn(f"spectral_norm: inputs have shape {tuple(inputs.shape[1:])} per example but "
+                          f"input_shape={tuple(self.input_shape)!r}: the convolutions' operator norms are measured "
+                          "at input_shape's resolution, not at the inputs'. Pass input_shape="
+                          f"{tuple(inputs.shape[1:])!r} to measure them where the model trains; said once.",
+                          InputShapeWarning, stacklevel=3)
         self.last_passes = PassCount(0.0, 0.0)
         layers = spectral_layers(model)
         if not layers:
