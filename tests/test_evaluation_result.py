@@ -93,6 +93,34 @@ def test_plot_writes_the_format_of_its_extension(tmp_path, suffix, magic):
         result.plot(tmp_path / "fig.jpg")
 
 
+@pytest.mark.parametrize("writer", ["to_json", "to_csv", "plot", "plot_results", "deformation.to_json",
+                                    "deformation.to_csv", "deformation.plot"])
+def test_every_writer_refuses_an_existing_file_unless_overwrite(tmp_path, writer):
+    """One overwrite policy for every writer (as save and the CLI): an existing file is named and left intact."""
+    from rkhsreg import OutputExistsError
+    from rkhsreg.evaluation import DeformationResult, plot_results
+
+    if "plot" in writer:
+        pytest.importorskip("matplotlib")
+    result = _result()
+    deformation = DeformationResult(sizes=[1.0], max_displacement=[1.0], max_gradient=[0.3], clean_accuracy=1.0,
+                                    random_accuracy=[0.5], adversarial_accuracy=None,
+                                    jacobian_norms=torch.tensor([0.1]), displacement_norms=torch.tensor([0.2]),
+                                    ratios=torch.tensor([0.3]), size_index=torch.tensor([0]), kinds=["random"],
+                                    n_examples=2)
+    owner, _, method = writer.rpartition(".")
+    call = (lambda path, **kw: plot_results([result], path, **kw)) if writer == "plot_results" else \
+        getattr(deformation if owner else result, method)
+    path = tmp_path / ("keep.json" if "json" in writer else "keep.csv" if "csv" in writer else "keep.pdf")
+    path.write_text("precious")
+    with pytest.raises(OutputExistsError, match=rf"{path.name} already exists; pass another path, or "
+                                                r"overwrite=True to replace it"):
+        call(path)
+    assert path.read_text() == "precious"
+    call(path, overwrite=True)
+    assert path.read_text(errors="replace") != "precious"
+
+
 def test_plot_speaks_to_readers_and_overlays_results(tmp_path):
     pytest.importorskip("matplotlib")
     from rkhsreg.evaluation import plot_results

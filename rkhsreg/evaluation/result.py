@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from rkhsreg._atomic import atomic_write
-from rkhsreg._errors import ConfigurationError, InputError, OutputExistsError, ParameterError
+from rkhsreg._atomic import atomic_write, refuse_existing
+from rkhsreg._errors import ConfigurationError, InputError, ParameterError
 from rkhsreg._params import (PATH, SEED, Boolean, Check, Declaration, InstanceOf, Interval, Options, Tuple,
                              validate_fields, validate_param, validates)
 from rkhsreg.evaluation.attacks import NORMS
@@ -93,14 +93,18 @@ def _axes(value: Any) -> Any:
     return value
 
 
+#: Where a figure is written (every plot method): ``None`` (only draw) or a path ending in .png, .pdf or .svg.
+PLOT_PATH = [None, Check(_plot_path, f"a file path ending in {', '.join('.' + f for f in PLOT_FORMATS)}",
+                         domain=(str, os.PathLike), examples=["fig.png", "fig.pdf"])]
+
 #: The declared options of :meth:`RobustnessResult.plot`.
 PLOT_PARAMETERS = {
-    "path": [None, Check(_plot_path, f"a file path ending in {', '.join('.' + f for f in PLOT_FORMATS)}",
-                         domain=(str, os.PathLike), examples=["fig.png", "fig.pdf"])],
+    "path": PLOT_PATH,
     "ax": [None, Check(_axes, "a matplotlib Axes (fig.add_subplot(), plt.gca())")],
     "label": [None, InstanceOf(str, int, float, doc="the legend label")],
     "title": [None, InstanceOf(str)],
     "xlabel": [None, InstanceOf(str)],
+    "overwrite": Boolean(),
 }
 
 #: JSON keys of the fields (what :meth:`RobustnessResult.load` names in an error).
@@ -380,10 +384,15 @@ class RobustnessResult:
                 out["certified_radii"] = [_number(r) for r in self.certified_radii.tolist()]
         return out
 
-    @validates({"path": PATH, "per_example": Boolean()}, owner="RobustnessResult.to_json")
-    def to_json(self, path: str | os.PathLike, *, per_example: bool = True) -> Path:
-        """Write :meth:`to_dict` as JSON, atomically."""
-        return atomic_write(path, json.dumps(self.to_dict(per_example=per_example), indent=2, allow_nan=False) + "\n")
+    @validates({"path": PATH, "per_example": Boolean(), "overwrite": Boolean()}, owner="RobustnessResult.to_json")
+    def to_json(self, path: str | os.PathLike, *, per_example: bool = True, overwrite: bool = False) -> Path:
+        """Write :meth:`to_dict` as JSON, atomically.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False (as :meth:`save`); nothing is written.
+        """
+        text = json.dumps(self.to_dict(per_example=per_example), indent=2, allow_nan=False) + "\n"
+        return atomic_write(path, text, overwrite=overwrite)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per ε: ``epsilon``, ``robust_acc``, ``certified_acc`` (empty when not computed)."""
@@ -391,18 +400,22 @@ class RobustnessResult:
         return [{"epsilon": e, "robust_acc": a, "certified_acc": "" if c is None else c}
                 for e, a, c in zip(self.epsilons, self.robust_accuracy, certified)]
 
-    @validates({"path": PATH}, owner="RobustnessResult.to_csv")
-    def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`rows` as CSV (header ``epsilon,robust_acc,certified_acc``), atomically."""
+    @validates({"path": PATH, "overwrite": Boolean()}, owner="RobustnessResult.to_csv")
+    def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write :meth:`rows` as CSV (header ``epsilon,robust_acc,certified_acc``), atomically.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False (as :meth:`save`); nothing is written.
+        """
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["epsilon", "robust_acc", "certified_acc"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows())
-        return atomic_write(path, buffer.getvalue())
+        return atomic_write(path, buffer.getvalue(), overwrite=overwrite)
 
     @validates(PLOT_PARAMETERS, owner="RobustnessResult.plot")
     def plot(self, path: str | os.PathLike | None = None, *, ax: Any = None, label: str | None = None,
-             title: str | None = None, xlabel: str | None = None) -> Any:
+             title: str | None = None, xlabel: str | None = None, overwrite: bool = False) -> Any:
         """Plot accuracy against ε: under attack (an upper bound), and certified (a lower bound) when computed.
 
         To overlay several results in one figure, use :func:`~rkhsreg.evaluation.plot_results`.
@@ -413,16 +426,22 @@ class RobustnessResult:
             label: the model's name in the legend (a number is written as text).
             title: the figure's title (default: none).
             xlabel: the x-axis label (default ``"ε (ℓ2 radius)"`` or ``"ε (ℓ∞ radius)"``).
+            overwrite: replace ``path`` if it exists (default: refuse, as :meth:`save`, before drawing).
 
         Returns:
             The matplotlib ``Figure``.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False.
+            ConfigurationError: ``path`` ends in another extension than .png, .pdf or .svg.
 
         Example:
             >>> result.plot("figures/robustness.pdf", label="‖f‖²_δ")  # doctest: +SKIP
         """
         from rkhsreg.evaluation.figure import draw_curves
 
-        return draw_curves([self], ["" if label is None else str(label)], path, title=title, xlabel=xlabel, ax=ax)
+        return draw_curves([self], ["" if label is None else str(label)], path, title=title, xlabel=xlabel, ax=ax,
+                           overwrite=overwrite)
 
     @validates({"prefix": PATH, "plot": Boolean(), "overwrite": Boolean()}, owner="RobustnessResult.save")
     def save(self, prefix: str | os.PathLike, *, plot: bool = True, overwrite: bool = False) -> dict[str, Path]:
@@ -450,15 +469,12 @@ class RobustnessResult:
             {'json': PosixPath('results/eval.json'), 'csv': PosixPath('results/eval.csv'), 'pdf': ...}
         """
         paths = output_paths(prefix, plot=plot)     # the options are checked by @validates
-        existing = [str(p) for p in paths.values() if p.exists()]
-        if existing and not overwrite:
-            raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass another prefix, or overwrite=True "
-                                    "to replace them.")
-        self.to_json(paths["json"])
-        self.to_csv(paths["csv"])
+        refuse_existing(paths.values(), overwrite=overwrite, instead="another prefix")   # before writing any
+        self.to_json(paths["json"], overwrite=True)
+        self.to_csv(paths["csv"], overwrite=True)
         for kind in ("png", "pdf", "svg"):
             if kind in paths:
-                self.plot(paths[kind])
+                self.plot(paths[kind], overwrite=True)
         return paths
 
     def table(self) -> str:
