@@ -155,6 +155,70 @@ def epsilon_key(epsilon: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _check_curves(result: RobustnessResult) -> None:
+    """The invariants of a result, checked when one is built and when one is read back (:meth:`RobustnessResult.load`
+    builds it): robust accuracy at most the clean one and non-increasing in ε; where the per-example distances are
+    known, ``robust_accuracy[k] == (distances > epsilons[k]).mean()``, ``correct == (distances > 0)`` and
+    ``clean_accuracy == correct.mean()``.
+
+    Accuracies are fractions of n examples: they may differ by less than half an example (1 / 2n) from the count
+    (a value stored rounded). A distance within the rounding of its dtype of ε (``finfo(dtype).eps`` relative) may
+    count on either side of it (an attack that succeeded exactly at ε stores ε).
+    """
+    n = result.n_examples
+    slack = 0.5 / max(n, 1)
+    clean = float(result.clean_accuracy)
+    pairs = sorted(zip(result.epsilons, result.robust_accuracy), key=lambda pair: pair[0])
+    for e, a in pairs:
+        if a > clean + slack:
+            raise ParameterError(f"RobustnessResult: robust_accuracy={list(result.robust_accuracy)!r} holds {a!r} at "
+                                 f"ε={e!r}, above clean_accuracy={clean!r}; an accuracy under attack is at most the "
+                                 "clean accuracy.", parameter="robust_accuracy", value=a,
+                                 allowed=f"fractions <= clean_accuracy={clean!r}, non-increasing in ε")
+    for (e1, a1), (e2, a2) in zip(pairs, pairs[1:]):
+        if a2 > a1 + slack:
+            raise ParameterError(f"RobustnessResult: robust_accuracy={list(result.robust_accuracy)!r} rises with ε: "
+                                 f"{a1!r} at ε={e1!r} but {a2!r} at ε={e2!r} (epsilons={list(result.epsilons)!r}); "
+                                 "what is broken within a radius is broken within every larger one, so the robust "
+                                 "accuracy is non-increasing in ε.", parameter="robust_accuracy", value=a2,
+                                 allowed="fractions non-increasing in ε, at most clean_accuracy")
+    distances = result.distances
+    if n == 0 or bool(torch.isnan(distances).any()):      # per-example distances unknown (a file without them)
+        return
+    if distances.is_floating_point():
+        tolerance = float(torch.finfo(distances.dtype).eps) * 4
+    else:
+        tolerance = 0.0
+    d = distances.double()
+    why = ("distances[i] is 0 for a misclassified example, the smallest adversarial perturbation found otherwise, inf "
+           "where none was found, so robust_accuracy[k] == (distances > epsilons[k]).mean()")
+    for k, (e, a) in enumerate(zip(result.epsilons, result.robust_accuracy)):
+        margin = tolerance * max(abs(e), 1.0)
+        low, high = int((d > e + margin).sum()), int((d > e - margin).sum()) if e > 0 else int((d > 0).sum())
+        if not low / n - slack <= a <= high / n + slack:
+            count = low if low == high else f"{low} to {high}"
+            raise ParameterError(f"RobustnessResult: robust_accuracy[{k}]={a!r} at ε={e!r} disagrees with distances: "
+                                 f"{count} of {n} examples have a distance above ε (an accuracy of {low / n!r}); "
+                                 f"{why}.", parameter="robust_accuracy", value=a,
+                                 allowed=f"(distances > {e!r}).mean() = {low / n!r}")
+    alive = d > 0
+    flags = result.correct.bool() if result.correct.dtype == torch.bool or not result.correct.is_floating_point() \
+        else result.correct != 0
+    differ = (flags.cpu() != alive).nonzero().flatten()
+    if differ.numel():
+        i = int(differ[0])
+        raise ParameterError(f"RobustnessResult: correct and distances disagree at {differ.numel()} of {n} examples "
+                             f"(first: example {i}, correct={bool(flags[i])}, distance={float(d[i])!r}); {why}, and "
+                             "correct[i] == (distances[i] > 0).", parameter="correct", value=int(differ.numel()),
+                             allowed="one flag per example, True exactly where distances > 0")
+    fraction = float(alive.double().mean())
+    if abs(clean - fraction) > slack:
+        raise ParameterError(f"RobustnessResult: clean_accuracy={clean!r} disagrees with correct and distances: "
+                             f"{int(alive.sum())} of {n} examples are classified correctly (an accuracy of "
+                             f"{fraction!r}).", parameter="clean_accuracy", value=clean,
+                             allowed=f"correct.mean() = {fraction!r}")
+
+
 @dataclass
 class RobustnessResult:
     """Clean and robust accuracy over an ε-sweep, with per-example distances and the budget spent.
@@ -164,7 +228,8 @@ class RobustnessResult:
     computed) is a **lower bound**. ``distances[i]`` is the smallest adversarial perturbation norm
     found for example ``i`` (an upper bound on its minimal adversarial distance): 0 if it is
     misclassified, ``inf`` if no attack succeeded. So ``robust_accuracy[k] == (distances >
-    epsilons[k]).float().mean()``.
+    epsilons[k]).float().mean()``. That identity, ``correct == (distances > 0)``, and a robust accuracy at most the
+    clean one and non-increasing in ε are checked when a result is built and when one is loaded.
 
     Example:
         >>> result = evaluate_robustness(model, (x, y), epsilons=[0.5, 1.0])  # doctest: +SKIP
@@ -246,6 +311,7 @@ class RobustnessResult:
             raise ParameterError(f"RobustnessResult: distances holds {negative} negative value(s); a distance is >= 0 "
                                  "(0: misclassified, inf: no adversarial example found).", parameter="distances",
                                  value=negative, allowed="a 1-d tensor of values >= 0 (inf, NaN: unknown)")
+        _check_curves(self)
 
     @property
     def n_examples(self) -> int:
@@ -286,7 +352,9 @@ class RobustnessResult:
         budget's stages, sanity checks, versions and run metadata as they were written.
 
         Every field is checked against the declarations a result is built with (:attr:`parameters`): an accuracy
-        outside [0, 1] or NaN, a negative radius, per-example lists of another length than ``n_ex``.
+        outside [0, 1] or NaN, a negative radius, per-example lists of another length than ``n_ex``; and the result's
+        invariants: robust accuracy at most the clean one, non-increasing in ε, and, with per-example distances,
+        equal to the fraction of examples whose distance exceeds ε.
 
         Raises:
             InputError: the file is missing or a folder, is not JSON, lacks the keys a result has, or holds a value
