@@ -39,11 +39,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import call_model, check_in_box, check_logits, check_model, warn_if_probabilities
+from rkhsreg._checks import (call_model, check_class_range, check_in_box, check_logits, check_model,
+                             check_num_classes, warn_if_probabilities)
 from rkhsreg._errors import InputError
 from rkhsreg._params import PATH, SEED, Boolean, InstanceOf, Interval, IsCallable, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
-from rkhsreg.evaluation._model import evaluation_mode, model_device
+from rkhsreg.evaluation._model import SINGLE_SCORE, evaluation_mode, model_device
 from rkhsreg._atomic import atomic_write, refuse_existing
 from rkhsreg.evaluation.figure import write_figure
 from rkhsreg.evaluation.result import PLOT_PATH, library_versions
@@ -271,7 +272,9 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
             with torch.no_grad():
                 base = check_logits(call_model(model, x), x, finite=False).detach()
             if number == 0:
+                check_num_classes(base.shape[1], "evaluate_deformations", SINGLE_SCORE)
                 warn_if_probabilities(base, "evaluate_deformations", stacklevel=4)
+            check_class_range(y, base.shape[1], name="labels")
             base = base.float()
             ok = (base.argmax(1) == y).cpu()
             correct[rows] = ok
