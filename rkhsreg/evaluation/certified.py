@@ -36,7 +36,7 @@ from rkhsreg.evaluation._data import BOUNDS, RADII, collect
 from rkhsreg.evaluation._model import SINGLE_SCORE, model_device, predict
 from rkhsreg.functional._context import restore_buffers, restore_modes
 
-__all__ = ["certified_radii", "certified_accuracy", "attach_certified", "lipschitz_constant"]
+__all__ = ["certified_radii", "certified_accuracy", "attach_certified", "lipschitz_constant", "lipschitz_lower_bound"]
 
 
 def lipschitz_constant(model: nn.Module, input_shape: Sequence[int], *, safety: float = 1e-3) -> float:
@@ -96,8 +96,8 @@ def certified_radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
 
 def _radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, norm: str, constant: float,
            batch_size: int, *, given: bool = False) -> torch.Tensor:
-    """:func:`certified_radii` for a constant ``constant``; ``given``: by the user, checked against a lower bound."""
-    lipschitz = constant
+    """:func:`certified_radii` for a Lipschitz constant ``constant``; ``given``: the user's (``lipschitz=``), checked
+    against a lower bound measured on ``inputs``."""
     with restore_modes(model), restore_buffers(model):   # a forward that writes a buffer leaves no trace
         model.eval()
         logits = predict(model, inputs, batch_size=batch_size, device=model_device(model)).double()
@@ -105,12 +105,12 @@ def _radii(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, norm: s
     labels = check_class_range(labels.cpu().long(), logits.shape[1], name="labels")
     if given:
         lower, where = lipschitz_lower_bound(model, inputs, labels, logits)
-        if lipschitz < lower * (1 - 1e-3):      # float32 rounding of the measured gradients
-            raise ParameterError(f"lipschitz={lipschitz!r} is below the model's ℓ2 Lipschitz constant: {where} gives "
+        if constant < lower * (1 - 1e-3):       # float32 rounding of the measured gradients
+            raise ParameterError(f"lipschitz={constant!r} is below the model's ℓ2 Lipschitz constant: {where} gives "
                                  f"{lower:.6g}, a lower bound every valid Lipschitz constant exceeds, so the "
                                  "certificate would be unsound. Pass a true upper bound (e.g. the product of the "
                                  "layers' operator norms), or lipschitz=None to compute one.", parameter="lipschitz",
-                                 value=lipschitz, allowed=f"a Lipschitz upper bound of the model, >= {lower:.6g}")
+                                 value=constant, allowed=f"a Lipschitz upper bound of the model, >= {lower:.6g}")
     true = logits.gather(1, labels[:, None]).squeeze(1)
     others = logits.scatter(1, labels[:, None], -math.inf).amax(1)
     margin = (true - others).clamp(min=0.0)
@@ -159,7 +159,7 @@ def lipschitz_lower_bound(model: nn.Module, inputs: torch.Tensor, labels: torch.
 
     Example:
         >>> lipschitz_lower_bound(model, x, y, model(x))  # doctest: +SKIP
-        (0.84, 'the input gradient of f_2 - f_0 at example 3')
+        (0.84, 'the input gradient of (f_2 − f_0) / √2 at example 3')
     """
     lower, where = 0.0, "no pair of examples"
     rows = min(pairs, inputs.shape[0])

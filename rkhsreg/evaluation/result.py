@@ -185,10 +185,7 @@ def _check_curves(result: RobustnessResult) -> None:
     distances = result.distances
     if n == 0 or bool(torch.isnan(distances).any()):      # per-example distances unknown (a file without them)
         return
-    if distances.is_floating_point():
-        tolerance = float(torch.finfo(distances.dtype).eps) * 4
-    else:
-        tolerance = 0.0
+    tolerance = 4 * float(torch.finfo(distances.dtype).eps) if distances.is_floating_point() else 0.0
     d = distances.double()
     why = ("distances[i] is 0 for a misclassified example, the smallest adversarial perturbation found otherwise, inf "
            "where none was found, so robust_accuracy[k] == (distances > epsilons[k]).mean()")
@@ -202,9 +199,8 @@ def _check_curves(result: RobustnessResult) -> None:
                                  f"{why}.", parameter="robust_accuracy", value=a,
                                  allowed=f"(distances > {e!r}).mean() = {low / n!r}")
     alive = d > 0
-    flags = result.correct.bool() if result.correct.dtype == torch.bool or not result.correct.is_floating_point() \
-        else result.correct != 0
-    differ = (flags.cpu() != alive).nonzero().flatten()
+    flags = result.correct.cpu() != 0            # bool flags, or 0/1 numbers
+    differ = (flags != alive).nonzero().flatten()
     if differ.numel():
         i = int(differ[0])
         raise ParameterError(f"RobustnessResult: correct and distances disagree at {differ.numel()} of {n} examples "
