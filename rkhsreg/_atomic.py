@@ -8,21 +8,45 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+from rkhsreg._errors import OutputExistsError
+
+__all__ = ["atomic_write", "refuse_existing"]
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def refuse_existing(paths: Iterable[str | os.PathLike[str]], *, overwrite: bool, instead: str = "another path") -> None:
+    """The one overwrite policy of rkhsreg's writers: unless ``overwrite``, refuse (before writing anything) when
+    any of ``paths`` exists, naming all of them.
+
+    Raises:
+        OutputExistsError: (a ``FileExistsError``) a file exists and ``overwrite`` is False.
+
+    Example:
+        >>> refuse_existing([Path("results/eval.json")], overwrite=False)  # doctest: +SKIP
+    """
+    if overwrite:
+        return
+    existing = [os.fspath(p) for p in paths if Path(p).exists()]
+    if existing:
+        verb = "already exists" if len(existing) == 1 else "already exist"
+        them = "it" if len(existing) == 1 else "them"
+        raise OutputExistsError(f"{', '.join(existing)} {verb}; pass {instead}, or overwrite=True to replace {them}.")
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``).
 
     The temporary file is created with ``os.open(..., 0o666)``, so it gets the permissions ``open()``
     would give (the umask applies) without touching the process-wide umask. On any failure the old
-    file is left as it was and the temporary file is removed.
+    file is left as it was and the temporary file is removed. ``overwrite=False``: an existing ``path`` is
+    refused (:func:`refuse_existing`), as every user-facing writer does by default.
 
     Example:
         >>> atomic_write(Path("results") / "table.md", "| a |\n")  # doctest: +SKIP
     """
+    refuse_existing([path], overwrite=overwrite)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data

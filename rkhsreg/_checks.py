@@ -372,14 +372,15 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
         raise InputError(f"model output is a {kind}{keys}; rkhsreg needs one tensor of scores of shape (N, K). "
                          "Select the logits with rkhsreg.SelectLogits(model, select=...), e.g. "
                          "select=0 for a tuple or select='logits' for a dict.")
+    if not logits.is_floating_point():      # before the shape: argmax(1) has shape (N,), and wrapping is no fix
+        raise InputError(f"model output has dtype {logits.dtype}; rkhsreg needs floating-point scores (logits) of "
+                         "shape (N, K), not predicted classes (an argmax) or rounded values: return the last layer's "
+                         "output.")
     if logits.dim() != 2 or logits.shape[0] != inputs.shape[0]:
         raise InputError(f"model output has shape {tuple(logits.shape)}; rkhsreg needs scores of shape (N, K) = "
                          f"({inputs.shape[0]}, n_classes), one row per example (a binary classifier returns "
                          "2 scores, or wrap a single score s as rkhsreg.SelectLogits(model, select=lambda s: "
                          "torch.cat([-s, s], 1) / 2)).")
-    if not logits.is_floating_point():
-        raise InputError(f"model output has dtype {logits.dtype}; rkhsreg needs floating-point scores (logits), "
-                         "not predicted classes or rounded values: return the last layer's output.")
     bad = int((~torch.isfinite(logits.detach())).sum()) if finite else 0
     if bad and model is not None:
         _explain_non_finite(bad, logits, inputs, model)
@@ -388,13 +389,38 @@ def check_logits(logits: Any, inputs: torch.Tensor, targets: torch.Tensor | None
                          f"{tuple(inputs.shape)}: the weights have diverged (check torch.isfinite on the "
                          "parameters) or a layer overflows. rkhsreg refuses to turn them into a penalty or an "
                          "accuracy; lower the learning rate or a penalty weight, or resume from an earlier checkpoint.")
-    if targets is not None and targets.numel():
-        low, high = int(targets.min()), int(targets.max())
-        if low < 0 or high >= logits.shape[1]:
-            bad = low if low < 0 else high
-            raise InputError(f"targets contains class {bad}, but the model returns {logits.shape[1]} scores per "
-                             f"example; class indices must be in [0, {logits.shape[1] - 1}].")
+    if targets is not None:
+        check_class_range(targets, logits.shape[1])
     return logits
+
+
+def check_class_range(targets: torch.Tensor, num_classes: int, *, name: str = "targets") -> torch.Tensor:
+    """Class indices ``targets`` index the model's ``num_classes`` scores (every entry point: penalties, evaluators).
+
+    Example:
+        >>> check_class_range(torch.tensor([0, 7]), 3)  # doctest: +SKIP
+        InputError: targets contains class 7, but the model returns 3 scores per example; ...
+    """
+    if targets.numel():
+        low, high = int(targets.min()), int(targets.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise InputError(f"{name} contains class {bad}, but the model returns {num_classes} scores per "
+                             f"example; class indices must be in [0, {num_classes - 1}].")
+    return targets
+
+
+def check_num_classes(num_classes: int, owner: str, why: str, *, minimum: int = 2) -> None:
+    """Refuse a model returning fewer than ``minimum`` scores per example (K = 1: one logit, a regression head),
+    saying ``why`` the caller needs more and how to wrap a single score.
+
+    Example:
+        >>> check_num_classes(1, "evaluate_robustness", "the predicted class is always 0")  # doctest: +SKIP
+    """
+    if num_classes < minimum:
+        raise InputError(f"{owner}: the model returns K = {num_classes} score per example; {why}. Return one score "
+                         "per class (a binary classifier: 2 scores, e.g. rkhsreg.SelectLogits(model, select=lambda s: "
+                         "torch.cat([-s, s], 1) / 2)).")
 
 
 def warn_if_probabilities(logits: torch.Tensor, owner: str, *, dtype: torch.dtype | None = None,

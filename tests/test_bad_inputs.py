@@ -98,14 +98,39 @@ def _evaluate(model: nn.Module | None = None, data: Any = None, **kwargs: Any) -
     return run
 
 
-def _deformations(**kwargs: Any) -> Callable[[], Any]:
+def _deformations(model: nn.Module | None = None, data: Any = None, **kwargs: Any) -> Callable[[], Any]:
     from rkhsreg.evaluation import evaluate_deformations
-    return lambda: evaluate_deformations(_net().eval(), (X, Y), **kwargs)
+    return lambda: evaluate_deformations(model or _net().eval(), (X, Y) if data is None else data, **kwargs)
 
 
 def _certified(**kwargs: Any) -> Callable[[], Any]:
     from rkhsreg.evaluation import certified_accuracy
     return lambda: certified_accuracy(_net().eval(), (X, Y), **kwargs)
+
+
+def _certified_radii(model: nn.Module | None = None, labels: Any = Y, **kwargs: Any) -> Callable[[], Any]:
+    from rkhsreg.evaluation import certified_radii
+    return lambda: certified_radii(model or _net().eval(), X, labels, **kwargs)
+
+
+class _MixedSizes(torch.utils.data.Dataset):
+    """Two 8×8 images, then two 10×10."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        side = 8 if i < 2 else 10
+        return torch.rand(1, side, side), int(Y[i])
+
+
+class _Argmax(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).argmax(1)
 
 
 def _operator_norm(**kwargs: Any) -> Callable[[], Any]:
@@ -293,6 +318,11 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("n_examples above a DataLoader's size", _evaluate(data=torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(X, Y), batch_size=3), n_examples=5), ParameterError,
      ("n_examples=5 is out of range: data holds 4 examples",)),
+    ("a DataLoader whose batches have images of different sizes", _evaluate(data=torch.utils.data.DataLoader(
+        _MixedSizes(), batch_size=2)), InputError,
+     (r"batch 1 holds inputs of shape \(1, 10, 10\), batch 0 of shape \(1, 8, 8\)", "resize the images")),
+    ("a Dataset of images of different sizes", _evaluate(data=_MixedSizes()), InputError,
+     (r"example 2 holds inputs of shape \(1, 10, 10\), example 0 of shape \(1, 8, 8\)",)),
     ("n_examples above the data's size, certificate", _certified(epsilons=[0.1], n_examples=9), ParameterError,
      ("certified_accuracy: n_examples=9", "data holds 4 examples")),
     ("deformation sizes negative", _deformations(sizes=[-1.0]), ConfigurationError, ("sizes", "-1.0")),
@@ -306,6 +336,27 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("certified accuracy, negative lipschitz", _certified(epsilons=[0.1], lipschitz=-2.0), ConfigurationError,
      ("lipschitz", "-2.0")),
     ("random deformation with p > 1", _deformation_aug(p=1.5), ConfigurationError, ("p", "1.5")),
+    ("one score per example, in a sweep", _evaluate(model=_net(classes=1).eval(), data=(X, torch.zeros_like(Y))),
+     InputError, ("evaluate_robustness: the model returns K = 1 score per example", "argmax of its scores",
+                  r"SelectLogits\(model, select=lambda s: torch.cat\(\[-s, s\], 1\) / 2\)")),
+    ("one score per example, deformations", _deformations(model=_net(classes=1).eval(), data=(X, torch.zeros_like(Y)),
+                                                          sizes=[0.5]), InputError,
+     ("evaluate_deformations: the model returns K = 1 score", "SelectLogits")),
+    ("one score per example, certified radii", _certified_radii(model=_net(classes=1).eval(), labels=torch.zeros_like(Y)),
+     InputError, ("certified_radii: the model returns K = 1 score", "SelectLogits")),
+    ("a model returning its argmax, in a sweep", _evaluate(model=_Argmax().eval()), InputError,
+     ("model output has dtype torch.int64", r"not predicted classes \(an argmax\)", "return the last layer's output")),
+    ("labels beyond the model's classes, certified radii", _certified_radii(labels=Y + 5), InputError,
+     (r"labels contains class \d, but the model returns 3 scores per example", r"\[0, 2\]")),
+    ("labels beyond the model's classes, deformations", _deformations(data=(X, Y + 5), sizes=[0.5]), InputError,
+     (r"labels contains class \d, but the model returns 3 scores",)),
+    ("labels beyond the model's classes, in a sweep", _evaluate(data=(X, Y + 5)), InputError,
+     (r"labels contains class \d, but the model returns 3 scores",)),
+    ("certified accuracy, a Lipschitz constant below the model's", _certified(epsilons=[0.1], lipschitz=1e-3),
+     ParameterError, (r"lipschitz=0\.001 is below the model's ℓ2 Lipschitz constant", "input gradient",
+                      "lower bound every valid Lipschitz constant exceeds", "lipschitz=None")),
+    ("certified radii, a Lipschitz constant below the model's", _certified_radii(lipschitz=1e-3), ParameterError,
+     (r"lipschitz=0\.001 is below",)),
     # --- CLI model loading and data
     ("model spec without a colon", _build_model("mypkg.nets"), ConfigurationError, ("mypkg.nets",)),
     ("model kwargs a JSON list", _build_model("rkhsreg.models:mnist_vgg5", "[8]"), ConfigurationError,

@@ -346,7 +346,9 @@ def test_help_lists_every_subcommand(capsys):
 def _saved(path: Path, robust: list[float], certified: list[float] | None = None) -> Path:
     from rkhsreg.evaluation import RobustnessResult
 
-    distances = torch.tensor([0.0, 0.4, 0.8, 2.0], dtype=torch.float64)
+    # distances that give the robust curve (robust_acc[k] == (distances > eps[k]).mean())
+    distances = torch.tensor([0.0, 0.4 if robust[0] == 0.5 else 0.8, 0.8 if robust[1] == 0.25 else 2.0, 2.0],
+                             dtype=torch.float64)
     RobustnessResult(norm="l2", epsilons=[0.5, 1.0], clean_accuracy=0.75, robust_accuracy=robust,
                      distances=distances, correct=distances > 0, certified_accuracy=certified).to_json(path)
     return path

@@ -76,3 +76,16 @@ def test_non_astral_header_is_refused():
 
 def test_format_wraps_at_width():
     assert format_fasta([FastaRecord("a", "a x", "ABCDE")], width=2) == ">a x\nAB\nCD\nE\n"
+
+
+def test_write_fasta_refuses_an_existing_file_unless_overwrite(tmp_path):
+    from rkhsreg import OutputExistsError
+
+    out = tmp_path / "keep.fasta"
+    out.write_text("precious")
+    records = parse_fasta(">a one\nACD\n")
+    with pytest.raises(OutputExistsError, match=r"keep\.fasta already exists; pass another path, or overwrite=True"):
+        write_fasta(records, out)
+    assert out.read_text() == "precious"
+    write_fasta(records, out, overwrite=True)
+    assert read_fasta(out) == records

@@ -85,3 +85,12 @@ def test_unknown_lipschitz_constant_is_refused():
         evaluate_robustness(binary, (x, y), epsilons=[0.1], attack=AttackSettings(steps=2), certify=True, sanity=False)
     # a given constant bypasses the computation
     assert certified_accuracy(Residual(), (x, y), epsilons=[0.0], lipschitz=10.0)[0] >= 0.0
+
+
+def test_certified_accuracy_returns_one_value_per_epsilon_in_the_order_given():
+    """A bare list: zip(epsilons, values) must pair each radius with its own value (unsorted radii were sorted)."""
+    _, x, y, _ = linear_problem(n=10)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    ascending = certified_accuracy(model, (x, y), epsilons=[0.0, 0.1, 1.0])
+    assert certified_accuracy(model, (x, y), epsilons=[1.0, 0.1, 0.0]) == ascending[::-1]
+    assert certified_accuracy(model, (x, y), epsilons=[0.1, 0.1]) == [ascending[1]] * 2

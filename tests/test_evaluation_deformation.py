@@ -53,6 +53,21 @@ def test_no_side_effects_and_reproducible(cnn, tmp_path):
     assert "random" in a.table()
 
 
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_plot_writes_the_format_of_its_extension_and_refuses_others(tmp_path, suffix, magic):
+    """DeformationResult.plot follows RobustnessResult.plot: the format from the extension, .jpg refused."""
+    pytest.importorskip("matplotlib")
+    result = DeformationResult(sizes=[1.0], max_displacement=[1.0], max_gradient=[0.3], clean_accuracy=1.0,
+                               random_accuracy=[0.5], adversarial_accuracy=[0.25],
+                               jacobian_norms=torch.tensor([0.1]), displacement_norms=torch.tensor([0.2]),
+                               ratios=torch.tensor([0.3]), size_index=torch.tensor([0]), kinds=["random"], n_examples=2)
+    result.plot(tmp_path / f"d{suffix}")
+    assert (tmp_path / f"d{suffix}").read_bytes()[:len(magic)] == magic
+    with pytest.raises(ConfigurationError, match=r"path='.*d\.jpg'.*\.png, \.pdf, \.svg"):
+        result.plot(str(tmp_path / "d.jpg"))
+    assert not (tmp_path / "d.jpg").exists()
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"sizes": [0.0]}, InputError, "sizes holds only 0"),
     ({"sizes": [-1.0]}, ConfigurationError, "sizes\\[0\\]=-1.0 is out of range"),

@@ -93,6 +93,34 @@ def test_plot_writes_the_format_of_its_extension(tmp_path, suffix, magic):
         result.plot(tmp_path / "fig.jpg")
 
 
+@pytest.mark.parametrize("writer", ["to_json", "to_csv", "plot", "plot_results", "deformation.to_json",
+                                    "deformation.to_csv", "deformation.plot"])
+def test_every_writer_refuses_an_existing_file_unless_overwrite(tmp_path, writer):
+    """One overwrite policy for every writer (as save and the CLI): an existing file is named and left intact."""
+    from rkhsreg import OutputExistsError
+    from rkhsreg.evaluation import DeformationResult, plot_results
+
+    if "plot" in writer:
+        pytest.importorskip("matplotlib")
+    result = _result()
+    deformation = DeformationResult(sizes=[1.0], max_displacement=[1.0], max_gradient=[0.3], clean_accuracy=1.0,
+                                    random_accuracy=[0.5], adversarial_accuracy=None,
+                                    jacobian_norms=torch.tensor([0.1]), displacement_norms=torch.tensor([0.2]),
+                                    ratios=torch.tensor([0.3]), size_index=torch.tensor([0]), kinds=["random"],
+                                    n_examples=2)
+    owner, _, method = writer.rpartition(".")
+    call = (lambda path, **kw: plot_results([result], path, **kw)) if writer == "plot_results" else \
+        getattr(deformation if owner else result, method)
+    path = tmp_path / ("keep.json" if "json" in writer else "keep.csv" if "csv" in writer else "keep.pdf")
+    path.write_text("precious")
+    with pytest.raises(OutputExistsError, match=rf"{path.name} already exists; pass another path, or "
+                                                r"overwrite=True to replace it"):
+        call(path)
+    assert path.read_text() == "precious"
+    call(path, overwrite=True)
+    assert path.read_text(errors="replace") != "precious"
+
+
 def test_plot_speaks_to_readers_and_overlays_results(tmp_path):
     pytest.importorskip("matplotlib")
     from rkhsreg.evaluation import plot_results
@@ -104,7 +132,8 @@ def test_plot_speaks_to_readers_and_overlays_results(tmp_path):
     assert texts == ["regularized: robust accuracy (attacks)", "regularized: certified accuracy"]
     assert ax.get_xlabel() == "ε (ℓ2 radius)" and ax.get_title() == ""
     assert not any("empirical" in t or "upper bound" in t for t in texts)
-    two = _result(robust_accuracy=[0.75, 0.75, 0.5])
+    far = torch.tensor([0.0, 0.7, 2.0, math.inf], dtype=torch.float64)
+    two = _result(robust_accuracy=[0.75, 0.75, 0.5], distances=far, correct=far > 0)
     one.to_json(tmp_path / "plain.json")
     fig = plot_results([tmp_path / "plain.json", two], tmp_path / "both.pdf", labels=["plain", "δ"],
                        title="MNIST", xlabel="ε (pixels)")
@@ -119,6 +148,48 @@ def test_plot_speaks_to_readers_and_overlays_results(tmp_path):
         plot_results([one, _result(norm="linf")])
     with pytest.raises(ConfigurationError, match="one label per result"):
         plot_results([one, two], labels=["a"])
+
+
+@pytest.mark.parametrize("changes, parameter, key, pattern", [
+    ({"clean_accuracy": 0.5, "robust_accuracy": [0.75, 0.75, 0.5]}, "robust_accuracy", "robust_acc",
+     r"holds 0\.75 at ε=0\.0, above clean_accuracy=0\.5"),
+    ({"robust_accuracy": [0.75, 0.25, 0.5]}, "robust_accuracy", "robust_acc",
+     r"rises with ε: 0\.25 at ε=0\.5 but 0\.5 at ε=1\.0"),
+    ({"robust_accuracy": [0.75, 0.25, 0.25]}, "robust_accuracy", "robust_acc",
+     r"robust_accuracy\[1\]=0\.25 at ε=0\.5 disagrees with distances: 2 of 4 examples have a distance above ε"),
+    ({"correct": torch.tensor([True, True, True, True])}, "correct", None,      # load derives correct from distances
+     r"correct and distances disagree at 1 of 4 examples \(first: example 0"),
+    ({"clean_accuracy": 1.0, "robust_accuracy": [1.0, 0.5, 0.25]}, "robust_accuracy", "robust_acc",
+     r"robust_accuracy\[0\]=1\.0 at ε=0\.0 disagrees"),
+])
+def test_a_result_breaking_its_invariants_is_refused_built_or_loaded(tmp_path, changes, parameter, key, pattern):
+    """robust <= clean, non-increasing in ε, and robust_accuracy[k] == (distances > ε_k).mean(): one check, run by
+    the constructor and so by load (which names the file's key)."""
+    from rkhsreg import ParameterError
+    from rkhsreg._errors import InputError
+
+    with pytest.raises(ParameterError, match=pattern) as info:
+        _result(**changes)
+    assert info.value.parameter == parameter
+    if key is None:
+        return
+    record = _result().to_dict()
+    record["clean_acc"] = changes.get("clean_accuracy", record["clean_acc"])
+    record["robust_acc"] = dict(zip(record["robust_acc"], changes.get("robust_accuracy", record["robust_acc"].values())))
+    (tmp_path / "edited.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=rf"edited\.json' is not a valid robustness result: its '{key}' is refused"):
+        RobustnessResult.load(tmp_path / "edited.json")
+
+
+def test_the_invariants_allow_a_distance_at_the_rounding_of_epsilon_and_unknown_distances():
+    """A success found exactly at ε (a float32 distance rounded across it) counts on either side; without
+    per-example distances (a file written with per_example=False) only robust <= clean and monotonicity apply."""
+    d32 = torch.tensor([0.0, 0.5, 0.7, math.inf], dtype=torch.float32)
+    d32[1] = torch.nextafter(torch.tensor(0.5), torch.tensor(1.0))
+    for robust in ([0.75, 0.5, 0.25], [0.75, 0.75, 0.25]):
+        _result(robust_accuracy=robust, distances=d32, correct=d32 > 0)
+    unknown = torch.full((4,), math.nan, dtype=torch.float64)
+    _result(robust_accuracy=[0.75, 0.75, 0.75], distances=unknown, correct=torch.ones(4, dtype=torch.bool))
 
 
 def test_load_reads_back_what_save_wrote(tmp_path):
@@ -207,7 +278,8 @@ def test_json_keys_tell_close_epsilons_apart():
     from rkhsreg.evaluation.result import epsilon_key
 
     eps = [0.1234567, 0.1234568, 1.0, 2.5e-05]
-    result = _result(epsilons=eps, robust_accuracy=[0.75, 0.5, 0.25, 0.75])
+    between = torch.tensor([0.0, 0.12345675, 0.7, math.inf], dtype=torch.float64)
+    result = _result(epsilons=eps, robust_accuracy=[0.75, 0.5, 0.25, 0.75], distances=between, correct=between > 0)
     record = result.to_dict()
     assert record["robust_acc"] == {"0.1234567": 0.75, "0.1234568": 0.5, "1": 0.25, "2.5e-05": 0.75}
     assert all(float(epsilon_key(e)) == e for e in eps)

@@ -161,3 +161,20 @@ def test_the_upper_bounds_include_the_input_normalisation() -> None:
     exact = float(torch.linalg.matrix_norm(net[2].weight.detach(), 2)) / 0.3081
     assert metrics["upper/operator"] == pytest.approx(exact, rel=1e-4)
     assert metrics["upper/reshape"] == pytest.approx(exact, rel=1e-4)
+
+
+def test_plot_norm_bounds_follows_the_writers_policy(tmp_path) -> None:
+    """As every rkhsreg writer: an existing file refused unless overwrite, the format from the suffix, .jpg refused."""
+    pytest.importorskip("matplotlib")
+    from rkhsreg import OutputExistsError
+
+    history = [{"step": 0.0, "lower/gradient_norm": 1.0, "upper/operator": 3.0},
+               {"step": 1.0, "lower/gradient_norm": 1.5, "upper/operator": 3.5}]
+    plot_norm_bounds(history, tmp_path / "b.pdf")
+    assert (tmp_path / "b.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(OutputExistsError, match=r"b\.pdf already exists; pass another path, or overwrite=True"):
+        plot_norm_bounds(history, tmp_path / "b.pdf")
+    plot_norm_bounds(history, tmp_path / "b.pdf", overwrite=True)
+    with pytest.raises(ConfigurationError, match=r"\.png, \.pdf, \.svg"):
+        plot_norm_bounds(history, tmp_path / "b.jpg")
+    assert not (tmp_path / "b.jpg").exists()

@@ -245,7 +245,7 @@ class Runner(_runner.Runner):
                 print(f"[run ] {name} seed={seed} config {h}", flush=True)
                 res = self.train(cfg, seed, name)
                 res["result"].to_json(self.results / "runs" / f"{row}_sn{int(use_sn)}_{tag or 'none'}_seed{seed}_{h}"
-                                      ".json", per_example=False)
+                                      ".json", per_example=False, overwrite=True)  # an unfinished run again
                 record = self.stamp({
                     "row": row, "sn": int(use_sn), "strength": tag, "seed": seed,
                     "standard_acc": f"{res['standard_acc']:.4f}", "eval_clean_acc": f"{res['eval_clean_acc']:.4f}",

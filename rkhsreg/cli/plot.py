@@ -34,7 +34,7 @@ def plot_command(args: argparse.Namespace) -> int:
     try:
         results = [RobustnessResult.load(path) for path in args.results]
         labels = args.label if args.label is not None else [Path(p).stem for p in args.results]
-        plot_results(results, out, labels=labels, title=args.title, xlabel=args.xlabel)
+        plot_results(results, out, labels=labels, title=args.title, xlabel=args.xlabel, overwrite=args.overwrite)
     except RKHSRegError as exc:
         raise UserError(str(exc)) from exc
     print(f"wrote {out}")

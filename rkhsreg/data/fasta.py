@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rkhsreg._atomic import atomic_write
 from rkhsreg._errors import InputError
 from rkhsreg._params import PATH, validates
 from rkhsreg.data.sniff import utf8_text, what_it_is
@@ -190,9 +191,11 @@ def format_fasta(records: Iterable[FastaRecord], width: int = 60) -> str:
     return "".join(out)
 
 
-def write_fasta(records: Iterable[FastaRecord], path: str | os.PathLike[str], width: int = 60) -> None:
-    """Write ``records`` to ``path`` (see :func:`format_fasta`)."""
-    Path(path).write_text(format_fasta(records, width), encoding="utf-8")
+def write_fasta(records: Iterable[FastaRecord], path: str | os.PathLike[str], width: int = 60, *,
+                overwrite: bool = False) -> None:
+    """Write ``records`` to ``path`` atomically (see :func:`format_fasta`); an existing ``path`` is refused
+    (:class:`~rkhsreg.OutputExistsError`) unless ``overwrite``, as every rkhsreg writer."""
+    atomic_write(path, format_fasta(records, width), overwrite=overwrite)
 
 
 _ASTRAL = re.compile(r"^(?P<sid>\S+)\s+(?P<sccs>[a-z]\.\d+\.\d+\.\d+)\s+\((?P<region>[^)]*)\)\s*(?P<rest>.*)$")

@@ -12,7 +12,7 @@ from rkhsreg._checks import check_in_box, check_inputs, check_real, check_target
 from rkhsreg._params import Check
 from rkhsreg._errors import ConfigurationError, InputError, ParameterError
 
-__all__ = ["collect", "check_epsilons", "check_bounds", "check_inside", "EPSILONS", "BOUNDS"]
+__all__ = ["collect", "check_epsilons", "check_radii", "RADII", "check_bounds", "check_inside", "EPSILONS", "BOUNDS"]
 
 
 def _pair(item: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,6 +23,17 @@ def _pair(item: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
     raise InputError(f"data yielded {type(item).__name__} {where}; pass (inputs, labels) tensors, a Dataset of "
                      "(input, label) pairs, or a DataLoader of (inputs, labels) batches.")
+
+
+def _same_shapes(shapes: list[torch.Size], unit: str, what: str) -> None:
+    """Refuse inputs of different shapes (images of different sizes) naming the first that differs, not torch.cat's
+    "Sizes of tensors must match"."""
+    for i, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise InputError(f"data yields inputs of different shapes ({what}): {unit} {i} holds inputs of shape "
+                             f"{tuple(shape)}, {unit} 0 of shape {tuple(shapes[0])}; an evaluation needs one input "
+                             "shape: resize the images to one size (e.g. torchvision.transforms.Resize) or evaluate "
+                             "each size separately.")
 
 
 def collect(data: Any, n_examples: int | None = None, *, at_most: bool = False,
@@ -56,6 +67,7 @@ def collect(data: Any, n_examples: int | None = None, *, at_most: bool = False,
     elif hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (tuple, list)):
         count = len(data) if n_examples is None else min(len(data), n_examples)
         items = [_pair(data[i], f"at index {i}") for i in range(count)]
+        _same_shapes([x.shape for x, _ in items], "example", "items of a Dataset")
         xs = [torch.stack([x for x, _ in items])] if items else []
         ys = [torch.stack([torch.as_tensor(y) for _, y in items])] if items else []
     elif isinstance(data, Iterable):
@@ -74,6 +86,8 @@ def collect(data: Any, n_examples: int | None = None, *, at_most: bool = False,
                          "DataLoader.")
     if not xs:
         raise InputError("data is empty; pass at least one example.")
+    if len(xs) > 1:
+        _same_shapes([x.shape[1:] for x in xs], "batch", "batches of a DataLoader")
     inputs = torch.cat([x.detach().cpu() for x in xs])
     labels = torch.cat([y.detach().cpu().reshape(-1) for y in ys])
     if n_examples is not None and not at_most and min(inputs.shape[0], labels.shape[0]) < n_examples:
@@ -91,12 +105,12 @@ def collect(data: Any, n_examples: int | None = None, *, at_most: bool = False,
     return inputs, check_targets(labels, inputs, required=True, name="labels")
 
 
-def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
-    """Sorted, de-duplicated list of finite radii >= 0.
+def check_radii(epsilons: Any, name: str = "epsilons") -> list[float]:
+    """A non-empty list of finite radii >= 0, in the order given (a number is a list of one).
 
     Example:
-        >>> check_epsilons([1.0, 0.5, 1.0])
-        [0.5, 1.0]
+        >>> check_radii([1.0, 0.5, 1.0])
+        [1.0, 0.5, 1.0]
     """
     if isinstance(epsilons, (int, float)) and not isinstance(epsilons, bool):
         epsilons = [epsilons]
@@ -105,8 +119,17 @@ def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
     if not isinstance(epsilons, (list, tuple)) or not epsilons:
         raise ConfigurationError(f"{name}={epsilons!r} is not allowed; pass a non-empty list of radii >= 0, "
                                  "e.g. [0.25, 0.5, 1.0].")
-    values = [check_real(f"{name}[{i}]", e, low=0.0) for i, e in enumerate(epsilons)]
-    return sorted(set(values))
+    return [check_real(f"{name}[{i}]", e, low=0.0) for i, e in enumerate(epsilons)]
+
+
+def check_epsilons(epsilons: Any, name: str = "epsilons") -> list[float]:
+    """Sorted, de-duplicated list of finite radii >= 0.
+
+    Example:
+        >>> check_epsilons([1.0, 0.5, 1.0])
+        [0.5, 1.0]
+    """
+    return sorted(set(check_radii(epsilons, name)))
 
 
 def check_bounds(bounds: Any) -> tuple[float, float]:
@@ -130,6 +153,9 @@ def check_inside(inputs: torch.Tensor, bounds: tuple[float, float]) -> None:
 #: ``epsilons`` / ``sizes`` of the evaluators (rkhsreg._params declaration).
 EPSILONS = Check(check_epsilons, "a non-empty list of finite radii >= 0, e.g. [0.25, 0.5, 1.0]",
                  examples=[[0.5, 1.0], (0.0,)], named=True)
+#: ``epsilons`` of a function that returns one value per ε as a bare list (``certified_accuracy``): in the order given.
+RADII = Check(check_radii, "a non-empty list of finite radii >= 0, e.g. [0.25, 0.5, 1.0] (one value returned per "
+              "radius, in this order)", examples=[[0.5, 1.0], (0.0,)], named=True)
 #: ``bounds`` of the evaluators: the valid input box.
 BOUNDS = Check(check_bounds, "a (low, high) pair of finite floats with low < high, e.g. (0.0, 1.0) for pixels",
                examples=[(0.0, 1.0), [-1, 1]])

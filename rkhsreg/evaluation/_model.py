@@ -27,6 +27,11 @@ from rkhsreg.functional._context import restore_buffers, restore_modes
 __all__ = ["AttackView", "evaluation_mode", "model_device", "predict", "cuda_devices"]
 
 
+
+#: Why an evaluator refuses a model returning K = 1 score per example (rkhsreg._checks.check_num_classes).
+SINGLE_SCORE = ("an example's predicted class, the argmax of its scores, is then always 0, so no perturbation can "
+                "change it and an accuracy under attack or a certified radius would say nothing of the model")
+
 def model_device(model: nn.Module) -> torch.device:
     """Device of the model's first parameter (or buffer); CPU for a model with neither."""
     for tensor in (*model.parameters(), *model.buffers()):

@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -40,12 +39,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import call_model, check_in_box, check_logits, check_model, warn_if_probabilities
+from rkhsreg._checks import (call_model, check_class_range, check_in_box, check_logits, check_model,
+                             check_num_classes, warn_if_probabilities)
 from rkhsreg._errors import InputError
-from rkhsreg._params import SEED, InstanceOf, Interval, IsCallable, validates
+from rkhsreg._params import PATH, SEED, Boolean, InstanceOf, Interval, IsCallable, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, collect
-from rkhsreg.evaluation._model import evaluation_mode, model_device
-from rkhsreg.evaluation.result import atomic_write, library_versions
+from rkhsreg.evaluation._model import SINGLE_SCORE, evaluation_mode, model_device
+from rkhsreg._atomic import atomic_write, refuse_existing
+from rkhsreg.evaluation.figure import write_figure
+from rkhsreg.evaluation.result import PLOT_PATH, library_versions
 from rkhsreg.evaluation.settings import DeformationBudget, DeformationSearch, resolve
 from rkhsreg.evaluation.sweep import Progress, _resolve_seed
 from rkhsreg.functional.deformation import deform, displacement_norm, jacobian_norm, sample_params
@@ -113,22 +115,30 @@ class DeformationResult:
                               "size_index": self.size_index.tolist(), "kind": list(self.kinds)}
         return out
 
-    def to_json(self, path: str | os.PathLike, *, per_sample: bool = True) -> Path:
-        """Write :meth:`to_dict` atomically."""
-        return atomic_write(path, json.dumps(self.to_dict(per_sample=per_sample), indent=2) + "\n")
+    @validates({"path": PATH, "per_sample": Boolean(), "overwrite": Boolean()}, owner="DeformationResult.to_json")
+    def to_json(self, path: str | os.PathLike, *, per_sample: bool = True, overwrite: bool = False) -> Path:
+        """Write :meth:`to_dict` atomically; an existing ``path`` is refused unless ``overwrite``
+        (:class:`~rkhsreg.OutputExistsError`, as :meth:`RobustnessResult.save <rkhsreg.evaluation.RobustnessResult.save>`)."""
+        return atomic_write(path, json.dumps(self.to_dict(per_sample=per_sample), indent=2) + "\n", overwrite=overwrite)
 
-    def to_csv(self, path: str | os.PathLike) -> Path:
-        """One row per size: budgets, accuracies, stability ratios; atomically."""
+    @validates({"path": PATH, "overwrite": Boolean()}, owner="DeformationResult.to_csv")
+    def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """One row per size: budgets, accuracies, stability ratios; atomically. An existing ``path`` is refused
+        unless ``overwrite``."""
         lines = ["size,max_displacement,max_gradient,random_acc,adversarial_acc,max_ratio,mean_ratio"]
         adv = self.adversarial_accuracy or [None] * len(self.sizes)
         for k, row in enumerate(self.ratio_summary()):
             lines.append(",".join(str(v) for v in (self.sizes[k], self.max_displacement[k], self.max_gradient[k],
                                                    self.random_accuracy[k], "" if adv[k] is None else adv[k],
                                                    row["max_ratio"], row["mean_ratio"])))
-        return atomic_write(path, "\n".join(lines) + "\n")
+        return atomic_write(path, "\n".join(lines) + "\n", overwrite=overwrite)
 
-    def plot(self, path: str | os.PathLike | None = None) -> Any:
-        """Two panels: accuracy against the size; stability ratio against ‖∇τ‖∞. Written atomically as PNG."""
+    @validates({"path": PLOT_PATH, "overwrite": Boolean()}, owner="DeformationResult.plot")
+    def plot(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> Any:
+        """Two panels: accuracy against the size; stability ratio against ‖∇τ‖∞. Written atomically as PNG, PDF or
+        SVG by ``path``'s extension; an existing ``path`` is refused unless ``overwrite`` (before drawing)."""
+        if path is not None:
+            refuse_existing([path], overwrite=overwrite)
         import matplotlib
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
@@ -153,9 +163,7 @@ class DeformationResult:
         right.legend(fontsize=8)
         fig.tight_layout()
         if path is not None:
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", bbox_inches="tight")
-            atomic_write(path, buffer.getvalue())
+            write_figure(fig, path, overwrite=overwrite, bbox_inches="tight")
         plt.close(fig)
         return fig
 
@@ -264,7 +272,9 @@ def evaluate_deformations(model: nn.Module, data: Any, *, sizes: Sequence[float]
             with torch.no_grad():
                 base = check_logits(call_model(model, x), x, finite=False).detach()
             if number == 0:
+                check_num_classes(base.shape[1], "evaluate_deformations", SINGLE_SCORE)
                 warn_if_probabilities(base, "evaluate_deformations", stacklevel=4)
+            check_class_range(y, base.shape[1], name="labels")
             base = base.float()
             ok = (base.argmax(1) == y).cpu()
             correct[rows] = ok

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rkhsreg._atomic import atomic_write
+from rkhsreg._atomic import atomic_write, refuse_existing
 from rkhsreg._errors import ConfigurationError
 
-__all__ = ["PLOT_FORMATS", "draw_curves", "plot_format"]
+__all__ = ["PLOT_FORMATS", "draw_curves", "plot_format", "write_figure"]
 
 #: File formats a plot is written in, chosen by the path's extension.
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -44,14 +44,32 @@ def plot_format(path: str | os.PathLike) -> str:
     return suffix
 
 
+def write_figure(fig: Any, path: str | os.PathLike, *, overwrite: bool = False, **savefig: Any) -> Path:
+    """Write a matplotlib figure to ``path`` atomically, in the format its extension names (:func:`plot_format`),
+    refusing an existing file unless ``overwrite`` (:func:`rkhsreg._atomic.refuse_existing`). PDF and SVG get no
+    creation date, so the same figure gives the same bytes.
+
+    Example:
+        >>> write_figure(fig, "figures/curve.svg")  # doctest: +SKIP
+    """
+    fmt = plot_format(path)
+    refuse_existing([path], overwrite=overwrite)
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt in ("pdf", "svg") else None  # reproducible bytes for the same figure
+    fig.savefig(buffer, format=fmt, metadata=metadata, **savefig)
+    return atomic_write(path, buffer.getvalue(), overwrite=overwrite)
+
+
 def draw_curves(loaded: Sequence[Any], labels: Sequence[str], path: str | os.PathLike | None = None, *,
-                title: str | None = None, xlabel: str | None = None, ax: Any = None) -> Any:
+                title: str | None = None, xlabel: str | None = None, ax: Any = None, overwrite: bool = False) -> Any:
     """One colour per result: solid under attack, dashed certified; see :func:`rkhsreg.evaluation.plot_results`."""
     norms = sorted({r.norm for r in loaded})
     if len(norms) > 1:
         raise ConfigurationError(f"results of different norms ({', '.join(norms)}) cannot share an ε axis; plot "
                                  "each norm in its own figure.")
-    fmt = None if path is None else plot_format(path)
+    if path is not None:            # the format and the overwrite policy before drawing anything
+        plot_format(path)
+        refuse_existing([path], overwrite=overwrite)
     try:
         import matplotlib
         if ax is None:
@@ -84,10 +102,7 @@ def draw_curves(loaded: Sequence[Any], labels: Sequence[str], path: str | os.Pat
     if title:
         ax.set_title(title, fontsize=9)
     if path is not None:
-        buffer = io.BytesIO()
-        metadata = {"Date": None} if fmt in ("pdf", "svg") else None  # reproducible bytes for the same figure
-        fig.savefig(buffer, format=fmt, bbox_inches="tight", metadata=metadata)
-        atomic_write(path, buffer.getvalue())
+        write_figure(fig, path, overwrite=overwrite, bbox_inches="tight")
     if own:
         plt.close(fig)
     return fig

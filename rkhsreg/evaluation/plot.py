@@ -31,7 +31,7 @@ def _as_result(item: Any) -> Any:
 
 def plot_results(results: Sequence[Any], path: str | os.PathLike | None = None, *,
                  labels: Sequence[str] | None = None, title: str | None = None, xlabel: str | None = None,
-                 ax: Any = None) -> Any:
+                 ax: Any = None, overwrite: bool = False) -> Any:
     """Draw robust accuracy (and certified accuracy, when computed) against ε for one or several results.
 
     Each result gets one colour: a solid line for the accuracy under attack (an upper bound on the true robust
@@ -46,6 +46,7 @@ def plot_results(results: Sequence[Any], path: str | os.PathLike | None = None, 
         title: the figure's title (default: none, as a paper's figure has its caption).
         xlabel: the x-axis label (default ``"ε (ℓ2 radius)"`` or ``"ε (ℓ∞ radius)"``).
         ax: a matplotlib ``Axes`` to draw on (default: a new figure).
+        overwrite: replace ``path`` if it exists (default: refuse, before drawing).
 
     Returns:
         The matplotlib ``Figure``.
@@ -53,6 +54,7 @@ def plot_results(results: Sequence[Any], path: str | os.PathLike | None = None, 
     Raises:
         ConfigurationError: no results, results of different norms, labels that do not match the results, an
             extension other than ``.png``, ``.pdf`` or ``.svg``.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
 
     Example:
         >>> fig = plot_results([plain, regularized], "fig.svg", labels=["plain", "regularized"])  # doctest: +SKIP
@@ -67,4 +69,4 @@ def plot_results(results: Sequence[Any], path: str | os.PathLike | None = None, 
                   ("" if len(results) == 1 else f"model {i + 1}") for i, r in enumerate(results)]
     elif isinstance(labels, str) or len(labels) != len(loaded):
         raise ConfigurationError(f"labels={labels!r} is not allowed; pass one label per result ({len(loaded)}).")
-    return draw_curves(loaded, labels, path, title=title, xlabel=xlabel, ax=ax)
+    return draw_curves(loaded, labels, path, title=title, xlabel=xlabel, ax=ax, overwrite=overwrite)

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from rkhsreg._atomic import atomic_write
-from rkhsreg._errors import ConfigurationError, InputError, OutputExistsError, ParameterError
+from rkhsreg._atomic import atomic_write, refuse_existing
+from rkhsreg._errors import ConfigurationError, InputError, ParameterError
 from rkhsreg._params import (PATH, SEED, Boolean, Check, Declaration, InstanceOf, Interval, Options, Tuple,
                              validate_fields, validate_param, validates)
 from rkhsreg.evaluation.attacks import NORMS
@@ -93,14 +93,18 @@ def _axes(value: Any) -> Any:
     return value
 
 
+#: Where a figure is written (every plot method): ``None`` (only draw) or a path ending in .png, .pdf or .svg.
+PLOT_PATH = [None, Check(_plot_path, f"a file path ending in {', '.join('.' + f for f in PLOT_FORMATS)}",
+                         domain=(str, os.PathLike), examples=["fig.png", "fig.pdf"])]
+
 #: The declared options of :meth:`RobustnessResult.plot`.
 PLOT_PARAMETERS = {
-    "path": [None, Check(_plot_path, f"a file path ending in {', '.join('.' + f for f in PLOT_FORMATS)}",
-                         domain=(str, os.PathLike), examples=["fig.png", "fig.pdf"])],
+    "path": PLOT_PATH,
     "ax": [None, Check(_axes, "a matplotlib Axes (fig.add_subplot(), plt.gca())")],
     "label": [None, InstanceOf(str, int, float, doc="the legend label")],
     "title": [None, InstanceOf(str)],
     "xlabel": [None, InstanceOf(str)],
+    "overwrite": Boolean(),
 }
 
 #: JSON keys of the fields (what :meth:`RobustnessResult.load` names in an error).
@@ -151,6 +155,66 @@ def epsilon_key(epsilon: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _check_curves(result: RobustnessResult) -> None:
+    """The invariants of a result, checked when one is built and when one is read back (:meth:`RobustnessResult.load`
+    builds it): robust accuracy at most the clean one and non-increasing in ε; where the per-example distances are
+    known, ``robust_accuracy[k] == (distances > epsilons[k]).mean()``, ``correct == (distances > 0)`` and
+    ``clean_accuracy == correct.mean()``.
+
+    Accuracies are fractions of n examples: they may differ by less than half an example (1 / 2n) from the count
+    (a value stored rounded). A distance within the rounding of its dtype of ε (``finfo(dtype).eps`` relative) may
+    count on either side of it (an attack that succeeded exactly at ε stores ε).
+    """
+    n = result.n_examples
+    slack = 0.5 / max(n, 1)
+    clean = float(result.clean_accuracy)
+    pairs = sorted(zip(result.epsilons, result.robust_accuracy), key=lambda pair: pair[0])
+    for e, a in pairs:
+        if a > clean + slack:
+            raise ParameterError(f"RobustnessResult: robust_accuracy={list(result.robust_accuracy)!r} holds {a!r} at "
+                                 f"ε={e!r}, above clean_accuracy={clean!r}; an accuracy under attack is at most the "
+                                 "clean accuracy.", parameter="robust_accuracy", value=a,
+                                 allowed=f"fractions <= clean_accuracy={clean!r}, non-increasing in ε")
+    for (e1, a1), (e2, a2) in zip(pairs, pairs[1:]):
+        if a2 > a1 + slack:
+            raise ParameterError(f"RobustnessResult: robust_accuracy={list(result.robust_accuracy)!r} rises with ε: "
+                                 f"{a1!r} at ε={e1!r} but {a2!r} at ε={e2!r} (epsilons={list(result.epsilons)!r}); "
+                                 "what is broken within a radius is broken within every larger one, so the robust "
+                                 "accuracy is non-increasing in ε.", parameter="robust_accuracy", value=a2,
+                                 allowed="fractions non-increasing in ε, at most clean_accuracy")
+    distances = result.distances
+    if n == 0 or bool(torch.isnan(distances).any()):      # per-example distances unknown (a file without them)
+        return
+    tolerance = 4 * float(torch.finfo(distances.dtype).eps) if distances.is_floating_point() else 0.0
+    d = distances.double()
+    why = ("distances[i] is 0 for a misclassified example, the smallest adversarial perturbation found otherwise, inf "
+           "where none was found, so robust_accuracy[k] == (distances > epsilons[k]).mean()")
+    for k, (e, a) in enumerate(zip(result.epsilons, result.robust_accuracy)):
+        margin = tolerance * max(abs(e), 1.0)
+        low, high = int((d > e + margin).sum()), int((d > e - margin).sum()) if e > 0 else int((d > 0).sum())
+        if not low / n - slack <= a <= high / n + slack:
+            count = low if low == high else f"{low} to {high}"
+            raise ParameterError(f"RobustnessResult: robust_accuracy[{k}]={a!r} at ε={e!r} disagrees with distances: "
+                                 f"{count} of {n} examples have a distance above ε (an accuracy of {low / n!r}); "
+                                 f"{why}.", parameter="robust_accuracy", value=a,
+                                 allowed=f"(distances > {e!r}).mean() = {low / n!r}")
+    alive = d > 0
+    flags = result.correct.cpu() != 0            # bool flags, or 0/1 numbers
+    differ = (flags != alive).nonzero().flatten()
+    if differ.numel():
+        i = int(differ[0])
+        raise ParameterError(f"RobustnessResult: correct and distances disagree at {differ.numel()} of {n} examples "
+                             f"(first: example {i}, correct={bool(flags[i])}, distance={float(d[i])!r}); {why}, and "
+                             "correct[i] == (distances[i] > 0).", parameter="correct", value=int(differ.numel()),
+                             allowed="one flag per example, True exactly where distances > 0")
+    fraction = float(alive.double().mean())
+    if abs(clean - fraction) > slack:
+        raise ParameterError(f"RobustnessResult: clean_accuracy={clean!r} disagrees with correct and distances: "
+                             f"{int(alive.sum())} of {n} examples are classified correctly (an accuracy of "
+                             f"{fraction!r}).", parameter="clean_accuracy", value=clean,
+                             allowed=f"correct.mean() = {fraction!r}")
+
+
 @dataclass
 class RobustnessResult:
     """Clean and robust accuracy over an ε-sweep, with per-example distances and the budget spent.
@@ -160,7 +224,8 @@ class RobustnessResult:
     computed) is a **lower bound**. ``distances[i]`` is the smallest adversarial perturbation norm
     found for example ``i`` (an upper bound on its minimal adversarial distance): 0 if it is
     misclassified, ``inf`` if no attack succeeded. So ``robust_accuracy[k] == (distances >
-    epsilons[k]).float().mean()``.
+    epsilons[k]).float().mean()``. That identity, ``correct == (distances > 0)``, and a robust accuracy at most the
+    clean one and non-increasing in ε are checked when a result is built and when one is loaded.
 
     Example:
         >>> result = evaluate_robustness(model, (x, y), epsilons=[0.5, 1.0])  # doctest: +SKIP
@@ -242,6 +307,7 @@ class RobustnessResult:
             raise ParameterError(f"RobustnessResult: distances holds {negative} negative value(s); a distance is >= 0 "
                                  "(0: misclassified, inf: no adversarial example found).", parameter="distances",
                                  value=negative, allowed="a 1-d tensor of values >= 0 (inf, NaN: unknown)")
+        _check_curves(self)
 
     @property
     def n_examples(self) -> int:
@@ -282,7 +348,9 @@ class RobustnessResult:
         budget's stages, sanity checks, versions and run metadata as they were written.
 
         Every field is checked against the declarations a result is built with (:attr:`parameters`): an accuracy
-        outside [0, 1] or NaN, a negative radius, per-example lists of another length than ``n_ex``.
+        outside [0, 1] or NaN, a negative radius, per-example lists of another length than ``n_ex``; and the result's
+        invariants: robust accuracy at most the clean one, non-increasing in ε, and, with per-example distances,
+        equal to the fraction of examples whose distance exceeds ε.
 
         Raises:
             InputError: the file is missing or a folder, is not JSON, lacks the keys a result has, or holds a value
@@ -380,10 +448,15 @@ class RobustnessResult:
                 out["certified_radii"] = [_number(r) for r in self.certified_radii.tolist()]
         return out
 
-    @validates({"path": PATH, "per_example": Boolean()}, owner="RobustnessResult.to_json")
-    def to_json(self, path: str | os.PathLike, *, per_example: bool = True) -> Path:
-        """Write :meth:`to_dict` as JSON, atomically."""
-        return atomic_write(path, json.dumps(self.to_dict(per_example=per_example), indent=2, allow_nan=False) + "\n")
+    @validates({"path": PATH, "per_example": Boolean(), "overwrite": Boolean()}, owner="RobustnessResult.to_json")
+    def to_json(self, path: str | os.PathLike, *, per_example: bool = True, overwrite: bool = False) -> Path:
+        """Write :meth:`to_dict` as JSON, atomically.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False (as :meth:`save`); nothing is written.
+        """
+        text = json.dumps(self.to_dict(per_example=per_example), indent=2, allow_nan=False) + "\n"
+        return atomic_write(path, text, overwrite=overwrite)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per ε: ``epsilon``, ``robust_acc``, ``certified_acc`` (empty when not computed)."""
@@ -391,18 +464,22 @@ class RobustnessResult:
         return [{"epsilon": e, "robust_acc": a, "certified_acc": "" if c is None else c}
                 for e, a, c in zip(self.epsilons, self.robust_accuracy, certified)]
 
-    @validates({"path": PATH}, owner="RobustnessResult.to_csv")
-    def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`rows` as CSV (header ``epsilon,robust_acc,certified_acc``), atomically."""
+    @validates({"path": PATH, "overwrite": Boolean()}, owner="RobustnessResult.to_csv")
+    def to_csv(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write :meth:`rows` as CSV (header ``epsilon,robust_acc,certified_acc``), atomically.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False (as :meth:`save`); nothing is written.
+        """
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["epsilon", "robust_acc", "certified_acc"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows())
-        return atomic_write(path, buffer.getvalue())
+        return atomic_write(path, buffer.getvalue(), overwrite=overwrite)
 
     @validates(PLOT_PARAMETERS, owner="RobustnessResult.plot")
     def plot(self, path: str | os.PathLike | None = None, *, ax: Any = None, label: str | None = None,
-             title: str | None = None, xlabel: str | None = None) -> Any:
+             title: str | None = None, xlabel: str | None = None, overwrite: bool = False) -> Any:
         """Plot accuracy against ε: under attack (an upper bound), and certified (a lower bound) when computed.
 
         To overlay several results in one figure, use :func:`~rkhsreg.evaluation.plot_results`.
@@ -413,16 +490,22 @@ class RobustnessResult:
             label: the model's name in the legend (a number is written as text).
             title: the figure's title (default: none).
             xlabel: the x-axis label (default ``"ε (ℓ2 radius)"`` or ``"ε (ℓ∞ radius)"``).
+            overwrite: replace ``path`` if it exists (default: refuse, as :meth:`save`, before drawing).
 
         Returns:
             The matplotlib ``Figure``.
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is False.
+            ConfigurationError: ``path`` ends in another extension than .png, .pdf or .svg.
 
         Example:
             >>> result.plot("figures/robustness.pdf", label="‖f‖²_δ")  # doctest: +SKIP
         """
         from rkhsreg.evaluation.figure import draw_curves
 
-        return draw_curves([self], ["" if label is None else str(label)], path, title=title, xlabel=xlabel, ax=ax)
+        return draw_curves([self], ["" if label is None else str(label)], path, title=title, xlabel=xlabel, ax=ax,
+                           overwrite=overwrite)
 
     @validates({"prefix": PATH, "plot": Boolean(), "overwrite": Boolean()}, owner="RobustnessResult.save")
     def save(self, prefix: str | os.PathLike, *, plot: bool = True, overwrite: bool = False) -> dict[str, Path]:
@@ -450,15 +533,12 @@ class RobustnessResult:
             {'json': PosixPath('results/eval.json'), 'csv': PosixPath('results/eval.csv'), 'pdf': ...}
         """
         paths = output_paths(prefix, plot=plot)     # the options are checked by @validates
-        existing = [str(p) for p in paths.values() if p.exists()]
-        if existing and not overwrite:
-            raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass another prefix, or overwrite=True "
-                                    "to replace them.")
-        self.to_json(paths["json"])
-        self.to_csv(paths["csv"])
+        refuse_existing(paths.values(), overwrite=overwrite, instead="another prefix")   # before writing any
+        self.to_json(paths["json"], overwrite=True)
+        self.to_csv(paths["csv"], overwrite=True)
         for kind in ("png", "pdf", "svg"):
             if kind in paths:
-                self.plot(paths[kind])
+                self.plot(paths[kind], overwrite=True)
         return paths
 
     def table(self) -> str:

@@ -45,11 +45,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from rkhsreg._checks import check_model, warn_if_probabilities
+from rkhsreg._checks import check_class_range, check_model, check_num_classes, warn_if_probabilities
 from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import SEED, Boolean, Device, InstanceOf, Interval, IsCallable, Options, validates
 from rkhsreg.evaluation._data import BOUNDS, EPSILONS, check_inside, collect
-from rkhsreg.evaluation._model import AttackView, evaluation_mode, model_device
+from rkhsreg.evaluation._model import SINGLE_SCORE, AttackView, evaluation_mode, model_device
 from rkhsreg.evaluation._sync import Sync
 from rkhsreg.evaluation.attacks import APGD, NORMS, Attack, RandomNoise
 from rkhsreg.evaluation.ensemble import resolve_attacks
@@ -320,6 +320,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
     log = SanityLog()
     with evaluation_mode(model):
         num_classes, out_dtype = _num_classes(view, sweep)
+        check_num_classes(num_classes, "evaluate_robustness", SINGLE_SCORE)
         logits = sweep.map_batches(lambda z, y: view(z), num_classes)
         warn_if_probabilities(logits, "evaluate_robustness", dtype=out_dtype, stacklevel=4)
         finite = torch.isfinite(logits).all(1)
@@ -327,9 +328,7 @@ def evaluate_robustness(model: nn.Module, data: Any, *, epsilons: Sequence[float
             raise InputError(f"the model returned non-finite logits (nan or inf) for {int((~finite).sum())} of "
                              f"{sweep.n} clean inputs (first: example {int((~finite).nonzero()[0])}); attacks and "
                              "distances need finite scores. Check the model and its weights.")
-        if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
-            raise InputError(f"labels range over [{int(labels.min())}, {int(labels.max())}], but the model has "
-                             f"{num_classes} outputs; labels must be class indices in [0, {num_classes - 1}].")
+        check_class_range(labels, num_classes, name="labels")
         correct = logits.argmax(1) == labels
         sweep.dist[~correct] = 0.0
         ensemble = resolve_attacks(attacks, norm, num_classes, steps=steps)

@@ -309,15 +309,19 @@ def _read_history(source: HistorySource) -> list[dict[str, float]]:
                              "history (a list of dicts) or the path of a CSVLogger metrics.csv.")
 
 
-def plot_norm_bounds(source: HistorySource, path: str | Path | None = None, *, title: str | None = None) -> Any:
+def plot_norm_bounds(source: HistorySource, path: str | Path | None = None, *, title: str | None = None,
+                     overwrite: bool = False) -> Any:
     """Plot the lower and upper bounds logged by :class:`RKHSNormMonitor` against the step (log scale).
 
     Uses matplotlib's object-oriented API (Agg canvas): no pyplot state, no display needed.
 
     Args:
         source: the monitor, its ``history``, or a CSVLogger ``metrics.csv`` path.
-        path: where to save the figure (format from the suffix); None to only return it.
+        path: where to save the figure, atomically, as PNG, PDF or SVG by its suffix (others are refused); None to
+            only return it.
         title: figure title.
+        overwrite: replace ``path`` if it exists (default: refuse with :class:`~rkhsreg.OutputExistsError`, as every
+            rkhsreg writer, before drawing).
 
     Returns:
         The ``matplotlib.figure.Figure``.
@@ -325,6 +329,12 @@ def plot_norm_bounds(source: HistorySource, path: str | Path | None = None, *, t
     Example:
         >>> fig = plot_norm_bounds(monitor, "bounds.png")  # doctest: +SKIP
     """
+    from rkhsreg._atomic import refuse_existing
+    from rkhsreg.evaluation.figure import plot_format, write_figure
+
+    if path is not None:
+        plot_format(path)
+        refuse_existing([path], overwrite=overwrite)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -353,5 +363,5 @@ def plot_norm_bounds(source: HistorySource, path: str | Path | None = None, *, t
     ax.legend(fontsize="small")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        write_figure(fig, path, overwrite=overwrite)
     return fig

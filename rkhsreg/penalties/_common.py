@@ -8,8 +8,9 @@ import torch
 
 from numbers import Integral, Real
 
-from rkhsreg._checks import call_model, check_in_box, check_logits, warn_if_probabilities, warn_unboxed_range
-from rkhsreg._errors import InputError, ParameterError
+from rkhsreg._checks import (call_model, check_in_box, check_logits, check_num_classes, warn_if_probabilities,
+                             warn_unboxed_range)
+from rkhsreg._errors import ParameterError
 from rkhsreg._params import SEED, Boolean, Interval, Options, Tuple, validate_param
 
 from rkhsreg._plugin import Penalty
@@ -133,11 +134,9 @@ def counting_forward(model: torch.nn.Module, passes: Any, batch: int, targets: t
     def run(z: torch.Tensor) -> torch.Tensor:
         passes.add(forward_rows=z.shape[0], batch=batch)
         out = check_logits(call_model(model, z), z, unchecked[0], model=model)
-        if unchecked[1] and out.shape[1] < min_classes:
-            raise InputError(f"{owner or 'this penalty'}: the model returns K = {out.shape[1]} score per example; "
-                             "the cross-entropy of a single score is 0 whatever the model, so the penalty would be "
-                             "identically zero. Return one score per class (a binary classifier: 2 scores, e.g. "
-                             "rkhsreg.SelectLogits(model, select=lambda s: torch.cat([-s, s], 1) / 2)).")
+        if unchecked[1]:
+            check_num_classes(out.shape[1], owner or "this penalty", "the cross-entropy of a single score is 0 "
+                              "whatever the model, so the penalty would be identically zero", minimum=min_classes)
         if unchecked[1]:
             warn_if_probabilities(out, owner or "this penalty", stacklevel=4)
         unchecked[0], unchecked[1] = None, False
