@@ -91,6 +91,7 @@ class SpectralNormProjection(Constraint):
     """
 
     name = "spectral_norm_projection"
+    rkhs_bound = "upper"
     parameters = {
         "radius": Interval(Real, 0, None, closed="neither", doc="the bound τ on each σ"),
         "method": Options(METHODS),

@@ -129,7 +129,7 @@ class RKHSRegularization(pl.Callback):
         self.constraints = build_constraints(constraints)
         if not self.penalties and not self.constraints:  # said once, not refused: a baseline run may want it
             warnings.warn("RKHSRegularization got no penalty and no constraint: it will not change training; pass "
-                          "penalties={...} and/or constraints={...}.", UserWarning, stacklevel=2)
+                          "penalties={...} and/or constraints={...}.", UserWarning, stacklevel=3)
         clash = sorted(set(self.penalties) & set(self.constraints))
         if clash:
             raise ConfigurationError(f"labels {clash} name both a penalty and a constraint; give them distinct "

@@ -68,12 +68,37 @@ def _not_a_string(value: Any) -> Any:
 
 
 def _lower_bounds(value: Any) -> Any:
-    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter)."""
+    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter), each penalty one
+    that declares itself a lower bound of ‖f‖_H (``rkhs_bound = "lower"``): an upper bound or a baseline logged as
+    ``lower/...`` would be a false bound."""
     try:
-        build_penalties(value)
+        built = build_penalties(value)
     except ConfigurationError as exc:
         raise ConfigurationError(str(exc).replace("penalties=", "lower_bounds=", 1)) from None
+    for label, penalty in built.items():
+        bound = getattr(type(penalty), "rkhs_bound", None)
+        if bound != "lower":
+            kind = {"upper": "an upper bound of the RKHS norm",
+                    None: "not a bound of the RKHS norm (a baseline)"}.get(bound, f"declared rkhs_bound={bound!r}")
+            name = getattr(penalty, "name", "") or type(penalty).__name__
+            raise ConfigurationError(
+                f"lower_bounds: {label!r} is the penalty {name!r}, {kind}; only penalties declared as lower bounds "
+                f"(rkhs_bound = 'lower') are measured as lower bounds: {', '.join(map(repr, _registered_lower()))}. "
+                "Upper bounds are the monitor's upper_bounds=('reshape', 'operator').")
     return value
+
+
+def _registered_lower() -> list[str]:
+    """The registered penalties declared as lower bounds of ‖f‖_H (those that load)."""
+    from rkhsreg._registry import list_penalties, load_plugin
+    found = []
+    for name in list_penalties():
+        try:
+            if getattr(load_plugin("rkhsreg.penalties", name), "rkhs_bound", None) == "lower":
+                found.append(name)
+        except (PluginNotFoundError, PluginValidationError):
+            continue
+    return found
 
 
 def _refuse() -> Any:
@@ -102,7 +127,8 @@ class RKHSNormMonitor(pl.Callback):
         probe: a fixed ``(inputs, targets)`` batch (or inputs only); None takes the first ``probe_size``
             examples of the first training batch.
         every_n_steps: evaluation period in optimiser steps (int >= 1); step 0 is evaluated too.
-        probe_size: examples kept when the probe is taken from the first batch.
+        probe_size: examples kept when the probe is taken from the first batch (a first batch of fewer examples
+            gives a smaller probe, said in a warning).
         lower_bounds: penalties used as lower bounds (``{label: Penalty}``, ``{name: {**kwargs}}``, a list);
             their weight is ignored. None: :data:`DEFAULT_LOWER_BOUNDS` with default arguments.
         upper_bounds: spectral-norm methods, a subset of ``("reshape", "operator")``; ``()`` for none.
@@ -143,6 +169,10 @@ class RKHSNormMonitor(pl.Callback):
         self.probe_size = probe_size
         self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
         self.upper_bounds = tuple(upper_bounds)
+        if not self.lower_bounds and not self.upper_bounds:  # said once, not refused, as RKHSRegularization does
+            warnings.warn("RKHSNormMonitor got no lower bound and no upper bound: it will measure nothing; pass "
+                          "lower_bounds={...} (or None for the defaults) and/or upper_bounds=('reshape', "
+                          "'operator').", UserWarning, stacklevel=3)
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
         self.log_prefix = log_prefix
@@ -180,6 +210,11 @@ class RKHSNormMonitor(pl.Callback):
             inputs, targets = extract_inputs(self.batch_to_inputs, batch)
             self.probe = (inputs[:self.probe_size].detach().clone(),
                           None if targets is None else targets[:self.probe_size].detach().clone())
+            if inputs.shape[0] < self.probe_size:   # said once: the probe is fixed from here on
+                warnings.warn(f"RKHSNormMonitor: probe_size={self.probe_size}, but the first training batch holds "
+                              f"{inputs.shape[0]} examples: the probe is taken from that batch alone, so every "
+                              f"bound is measured on {inputs.shape[0]} examples. Pass probe_size <= the batch size, "
+                              "or probe=(inputs, targets) with the examples to monitor.", UserWarning, stacklevel=2)
         metrics = self.measure(self._net)
         self.history.append({"step": float(step), "epoch": float(trainer.current_epoch), **metrics})
         named = {f"{self.log_prefix}/{k}": v for k, v in metrics.items()}
