@@ -218,7 +218,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
     assert cb.regularized_steps == 4 and cb.projections == 4
     state = cb.state_dict()
     assert set(state["penalties"]) == {"spectral_norm", "adversarial_deformation"}
-    with pytest.warns(ResumeWarning, match="Starting fresh"):  # a state holding nothing: every plugin starts fresh
+    with pytest.raises(InputError, match="holds nothing"):  # a state holding nothing is no state this callback wrote
         cb.load_state_dict({})
 
 
@@ -307,6 +307,9 @@ def test_resume_drops_the_state_of_a_removed_or_replaced_plugin_and_says_why() -
 
 @pytest.mark.parametrize("state, match", [
     ("not a state", "is a str, not a dict"),
+    ({"garbage": 1}, r"holds the keys 'garbage' and none of 'config', 'constraints', .*not a state "
+                     r"RKHSRegularization.state_dict wrote"),
+    ({}, r"holds nothing \(an empty dict\) and none of 'config'"),
     ({"version": 3}, r"\['version'\]=3; this rkhsreg reads versions 1 to 2"),
     ({"version": 2, "penalties": ["spectral_norm"]}, r"\['penalties'\] is a list, not a dict"),
     ({"version": 2, "regularized_steps": -1}, r"\['regularized_steps'\]=-1 is not a count"),
@@ -317,6 +320,14 @@ def test_an_unreadable_checkpoint_state_is_an_error(state: Any, match: str) -> N
     cb = RKHSRegularization({"spectral_norm": {"weight": 0.1}})
     with pytest.raises(InputError, match=match):
         cb.load_state_dict(state)
+
+
+def test_a_partial_checkpoint_state_is_restored_with_a_warning() -> None:
+    """Some of the keys state_dict writes (a version-1 state has no config): what is there is restored, the rest said."""
+    cb = RKHSRegularization({"spectral_norm": {"weight": 0.1}})
+    with pytest.warns(ResumeWarning, match=r"Starting fresh \(not in the checkpoint\): penalty 'spectral_norm'"):
+        cb.load_state_dict({"regularized_steps": 5})
+    assert cb.regularized_steps == 5
 
 
 def _scheduled_callback(schedule: str) -> RKHSRegularization:
