@@ -177,6 +177,13 @@ class Constraint(Declared, abc.ABC):
         nothing; a constraint whose strength follows a schedule of the epoch overrides it (the spectral-norm
         projection's radius decay, ``kappa``)."""
 
+    def own_schedule(self) -> Any:
+        """The schedule of its strength the constraint follows by itself through :meth:`set_epoch` (a
+        :class:`~rkhsreg.functional.schedules.Schedule`, or a description), or None: a training loop that schedules
+        the constraint's ``radius`` itself refuses one that already has its own (two schedules would compound). The
+        default: None."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """State needed to resume exactly (empty for stateless constraints)."""
         return {}
