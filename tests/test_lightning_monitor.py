@@ -117,6 +117,12 @@ def test_a_probe_size_above_the_first_batch_is_said_once() -> None:
         trainer(max_steps=2, callbacks=[monitor]).fit(model("tiny"), loader(n=16, batch_size=8))
     assert monitor.probe[0].shape[0] == 8 and len(monitor.history) == 2
     assert sum("probe_size=1000" in str(w.message) for w in record) == 1
+    import warnings
+    with warnings.catch_warnings():   # the default (64, or the whole first batch) is not said
+        warnings.filterwarnings("error", message=r".*probe_size")
+        monitor = RKHSNormMonitor(every_n_steps=1, lower_bounds={"gradient_norm": {}}, upper_bounds=())
+        trainer(max_steps=1, callbacks=[monitor]).fit(model("tiny"), loader(n=8, batch_size=8))
+    assert monitor.probe[0].shape[0] == 8
 
 
 def test_measure_without_probe_and_plot_without_bounds_explain() -> None:

@@ -127,8 +127,9 @@ class RKHSNormMonitor(pl.Callback):
         probe: a fixed ``(inputs, targets)`` batch (or inputs only); None takes the first ``probe_size``
             examples of the first training batch.
         every_n_steps: evaluation period in optimiser steps (int >= 1); step 0 is evaluated too.
-        probe_size: examples kept when the probe is taken from the first batch (a first batch of fewer examples
-            gives a smaller probe, said in a warning).
+        probe_size: examples kept when the probe is taken from the first batch; None: 64, or the whole first batch
+            when it is smaller. A given probe_size larger than the first batch gives a smaller probe, said in a
+            warning.
         lower_bounds: penalties used as lower bounds (``{label: Penalty}``, ``{name: {**kwargs}}``, a list);
             their weight is ignored. None: :data:`DEFAULT_LOWER_BOUNDS` with default arguments.
         upper_bounds: spectral-norm methods, a subset of ``("reshape", "operator")``; ``()`` for none.
@@ -146,7 +147,7 @@ class RKHSNormMonitor(pl.Callback):
     parameters = {
         "probe": [None, InstanceOf(torch.Tensor, tuple, list, doc="inputs, or (inputs, targets)")],
         "every_n_steps": Interval(Integral, 1, None),
-        "probe_size": Interval(Integral, 1, None),
+        "probe_size": [None, Interval(Integral, 1, None)],
         "lower_bounds": [None, Check(lambda value: _lower_bounds(value),
                                     "{label: Penalty}, {name: {kwargs}} or a list of penalties",
                                     domain=(Mapping, list, tuple), examples=[{"gradient_norm": {}}])],
@@ -162,11 +163,12 @@ class RKHSNormMonitor(pl.Callback):
 
     @validates(parameters, owner="RKHSNormMonitor")
     def __init__(self, probe: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None = None, *,
-                 every_n_steps: int = 50, probe_size: int = 64, lower_bounds: PenaltySpec = None,
+                 every_n_steps: int = 50, probe_size: int | None = None, lower_bounds: PenaltySpec = None,
                  upper_bounds: Sequence[str] = _METHODS, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, log_prefix: str = "rkhsreg/monitor") -> None:
         self.every_n_steps = every_n_steps   # the options are checked against `parameters` before the body runs
-        self.probe_size = probe_size
+        self.probe_size = 64 if probe_size is None else probe_size
+        self._probe_size_given = probe_size is not None
         self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
         self.upper_bounds = tuple(upper_bounds)
         if not self.lower_bounds and not self.upper_bounds:  # said once, not refused, as RKHSRegularization does
@@ -210,7 +212,7 @@ class RKHSNormMonitor(pl.Callback):
             inputs, targets = extract_inputs(self.batch_to_inputs, batch)
             self.probe = (inputs[:self.probe_size].detach().clone(),
                           None if targets is None else targets[:self.probe_size].detach().clone())
-            if inputs.shape[0] < self.probe_size:   # said once: the probe is fixed from here on
+            if self._probe_size_given and inputs.shape[0] < self.probe_size:   # said once: the probe is fixed now
                 warnings.warn(f"RKHSNormMonitor: probe_size={self.probe_size}, but the first training batch holds "
                               f"{inputs.shape[0]} examples: the probe is taken from that batch alone, so every "
                               f"bound is measured on {inputs.shape[0]} examples. Pass probe_size <= the batch size, "
