@@ -21,7 +21,10 @@ from torch import nn
 from rkhsreg._checks import check_trainable_value, eager
 from rkhsreg._params import Declaration, Interval, declared_parameters, validate_params
 
-__all__ = ["Penalty", "Constraint", "Attack", "PassCount", "Declared"]
+__all__ = ["Penalty", "Constraint", "Attack", "PassCount", "Declared", "BOUNDS"]
+
+#: The values of a penalty's or constraint's ``bound``: a lower bound of ‖f‖_H, an upper bound, or neither.
+BOUNDS: tuple[str | None, ...] = ("lower", "upper", None)
 
 
 class Declared:
@@ -103,6 +106,10 @@ class Penalty(Declared, abc.ABC):
     name: ClassVar[str] = ""
     #: Whether the returned value replaces the clean loss instead of adding to it.
     replaces_loss: ClassVar[bool] = False
+    #: What the value is to the RKHS norm ‖f‖_H (one of :data:`BOUNDS`): ``"lower"`` (‖f‖_H dominates it, up to
+    #: the plugin's radius: ``RKHSNormMonitor(lower_bounds=...)`` accepts only these), ``"upper"`` (it dominates
+    #: ‖f‖_H), or None (neither: a baseline such as a loss, the default for a plugin that does not say).
+    rkhs_bound: ClassVar[str | None] = None
     parameters: ClassVar[dict[str, Declaration]] = {"weight": Interval(Real, 0, None, closed="left",
                                                                        doc="the multiplier λ")}
 
@@ -157,6 +164,8 @@ class Constraint(Declared, abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: What the constraint bounds, as :attr:`Penalty.rkhs_bound`: ``"upper"`` for a projection that caps ‖f‖_H.
+    rkhs_bound: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def __call__(self, model: nn.Module) -> None:
@@ -167,6 +176,13 @@ class Constraint(Declared, abc.ABC):
         the recipes) call it at each epoch start and, in the callback, before each projection. The default does
         nothing; a constraint whose strength follows a schedule of the epoch overrides it (the spectral-norm
         projection's radius decay, ``kappa``)."""
+
+    def own_schedule(self) -> Any:
+        """The schedule of its strength the constraint follows by itself through :meth:`set_epoch` (a
+        :class:`~rkhsreg.functional.schedules.Schedule`, or a description), or None: a training loop that schedules
+        the constraint's ``radius`` itself refuses one that already has its own (two schedules would compound). The
+        default: None."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """State needed to resume exactly (empty for stateless constraints)."""

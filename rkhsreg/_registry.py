@@ -16,7 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from rkhsreg._errors import ConfigurationError, PluginNotFoundError, PluginValidationError
-from rkhsreg._plugin import Attack, Constraint, Penalty
+from rkhsreg._plugin import BOUNDS, Attack, Constraint, Penalty
 
 __all__ = ["GROUPS", "list_plugins", "load_plugin", "create_plugin", "list_penalties", "create_penalty",
            "list_constraints", "create_constraint", "list_attacks", "create_attack"]
@@ -98,6 +98,10 @@ def load_plugin(group: str, name: str) -> type:
     if inspect.isabstract(obj):
         missing = ", ".join(sorted(obj.__abstractmethods__))
         raise PluginValidationError(f"{kind} plugin {name!r} ({ep.value}) does not implement: {missing}.")
+    if kind in ("penalty", "constraint") and getattr(obj, "rkhs_bound", None) not in BOUNDS:
+        raise PluginValidationError(f"{kind} plugin {name!r} ({ep.value}) declares rkhs_bound={obj.rkhs_bound!r}; "
+                                    f"it must be one of {', '.join(map(repr, BOUNDS))} (a lower bound of the RKHS "
+                                    "norm, an upper bound, or neither).")
     return obj
 
 

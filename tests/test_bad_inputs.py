@@ -416,7 +416,7 @@ def test_a_bare_timm_name_is_refused_with_the_one_spelling():
 @pytest.mark.parametrize("probe, lower, match", [
     (torch.rand(4, 8, 8), {"gradient": {}}, r"inputs have shape \(4, 8, 8\) \(rank 3\)"),
     (torch.full((4, 1, 8, 8), math.nan), {"gradient": {}}, r"inputs contains 256 non-finite value"),
-    ((X, torch.tensor([0, 1, 2, 7])), {"loss_gradient": {}}, r"targets contains class 7"),
+    ((X, torch.tensor([0, 1, 2, 7])), {"tangent_propagation": {}}, r"targets contains class 7"),
 ])
 def test_a_monitor_probe_that_a_bound_refuses_is_named(probe, lower, match):
     """RKHSNormMonitor's lower bounds run on its probe: their error says it is the monitor's, which bound, which probe."""

@@ -195,8 +195,37 @@ def test_a_constraint_without_an_epoch_schedule_inherits_a_set_epoch_that_does_n
 
 def test_weight_zero_schedule_skips_the_penalty() -> None:
     sq = SquaredLogits(weight=1.0)
-    tr = _fit(model("tiny"), [RKHSRegularization({"sq": sq}, schedules={"sq": Constant(0.0)})], steps=1)
+    with pytest.warns(UserWarning, match=r"keeps penalty 'sq' at weight 0 for this whole run"):
+        tr = _fit(model("tiny"), [RKHSRegularization({"sq": sq}, schedules={"sq": Constant(0.0)})], steps=1)
     assert not any(key.startswith("rkhsreg/") for key in tr.callback_metrics)
+
+
+@pytest.mark.parametrize("length, warned", [({"max_steps": 2}, True), ({"max_epochs": 3}, False)])
+def test_a_schedule_at_weight_0_for_the_whole_run_is_said_once(length: dict, warned: bool) -> None:
+    """A 5-epoch warm-up in a 1-epoch run (2 steps of 8 examples): the penalty is never applied; in 3 epochs it is."""
+    import warnings
+
+    reg = RKHSRegularization({"sq": SquaredLogits(weight=0.1)}, schedules={"sq": LinearWarmup(0.1, 5, unit="epoch")})
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer(callbacks=[reg], **length).fit(model("tiny"), loader(n=16))
+    said = [str(w.message) for w in record if "for this whole run" in str(w.message)]
+    if not warned:
+        assert said == []
+        return
+    assert len(said) == 1
+    assert ("schedules['sq']=LinearWarmup(value=0.1, warmup=5, start=0.0, unit='epoch') keeps penalty 'sq' at weight "
+            "0 for this whole run (max_steps=2: steps 0–1, epochs 0–0): it is never applied nor logged") in said[0]
+
+
+def test_a_radius_schedule_on_a_constraint_with_its_own_is_refused_naming_both() -> None:
+    with pytest.raises(ConfigurationError, match=r"schedules\['spectral_norm_projection'\]=RadiusDecay\(tau=0.5, "
+                                                 r"kappa=1.0, factor=4.0\) and constraint 'spectral_norm_projection''s "
+                                                 r"own schedule RadiusDecay\(tau=1.0, kappa=2.0, factor=4.0\)"):
+        RKHSRegularization(constraints={"spectral_norm_projection": {"radius": 1.0, "kappa": 2.0}},
+                           schedules={"spectral_norm_projection": RadiusDecay(0.5, 1.0)})
+    RKHSRegularization(constraints={"spectral_norm_projection": {"radius": 1.0}},   # one schedule: accepted
+                       schedules={"spectral_norm_projection": RadiusDecay(0.5, 1.0)})
 
 
 # ---------------------------------------------------------------------------------------------- resume
@@ -218,7 +247,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
     assert cb.regularized_steps == 4 and cb.projections == 4
     state = cb.state_dict()
     assert set(state["penalties"]) == {"spectral_norm", "adversarial_deformation"}
-    with pytest.warns(ResumeWarning, match="Starting fresh"):  # a state holding nothing: every plugin starts fresh
+    with pytest.raises(InputError, match="holds nothing"):  # a state holding nothing is no state this callback wrote
         cb.load_state_dict({})
 
 
@@ -307,6 +336,9 @@ def test_resume_drops_the_state_of_a_removed_or_replaced_plugin_and_says_why() -
 
 @pytest.mark.parametrize("state, match", [
     ("not a state", "is a str, not a dict"),
+    ({"garbage": 1}, r"holds the keys 'garbage' and none of 'config', 'constraints', .*not a state "
+                     r"RKHSRegularization.state_dict wrote"),
+    ({}, r"holds nothing \(an empty dict\) and none of 'config'"),
     ({"version": 3}, r"\['version'\]=3; this rkhsreg reads versions 1 to 2"),
     ({"version": 2, "penalties": ["spectral_norm"]}, r"\['penalties'\] is a list, not a dict"),
     ({"version": 2, "regularized_steps": -1}, r"\['regularized_steps'\]=-1 is not a count"),
@@ -317,6 +349,14 @@ def test_an_unreadable_checkpoint_state_is_an_error(state: Any, match: str) -> N
     cb = RKHSRegularization({"spectral_norm": {"weight": 0.1}})
     with pytest.raises(InputError, match=match):
         cb.load_state_dict(state)
+
+
+def test_a_partial_checkpoint_state_is_restored_with_a_warning() -> None:
+    """Some of the keys state_dict writes (a version-1 state has no config): what is there is restored, the rest said."""
+    cb = RKHSRegularization({"spectral_norm": {"weight": 0.1}})
+    with pytest.warns(ResumeWarning, match=r"Starting fresh \(not in the checkpoint\): penalty 'spectral_norm'"):
+        cb.load_state_dict({"regularized_steps": 5})
+    assert cb.regularized_steps == 5
 
 
 def _scheduled_callback(schedule: str) -> RKHSRegularization:

@@ -130,3 +130,12 @@ data:
     assert main(["fit", "--config", str(config)]) == 0
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 2 and state["hyper_parameters"]["penalties"] == {"gradient_norm": {"weight": 0.1}}
+
+
+def test_num_classes_other_than_the_model_output_width_is_named() -> None:
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    clf = RegularizedClassifier(net, num_classes=10)
+    with pytest.raises(ConfigurationError, match=r"RegularizedClassifier\(num_classes=10\), but its model returns 3 "
+                                                 r"scores per example \(output of shape \(8, 3\) on a train batch\); "
+                                                 r"pass num_classes=3"):
+        trainer(max_steps=1).fit(clf, loader(n=16))

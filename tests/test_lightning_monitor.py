@@ -7,7 +7,7 @@ import torch
 
 pl = pytest.importorskip("pytorch_lightning")
 
-from rkhsreg import ConfigurationError  # noqa: E402
+from rkhsreg import ConfigurationError, create_penalty  # noqa: E402
 from rkhsreg.lightning import RKHSNormMonitor, plot_norm_bounds  # noqa: E402
 from tests._lightning_helpers import loader, model, small_kwargs, trainer  # noqa: E402,F401
 from tests.conftest import assert_same_snapshot, snapshot  # noqa: E402
@@ -84,6 +84,45 @@ def test_default_lower_bounds_are_the_three_paper_estimates() -> None:
 def test_bad_monitor_arguments(kwargs, match) -> None:
     with pytest.raises((ConfigurationError, KeyError), match=match):
         RKHSNormMonitor(**kwargs)
+
+
+@pytest.mark.parametrize("lower, match", [
+    ({"spectral_norm": {}}, r"'spectral_norm' is the penalty 'spectral_norm', an upper bound of the RKHS norm"),
+    ({"gradient_norm": {}, "loss_gradient": {}}, r"'loss_gradient' is the penalty 'loss_gradient', not a bound of "
+                                                  r"the RKHS norm \(a baseline\)"),
+    ({"pgd": create_penalty("adversarial_training")}, r"'pgd' is the penalty 'adversarial_training', not a bound"),
+])
+def test_only_penalties_declared_as_lower_bounds_are_measured_as_lower_bounds(lower, match) -> None:
+    """An upper bound or a baseline (a loss) logged as lower/... would be a false bound of ‖f‖_H."""
+    with pytest.raises(ConfigurationError, match=match) as info:
+        RKHSNormMonitor(lower_bounds=lower)
+    assert "lower_bounds" in str(info.value) and "'gradient_norm'" in str(info.value)   # the ones allowed
+
+
+def test_a_monitor_with_no_bound_says_it_measures_nothing() -> None:
+    with pytest.warns(UserWarning, match=r"RKHSNormMonitor got no lower bound and no upper bound: it will measure "
+                                         r"nothing") as record:
+        RKHSNormMonitor(lower_bounds={}, upper_bounds=())
+    assert record[0].filename == __file__
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RKHSNormMonitor(lower_bounds={}, upper_bounds=("reshape",))
+        RKHSNormMonitor(lower_bounds={"gradient_norm": {}}, upper_bounds=())
+
+
+def test_a_probe_size_above_the_first_batch_is_said_once() -> None:
+    monitor = RKHSNormMonitor(every_n_steps=1, probe_size=1000, lower_bounds={"gradient_norm": {}}, upper_bounds=())
+    with pytest.warns(UserWarning, match=r"probe_size=1000, but the first training batch holds 8 examples") as record:
+        trainer(max_steps=2, callbacks=[monitor]).fit(model("tiny"), loader(n=16, batch_size=8))
+    assert monitor.probe[0].shape[0] == 8 and len(monitor.history) == 2
+    assert sum("probe_size=1000" in str(w.message) for w in record) == 1
+    import warnings
+    with warnings.catch_warnings():   # the default (64, or the whole first batch) is not said
+        warnings.filterwarnings("error", message=r".*probe_size")
+        monitor = RKHSNormMonitor(every_n_steps=1, lower_bounds={"gradient_norm": {}}, upper_bounds=())
+        trainer(max_steps=1, callbacks=[monitor]).fit(model("tiny"), loader(n=8, batch_size=8))
+    assert monitor.probe[0].shape[0] == 8
 
 
 def test_measure_without_probe_and_plot_without_bounds_explain() -> None:

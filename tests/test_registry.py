@@ -55,6 +55,41 @@ def test_bad_plugin_fails_at_load_naming_it(monkeypatch) -> None:
         rkhsreg.create_penalty("missing")
 
 
+class WrongBound(rkhsreg.Penalty):
+    name = "wrong_bound"
+    rkhs_bound = "lowr"
+
+    def estimate(self, model, inputs, targets):
+        return inputs.sum() * 0
+
+
+def test_every_registered_penalty_and_constraint_declares_what_it_bounds(monkeypatch) -> None:
+    """``rkhs_bound`` (a lower bound of ‖f‖_H, an upper one, or neither) is the one classification: every built-in
+    sets it in its own class, the README's plugin table shows the same, and a plugin declaring another value is
+    refused at load."""
+    import re
+    from pathlib import Path
+
+    from rkhsreg._plugin import BOUNDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `(\w+)`(?: \(constraint\))? \| (\w+|—) \|", readme, re.M))
+    shown = {"lower": "lower", "upper": "upper", None: "baseline"}
+    for group, names in (("rkhsreg.penalties", rkhsreg.list_penalties()),
+                         ("rkhsreg.constraints", rkhsreg.list_constraints())):
+        for name in names:
+            cls = _registry.load_plugin(group, name)
+            assert cls.rkhs_bound in BOUNDS, name
+            if cls.__module__.startswith("rkhsreg."):
+                assert "rkhs_bound" in vars(cls), f"{name} does not declare rkhs_bound itself"
+                assert table.get(name) == shown[cls.rkhs_bound], f"README's bound of {name}"
+    fake = {"wrong_bound": EntryPoint(name="wrong_bound", value=f"{__name__}:WrongBound", group="rkhsreg.penalties")}
+    monkeypatch.setattr(_registry, "_entry_points", lambda group: fake)
+    with pytest.raises(PluginValidationError, match=r"'wrong_bound'.*declares rkhs_bound='lowr'; it must be one of "
+                                                    r"'lower', 'upper', None"):
+        rkhsreg.create_penalty("wrong_bound")
+
+
 def test_plugins_can_be_disabled_by_name(monkeypatch) -> None:
     monkeypatch.setenv("RKHSREG_DISABLE_PLUGINS", "logit_squeezing, gradient_norm")
     names = rkhsreg.list_penalties()

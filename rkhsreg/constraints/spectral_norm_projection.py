@@ -94,6 +94,7 @@ class SpectralNormProjection(Constraint):
     """
 
     name = "spectral_norm_projection"
+    rkhs_bound = "upper"
     parameters = {
         "radius": Interval(Real, 0, None, closed="neither", doc="the bound τ on each σ"),
         "method": Options(METHODS),
@@ -140,9 +141,12 @@ class SpectralNormProjection(Constraint):
     def current_radius(self) -> float:
         """The radius at the current epoch: :class:`~rkhsreg.functional.schedules.RadiusDecay` (radius·(1 +
         4·exp(−epoch/κ))), or radius when κ is None."""
-        if self.kappa is None:
-            return self.radius
-        return RadiusDecay(tau=self.radius, kappa=self.kappa)(step=0, epoch=self.epoch)
+        schedule = self.own_schedule()
+        return self.radius if schedule is None else schedule(step=0, epoch=self.epoch)
+
+    def own_schedule(self) -> RadiusDecay | None:
+        """``RadiusDecay(tau=radius, kappa=kappa)`` when ``kappa`` is set, else None."""
+        return None if self.kappa is None else RadiusDecay(tau=self.radius, kappa=self.kappa)
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch (int >= 0) of the radius schedule; called by the training loop at each epoch start."""

@@ -24,6 +24,8 @@ STATE_KEY = "RKHSRegularization"
 #: 1: plugin states, weights and counters; 2: also each plugin's type and constructor hyper-parameters.
 STATE_VERSION = 2
 _LEGACY_PREFIX = "RKHSRegularization{"  # version 1 keyed the state by the sorted labels
+#: The keys RKHSRegularization.state_dict writes (version 1 lacked "version" and "config").
+_KEYS = frozenset({"version", "penalties", "constraints", "weights", "config", "regularized_steps", "projections"})
 
 
 class ResumeWarning(UserWarning):
@@ -79,6 +81,13 @@ def _mapping(where: str, value: Any) -> Mapping[str, Any]:
 def check_state(state: Any) -> dict[str, Any]:
     """The state's parts, checked: an unreadable or too new state raises :class:`~rkhsreg.InputError`."""
     state = _mapping("", state)
+    if not _KEYS & set(state):
+        found = ", ".join(repr(k) for k in list(state)[:8]) + (", …" if len(state) > 8 else "")
+        raise InputError(f"checkpoint['callbacks'][{STATE_KEY!r}] holds "
+                         f"{'the keys ' + found if state else 'nothing (an empty dict)'} and none of "
+                         f"{', '.join(map(repr, sorted(_KEYS)))}: it is not a state RKHSRegularization.state_dict "
+                         "wrote (damaged or altered). Resume from another checkpoint, or load the weights alone "
+                         "(LightningModule.load_from_checkpoint, then Trainer.fit without ckpt_path).")
     version = state.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= STATE_VERSION:
         raise InputError(f"checkpoint['callbacks'][{STATE_KEY!r}]['version']={version!r}; this rkhsreg reads "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -129,7 +130,7 @@ class RKHSRegularization(pl.Callback):
         self.constraints = build_constraints(constraints)
         if not self.penalties and not self.constraints:  # said once, not refused: a baseline run may want it
             warnings.warn("RKHSRegularization got no penalty and no constraint: it will not change training; pass "
-                          "penalties={...} and/or constraints={...}.", UserWarning, stacklevel=2)
+                          "penalties={...} and/or constraints={...}.", UserWarning, stacklevel=3)
         clash = sorted(set(self.penalties) & set(self.constraints))
         if clash:
             raise ConfigurationError(f"labels {clash} name both a penalty and a constraint; give them distinct "
@@ -165,6 +166,13 @@ class RKHSRegularization(pl.Callback):
                 if not hasattr(self.constraints[label], "radius"):
                     raise ConfigurationError(f"schedules[{label!r}]: constraint {label!r} has no 'radius' to "
                                              "schedule; schedule a penalty weight or a constraint with a radius.")
+                own = self.constraints[label].own_schedule()
+                if own is not None:   # both would scale the radius: their product, neither schedule
+                    raise ConfigurationError(
+                        f"schedules[{label!r}]={schedule!r} and constraint {label!r}'s own schedule {own!r} "
+                        f"(from its arguments, e.g. kappa) would both set its radius, compounding into neither. "
+                        f"Keep one: create the constraint without its schedule (kappa=None), or drop "
+                        f"schedules[{label!r}].")
             elif label not in self.penalties:
                 known = sorted([*self.penalties, *self.constraints])
                 raise ConfigurationError(f"schedules[{label!r}] names no penalty or constraint; known labels: {known}.")
@@ -222,6 +230,47 @@ class RKHSRegularization(pl.Callback):
         if self.constraints:
             for optimizer in trainer.optimizers:
                 self._handles.append(optimizer.register_step_post_hook(self._project))
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._warn_never_on(trainer)
+
+    def _warn_never_on(self, trainer: pl.Trainer) -> None:
+        """Say once, when the run's length is known (the data is set up by now), which scheduled penalty keeps
+        weight 0 over the whole run: it is never applied nor logged (a warm-up longer than the run)."""
+        try:
+            total = float(trainer.estimated_stepping_batches)
+        except Exception:   # accumulation that varies by epoch: the length is unknown, say nothing
+            return
+        batches = float(trainer.num_training_batches)
+        per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) and batches else None
+        if not math.isfinite(total) or total < 1:
+            return
+        first_step, first_epoch = trainer.global_step, trainer.current_epoch
+        last_step = int(total) - 1
+        if last_step < first_step:
+            return
+        epochs = [last_step if per_epoch is None else last_step // per_epoch]
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            epochs.append(trainer.max_epochs - 1)
+        last_epoch = max(first_epoch, min(epochs))
+        positions = []
+        for i in range(65):   # the run's start, its end and points between (a schedule of step and epoch)
+            step = first_step + round(i / 64 * (last_step - first_step))
+            epoch = (min(last_epoch, max(first_epoch, step // per_epoch)) if per_epoch
+                     else first_epoch + round(i / 64 * (last_epoch - first_epoch)))
+            positions.append((step, epoch))
+        length = ", ".join(f"{name}={value}" for name, value in (("max_steps", trainer.max_steps),
+                                                                 ("max_epochs", trainer.max_epochs))
+                           if value is not None and value >= 0)
+        for label in self.penalties:
+            schedule = self.schedules.get(label)
+            if schedule is None or any(float(schedule(step, epoch)) > 0 for step, epoch in positions):
+                continue
+            pl.utilities.rank_zero_warn(
+                f"RKHSRegularization: schedules[{label!r}]={schedule!r} keeps penalty {label!r} at weight 0 for this "
+                f"whole run ({length or 'its length'}: steps {first_step}–{last_step}, epochs {first_epoch}–"
+                f"{last_epoch}): it is never applied nor logged. Shorten the schedule (a warm-up that ends within "
+                "the run, or unit='step'), train longer, or remove the penalty.", category=UserWarning)
 
     def _project(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._module is not None:

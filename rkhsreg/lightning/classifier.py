@@ -114,6 +114,11 @@ class RegularizedClassifier(pl.LightningModule):
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
         logits = self(inputs)
+        if isinstance(logits, torch.Tensor) and logits.ndim == 2 and logits.shape[1] != self.num_classes:
+            raise ConfigurationError(
+                f"RegularizedClassifier(num_classes={self.num_classes}), but its model returns {logits.shape[1]} "
+                f"scores per example (output of shape {tuple(logits.shape)} on a {stage} batch); pass "
+                f"num_classes={logits.shape[1]}, or give the model a final layer of {self.num_classes} outputs.")
         loss = F.cross_entropy(logits, targets)
         metric = self.accuracy[f"{stage}_acc"]
         metric(logits.detach(), targets)

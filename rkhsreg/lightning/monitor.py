@@ -68,12 +68,37 @@ def _not_a_string(value: Any) -> Any:
 
 
 def _lower_bounds(value: Any) -> Any:
-    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter)."""
+    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter), each penalty one
+    that declares itself a lower bound of ‖f‖_H (``rkhs_bound = "lower"``): an upper bound or a baseline logged as
+    ``lower/...`` would be a false bound."""
     try:
-        build_penalties(value)
+        built = build_penalties(value)
     except ConfigurationError as exc:
         raise ConfigurationError(str(exc).replace("penalties=", "lower_bounds=", 1)) from None
+    for label, penalty in built.items():
+        bound = getattr(type(penalty), "rkhs_bound", None)
+        if bound != "lower":
+            kind = {"upper": "an upper bound of the RKHS norm",
+                    None: "not a bound of the RKHS norm (a baseline)"}.get(bound, f"declared rkhs_bound={bound!r}")
+            name = getattr(penalty, "name", "") or type(penalty).__name__
+            raise ConfigurationError(
+                f"lower_bounds: {label!r} is the penalty {name!r}, {kind}; only penalties declared as lower bounds "
+                f"(rkhs_bound = 'lower') are measured as lower bounds: {', '.join(map(repr, _registered_lower()))}. "
+                "Upper bounds are the monitor's upper_bounds=('reshape', 'operator').")
     return value
+
+
+def _registered_lower() -> list[str]:
+    """The registered penalties declared as lower bounds of ‖f‖_H (those that load)."""
+    from rkhsreg._registry import list_penalties, load_plugin
+    found = []
+    for name in list_penalties():
+        try:
+            if getattr(load_plugin("rkhsreg.penalties", name), "rkhs_bound", None) == "lower":
+                found.append(name)
+        except (PluginNotFoundError, PluginValidationError):
+            continue
+    return found
 
 
 def _refuse() -> Any:
@@ -102,7 +127,9 @@ class RKHSNormMonitor(pl.Callback):
         probe: a fixed ``(inputs, targets)`` batch (or inputs only); None takes the first ``probe_size``
             examples of the first training batch.
         every_n_steps: evaluation period in optimiser steps (int >= 1); step 0 is evaluated too.
-        probe_size: examples kept when the probe is taken from the first batch.
+        probe_size: examples kept when the probe is taken from the first batch; None: 64, or the whole first batch
+            when it is smaller. A given probe_size larger than the first batch gives a smaller probe, said in a
+            warning.
         lower_bounds: penalties used as lower bounds (``{label: Penalty}``, ``{name: {**kwargs}}``, a list);
             their weight is ignored. None: :data:`DEFAULT_LOWER_BOUNDS` with default arguments.
         upper_bounds: spectral-norm methods, a subset of ``("reshape", "operator")``; ``()`` for none.
@@ -120,7 +147,7 @@ class RKHSNormMonitor(pl.Callback):
     parameters = {
         "probe": [None, InstanceOf(torch.Tensor, tuple, list, doc="inputs, or (inputs, targets)")],
         "every_n_steps": Interval(Integral, 1, None),
-        "probe_size": Interval(Integral, 1, None),
+        "probe_size": [None, Interval(Integral, 1, None)],
         "lower_bounds": [None, Check(lambda value: _lower_bounds(value),
                                     "{label: Penalty}, {name: {kwargs}} or a list of penalties",
                                     domain=(Mapping, list, tuple), examples=[{"gradient_norm": {}}])],
@@ -136,13 +163,18 @@ class RKHSNormMonitor(pl.Callback):
 
     @validates(parameters, owner="RKHSNormMonitor")
     def __init__(self, probe: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None = None, *,
-                 every_n_steps: int = 50, probe_size: int = 64, lower_bounds: PenaltySpec = None,
+                 every_n_steps: int = 50, probe_size: int | None = None, lower_bounds: PenaltySpec = None,
                  upper_bounds: Sequence[str] = _METHODS, batch_to_inputs: BatchToInputs | None = None,
                  forward: ForwardSpec = None, log_prefix: str = "rkhsreg/monitor") -> None:
         self.every_n_steps = every_n_steps   # the options are checked against `parameters` before the body runs
-        self.probe_size = probe_size
+        self.probe_size = 64 if probe_size is None else probe_size
+        self._probe_size_given = probe_size is not None
         self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
         self.upper_bounds = tuple(upper_bounds)
+        if not self.lower_bounds and not self.upper_bounds:  # said once, not refused, as RKHSRegularization does
+            warnings.warn("RKHSNormMonitor got no lower bound and no upper bound: it will measure nothing; pass "
+                          "lower_bounds={...} (or None for the defaults) and/or upper_bounds=('reshape', "
+                          "'operator').", UserWarning, stacklevel=3)
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
         self.forward = check_forward(forward)
         self.log_prefix = log_prefix
@@ -180,6 +212,11 @@ class RKHSNormMonitor(pl.Callback):
             inputs, targets = extract_inputs(self.batch_to_inputs, batch)
             self.probe = (inputs[:self.probe_size].detach().clone(),
                           None if targets is None else targets[:self.probe_size].detach().clone())
+            if self._probe_size_given and inputs.shape[0] < self.probe_size:   # said once: the probe is fixed now
+                warnings.warn(f"RKHSNormMonitor: probe_size={self.probe_size}, but the first training batch holds "
+                              f"{inputs.shape[0]} examples: the probe is taken from that batch alone, so every "
+                              f"bound is measured on {inputs.shape[0]} examples. Pass probe_size <= the batch size, "
+                              "or probe=(inputs, targets) with the examples to monitor.", UserWarning, stacklevel=2)
         metrics = self.measure(self._net)
         self.history.append({"step": float(step), "epoch": float(trainer.current_epoch), **metrics})
         named = {f"{self.log_prefix}/{k}": v for k, v in metrics.items()}

@@ -83,6 +83,7 @@ class AdversarialDeformation(SeededPenalty):
     """
 
     name = "adversarial_deformation"
+    rkhs_bound = "lower"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "max_displacement": Interval(Real, 0, None, closed="neither", doc="budget on ‖τ‖∞ in pixels"),

@@ -153,6 +153,7 @@ class AdversarialPerturbation(SeededPenalty):
     """
 
     name = "adversarial_perturbation"
+    rkhs_bound = "lower"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "epsilon": EPSILON,

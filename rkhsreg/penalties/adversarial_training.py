@@ -50,6 +50,7 @@ class AdversarialTraining(SeededPenalty):
     """
 
     name = "adversarial_training"
+    rkhs_bound = None   # a baseline: its value bounds ‖f‖_H neither way
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier of the adversarial loss"),
         # ε = 0 is allowed here: the loss is then the clean loss (not a penalty identically zero)

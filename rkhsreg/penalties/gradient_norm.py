@@ -46,6 +46,7 @@ class GradientNorm(Penalty):
     """
 
     name = "gradient_norm"
+    rkhs_bound = "lower"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "mode": MODE,

@@ -39,6 +39,7 @@ class LossGradient(Penalty):
     """
 
     name = "loss_gradient"
+    rkhs_bound = None   # a baseline: its value bounds ‖f‖_H neither way
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "p": Options((2, 1), doc="2: squared ℓ2 norm (grad-ℓ2), 1: ℓ1 norm (grad-ℓ1)"),

@@ -52,6 +52,7 @@ class SpectralNormPenalty(Penalty):
     """
 
     name = "spectral_norm"
+    rkhs_bound = "upper"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "method": Options(METHODS),

@@ -71,6 +71,7 @@ class TangentPropagation(SeededPenalty):
     """
 
     name = "tangent_propagation"
+    rkhs_bound = "lower"
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "num_examples": NUM_EXAMPLES,

@@ -25,6 +25,7 @@ class LogitSqueezing(Penalty):
     """
 
     name = "logit_squeezing"
+    rkhs_bound = None   # ‖f(x)‖² is no bound of ‖f‖_H: RKHSNormMonitor refuses it as a lower bound
     #: Declared once; the base class validates it before ``__init__`` runs (numpy scalars taken, NaN refused).
     parameters = {"weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ")}
 
