@@ -8,6 +8,7 @@ Usable from ``LightningCLI``: every argument is type-hinted and saved with ``sav
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any, Literal
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 
 from rkhsreg._checks import check_choice, check_int, check_real
 from rkhsreg._errors import ConfigurationError
+from rkhsreg._params import InstanceOf, Interval, OnlyWhen, signature_defaults, validate_params
 from rkhsreg._plugin import Constraint, Penalty
 from rkhsreg.lightning._compat import pl
 from rkhsreg.lightning.callback import RKHSRegularization
@@ -48,11 +50,11 @@ class RegularizedClassifier(pl.LightningModule):
         model: an ``nn.Module`` returning logits, or a timm model as ``"timm:NAME"`` (created with ``pretrained=False``,
             ``num_classes`` and ``in_chans``; weights are never downloaded).
         num_classes: number of classes (accuracy metric, timm head).
-        in_chans: input channels for a timm model.
+        in_chans: input channels for a timm model (None: 3); refused with an nn.Module.
         model_kwargs: extra keyword arguments for ``timm.create_model``.
         optimizer: ``"sgd"`` (paper: momentum 0.9) or ``"adam"`` (paper's protein recipe, lr 0.01).
         lr: learning rate (paper: 0.05 for the MNIST net, 0.1 for ResNets).
-        momentum: SGD momentum.
+        momentum: SGD momentum (refused with ``optimizer="adam"``).
         weight_decay: L2 weight decay of the optimiser.
         lr_step_size: StepLR period in epochs (paper: 40), None for a constant rate.
         lr_gamma: StepLR factor (paper: 0.5).
@@ -68,7 +70,15 @@ class RegularizedClassifier(pl.LightningModule):
         >>> pl.Trainer(max_epochs=1).fit(clf, train_loader, val_loader)                # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module | str, num_classes: int = 10, in_chans: int = 3, *,
+    #: The options that apply only in one mode (rkhsreg._params.OnlyWhen), refused in the other: the other
+    #: options are checked by the ``check_*`` calls in ``__init__``.
+    parameters = {
+        "in_chans": OnlyWhen("model", InstanceOf(str), [None, Interval(Integral, 1, None)],
+                             text="model is a timm model name ('timm:NAME'); configure an nn.Module before passing it"),
+        "momentum": OnlyWhen("optimizer", "sgd", Interval(Real, 0, 1, closed="both")),
+    }
+
+    def __init__(self, model: nn.Module | str, num_classes: int = 10, in_chans: int | None = None, *,
                  model_kwargs: dict[str, Any] | None = None, optimizer: Literal["sgd", "adam"] = "sgd",
                  lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0,
                  lr_step_size: int | None = None, lr_gamma: float = 0.5,
@@ -82,7 +92,10 @@ class RegularizedClassifier(pl.LightningModule):
             ignore.append("model")
         self.save_hyperparameters(ignore=ignore)
         self.num_classes = check_int("num_classes", num_classes, low=2)
-        check_int("in_chans", in_chans)
+        validate_params(self.parameters, {"model": model, "in_chans": in_chans, "optimizer": optimizer,
+                                          "momentum": momentum},
+                        owner="RegularizedClassifier", defaults=signature_defaults(RegularizedClassifier.__init__))
+        in_chans = 3 if in_chans is None else check_int("in_chans", in_chans)
         self.optimizer_name = check_choice("optimizer", optimizer, ("sgd", "adam"))
         self.lr = check_real("lr", lr, strict=True)
         self.momentum = check_real("momentum", momentum, high=1.0)

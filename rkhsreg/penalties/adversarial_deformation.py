@@ -34,7 +34,7 @@ from torch import nn
 
 from rkhsreg._checks import check_inputs, check_model, check_targets
 from rkhsreg._errors import ParameterError
-from rkhsreg._params import SEED, Interval, Options
+from rkhsreg._params import SEED, AtMost, Interval, OnlyWhen, Options
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
@@ -88,14 +88,16 @@ class AdversarialDeformation(SeededPenalty):
         "max_displacement": Interval(Real, 0, None, closed="neither", doc="budget on ‖τ‖∞ in pixels"),
         "max_gradient": Interval(Real, 0, None, closed="left", doc="budget on ‖∇τ‖∞"),
         "grid_size": Interval(Integral, 1, None),
-        "translation": Interval(Real, 0, None, closed="left", doc="largest translation in pixels"),
+        "translation": AtMost("max_displacement", Interval(Real, 0, None, closed="left",
+                                                           doc="largest translation in pixels"),
+                              text="a translation moves every pixel by its length, and no pixel moves further than max_displacement"),
         "search": Options(SEARCHES),
         "num_examples": NUM_EXAMPLES,
-        "num_deformations": Interval(Integral, 1, None),
-        "steps": STEPS,
-        "step_size": STEP_SIZE,
+        "num_deformations": OnlyWhen("search", "random", Interval(Integral, 1, None)),
+        "steps": OnlyWhen("search", "adversarial", STEPS),
+        "step_size": OnlyWhen("search", "adversarial", STEP_SIZE),
         "mode": MODE,
-        "candidates": CANDIDATES,
+        "candidates": OnlyWhen("search", "adversarial", CANDIDATES),
         "classes": CLASSES,
         "padding_mode": Options(PADDING_MODES),
         "eval_mode": EVAL_MODE,
