@@ -119,7 +119,6 @@ model:
   model:
     class_path: tests._lightning_helpers.TinyNet
   num_classes: 3
-  in_chans: 1
   lr: 0.05
   penalties:
     gradient_norm: {{weight: 0.1}}
@@ -130,3 +129,20 @@ data:
     assert main(["fit", "--config", str(config)]) == 0
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 2 and state["hyper_parameters"]["penalties"] == {"gradient_norm": {"weight": 0.1}}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"in_chans": 3}, "in_chans=3 has no effect with model=TinyNet(...): it applies only when model is a timm model "
+                      "name"),
+    ({"optimizer": "adam", "momentum": 0.5}, "momentum=0.5 has no effect with optimizer='adam': it applies only when "
+                                             "optimizer='sgd'"),
+])
+def test_an_option_of_the_other_mode_is_refused(kwargs, match):
+    """in_chans builds a timm model (an nn.Module is built already) and momentum is SGD's: given where they do
+    nothing, they were accepted and ignored (misuse round 3, 5.33 and 5.36)."""
+    from rkhsreg import ParameterError
+
+    with pytest.raises(ParameterError) as info:
+        RegularizedClassifier(TinyNet(), num_classes=3, **kwargs)
+    assert match in str(info.value) and info.value.parameter == next(iter(kwargs.keys() - {"optimizer"}))
+    RegularizedClassifier(TinyNet(), num_classes=3, optimizer="adam")    # the defaults are never refused

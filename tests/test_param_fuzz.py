@@ -449,10 +449,11 @@ def _relation_owners() -> list:
         owners.append((name, build, function.parameters, signature_defaults(function), {}))
     try:
         from rkhsreg.lightning import RegularizedClassifier
+        from rkhsreg.lightning.classifier import CLASSIFIER_PARAMETERS
     except ImportError:
         return owners
     owners.append(("RegularizedClassifier", lambda **kw: RegularizedClassifier(**{"model": nn.Linear(4, 3), **kw}),
-                   RegularizedClassifier.parameters, signature_defaults(RegularizedClassifier.__init__),
+                   CLASSIFIER_PARAMETERS, signature_defaults(RegularizedClassifier.__init__),
                    {"model": [nn.Linear(4, 3)], "optimizer": ["sgd", "adam"]}))
     return owners
 

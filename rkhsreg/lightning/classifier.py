@@ -25,6 +25,15 @@ from rkhsreg.functional.schedules import Schedule
 
 __all__ = ["RegularizedClassifier"]
 
+#: The options of :class:`RegularizedClassifier` that apply only in one mode (:class:`rkhsreg._params.OnlyWhen`),
+#: refused in the other; its other options are checked by the ``check_*`` calls in ``__init__``. (Not a
+#: ``parameters`` attribute: that is ``nn.Module.parameters()``.)
+CLASSIFIER_PARAMETERS = {
+    "in_chans": OnlyWhen("model", InstanceOf(str), [None, Interval(Integral, 1, None)],
+                         text="model is a timm model name ('timm:NAME'); configure an nn.Module before passing it"),
+    "momentum": OnlyWhen("optimizer", "sgd", Interval(Real, 0, 1, closed="both")),
+}
+
 
 def _create_timm(spec: str, num_classes: int, in_chans: int, kwargs: Mapping[str, Any]) -> nn.Module:
     """A timm model from ``"timm:NAME"`` (the one spelling, as on the command line), never pretrained."""
@@ -70,14 +79,6 @@ class RegularizedClassifier(pl.LightningModule):
         >>> pl.Trainer(max_epochs=1).fit(clf, train_loader, val_loader)                # doctest: +SKIP
     """
 
-    #: The options that apply only in one mode (rkhsreg._params.OnlyWhen), refused in the other: the other
-    #: options are checked by the ``check_*`` calls in ``__init__``.
-    parameters = {
-        "in_chans": OnlyWhen("model", InstanceOf(str), [None, Interval(Integral, 1, None)],
-                             text="model is a timm model name ('timm:NAME'); configure an nn.Module before passing it"),
-        "momentum": OnlyWhen("optimizer", "sgd", Interval(Real, 0, 1, closed="both")),
-    }
-
     def __init__(self, model: nn.Module | str, num_classes: int = 10, in_chans: int | None = None, *,
                  model_kwargs: dict[str, Any] | None = None, optimizer: Literal["sgd", "adam"] = "sgd",
                  lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0,
@@ -92,7 +93,7 @@ class RegularizedClassifier(pl.LightningModule):
             ignore.append("model")
         self.save_hyperparameters(ignore=ignore)
         self.num_classes = check_int("num_classes", num_classes, low=2)
-        validate_params(self.parameters, {"model": model, "in_chans": in_chans, "optimizer": optimizer,
+        validate_params(CLASSIFIER_PARAMETERS, {"model": model, "in_chans": in_chans, "optimizer": optimizer,
                                           "momentum": momentum},
                         owner="RegularizedClassifier", defaults=signature_defaults(RegularizedClassifier.__init__))
         in_chans = 3 if in_chans is None else check_int("in_chans", in_chans)

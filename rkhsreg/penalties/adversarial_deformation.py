@@ -61,12 +61,14 @@ class AdversarialDeformation(SeededPenalty):
         max_displacement: budget on ‖τ‖∞ (largest displacement), in pixels.
         max_gradient: budget on ‖∇τ‖∞ (largest spectral norm of the Jacobian of τ).
         grid_size: side of the control grid of the smooth field.
-        translation: largest translation in pixels (0: none); the total stays within ``max_displacement``.
+        translation: largest translation in pixels (0: none), at most ``max_displacement`` (a larger value is
+            refused; the default 1.0 is cut to a smaller ``max_displacement``).
         search: ``"random"`` (paper) or ``"adversarial"`` (projected sign-gradient ascent).
         num_examples: examples of the batch the sup runs over (drawn from the penalty's generator;
             ``"all"``: the whole batch). Paper: 32.
-        num_deformations: random deformations per example (``search="random"``). Paper: 31.
-        steps: ascent steps (``search="adversarial"``).
+        num_deformations: random deformations per example (``search="random"`` only; refused with the other
+            search). Paper: 31.
+        steps: ascent steps (``search="adversarial"`` only).
         step_size: sign-step length in pixels (default 1.5·max_displacement/steps).
         mode: ``"per_class"`` (paper) or ``"joint"``.
         candidates: examples per class that continue the ascent after the first-order scoring, or
