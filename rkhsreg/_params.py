@@ -636,9 +636,19 @@ class AtMost:
         return f"<{describe(self.declaration)}, at most {self.other}>"
 
 
-def _relations(declarations: Mapping[str, Declaration]) -> dict[str, OnlyWhen | AtMost]:
-    """The declarations that relate a parameter to another (:class:`OnlyWhen`, :class:`AtMost`)."""
-    return {name: d for name, d in declarations.items() if isinstance(d, (OnlyWhen, AtMost))}
+def _chain(declaration: Declaration) -> list[OnlyWhen | AtMost]:
+    """The relations a declaration is wrapped in, outermost first (``OnlyWhen("mode", "per_class",
+    OnlyWhen("candidates", "auto", form))``: two conditions, both needed)."""
+    out = []
+    while isinstance(declaration, (OnlyWhen, AtMost)):
+        out.append(declaration)
+        declaration = declaration.declaration
+    return out
+
+
+def _relations(declarations: Mapping[str, Declaration]) -> dict[str, list[OnlyWhen | AtMost]]:
+    """The parameters related to another (:class:`OnlyWhen`, :class:`AtMost`), each with its relations."""
+    return {name: _chain(d) for name, d in declarations.items() if _chain(d)}
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -657,7 +667,7 @@ def _check_relations(declarations: Mapping[str, Declaration], checked: Mapping[s
     """Refuse a value given other than its default where its :class:`OnlyWhen` condition is false, or above its
     :class:`AtMost` bound."""
     where = f"{owner}: " if owner else ""
-    for name, relation in _relations(declarations).items():
+    for name, relation in [(n, r) for n, chain in _relations(declarations).items() for r in chain]:
         if name not in checked or name not in defaults or _same_value(checked[name], defaults[name]):
             continue
         if relation.other in checked:

@@ -215,7 +215,9 @@ def test_no_side_effects(small_cnn, image_batch, search, mode, eval_mode):
     small_cnn.head.weight.grad = torch.ones_like(small_cnn.head.weight)
     before = snapshot(small_cnn)
     searched = {"num_deformations": 3} if search == "random" else {"steps": 2}   # each search's own option
-    penalty = AdversarialDeformation(search=search, mode=mode, eval_mode=eval_mode, grid_size=3, classes=1, **searched)
+    if mode == "per_class":
+        searched["classes"] = 1                                                    # per_class's own option
+    penalty = AdversarialDeformation(search=search, mode=mode, eval_mode=eval_mode, grid_size=3, **searched)
     value = penalty(small_cnn, x, y)
     assert torch.isfinite(value)
     assert_same_snapshot(before, snapshot(small_cnn))

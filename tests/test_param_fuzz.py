@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rkhsreg import ConfigurationError, ParameterError
-from rkhsreg._params import (AtMost, OnlyWhen, _forms, _relations, _same_value, declared_parameters,
+from rkhsreg._params import (AtMost, OnlyWhen, _chain, _forms, _relations, _same_value, declared_parameters,
                              signature_defaults, validate_param, validate_params)
 from rkhsreg._registry import GROUPS, list_plugins, load_plugin
 from rkhsreg.evaluation import certified_accuracy, evaluate_deformations, evaluate_robustness
@@ -114,13 +114,14 @@ def _fuzz(build, declarations: dict, owner: str, stored=None) -> int:
 def _enabling(declarations: dict, name: str) -> dict:
     """The other parameter's value under which ``name`` has an effect (its :class:`OnlyWhen` condition), so that
     its accepted values are fuzzed where they apply; ``{}`` for an unconditional parameter."""
-    relation = declarations.get(name)
-    if not isinstance(relation, OnlyWhen) or relation.other not in declarations:
-        return {}
-    for given, stored in _generated(declarations[relation.other])[1]:
-        if relation.holds(stored):
-            return {relation.other: given}
-    raise AssertionError(f"{name}: no value of {relation.other} generated under which it applies")
+    out = {}
+    for relation in _chain(declarations.get(name)):
+        if not isinstance(relation, OnlyWhen) or relation.other not in declarations:
+            continue
+        holding = [given for given, stored in _generated(declarations[relation.other])[1] if relation.holds(stored)]
+        assert holding, f"{name}: no value of {relation.other} generated under which it applies"
+        out[relation.other] = holding[0]
+    return out
 
 
 @pytest.mark.parametrize("group, name", PLUGINS, ids=IDS)
@@ -464,27 +465,32 @@ def _other_values(declarations: dict, others: dict, other: str) -> list:
     return [stored for _, stored in _generated(declarations[other])[1]]
 
 
-RELATIONS = [(owner, name) for owner, _, declarations, _, _ in _relation_owners() for name in _relations(declarations)]
+RELATIONS = [(owner, name, i) for owner, _, declarations, _, _ in _relation_owners()
+             for name, chain in _relations(declarations).items() for i in range(len(chain))]
 
 
 def test_the_conditional_options_are_declared_where_the_misuse_rounds_found_them():
-    declared = set(RELATIONS)
+    declared = {(owner, name) for owner, name, _ in RELATIONS}
     for case in [("adversarial_perturbation", "budget"), ("adversarial_perturbation", "target"),
                  ("adversarial_perturbation", "check_every"), ("adversarial_deformation", "num_deformations"),
                  ("adversarial_deformation", "steps"), ("adversarial_deformation", "step_size"),
                  ("adversarial_deformation", "translation"), ("spectral_norm_projection", "input_shape"),
                  ("spectral_norm", "input_shape"), ("DeformationBudget", "translation"),
-                 ("select_indices", "seed")]:
+                 ("select_indices", "seed"), ("SanityChecks", "examples"),
+                 ("RegularizedClassifier", "in_chans"), ("RegularizedClassifier", "momentum")]:
         assert case in declared, case
 
 
-@pytest.mark.parametrize("owner, name", RELATIONS, ids=[f"{o}:{n}" for o, n in RELATIONS])
-def test_an_option_given_where_it_has_no_effect_is_refused(owner, name):
-    """Generated from the declarations: for every :class:`OnlyWhen` parameter, a valid value other than its
-    default, given while its condition is false, raises ParameterError naming it and the condition (and is
-    accepted while the condition holds); for every :class:`AtMost`, a value above the other parameter's."""
+@pytest.mark.parametrize("owner, name, index", RELATIONS, ids=[f"{o}:{n}:{i}" for o, n, i in RELATIONS])
+def test_an_option_given_where_it_has_no_effect_is_refused(owner, name, index):
+    """Generated from the declarations: for every :class:`OnlyWhen` condition of a parameter, a valid value other
+    than its default, given while that condition is false (its other conditions true), raises ParameterError naming
+    it and the condition (and is accepted while the conditions hold); for every :class:`AtMost`, a value above the
+    other parameter's."""
     _, build, declarations, defaults, others = next(o for o in _relation_owners() if o[0] == owner)
-    relation = declarations[name]
+    relation = _relations(declarations)[name][index]
+    enabling = {r.other: next(v for v in _other_values(declarations, others, r.other) if r.holds(v))
+                for r in _relations(declarations)[name] if r is not relation and isinstance(r, OnlyWhen)}
     assert relation.other in defaults or relation.other in others or relation.other in declarations, \
         f"{owner}: {name} is declared relative to {relation.other!r}, which {owner} does not take"
     valid = [(g, s) for g, s in _generated(relation)[1] if not _same_value(s, defaults[name])]
@@ -494,12 +500,12 @@ def test_an_option_given_where_it_has_no_effect_is_refused(owner, name):
         false = [v for v in _other_values(declarations, others, relation.other) if not relation.holds(v)]
         assert false, f"{owner}: no value of {relation.other} generated under which {name} has no effect"
         with pytest.raises(ParameterError) as info:
-            build(**{name: given, relation.other: false[0]})
+            build(**{**enabling, name: given, relation.other: false[0]})
         assert info.value.parameter == name and "has no effect" in str(info.value), str(info.value)
         assert relation.text in str(info.value) and f"{relation.other}=" in str(info.value), str(info.value)
         true = [v for v in _other_values(declarations, others, relation.other) if relation.holds(v)]
         if true:   # the same value is accepted where it applies (by the declarations: no work is run)
-            validate_params(declarations, {name: given, relation.other: true[0]}, defaults=defaults)
+            validate_params(declarations, {**enabling, name: given, relation.other: true[0]}, defaults=defaults)
     else:
         assert isinstance(relation, AtMost)
         bound = _other_values(declarations, others, relation.other)[0]

@@ -100,9 +100,9 @@ class SanityChecks:
 
     parameters: ClassVar[dict[str, Declaration]] = {
         "enabled": Boolean(),
-        "noise_samples": Interval(Integral, 0, None),
-        "examples": Interval(Integral, 0, None),
-        "disagreement_threshold": Interval(Real, 0, 1, closed="both", doc="a fraction"),
+        "noise_samples": OnlyWhen("enabled", True, Interval(Integral, 0, None)),
+        "examples": OnlyWhen("enabled", True, Interval(Integral, 0, None)),
+        "disagreement_threshold": OnlyWhen("enabled", True, Interval(Real, 0, 1, closed="both", doc="a fraction")),
     }
 
     def __post_init__(self) -> None:

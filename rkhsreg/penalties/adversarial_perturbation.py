@@ -160,17 +160,17 @@ class AdversarialPerturbation(SeededPenalty):
         "step_size": STEP_SIZE,
         "norm": NORM,
         "mode": MODE,
-        "candidates": CANDIDATES,
-        "classes": CLASSES,
+        "candidates": OnlyWhen("mode", "per_class", CANDIDATES),
+        "classes": OnlyWhen("mode", "per_class", CLASSES),
         "eval_mode": EVAL_MODE,
         "clip": CLIP,
         "seed": SEED,
         "max_rows": [None, Interval(Integral, 1, None)],
-        "check_every": OnlyWhen("candidates", "auto", Interval(Integral, 1, None)),
-        "budget": OnlyWhen("candidates", "auto", [None, Interval(
-            Real, 0, None, closed="neither", doc="passes per call, the checks amortised in (None: 15 without a target)")]),
-        "target": OnlyWhen("candidates", "auto",
-                           [None, Interval(Real, 0, 1, closed="right", doc="a fraction of the exhaustive value")]),
+        "check_every": OnlyWhen("mode", "per_class", OnlyWhen("candidates", "auto", Interval(Integral, 1, None))),
+        "budget": OnlyWhen("mode", "per_class", OnlyWhen("candidates", "auto", [None, Interval(
+            Real, 0, None, closed="neither", doc="passes per call, the checks amortised in (None: 15 without a target)")])),
+        "target": OnlyWhen("mode", "per_class", OnlyWhen(
+            "candidates", "auto", [None, Interval(Real, 0, 1, closed="right", doc="a fraction of the exhaustive value")])),
     }
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
