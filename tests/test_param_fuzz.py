@@ -449,6 +449,9 @@ def _relation_owners() -> list:
             return function(model, data, **{**required, **kw})
         owners.append((name, build, function.parameters, signature_defaults(function), {}))
     try:
+        from rkhsreg.lightning.mnist_data import MNISTSubset
+        owners.append(("MNISTSubset", MNISTSubset, MNISTSubset.parameters, signature_defaults(MNISTSubset.__init__),
+                       {"augment_kwargs": [{"max_displacement": 1.0}]}))   # InstanceOf(dict) generates no value
         from rkhsreg.lightning import RegularizedClassifier
         from rkhsreg.lightning.classifier import CLASSIFIER_PARAMETERS
     except ImportError:
@@ -476,7 +479,7 @@ def test_the_conditional_options_are_declared_where_the_misuse_rounds_found_them
                  ("adversarial_deformation", "steps"), ("adversarial_deformation", "step_size"),
                  ("adversarial_deformation", "translation"), ("spectral_norm_projection", "input_shape"),
                  ("spectral_norm", "input_shape"), ("DeformationBudget", "translation"),
-                 ("select_indices", "seed"), ("SanityChecks", "examples"),
+                 ("select_indices", "seed"), ("SanityChecks", "examples"), ("MNISTSubset", "augment_clamp"),
                  ("RegularizedClassifier", "in_chans"), ("RegularizedClassifier", "momentum")]:
         assert case in declared, case
 
@@ -493,7 +496,8 @@ def test_an_option_given_where_it_has_no_effect_is_refused(owner, name, index):
                 for r in _relations(declarations)[name] if r is not relation and isinstance(r, OnlyWhen)}
     assert relation.other in defaults or relation.other in others or relation.other in declarations, \
         f"{owner}: {name} is declared relative to {relation.other!r}, which {owner} does not take"
-    valid = [(g, s) for g, s in _generated(relation)[1] if not _same_value(s, defaults[name])]
+    valid = [(g, s) for g, s in _generated(relation)[1] + [(v, v) for v in others.get(name, [])]
+             if not _same_value(s, defaults[name])]
     assert valid, f"{owner}: no value of {name} other than its default generated"
     given = valid[0][0]
     if isinstance(relation, OnlyWhen):
