@@ -146,3 +146,22 @@ def test_an_option_of_the_other_mode_is_refused(kwargs, match):
         RegularizedClassifier(TinyNet(), num_classes=3, **kwargs)
     assert match in str(info.value) and info.value.parameter == next(iter(kwargs.keys() - {"optimizer"}))
     RegularizedClassifier(TinyNet(), num_classes=3, optimizer="adam")    # the defaults are never refused
+
+
+def test_a_checkpoint_saved_with_the_old_in_chans_default_loads_with_in_chans_none(tmp_path):
+    """Checkpoints of an nn.Module saved before in_chans defaulted to None hold in_chans=3, refused now with a
+    module: load_from_checkpoint(..., in_chans=None) overrides it (the CHANGELOG says so)."""
+    from rkhsreg import ParameterError
+
+    clf = RegularizedClassifier(TinyNet(), num_classes=3)
+    tr = trainer(max_steps=1)
+    tr.fit(clf, loader(n=8))
+    tr.save_checkpoint(tmp_path / "clf.ckpt")
+    state = torch.load(tmp_path / "clf.ckpt", weights_only=False)
+    assert state["hyper_parameters"]["in_chans"] is None
+    state["hyper_parameters"]["in_chans"] = 3                         # what the old default saved
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(ParameterError, match="in_chans=3 has no effect"):
+        RegularizedClassifier.load_from_checkpoint(tmp_path / "old.ckpt", model=TinyNet())
+    loaded = RegularizedClassifier.load_from_checkpoint(tmp_path / "old.ckpt", model=TinyNet(), in_chans=None)
+    assert all(torch.equal(a, b) for a, b in zip(clf.net.parameters(), loaded.net.parameters()))

@@ -30,7 +30,9 @@ __all__ = ["RegularizedClassifier"]
 #: ``parameters`` attribute: that is ``nn.Module.parameters()``.)
 CLASSIFIER_PARAMETERS = {
     "in_chans": OnlyWhen("model", InstanceOf(str), [None, Interval(Integral, 1, None)],
-                         text="model is a timm model name ('timm:NAME'); configure an nn.Module before passing it"),
+                         text="model is a timm model name ('timm:NAME'); configure an nn.Module before passing it "
+                              "(a checkpoint saved when in_chans defaulted to 3: load_from_checkpoint(..., "
+                              "in_chans=None))"),
     "momentum": OnlyWhen("optimizer", "sgd", Interval(Real, 0, 1, closed="both")),
 }
 
