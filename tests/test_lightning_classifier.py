@@ -133,7 +133,7 @@ data:
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"in_chans": 3}, "in_chans=3 has no effect with model=TinyNet(...): it applies only when model is a timm model "
-                      "name"),
+                      "name ('timm:NAME'), and the module's first convolution takes 1 channel(s)"),
     ({"optimizer": "adam", "momentum": 0.5}, "momentum=0.5 has no effect with optimizer='adam': it applies only when "
                                              "optimizer='sgd'"),
 ])
@@ -146,6 +146,10 @@ def test_an_option_of_the_other_mode_is_refused(kwargs, match):
         RegularizedClassifier(TinyNet(), num_classes=3, **kwargs)
     assert match in str(info.value) and info.value.parameter == next(iter(kwargs.keys() - {"optimizer"}))
     RegularizedClassifier(TinyNet(), num_classes=3, optimizer="adam")    # the defaults are never refused
+    RegularizedClassifier(TinyNet(), num_classes=3, in_chans=1)          # nor the module's own channels
+    with pytest.raises(ParameterError, match="the module has no convolution to check it against"):   # 5.33
+        RegularizedClassifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), num_classes=3,
+                              in_chans=3)
 
 
 def test_a_checkpoint_saved_with_the_old_in_chans_default_loads_with_in_chans_none(tmp_path):
