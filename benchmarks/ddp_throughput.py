@@ -60,7 +60,7 @@ def run(devices: int, steps: int, batch: int, width: int, penalty: str, warmup: 
     loader = DataLoader(data, batch_size=batch, shuffle=False)
     torch.manual_seed(0)
     penalties = None if penalty == "none" else {penalty: {}}
-    model = RegularizedClassifier(mnist_vgg5(width=width), num_classes=10, lr=0.01, penalties=penalties)
+    model = RegularizedClassifier(mnist_vgg5(width=width), num_classes=10, in_chans=1, lr=0.01, penalties=penalties)
     clock = _Clock(warmup)
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp", max_steps=steps + warmup, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

@@ -151,7 +151,7 @@ def train_cell(cfg: dict[str, Any], seed: int, data_dir: str | None, cache_dir: 
     pl.seed_everything(seed, workers=True, verbose=False)
     dm = CIFAR10Data(data_dir=data_dir, cache_dir=cache_dir, seed=seed, **cfg["data"])
     optim = cfg["optim"]
-    clf = RegularizedClassifier(build_network(cfg["model"]), num_classes=10, lr=optim["lr"],
+    clf = RegularizedClassifier(build_network(cfg["model"]), num_classes=10, in_chans=3, lr=optim["lr"],
                                 momentum=optim["momentum"], weight_decay=optim["weight_decay"],
                                 lr_step_size=optim["lr_step_size"], lr_gamma=optim["lr_gamma"],
                                 penalties=copy.deepcopy(cfg["penalties"]) or None,
