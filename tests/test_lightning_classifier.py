@@ -119,6 +119,7 @@ model:
   model:
     class_path: tests._lightning_helpers.TinyNet
   num_classes: 3
+  in_chans: 1
   lr: 0.05
   penalties:
     gradient_norm: {{weight: 0.1}}
