@@ -38,7 +38,7 @@ import torch
 from rkhsreg._errors import ConfigurationError, ParameterError
 
 __all__ = ["Constraint", "Interval", "Options", "Boolean", "Tuple", "InstanceOf", "IsCallable", "Device",
-           "Check", "SEED", "PATH", "Declaration", "validate_params", "validate_param", "validates", "validate_fields",
+           "Check", "OnlyWhen", "AtMost", "SEED", "PATH", "Declaration", "validate_params", "signature_defaults", "validate_param", "validates", "validate_fields",
            "declared_parameters",
            "describe"]
 
@@ -565,8 +565,136 @@ class Check(Constraint):
         return [object()]
 
 
+# ------------------------------------------------------------------------ relations between parameters
+class OnlyWhen:
+    """A parameter that has an effect only under a condition on another parameter, wrapping its declaration:
+    ``OnlyWhen("candidates", "auto", [None, Interval(Real, 0, None)])`` (``budget`` applies only when
+    ``candidates='auto'``).
+
+    The value is checked against ``declaration`` as usual; then, where the caller knows the defaults (the
+    plugins, ``@validates`` functions and settings dataclasses), a value other than the default given while the
+    condition is false is refused with :class:`~rkhsreg.ParameterError` ("budget=30 has no effect with
+    candidates=4: it applies only when candidates='auto'"), instead of being accepted and ignored.
+
+    Args:
+        other: the parameter the condition is on.
+        applies: the value of ``other`` under which this parameter applies, a set of such values, or a
+            :class:`Constraint` its value must satisfy (``InstanceOf(str)``).
+        declaration: this parameter's own allowed forms.
+        text: the condition in words (default ``"other='value'"``).
+    """
+
+    def __init__(self, other: str, applies: Any, declaration: Declaration, *, text: str = "") -> None:
+        self.other, self.applies, self.declaration = other, applies, declaration
+        if isinstance(applies, Constraint):
+            self.text = text or f"{other} is {applies.describe()}"
+        elif isinstance(applies, (set, frozenset)):
+            self.text = text or f"{other} is one of {', '.join(sorted(map(repr, applies)))}"
+        else:
+            self.text = text or f"{other}={applies!r}"
+
+    def holds(self, other_value: Any) -> bool:
+        """Whether the parameter applies when ``other`` has the (normalised) value ``other_value``."""
+        if isinstance(self.applies, Constraint):
+            try:
+                self.applies.convert(other_value)
+            except _Refused:
+                return False
+            return True
+        options = self.applies if isinstance(self.applies, (set, frozenset)) else {self.applies}
+        return any(_option_match(option, other_value) for option in options)
+
+    def refusal(self, name: str, value: Any, other_value: Any, default: Any) -> str:
+        fix = (f"pass {self.other}={self.applies!r}" if not isinstance(self.applies, (Constraint, set, frozenset))
+               else f"change {self.other}")
+        shown = _short(other_value) if "\n" not in repr(other_value) else f"{type(other_value).__name__}(...)"
+        return (f"{name}={_short(value)} has no effect with {self.other}={shown}: it applies only "
+                f"when {self.text}; leave {name} out (default {default!r}) or {fix}")
+
+    def __repr__(self) -> str:
+        return f"<{describe(self.declaration)}, only when {self.text}>"
+
+
+class AtMost:
+    """A number that may not exceed another parameter's value, wrapping its declaration:
+    ``AtMost("max_displacement", Interval(Real, 0, None))`` (a translation within the displacement budget).
+
+    Checked like :class:`OnlyWhen`: where the caller knows the defaults, a value other than the default that is
+    larger than ``other`` is refused with :class:`~rkhsreg.ParameterError`; the default itself is capped by the
+    code that uses it (``text`` says so).
+    """
+
+    def __init__(self, other: str, declaration: Declaration, *, text: str = "") -> None:
+        self.other, self.declaration, self.text = other, declaration, text
+
+    def refusal(self, name: str, value: Any, other_value: Any, default: Any) -> str:
+        why = f": {self.text}" if self.text else ""
+        return (f"{name}={_short(value)} is larger than {self.other}={_short(other_value)}{why}, so it would be "
+                f"cut to {_short(other_value)}; pass {name} <= {_short(other_value)} or raise {self.other}")
+
+    def __repr__(self) -> str:
+        return f"<{describe(self.declaration)}, at most {self.other}>"
+
+
+def _chain(declaration: Declaration) -> list[OnlyWhen | AtMost]:
+    """The relations a declaration is wrapped in, outermost first (``OnlyWhen("mode", "per_class",
+    OnlyWhen("candidates", "auto", form))``: two conditions, both needed)."""
+    out = []
+    while isinstance(declaration, (OnlyWhen, AtMost)):
+        out.append(declaration)
+        declaration = declaration.declaration
+    return out
+
+
+def _relations(declarations: Mapping[str, Declaration]) -> dict[str, list[OnlyWhen | AtMost]]:
+    """The parameters related to another (:class:`OnlyWhen`, :class:`AtMost`), each with its relations."""
+    return {name: _chain(d) for name, d in declarations.items() if _chain(d)}
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, bool) != isinstance(b, bool) or isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:   # an object whose == is not a truth value (an array)
+        return False
+
+
+def _check_relations(declarations: Mapping[str, Declaration], checked: Mapping[str, Any],
+                     given: Mapping[str, Any], defaults: Mapping[str, Any], owner: str) -> None:
+    """Refuse a value given other than its default where its :class:`OnlyWhen` condition is false, or above its
+    :class:`AtMost` bound."""
+    where = f"{owner}: " if owner else ""
+    for name, relation in [(n, r) for n, chain in _relations(declarations).items() for r in chain]:
+        if name not in checked or name not in defaults or _same_value(checked[name], defaults[name]):
+            continue
+        if relation.other in checked:
+            other_value = checked[relation.other]
+        elif relation.other in defaults:
+            other_value = defaults[relation.other]
+        else:
+            continue
+        if isinstance(relation, OnlyWhen):
+            if relation.holds(other_value):
+                continue
+            allowed = f"the default {defaults[name]!r} unless {relation.text}"
+        else:
+            bound = _number(other_value, False)
+            value = _number(checked[name], False)
+            if bound is None or value is None or value <= bound:
+                continue
+            allowed = f"{describe(relation.declaration)}, at most {relation.other}"
+        raise ParameterError(where + relation.refusal(name, given.get(name, checked[name]), other_value,
+                                                      defaults[name]) + ".",
+                             parameter=name, value=given.get(name, checked[name]), allowed=allowed)
+
+
 # ------------------------------------------------------------------------------------------ validator
 def _forms(declaration: Declaration) -> list[Constraint]:
+    if isinstance(declaration, (OnlyWhen, AtMost)):
+        return _forms(declaration.declaration)
     items = declaration if isinstance(declaration, list) else [declaration]
     return [_NoneForm() if item is None else item for item in items]
 
@@ -634,17 +762,31 @@ def validate_param(name: str, value: Any, declaration: Declaration, *, owner: st
 
 
 def validate_params(declarations: Mapping[str, Declaration], values: Mapping[str, Any], *,
-                    owner: str = "") -> dict[str, Any]:
+                    owner: str = "", defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Check ``values`` against ``declarations``; return a dict of the normalised values.
 
     Only the names in ``values`` are checked; a name with no declaration is returned as given (the registry
     test ``test_every_constructor_parameter_is_declared`` makes sure plugins declare them all).
 
+    ``defaults``: the signature's (or dataclass's) defaults. With them, the relations between parameters are
+    checked too, once every value fits its own form: a parameter declared :class:`OnlyWhen` given a value other
+    than its default while its condition is false, or one declared :class:`AtMost` given a value above the
+    other parameter's, is refused (a value equal to the default cannot be told from one left out).
+
     Raises:
         ParameterError: for the first value refused, naming the parameter, the value and every allowed form.
     """
-    return {name: validate_param(name, value, declarations[name], owner=owner) if name in declarations
-            else value for name, value in values.items()}
+    checked = {name: validate_param(name, value, declarations[name], owner=owner) if name in declarations
+               else value for name, value in values.items()}
+    if defaults is not None:
+        _check_relations(declarations, checked, values, defaults, owner)
+    return checked
+
+
+def signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The defaults of ``fn``'s parameters (for :func:`validate_params`'s ``defaults``)."""
+    import inspect
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
 
 
 def validates(declarations: Mapping[str, Declaration], *,
@@ -668,13 +810,15 @@ def validates(declarations: Mapping[str, Declaration], *,
         import functools
         import inspect
         signature = inspect.signature(fn)
+        defaults = signature_defaults(fn)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             checked = validate_params(declarations, {n: v for n, v in bound.arguments.items()
-                                                     if n in declarations}, owner=owner or fn.__name__)
+                                                     if n in declarations}, owner=owner or fn.__name__,
+                                      defaults=defaults)
             bound.arguments.update(checked)
             return fn(*bound.args, **bound.kwargs)
 
@@ -692,8 +836,13 @@ def validate_fields(obj: Any) -> None:
     """
     import dataclasses
 
-    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
-    for name, value in validate_params(declared_parameters(type(obj)), values, owner=type(obj).__name__).items():
+    fields = [f for f in dataclasses.fields(obj) if f.init]
+    values = {f.name: getattr(obj, f.name) for f in fields}
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    defaults.update({f.name: f.default_factory() for f in fields  # type: ignore[misc]
+                     if f.default_factory is not dataclasses.MISSING})
+    for name, value in validate_params(declared_parameters(type(obj)), values, owner=type(obj).__name__,
+                                       defaults=defaults).items():
         object.__setattr__(obj, name, value)
 
 

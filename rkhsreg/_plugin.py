@@ -56,6 +56,7 @@ class Declared:
         signature = inspect.signature(init)
         variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         named = [n for n, p in list(signature.parameters.items())[1:] if p.kind not in variadic]  # not self
+        defaults = {n: p.default for n, p in signature.parameters.items() if p.default is not p.empty}
 
         @functools.wraps(init)
         def __init__(self: Any, *args: Any, **kw: Any) -> None:
@@ -64,7 +65,8 @@ class Declared:
             kind = type(self)
             owner = kind.name if isinstance(getattr(kind, "name", None), str) and kind.name else kind.__name__
             given = {n: bound.arguments[n] for n in named if n in bound.arguments}
-            bound.arguments.update(validate_params(declared_parameters(kind), given, owner=owner))
+            bound.arguments.update(validate_params(declared_parameters(kind), given, owner=owner,
+                                                   defaults=defaults))
             init(*bound.args, **bound.kwargs)
 
         __init__._rkhsreg_validates = True  # type: ignore[attr-defined]

@@ -30,15 +30,15 @@ Example:
 from rkhsreg._checks import (call_model, check_choice, check_device, check_finite_weights, check_in_box, check_inputs,
                              check_int, check_logits, check_model, check_real, check_seed, check_targets)
 from rkhsreg._errors import ConfigurationError, InputError, ParameterError, PluginValidationError, RKHSRegError
-from rkhsreg._params import (SEED, Boolean, Check, Device, InstanceOf, Interval, IsCallable, Options, Tuple,
-                             declared_parameters, describe, validate_param, validate_params, validates)
+from rkhsreg._params import (SEED, AtMost, Boolean, Check, Device, InstanceOf, Interval, IsCallable, OnlyWhen, Options,
+                             Tuple, declared_parameters, describe, validate_param, validate_params, validates)
 from rkhsreg._plugin import Attack, Constraint, PassCount, Penalty
 from rkhsreg.functional._context import inner_mode, restore_buffers, restore_modes
 from rkhsreg.penalties._common import counting_forward, make_generator
 
 __all__ = ["Penalty", "Constraint", "Attack", "PassCount", "RKHSRegError", "ConfigurationError", "InputError",
            "ParameterError", "PluginValidationError", "Interval", "Options", "Boolean", "Tuple", "InstanceOf",
-           "IsCallable", "Device", "Check", "SEED", "validate_params", "validate_param", "validates",
+           "IsCallable", "Device", "Check", "OnlyWhen", "AtMost", "SEED", "validate_params", "validate_param", "validates",
            "declared_parameters", "describe", "call_model", "check_in_box", "restore_buffers", "check_real",
            "check_int", "check_seed", "check_choice", "check_model", "check_inputs", "check_targets", "check_logits",
            "check_finite_weights", "check_device", "counting_forward", "make_generator", "inner_mode", "restore_modes"]

@@ -193,8 +193,8 @@ def test_value_is_differentiable_and_its_gradient_matches_finite_differences(sea
     torch.manual_seed(0)
     model = SmallCNN().double().eval()
     x = _smooth_batch(2, n=5).double()
-    penalty = AdversarialDeformation(search=search, max_displacement=1.0, grid_size=3, num_examples="all",
-                                     num_deformations=4)
+    searched = {"num_deformations": 4} if search == "random" else {}   # refused with the other search
+    penalty = AdversarialDeformation(search=search, max_displacement=1.0, grid_size=3, num_examples="all", **searched)
     state = penalty.state_dict()
     value = penalty(model, x)
     value.backward()
@@ -214,8 +214,10 @@ def test_no_side_effects(small_cnn, image_batch, search, mode, eval_mode):
     x, y = image_batch
     small_cnn.head.weight.grad = torch.ones_like(small_cnn.head.weight)
     before = snapshot(small_cnn)
-    penalty = AdversarialDeformation(search=search, mode=mode, eval_mode=eval_mode, grid_size=3, steps=2,
-                                     num_deformations=3, classes=1)
+    searched = {"num_deformations": 3} if search == "random" else {"steps": 2}   # each search's own option
+    if mode == "per_class":
+        searched["classes"] = 1                                                    # per_class's own option
+    penalty = AdversarialDeformation(search=search, mode=mode, eval_mode=eval_mode, grid_size=3, **searched)
     value = penalty(small_cnn, x, y)
     assert torch.isfinite(value)
     assert_same_snapshot(before, snapshot(small_cnn))

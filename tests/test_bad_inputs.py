@@ -18,7 +18,8 @@ from torch import nn
 
 import rkhsreg
 from rkhsreg import ConfigurationError, InputError, ParameterError, PluginNotFoundError, SelectLogits
-from rkhsreg.evaluation.settings import AttackSettings, DeformationSearch
+from rkhsreg.data import select_indices
+from rkhsreg.evaluation.settings import AttackSettings, DeformationBudget, DeformationSearch
 
 
 def _net(classes: int = 3, channels: int = 1) -> nn.Module:
@@ -189,6 +190,35 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], tuple[str, ...]]]
     ("zero tangents", _penalty("tangent_propagation", num_tangents=0), ConfigurationError, ("num_tangents", "0")),
     ("loss-gradient p outside 1, 2", _penalty("loss_gradient", p=3), ConfigurationError, ("p", "3")),
     ("zero power iterations", _penalty("spectral_norm", iterations=0), ConfigurationError, ("iterations", "0")),
+    # --- options that apply only in another mode (OnlyWhen/AtMost declarations): refused, never ignored
+    ("budget with fixed candidates (1.12)", _penalty("adversarial_perturbation", candidates=4, budget=30.0),
+     ParameterError, ("budget=30.0 has no effect with candidates=4", "only when candidates='auto'")),
+    ("check_every with fixed candidates (1.52)", _penalty("adversarial_perturbation", candidates=4, check_every=5),
+     ParameterError, ("check_every=5 has no effect with candidates=4", "candidates='auto'")),
+    ("num_deformations with the adversarial search (1.18)",
+     _penalty("adversarial_deformation", search="adversarial", num_deformations=100), ParameterError,
+     ("num_deformations=100 has no effect with search='adversarial'", "only when search='random'")),
+    ("steps with the default random search (1.19)", _penalty("adversarial_deformation", steps=50, step_size=0.5),
+     ParameterError, ("steps=50 has no effect with search='random'", "pass search='adversarial'")),
+    ("step_size with the random search (1.19)", _penalty("adversarial_deformation", step_size=0.5), ParameterError,
+     ("step_size=0.5 has no effect with search='random'",)),
+    ("input_shape with method reshape (1.61)", lambda: rkhsreg.create_constraint("spectral_norm_projection",
+                                                                                 input_shape=(1, 8, 8)),
+     ParameterError, (r"input_shape=\(1, 8, 8\) has no effect with method='reshape'", "method='operator'")),
+    ("input_shape with method reshape, penalty (1.61)", _penalty("spectral_norm", input_shape=(1, 8, 8)),
+     ParameterError, (r"input_shape=\(1, 8, 8\) has no effect with method='reshape'",)),
+    ("iterations with the exact norm", _penalty("spectral_norm", exact=True, iterations=20), ParameterError,
+     ("iterations=20 has no effect with exact=True",)),
+    ("translation above max_displacement (1.20)",
+     _penalty("adversarial_deformation", translation=5.0, max_displacement=2.0), ParameterError,
+     ("translation=5.0 is larger than max_displacement=2.0", "pass translation <= 2.0")),
+    ("deformation budget translation above max_displacement (4.54)",
+     lambda: DeformationBudget(max_displacement=1.0, translation=4.0), ParameterError,
+     ("DeformationBudget", "translation=4.0 is larger than max_displacement=1.0")),
+    ("deformation search steps without the ascent", lambda: DeformationSearch(adversarial=False, steps=3),
+     ParameterError, ("steps=3 has no effect with adversarial=False",)),
+    ("subset seed with first_n (6.21)", lambda: select_indices(10, first_n=3, seed=7), ParameterError,
+     ("seed=7 has no effect with n_examples=None", "a drawn subset")),
     # --- penalty calls: models
     ("model is a function", _call("gradient_norm", model=lambda z: z), InputError, ("model", "function")),
     ("model without parameters", _call("gradient_norm", model=nn.ReLU()), InputError, ("no parameters",)),

@@ -269,6 +269,9 @@ def test_several_complete_models_in_one_file_are_listed(capsys, setup):
     (["--random-init", "--prefix", "net."], "--prefix applies to a weights file"),
     (["--weights", "{w}", "--num-classes", "10"], "--num-classes 10 has no effect on --model "
                                                   "tests._evaluation_helpers:tiny_cnn (only timm: models take it)"),
+    (["--weights", "{w}", "--first-n", "3", "--subset-seed", "7"],
+     "--subset-seed 7 has no effect with --first-n (it seeds the subset --n-examples draws)"),
+    (["--weights", "{w}", "--indices", "0,1", "--subset-seed", "7"], "--subset-seed 7 has no effect with --indices"),
     (["--weights", "{w}", "--out", ""], "--out '' names no file"),
     (["--weights", "{w}", "--out", " "], "--out ' ' names no file"),
     (["--weights", "{w}", "--out", "{folder}"], "is a folder; pass a file prefix inside it"),

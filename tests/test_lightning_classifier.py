@@ -139,3 +139,43 @@ def test_num_classes_other_than_the_model_output_width_is_named() -> None:
                                                  r"scores per example \(output of shape \(8, 3\) on a train batch\); "
                                                  r"pass num_classes=3"):
         trainer(max_steps=1).fit(clf, loader(n=16))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"in_chans": 3}, "in_chans=3 has no effect with model=TinyNet(...): it applies only when model is a timm model "
+                      "name ('timm:NAME'), and the module's first convolution takes 1 channel(s)"),
+    ({"optimizer": "adam", "momentum": 0.5}, "momentum=0.5 has no effect with optimizer='adam': it applies only when "
+                                             "optimizer='sgd'"),
+])
+def test_an_option_of_the_other_mode_is_refused(kwargs, match):
+    """in_chans builds a timm model (an nn.Module is built already) and momentum is SGD's: given where they do
+    nothing, they were accepted and ignored (misuse round 3, 5.33 and 5.36)."""
+    from rkhsreg import ParameterError
+
+    with pytest.raises(ParameterError) as info:
+        RegularizedClassifier(TinyNet(), num_classes=3, **kwargs)
+    assert match in str(info.value) and info.value.parameter == next(iter(kwargs.keys() - {"optimizer"}))
+    RegularizedClassifier(TinyNet(), num_classes=3, optimizer="adam")    # the defaults are never refused
+    RegularizedClassifier(TinyNet(), num_classes=3, in_chans=1)          # nor the module's own channels
+    with pytest.raises(ParameterError, match="the module has no convolution to check it against"):   # 5.33
+        RegularizedClassifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), num_classes=3,
+                              in_chans=3)
+
+
+def test_a_checkpoint_saved_with_the_old_in_chans_default_loads_with_in_chans_none(tmp_path):
+    """Checkpoints of an nn.Module saved before in_chans defaulted to None hold in_chans=3, refused now with a
+    module: load_from_checkpoint(..., in_chans=None) overrides it (the CHANGELOG says so)."""
+    from rkhsreg import ParameterError
+
+    clf = RegularizedClassifier(TinyNet(), num_classes=3)
+    tr = trainer(max_steps=1)
+    tr.fit(clf, loader(n=8))
+    tr.save_checkpoint(tmp_path / "clf.ckpt")
+    state = torch.load(tmp_path / "clf.ckpt", weights_only=False)
+    assert state["hyper_parameters"]["in_chans"] is None
+    state["hyper_parameters"]["in_chans"] = 3                         # what the old default saved
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(ParameterError, match="in_chans=3 has no effect"):
+        RegularizedClassifier.load_from_checkpoint(tmp_path / "old.ckpt", model=TinyNet())
+    loaded = RegularizedClassifier.load_from_checkpoint(tmp_path / "old.ckpt", model=TinyNet(), in_chans=None)
+    assert all(torch.equal(a, b) for a, b in zip(clf.net.parameters(), loaded.net.parameters()))

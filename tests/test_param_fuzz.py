@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from rkhsreg import ConfigurationError, ParameterError
-from rkhsreg._params import _forms, declared_parameters, validate_params
+from rkhsreg._params import (AtMost, OnlyWhen, _chain, _forms, _relations, _same_value, declared_parameters,
+                             signature_defaults, validate_param, validate_params)
 from rkhsreg._registry import GROUPS, list_plugins, load_plugin
 from rkhsreg.evaluation import certified_accuracy, evaluate_deformations, evaluate_robustness
 from rkhsreg.evaluation.attacks import default_attacks
@@ -85,6 +86,7 @@ def _fuzz(build, declarations: dict, owner: str, stored=None) -> int:
     for name, declaration in declarations.items():
         invalid, valid = _generated(declaration)
         assert invalid, f"{owner}: no invalid value generated for {name}"
+        enabling = _enabling(declarations, name)
         for value in invalid:
             count += 1
             with pytest.raises(ParameterError) as info:
@@ -94,10 +96,10 @@ def _fuzz(build, declarations: dict, owner: str, stored=None) -> int:
         for given, expected in valid:
             count += 1
             try:
-                obj = build(**{name: given})
+                obj = build(**{**enabling, name: given})
             except ConfigurationError as exc:  # a rule between parameters (e.g. method='operator' needs input_shape)
                 with pytest.raises(type(exc)) as same:
-                    build(**{name: expected})
+                    build(**{**enabling, name: expected})
                 assert str(same.value) == str(exc).replace(repr(given), repr(expected)) or name in str(exc)
                 continue
             kept = stored(obj, name) if stored else getattr(obj, name, expected)
@@ -107,6 +109,19 @@ def _fuzz(build, declarations: dict, owner: str, stored=None) -> int:
                 assert _same(kept, expected) or (isinstance(expected, tuple) and tuple(kept) == expected), \
                     f"{owner}: {name}={given!r} stored as {kept!r}, expected {expected!r}"
     return count
+
+
+def _enabling(declarations: dict, name: str) -> dict:
+    """The other parameter's value under which ``name`` has an effect (its :class:`OnlyWhen` condition), so that
+    its accepted values are fuzzed where they apply; ``{}`` for an unconditional parameter."""
+    out = {}
+    for relation in _chain(declarations.get(name)):
+        if not isinstance(relation, OnlyWhen) or relation.other not in declarations:
+            continue
+        holding = [given for given, stored in _generated(declarations[relation.other])[1] if relation.holds(stored)]
+        assert holding, f"{name}: no value of {relation.other} generated under which it applies"
+        out[relation.other] = holding[0]
+    return out
 
 
 @pytest.mark.parametrize("group, name", PLUGINS, ids=IDS)
@@ -409,3 +424,98 @@ def test_command_line_options_reuse_the_api_declarations_and_are_fuzzed(capsys):
             assert stop.value.code == 2 and flag in line, (flag, text, line)
     COUNTS["command line"] = count
     assert count >= 20
+
+
+# ------------------------------------------------- options that apply only in another mode (OnlyWhen, AtMost)
+def _relation_owners() -> list:
+    """``(owner, build, declarations, defaults, others)`` for every declaring owner: ``others`` gives values of an
+    undeclared parameter a condition is on (``optimizer`` of RegularizedClassifier), or of one whose form
+    generates none."""
+    owners = []
+    for group, name in PLUGINS:
+        cls = load_plugin(group, name)
+        owners.append((name, cls, declared_parameters(cls), signature_defaults(cls.__init__), {}))
+    for cls in SETTINGS:
+        owners.append((cls.__name__, cls, declared_parameters(cls), signature_defaults(cls), {}))
+    for name, (function, positional) in _loaders().items():
+        build = (lambda f, p: lambda **kw: f(*p, **kw))(function, positional)
+        owners.append((name, build, function.parameters, signature_defaults(function), {}))
+    model, data = _tiny_problem()
+    for name, (function, required) in FUNCTIONS.items():
+        def build(function=function, required=required, name=name, **kw):
+            if name == "default_attacks":
+                return function(**kw)
+            if name == "certified_radii":
+                return function(model, *data, **kw)
+            return function(model, data, **{**required, **kw})
+        owners.append((name, build, function.parameters, signature_defaults(function), {}))
+    try:
+        from rkhsreg.lightning.mnist_data import MNISTSubset
+        owners.append(("MNISTSubset", MNISTSubset, MNISTSubset.parameters, signature_defaults(MNISTSubset.__init__),
+                       {"augment_kwargs": [{"max_displacement": 1.0}]}))   # InstanceOf(dict) generates no value
+        from rkhsreg.lightning import RegularizedClassifier
+        from rkhsreg.lightning.classifier import CLASSIFIER_PARAMETERS
+    except ImportError:
+        return owners
+    owners.append(("RegularizedClassifier", lambda **kw: RegularizedClassifier(**{"model": nn.Linear(4, 3), **kw}),
+                   CLASSIFIER_PARAMETERS, signature_defaults(RegularizedClassifier.__init__),
+                   {"optimizer": ["sgd", "adam"]}))
+    return owners
+
+
+def _other_values(declarations: dict, others: dict, other: str) -> list:
+    if other in others:
+        return list(others[other])
+    return [stored for _, stored in _generated(declarations[other])[1]]
+
+
+RELATIONS = [(owner, name, i) for owner, _, declarations, _, _ in _relation_owners()
+             for name, chain in _relations(declarations).items() for i in range(len(chain))]
+
+
+def test_the_conditional_options_are_declared_where_the_misuse_rounds_found_them():
+    declared = {(owner, name) for owner, name, _ in RELATIONS}
+    for case in [("adversarial_perturbation", "budget"), ("adversarial_perturbation", "target"),
+                 ("adversarial_perturbation", "check_every"), ("adversarial_deformation", "num_deformations"),
+                 ("adversarial_deformation", "steps"), ("adversarial_deformation", "step_size"),
+                 ("adversarial_deformation", "translation"), ("spectral_norm_projection", "input_shape"),
+                 ("spectral_norm", "input_shape"), ("DeformationBudget", "translation"),
+                 ("select_indices", "seed"), ("SanityChecks", "examples"), ("MNISTSubset", "augment_clamp"),
+                 ("RegularizedClassifier", "momentum")]:
+        assert case in declared, case
+
+
+@pytest.mark.parametrize("owner, name, index", RELATIONS, ids=[f"{o}:{n}:{i}" for o, n, i in RELATIONS])
+def test_an_option_given_where_it_has_no_effect_is_refused(owner, name, index):
+    """Generated from the declarations: for every :class:`OnlyWhen` condition of a parameter, a valid value other
+    than its default, given while that condition is false (its other conditions true), raises ParameterError naming
+    it and the condition (and is accepted while the conditions hold); for every :class:`AtMost`, a value above the
+    other parameter's."""
+    _, build, declarations, defaults, others = next(o for o in _relation_owners() if o[0] == owner)
+    relation = _relations(declarations)[name][index]
+    enabling = {r.other: next(v for v in _other_values(declarations, others, r.other) if r.holds(v))
+                for r in _relations(declarations)[name] if r is not relation and isinstance(r, OnlyWhen)}
+    assert relation.other in defaults or relation.other in others or relation.other in declarations, \
+        f"{owner}: {name} is declared relative to {relation.other!r}, which {owner} does not take"
+    valid = [(g, s) for g, s in _generated(relation)[1] + [(v, v) for v in others.get(name, [])]
+             if not _same_value(s, defaults[name])]
+    assert valid, f"{owner}: no value of {name} other than its default generated"
+    given = valid[0][0]
+    if isinstance(relation, OnlyWhen):
+        false = [v for v in _other_values(declarations, others, relation.other) if not relation.holds(v)]
+        assert false, f"{owner}: no value of {relation.other} generated under which {name} has no effect"
+        with pytest.raises(ParameterError) as info:
+            build(**{**enabling, name: given, relation.other: false[0]})
+        assert info.value.parameter == name and "has no effect" in str(info.value), str(info.value)
+        assert relation.text in str(info.value) and f"{relation.other}=" in str(info.value), str(info.value)
+        true = [v for v in _other_values(declarations, others, relation.other) if relation.holds(v)]
+        if true:   # the same value is accepted where it applies (by the declarations: no work is run)
+            validate_params(declarations, {**enabling, name: given, relation.other: true[0]}, defaults=defaults)
+    else:
+        assert isinstance(relation, AtMost)
+        bound = _other_values(declarations, others, relation.other)[0]
+        value = validate_param(name, float(bound) + 1.0, relation)
+        with pytest.raises(ParameterError) as info:
+            build(**{name: value, relation.other: bound})
+        assert info.value.parameter == name and f"larger than {relation.other}" in str(info.value), str(info.value)
+        validate_params(declarations, {name: float(bound), relation.other: bound}, defaults=defaults)

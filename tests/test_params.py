@@ -147,3 +147,35 @@ def test_the_module_examples_run_as_written():
 
     result = doctest.testmod(params, report=False)
     assert result.attempted >= 6 and result.failed == 0
+
+
+def test_only_when_refuses_a_value_given_where_its_condition_is_false():
+    """OnlyWhen: a value other than the default, given while the condition is false, is refused by the one
+    validator, naming both parameters and the condition; the default (what the signature shows) never is."""
+    from rkhsreg._params import OnlyWhen, Options, validate_params
+
+    declared = {"mode": Options({"auto", "fixed"}),
+                "every": OnlyWhen("mode", "auto", Interval(Integral, 1, None))}
+    defaults = {"mode": "auto", "every": 100}
+    assert validate_params(declared, {"mode": "fixed", "every": 100}, defaults=defaults)["every"] == 100
+    assert validate_params(declared, {"mode": "auto", "every": 5}, defaults=defaults)["every"] == 5
+    assert validate_params(declared, {"every": 5}, defaults=defaults)["every"] == 5       # mode left at its default
+    with pytest.raises(ParameterError) as info:
+        validate_params(declared, {"mode": "fixed", "every": 5}, owner="thing", defaults=defaults)
+    assert str(info.value) == ("thing: every=5 has no effect with mode='fixed': it applies only when mode='auto'; "
+                               "leave every out (default 100) or pass mode='auto'.")
+    assert info.value.parameter == "every"
+    with pytest.raises(ParameterError, match="every=0 is out of range"):    # its own form is checked first
+        validate_params(declared, {"mode": "fixed", "every": 0}, defaults=defaults)
+    assert validate_params(declared, {"mode": "fixed", "every": 5}) == {"mode": "fixed", "every": 5}   # no defaults
+
+
+def test_at_most_refuses_a_value_above_the_other_parameter():
+    from rkhsreg._params import AtMost, validate_params
+
+    declared = {"high": Interval(Real, 0, None), "low": AtMost("high", Interval(Real, 0, None), text="why")}
+    defaults = {"high": 2.0, "low": 0.0}
+    assert validate_params(declared, {"low": 2.0}, defaults=defaults)["low"] == 2.0
+    with pytest.raises(ParameterError, match=r"low=3 is larger than high=2.0: why, so it would be cut to 2.0; "
+                                             r"pass low <= 2.0 or raise high"):
+        validate_params(declared, {"low": 3}, defaults=defaults)

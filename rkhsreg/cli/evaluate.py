@@ -57,6 +57,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UserError(f"--num-classes {args.num_classes} has no effect on --model {args.model} (only timm: models "
                         "take it); pass the factory's own argument in --model-kwargs, e.g. "
                         "'{\"num_classes\": 10}'")
+    chosen = "--first-n" if args.first_n is not None else "--indices" if args.indices is not None else None
+    if args.subset_seed is not None and chosen:   # select_indices' seed applies only to a drawn subset
+        raise UserError(f"--subset-seed {args.subset_seed} has no effect with {chosen} (it seeds the subset "
+                        f"--n-examples draws); drop --subset-seed, or pass --n-examples instead of {chosen}")
     for flag, path in (("--checkpoint", args.checkpoint), ("--weights", args.weights)):
         if path is not None and not os.path.isfile(path):
             raise UserError(f"{flag} {path!r}: no such file")

@@ -13,7 +13,7 @@ from torch.nn.utils import parametrize
 
 from rkhsreg._checks import check_finite_weights, check_int, check_model, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError, ProjectionWarning
-from rkhsreg._params import SEED, Check, Interval, Options
+from rkhsreg._params import SEED, Check, Interval, OnlyWhen, Options
 from rkhsreg._plugin import Constraint
 from rkhsreg.functional.schedules import RadiusDecay
 from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, _conv_operator_norm, _power_iteration,
@@ -98,10 +98,10 @@ class SpectralNormProjection(Constraint):
     parameters = {
         "radius": Interval(Real, 0, None, closed="neither", doc="the bound τ on each σ"),
         "method": Options(METHODS),
-        "input_shape": [None, INPUT_SHAPE],
+        "input_shape": OnlyWhen("method", "operator", [None, INPUT_SHAPE]),
         "projection": Options(PROJECTIONS),
-        "iterations": Interval(Integral, 1, None),
-        "tol": Interval(Real, 0, None, closed="neither"),
+        "iterations": OnlyWhen("projection", "scale", Interval(Integral, 1, None)),
+        "tol": OnlyWhen("projection", "scale", Interval(Real, 0, None, closed="neither")),
         "kappa": [None, Interval(Real, 0, None, closed="neither", doc="κ of the radius decay")],
         "modules": [None, Check(lambda v: _check_modules(v), "a module name, an nn.Module type, or a non-empty list "
                                 "of them, e.g. ['features', nn.Linear] (None: every Linear/Conv layer)",

@@ -17,7 +17,7 @@ from numbers import Integral
 import torch
 
 from rkhsreg._errors import ConfigurationError, ParameterError
-from rkhsreg._params import SEED, Interval, Tuple, validates
+from rkhsreg._params import SEED, Interval, OnlyWhen, Tuple, validates
 
 __all__ = ["select_indices", "SELECT_PARAMETERS"]
 
@@ -30,7 +30,7 @@ SELECT_PARAMETERS = {
     "first_n": [None, Interval(Integral, 1, None, doc="the split's first examples")],
     "indices": [None, Tuple(Interval(Integral, 0, None), length=(1, None), unique=True,
                             doc="exactly these examples of the split")],
-    "seed": SEED,
+    "seed": OnlyWhen("n_examples", Interval(Integral, 1, None), SEED, text="n_examples is given (a drawn subset)"),
 }
 
 

@@ -25,7 +25,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 from rkhsreg._errors import ConfigurationError, ParameterError
-from rkhsreg._params import Boolean, Check, Declaration, Interval, Options, validate_fields
+from rkhsreg._params import AtMost, Boolean, Check, Declaration, Interval, OnlyWhen, Options, validate_fields
 from rkhsreg.evaluation.ensemble import check_attacks
 from rkhsreg.functional.deformation import PADDING_MODES
 
@@ -100,9 +100,9 @@ class SanityChecks:
 
     parameters: ClassVar[dict[str, Declaration]] = {
         "enabled": Boolean(),
-        "noise_samples": Interval(Integral, 0, None),
-        "examples": Interval(Integral, 0, None),
-        "disagreement_threshold": Interval(Real, 0, 1, closed="both", doc="a fraction"),
+        "noise_samples": OnlyWhen("enabled", True, Interval(Integral, 0, None)),
+        "examples": OnlyWhen("enabled", True, Interval(Integral, 0, None)),
+        "disagreement_threshold": OnlyWhen("enabled", True, Interval(Real, 0, 1, closed="both", doc="a fraction")),
     }
 
     def __post_init__(self) -> None:
@@ -127,7 +127,7 @@ class DeformationBudget:
         max_displacement: ‖τ‖∞ budget at size 1, pixels (the paper's MNIST setting: 2).
         max_gradient: ‖∇τ‖∞ budget at size 1 (0.3).
         grid_size: control grid side of the fields.
-        translation: largest translation at size 1, pixels (within the displacement budget).
+        translation: largest translation at size 1, pixels (at most ``max_displacement``: larger is refused).
         padding_mode: ``"border"`` or ``"zeros"`` (see :func:`rkhsreg.functional.deformation.deform`).
     """
 
@@ -141,7 +141,9 @@ class DeformationBudget:
         "max_displacement": Interval(Real, 0, None, closed="neither", doc="‖τ‖∞ budget at size 1, pixels"),
         "max_gradient": Interval(Real, 0, None, closed="neither", doc="‖∇τ‖∞ budget at size 1"),
         "grid_size": Interval(Integral, 1, None),
-        "translation": Interval(Real, 0, None),
+        "translation": AtMost("max_displacement", Interval(Real, 0, None),
+                              text="a translation moves every pixel by its length, and no pixel moves further than "
+                                   "max_displacement"),
         "padding_mode": Options(PADDING_MODES),
     }
 
@@ -156,8 +158,8 @@ class DeformationSearch:
     Args:
         samples: random deformations per example and size.
         adversarial: also run a signed-gradient ascent over the deformation's coefficients.
-        steps: steps of that ascent.
-        step_size: its sign-step length in pixels (``None``: 1.5·s·``max_displacement``/``steps`` at size s).
+        steps: steps of that ascent (only with ``adversarial=True``; refused otherwise).
+        step_size: its sign-step length (only with ``adversarial=True``) in pixels (``None``: 1.5·s·``max_displacement``/``steps`` at size s).
     """
 
     samples: int = 8
@@ -168,8 +170,8 @@ class DeformationSearch:
     parameters: ClassVar[dict[str, Declaration]] = {
         "samples": Interval(Integral, 0, None),
         "adversarial": Boolean(),
-        "steps": Interval(Integral, 1, None),
-        "step_size": [None, Interval(Real, 0, None, closed="neither")],
+        "steps": OnlyWhen("adversarial", True, Interval(Integral, 1, None)),
+        "step_size": OnlyWhen("adversarial", True, [None, Interval(Real, 0, None, closed="neither")]),
     }
 
     def __post_init__(self) -> None:

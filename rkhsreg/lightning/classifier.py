@@ -8,6 +8,7 @@ Usable from ``LightningCLI``: every argument is type-hinted and saved with ``sav
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any, Literal
 
 import torch
@@ -15,13 +16,40 @@ import torch.nn.functional as F
 from torch import nn
 
 from rkhsreg._checks import check_choice, check_int, check_real
-from rkhsreg._errors import ConfigurationError
+from rkhsreg._errors import ConfigurationError, ParameterError
+from rkhsreg._params import Interval, OnlyWhen, signature_defaults, validate_params
 from rkhsreg._plugin import Constraint, Penalty
 from rkhsreg.lightning._compat import pl
 from rkhsreg.lightning.callback import RKHSRegularization
 from rkhsreg.functional.schedules import Schedule
 
 __all__ = ["RegularizedClassifier"]
+
+#: The options of :class:`RegularizedClassifier` that apply only in one mode (:class:`rkhsreg._params.OnlyWhen`),
+#: refused in the other; its other options are checked by the ``check_*`` calls in ``__init__``. (Not a
+#: ``parameters`` attribute: that is ``nn.Module.parameters()``.)
+CLASSIFIER_PARAMETERS = {
+    "momentum": OnlyWhen("optimizer", "sgd", Interval(Real, 0, 1, closed="both")),
+}
+
+
+def _check_in_chans(model: nn.Module, in_chans: int | None) -> None:
+    """in_chans builds a timm model; with an nn.Module it has no effect, so it is refused unless it states what the
+    module takes already (its first convolution's input channels: recipes' configs say ``in_chans: 1`` for
+    ``mnist_vgg5``)."""
+    if in_chans is None:
+        return
+    first = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if first is not None and first.in_channels == in_chans:
+        return
+    takes = (f"the module's first convolution takes {first.in_channels} channel(s)" if first is not None
+             else "the module has no convolution to check it against")
+    raise ParameterError(
+        f"RegularizedClassifier: in_chans={in_chans!r} has no effect with model={type(model).__name__}(...): it "
+        f"applies only when model is a timm model name ('timm:NAME'), and {takes}; configure the nn.Module before "
+        "passing it and leave in_chans out (a checkpoint saved when in_chans defaulted to 3: "
+        "load_from_checkpoint(..., in_chans=None)).", parameter="in_chans", value=in_chans,
+        allowed="None, or the module's own input channels")
 
 
 def _create_timm(spec: str, num_classes: int, in_chans: int, kwargs: Mapping[str, Any]) -> nn.Module:
@@ -48,11 +76,12 @@ class RegularizedClassifier(pl.LightningModule):
         model: an ``nn.Module`` returning logits, or a timm model as ``"timm:NAME"`` (created with ``pretrained=False``,
             ``num_classes`` and ``in_chans``; weights are never downloaded).
         num_classes: number of classes (accuracy metric, timm head).
-        in_chans: input channels for a timm model.
+        in_chans: input channels for a timm model (None: 3); with an nn.Module, refused unless it is the
+            module's own (its first convolution's input channels).
         model_kwargs: extra keyword arguments for ``timm.create_model``.
         optimizer: ``"sgd"`` (paper: momentum 0.9) or ``"adam"`` (paper's protein recipe, lr 0.01).
         lr: learning rate (paper: 0.05 for the MNIST net, 0.1 for ResNets).
-        momentum: SGD momentum.
+        momentum: SGD momentum (refused with ``optimizer="adam"``).
         weight_decay: L2 weight decay of the optimiser.
         lr_step_size: StepLR period in epochs (paper: 40), None for a constant rate.
         lr_gamma: StepLR factor (paper: 0.5).
@@ -68,7 +97,7 @@ class RegularizedClassifier(pl.LightningModule):
         >>> pl.Trainer(max_epochs=1).fit(clf, train_loader, val_loader)                # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module | str, num_classes: int = 10, in_chans: int = 3, *,
+    def __init__(self, model: nn.Module | str, num_classes: int = 10, in_chans: int | None = None, *,
                  model_kwargs: dict[str, Any] | None = None, optimizer: Literal["sgd", "adam"] = "sgd",
                  lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0,
                  lr_step_size: int | None = None, lr_gamma: float = 0.5,
@@ -82,7 +111,10 @@ class RegularizedClassifier(pl.LightningModule):
             ignore.append("model")
         self.save_hyperparameters(ignore=ignore)
         self.num_classes = check_int("num_classes", num_classes, low=2)
-        check_int("in_chans", in_chans)
+        validate_params(CLASSIFIER_PARAMETERS, {"optimizer": optimizer, "momentum": momentum},
+                        owner="RegularizedClassifier", defaults=signature_defaults(RegularizedClassifier.__init__))
+        in_chans_given = None if in_chans is None else check_int("in_chans", in_chans)
+        in_chans = 3 if in_chans_given is None else in_chans_given
         self.optimizer_name = check_choice("optimizer", optimizer, ("sgd", "adam"))
         self.lr = check_real("lr", lr, strict=True)
         self.momentum = check_real("momentum", momentum, high=1.0)
@@ -95,6 +127,7 @@ class RegularizedClassifier(pl.LightningModule):
             if model_kwargs:
                 raise ConfigurationError(f"model_kwargs={model_kwargs!r} only applies to a timm model name; "
                                          "configure the nn.Module before passing it.")
+            _check_in_chans(model, in_chans_given)
             self.net = model
         else:
             raise ConfigurationError(f"model={type(model).__name__} is not allowed; pass an nn.Module or a timm "

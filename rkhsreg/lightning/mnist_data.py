@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rkhsreg._errors import ConfigurationError
-from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, Tuple, validates
+from rkhsreg._params import SEED, Boolean, InstanceOf, Interval, OnlyWhen, Tuple, validates
 from rkhsreg.data.root import load_mnist, resolve_data_root
 from rkhsreg.data.splits import MNIST_TRAIN_SIZE, SPLIT_SEED, VALIDATION_SIZE, check_subset_size, subset_indices
 from rkhsreg.lightning._compat import pl
@@ -90,13 +90,15 @@ class MNISTSubset(pl.LightningDataModule):
         "batch_size": Interval(Integral, 1, None),
         "eval_batch_size": Interval(Integral, 1, None),
         "augment": Boolean(),
-        "augment_kwargs": [None, InstanceOf(dict)],
-        "augment_seed": [None, SEED],
+        "augment_kwargs": OnlyWhen("augment", True, [None, InstanceOf(dict)],
+                                   text="augment=True (the (∗) deformation augmentation)"),
+        "augment_seed": OnlyWhen("augment", True, [None, SEED], text="augment=True (the (∗) deformation augmentation)"),
         "val_size": Interval(Integral, 1, MNIST_TRAIN_SIZE - 1, closed="both",
                              doc="validation examples; 0 would leave validation empty"),
         "num_workers": Interval(Integral, 0, None),
-        "augment_clamp": [None, Tuple(Interval(Real, None, None), length=2, where=lambda b: b[0] < b[1],
-                                      where_doc="low < high", text="a (low, high) pair with low < high")],
+        "augment_clamp": OnlyWhen("augment", True, [None, Tuple(
+            Interval(Real, None, None), length=2, where=lambda b: b[0] < b[1], where_doc="low < high",
+            text="a (low, high) pair with low < high")], text="augment=True (the (∗) deformation augmentation)"),
     }
 
     @validates(parameters, owner="MNISTSubset")
@@ -114,9 +116,6 @@ class MNISTSubset(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.val_size = val_size
         self.num_workers = num_workers
-        if not augment and (augment_kwargs or augment_seed is not None):
-            raise ConfigurationError(f"augment_kwargs={augment_kwargs!r} / augment_seed={augment_seed!r} given with "
-                                     "augment=False; set augment=True for the (∗) deformation augmentation.")
         self.augment = augment
         self.augment_kwargs = dict(augment_kwargs or {})
         self.augment_seed = (1000 + self.seed) if augment_seed is None else augment_seed

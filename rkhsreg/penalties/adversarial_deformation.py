@@ -34,7 +34,7 @@ from torch import nn
 
 from rkhsreg._checks import check_inputs, check_model, check_targets
 from rkhsreg._errors import ParameterError
-from rkhsreg._params import SEED, Interval, Options
+from rkhsreg._params import SEED, AtMost, Interval, OnlyWhen, Options
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.deformation import PADDING_MODES, DeformationParams, deform, sample_params
@@ -61,12 +61,14 @@ class AdversarialDeformation(SeededPenalty):
         max_displacement: budget on ‖τ‖∞ (largest displacement), in pixels.
         max_gradient: budget on ‖∇τ‖∞ (largest spectral norm of the Jacobian of τ).
         grid_size: side of the control grid of the smooth field.
-        translation: largest translation in pixels (0: none); the total stays within ``max_displacement``.
+        translation: largest translation in pixels (0: none), at most ``max_displacement`` (a larger value is
+            refused; the default 1.0 is cut to a smaller ``max_displacement``).
         search: ``"random"`` (paper) or ``"adversarial"`` (projected sign-gradient ascent).
         num_examples: examples of the batch the sup runs over (drawn from the penalty's generator;
             ``"all"``: the whole batch). Paper: 32.
-        num_deformations: random deformations per example (``search="random"``). Paper: 31.
-        steps: ascent steps (``search="adversarial"``).
+        num_deformations: random deformations per example (``search="random"`` only; refused with the other
+            search). Paper: 31.
+        steps: ascent steps (``search="adversarial"`` only).
         step_size: sign-step length in pixels (default 1.5·max_displacement/steps).
         mode: ``"per_class"`` (paper) or ``"joint"``.
         candidates: examples per class that continue the ascent after the first-order scoring, or
@@ -89,15 +91,17 @@ class AdversarialDeformation(SeededPenalty):
         "max_displacement": Interval(Real, 0, None, closed="neither", doc="budget on ‖τ‖∞ in pixels"),
         "max_gradient": Interval(Real, 0, None, closed="left", doc="budget on ‖∇τ‖∞"),
         "grid_size": Interval(Integral, 1, None),
-        "translation": Interval(Real, 0, None, closed="left", doc="largest translation in pixels"),
+        "translation": AtMost("max_displacement", Interval(Real, 0, None, closed="left",
+                                                           doc="largest translation in pixels"),
+                              text="a translation moves every pixel by its length, and no pixel moves further than max_displacement"),
         "search": Options(SEARCHES),
         "num_examples": NUM_EXAMPLES,
-        "num_deformations": Interval(Integral, 1, None),
-        "steps": STEPS,
-        "step_size": STEP_SIZE,
+        "num_deformations": OnlyWhen("search", "random", Interval(Integral, 1, None)),
+        "steps": OnlyWhen("search", "adversarial", STEPS),
+        "step_size": OnlyWhen("search", "adversarial", STEP_SIZE),
         "mode": MODE,
-        "candidates": CANDIDATES,
-        "classes": CLASSES,
+        "candidates": OnlyWhen("search", "adversarial", OnlyWhen("mode", "per_class", CANDIDATES)),
+        "classes": OnlyWhen("mode", "per_class", CLASSES),
         "padding_mode": Options(PADDING_MODES),
         "eval_mode": EVAL_MODE,
         "seed": SEED,

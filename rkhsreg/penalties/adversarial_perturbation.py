@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from rkhsreg._checks import check_inputs, check_model, check_targets
-from rkhsreg._params import SEED, Interval, Options, Tuple, validate_param
+from rkhsreg._params import SEED, Interval, OnlyWhen, Options, Tuple, validate_param
 from rkhsreg.functional._context import inner_mode
 from rkhsreg.functional._precision import wide
 from rkhsreg.functional.gradients import output_gradients
@@ -161,16 +161,17 @@ class AdversarialPerturbation(SeededPenalty):
         "step_size": STEP_SIZE,
         "norm": NORM,
         "mode": MODE,
-        "candidates": CANDIDATES,
-        "classes": CLASSES,
+        "candidates": OnlyWhen("mode", "per_class", CANDIDATES),
+        "classes": OnlyWhen("mode", "per_class", CLASSES),
         "eval_mode": EVAL_MODE,
         "clip": CLIP,
         "seed": SEED,
         "max_rows": [None, Interval(Integral, 1, None)],
-        "check_every": Interval(Integral, 1, None),
-        "budget": [None, Interval(Real, 0, None, closed="neither",
-                                  doc="passes per call, the checks amortised in (None: 15 without a target)")],
-        "target": [None, Interval(Real, 0, 1, closed="right", doc="a fraction of the exhaustive value")],
+        "check_every": OnlyWhen("mode", "per_class", OnlyWhen("candidates", "auto", Interval(Integral, 1, None))),
+        "budget": OnlyWhen("mode", "per_class", OnlyWhen("candidates", "auto", [None, Interval(
+            Real, 0, None, closed="neither", doc="passes per call, the checks amortised in (None: 15 without a target)")])),
+        "target": OnlyWhen("mode", "per_class", OnlyWhen(
+            "candidates", "auto", [None, Interval(Real, 0, 1, closed="right", doc="a fraction of the exhaustive value")])),
     }
 
     def __init__(self, *, weight: float = 1.0, epsilon: float = 1.0, steps: int = 5, step_size: float | None = None,
@@ -205,10 +206,12 @@ class AdversarialPerturbation(SeededPenalty):
         self._generator = make_generator(seed)
 
     def _config(self) -> dict[str, Any]:
-        return {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
-                "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes,
-                "max_rows": self.max_rows, "check_every": self.check_every, "budget": self.budget,
-                "target": self.target}
+        config = {"weight": self.weight, "epsilon": self.epsilon, "steps": self.steps, "step_size": self.step_size,
+                  "norm": self.norm, "mode": self.mode, "candidates": self.candidates, "classes": self.classes,
+                  "max_rows": self.max_rows}
+        if self.candidates == "auto":   # the options of the budgeted search (refused with a fixed plan)
+            config.update(check_every=self.check_every, budget=self.budget, target=self.target)
+        return config
 
     def diagnostics(self) -> dict[str, float]:
         """What the budgeted search found, for logging: ``value_ratio`` (mean of the plan in use over the recent

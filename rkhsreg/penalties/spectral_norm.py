@@ -12,7 +12,7 @@ from torch import nn
 
 from rkhsreg._checks import check_finite_weights, check_inputs, check_model, check_targets, check_weights_used
 from rkhsreg._errors import ConfigurationError, InputError, InputShapeWarning
-from rkhsreg._params import SEED, Boolean, Interval, Options
+from rkhsreg._params import SEED, Boolean, Interval, OnlyWhen, Options
 from rkhsreg._plugin import PassCount, Penalty
 from rkhsreg.functional.spectral import (INPUT_SHAPE, InputShapeCache, conv_operator_norm, matching_vector,
                                          power_iteration, reshaped_weight, spectral_layers)
@@ -56,8 +56,8 @@ class SpectralNormPenalty(Penalty):
     parameters = {
         "weight": Interval(Real, 0, None, closed="left", doc="the multiplier λ"),
         "method": Options(METHODS),
-        "input_shape": [None, INPUT_SHAPE],
-        "iterations": Interval(Integral, 1, None),
+        "input_shape": OnlyWhen("method", "operator", [None, INPUT_SHAPE]),
+        "iterations": OnlyWhen("exact", False, Interval(Integral, 1, None), text="exact=False (power iteration)"),
         "exact": Boolean(),
         "seed": SEED,
     }
