@@ -87,12 +87,7 @@ def _fuzz(build, declarations: dict, owner: str, stored=None) -> int:
         invalid, valid = _generated(declaration)
         assert invalid, f"{owner}: no invalid value generated for {name}"
         enabling = _enabling(declarations, name)
-        for value in invalid:
-            count += 1
-            with pytest.raises(ParameterError) as info:
-                build(**{name: value})
-            assert info.value.parameter == name, (owner, name, value, str(info.value))
-            _says_what_is_allowed(info.value, name)
+        count += _refused(owner, build, name, invalid)
         for given, expected in valid:
             count += 1
             try:
@@ -287,6 +282,16 @@ LOADERS = ["select_indices", "subset_indices", "load_mnist", "load_cifar10", "ci
            "build_standin_tasks", "read_fasta"]
 
 
+def _refused(owner: str, build, name: str, invalid: list) -> int:
+    """Each invalid value of ``name`` makes ``build`` raise a ParameterError naming ``name`` and what it allows."""
+    for value in invalid:
+        with pytest.raises(ParameterError) as info:
+            build(**{name: value})
+        assert info.value.parameter == name, (owner, name, value, str(info.value))
+        _says_what_is_allowed(info.value, name)
+    return len(invalid)
+
+
 def _fuzz_function(owner: str, function, build, options=None, *, require_invalid: bool = True) -> int:
     """Refused values are refused by ``build(**{option: value})`` before any work (no file is read); accepted ones
     are checked through the same declarations. ``options``: the declared parameters to fuzz (default: all)."""
@@ -294,12 +299,7 @@ def _fuzz_function(owner: str, function, build, options=None, *, require_invalid
     for option in function.parameters if options is None else options:
         invalid, valid = _generated(function.parameters[option])
         assert invalid or not require_invalid, f"{owner}: no invalid value generated for {option}"
-        for value in invalid:
-            count += 1
-            with pytest.raises(ParameterError) as info:
-                build(**{option: value})
-            assert info.value.parameter == option, (owner, option, value, str(info.value))
-            _says_what_is_allowed(info.value, option)
+        count += _refused(owner, build, option, invalid)
         for given, expected in valid:
             count += 1
             kept = validate_params(function.parameters, {option: given})[option]
