@@ -254,7 +254,9 @@ SEED = Interval(numbers.Integral, 0, 2 ** 63, closed="left")
 
 
 def _option_match(option: Any, value: Any) -> bool:
-    if isinstance(option, str) or option is None:
+    if option is None:
+        return value is None
+    if isinstance(option, str):
         return isinstance(value, str) and value == option
     if isinstance(option, numbers.Integral) and not isinstance(option, bool):
         number = _number(value, True)

@@ -217,3 +217,13 @@ def test_plot_norm_bounds_follows_the_writers_policy(tmp_path) -> None:
     with pytest.raises(ConfigurationError, match=r"\.png, \.pdf, \.svg"):
         plot_norm_bounds(history, tmp_path / "b.jpg")
     assert not (tmp_path / "b.jpg").exists()
+
+
+def test_a_probe_size_given_with_a_fixed_probe_is_refused():
+    """probe_size only sizes a probe taken from the first batch: given with probe=..., it was ignored silently."""
+    from rkhsreg import ParameterError
+
+    with pytest.raises(ParameterError, match=r"probe_size=10 has no effect with probe=Tensor\(\.\.\.\): it applies "
+                                             r"only when probe is None"):
+        RKHSNormMonitor(probe=torch.rand(4, 1, 8, 8), probe_size=10)
+    RKHSNormMonitor(probe=torch.rand(4, 1, 8, 8))     # the default is never refused

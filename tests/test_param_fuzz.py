@@ -447,6 +447,10 @@ def _relation_owners() -> list:
     owners.append(("RegularizedClassifier", lambda **kw: RegularizedClassifier(**{"model": nn.Linear(4, 3), **kw}),
                    CLASSIFIER_PARAMETERS, signature_defaults(RegularizedClassifier.__init__),
                    {"optimizer": ["sgd", "adam"]}))
+    from rkhsreg.lightning import RKHSNormMonitor, RKHSRegularization, RobustAccuracy
+    for cls in (RKHSNormMonitor, RKHSRegularization, RobustAccuracy):
+        owners.append((cls.__name__, cls, cls.parameters, signature_defaults(cls.__init__),
+                       {"probe": [None, torch.rand(2, 1, 8, 8)]}))   # InstanceOf(Tensor, ...) generates no value
     return owners
 
 

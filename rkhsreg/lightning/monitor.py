@@ -31,7 +31,7 @@ from torch import nn
 from numbers import Integral
 
 from rkhsreg._checks import check_choice
-from rkhsreg._params import Check, InstanceOf, Interval, IsCallable, validates
+from rkhsreg._params import Check, InstanceOf, Interval, IsCallable, OnlyWhen, validates
 from rkhsreg._errors import ConfigurationError, InputError, PluginNotFoundError, PluginValidationError, RKHSRegError
 from rkhsreg._plugin import Penalty
 from rkhsreg._registry import create_penalty
@@ -147,7 +147,8 @@ class RKHSNormMonitor(pl.Callback):
     parameters = {
         "probe": [None, InstanceOf(torch.Tensor, tuple, list, doc="inputs, or (inputs, targets)")],
         "every_n_steps": Interval(Integral, 1, None),
-        "probe_size": [None, Interval(Integral, 1, None)],
+        "probe_size": OnlyWhen("probe", None, [None, Interval(Integral, 1, None)],
+                               text="probe is None (the probe is then taken from the first batch)"),
         "lower_bounds": [None, Check(lambda value: _lower_bounds(value),
                                     "{label: Penalty}, {name: {kwargs}} or a list of penalties",
                                     domain=(Mapping, list, tuple), examples=[{"gradient_norm": {}}])],
