@@ -61,28 +61,43 @@ def _build(kind: str, param: str, spec: Any, base: type, factory: Any) -> dict[s
             else:
                 raise ConfigurationError(f"{param}[{label!r}]={item!r} is not allowed; pass an rkhsreg.{base.__name__} "
                                          f"or a dict of its keyword arguments.")
-        return built
+        return _distinct_objects(kind, param, built)
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
         raise ConfigurationError(f"{param}={spec!r} is not allowed; pass a list of rkhsreg.{base.__name__} objects, "
                                  f"a dict {{name: {{keyword: value}}}} or None.")
     for item in spec:
         if not isinstance(item, base):
+            named = f", or pass a dict {{{item!r}: {{}}}}" if isinstance(item, str) else ""
             raise ConfigurationError(f"{param} contains {item!r}, which is not an rkhsreg.{base.__name__}; "
-                                     f"create it with rkhsreg.create_{kind}(name, ...).")
+                                     f"create it with rkhsreg.create_{kind}(name, ...){named}.")
         label = item.name or type(item).__name__
         if label in built:
             raise ConfigurationError(f"{param} contains two plugins named {label!r}; pass a dict "
                                      f"{{label: {kind}}} to give them distinct names in the logs and checkpoints.")
         built[label] = item
+    return _distinct_objects(kind, param, built)
+
+
+def _distinct_objects(kind: str, param: str, built: dict[str, Any]) -> dict[str, Any]:
+    """One plugin object under two labels would be applied twice a step (twice its value and passes) with one
+    shared state (calibration, counters, checkpoint): refused."""
+    first: dict[int, str] = {}
+    for label, item in built.items():
+        if id(item) in first:
+            raise ConfigurationError(f"{param}[{first[id(item)]!r}] and {param}[{label!r}] are the same {kind} object: "
+                                     "it would be applied twice a step with one shared state; create one object per "
+                                     "label (or keep one label).")
+        first[id(item)] = label
     return built
 
 
-def build_penalties(penalties: PenaltySpec) -> dict[str, Penalty]:
+def build_penalties(penalties: PenaltySpec, *, param: str = "penalties") -> dict[str, Penalty]:
     """Turn any accepted penalty specification into ``{label: Penalty}``.
 
     Args:
         penalties: a list of :class:`~rkhsreg.Penalty` objects (labelled by their ``name``), a dict
             ``{label: Penalty}``, a dict ``{registered_name: {"weight": ..., **kwargs}}`` or None.
+        param: the caller's parameter name, for the messages (e.g. ``"lower_bounds"``).
 
     Raises:
         ConfigurationError: an item is neither a penalty nor a dict of arguments, two penalties share a
@@ -92,7 +107,7 @@ def build_penalties(penalties: PenaltySpec) -> dict[str, Penalty]:
         >>> build_penalties({"loss_gradient": {"weight": 0.1, "p": 1}})  # doctest: +SKIP
         {'loss_gradient': LossGradient(weight=0.1, p=1)}
     """
-    built = _build("penalty", "penalties", penalties, Penalty, create_penalty)
+    built = _build("penalty", param, penalties, Penalty, create_penalty)
     replacing = [label for label, p in built.items() if p.replaces_loss]
     if len(replacing) > 1:
         raise ConfigurationError(f"penalties {replacing} all replace the clean loss; at most one may. Keep one, or "

@@ -109,7 +109,7 @@ def run_batchnorm(*, devices: int, batch_size: int, shared: bool = True) -> dict
 
 def _resume_callback(cls: type = RKHSRegularization) -> RKHSRegularization:
     penalties = {"spectral_norm": {"weight": 0.1}, "adversarial_deformation": small_kwargs("adversarial_deformation"),
-                 "gradient_norm": {"weight": 0.5}}
+                 "gradient_norm": {}}
     projection = {"spectral_norm_projection": {"radius": 0.6, "kappa": 1.0}}
     return cls(penalties, projection, global_batch=True, schedules={"gradient_norm": LinearWarmup(50.0, warmup=3)})
 

@@ -231,7 +231,7 @@ def test_a_radius_schedule_on_a_constraint_with_its_own_is_refused_naming_both()
 # ---------------------------------------------------------------------------------------------- resume
 def test_resume_from_checkpoint_is_exact(tmp_path) -> None:
     def callback() -> RKHSRegularization:
-        return RKHSRegularization({"spectral_norm": {"weight": 0.1},
+        return RKHSRegularization({"spectral_norm": {},
                                    "adversarial_deformation": small_kwargs("adversarial_deformation")},
                                   {"spectral_norm_projection": {"radius": 0.6, "kappa": 1.0}},
                                   schedules={"spectral_norm": LinearWarmup(0.2, warmup=3)})
@@ -368,7 +368,7 @@ def _scheduled_callback(schedule: str) -> RKHSRegularization:
         return RKHSRegularization(tau, {"spectral_norm_projection": {"radius": 0.3}},
                                   schedules={"spectral_norm_projection": RadiusDecay(0.3, 1.0)})
     unit = {"warmup_steps": "step", "warmup_epochs": "epoch"}[schedule]
-    return RKHSRegularization({**tau, "spectral_norm": {"weight": 0.1}},
+    return RKHSRegularization({**tau, "spectral_norm": {}},
                               schedules={"spectral_norm": LinearWarmup(0.2, warmup=3, unit=unit),
                                          "adversarial_deformation": LinearWarmup(0.5, warmup=6)})
 
@@ -530,3 +530,20 @@ def test_training_step_returning_no_loss_is_refused() -> None:
     with pytest.raises(InputError, match=r"returned dict; RKHSRegularization needs a loss tensor"):
         trainer(max_steps=1, callbacks=[RKHSRegularization({"sq": SquaredLogits()})]).fit(
             StringLit(model("tiny").net), loader(n=8))
+
+
+def test_one_penalty_object_under_two_labels_is_refused() -> None:
+    """The same object under two labels was applied twice a step (twice the value) with one shared state."""
+    penalty = create_penalty("gradient_norm")
+    with pytest.raises(ConfigurationError, match=r"penalties\['a'\] and penalties\['b'\] are the same penalty object"):
+        RKHSRegularization({"a": penalty, "b": penalty})
+    RKHSRegularization({"a": penalty, "b": create_penalty("gradient_norm")})   # two objects: two penalties
+
+
+def test_an_explicit_weight_a_schedule_would_override_is_refused() -> None:
+    """A schedule sets the weight every step: an explicit other weight was ignored silently."""
+    with pytest.raises(ConfigurationError, match=r"penalties\['gradient_norm'\] gives weight=0.5, but "
+                                                 r"schedules\['gradient_norm'\]=Constant\(value=0.3\)"):
+        RKHSRegularization({"gradient_norm": {"weight": 0.5}}, schedules={"gradient_norm": Constant(0.3)})
+    RKHSRegularization({"gradient_norm": {"weight": 0.1}}, schedules={"gradient_norm": LinearWarmup(0.1, 5)})
+    RKHSRegularization({"gradient_norm": {}}, schedules={"gradient_norm": Constant(0.3)})

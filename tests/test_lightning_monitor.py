@@ -227,3 +227,10 @@ def test_a_probe_size_given_with_a_fixed_probe_is_refused():
                                              r"only when probe is None"):
         RKHSNormMonitor(probe=torch.rand(4, 1, 8, 8), probe_size=10)
     RKHSNormMonitor(probe=torch.rand(4, 1, 8, 8))     # the default is never refused
+
+
+def test_a_lower_bounds_list_of_names_is_refused_naming_lower_bounds():
+    """The message named another parameter ('penalties contains ...') and did not show the dict form."""
+    with pytest.raises(ConfigurationError, match=r"lower_bounds contains 'gradient_norm', which is not an "
+                                                 r"rkhsreg.Penalty; .*or pass a dict \{'gradient_norm': \{\}\}"):
+        RKHSNormMonitor(lower_bounds=["gradient_norm"])

@@ -136,6 +136,7 @@ class RKHSRegularization(pl.Callback):
             raise ConfigurationError(f"labels {clash} name both a penalty and a constraint; give them distinct "
                                      "labels with a dict {label: plugin}.")
         self.schedules = self._check_schedules(schedules)
+        self._check_scheduled_weights(penalties)
         self.global_batch = global_batch
         check_global_batch(global_batch, list(self.penalties))
         self.batch_to_inputs = check_batch_to_inputs(batch_to_inputs)
@@ -152,6 +153,19 @@ class RKHSRegularization(pl.Callback):
         self._config = {"penalties": describe(self.penalties), "constraints": describe(self.constraints)}
 
     # ------------------------------------------------------------------ configuration
+    def _check_scheduled_weights(self, spec: Any) -> None:
+        """A penalty given an explicit weight and a schedule: the schedule sets the weight every step, so a weight
+        other than the schedule's value would be ignored silently — refused, naming both."""
+        for label, schedule in self.schedules.items():
+            item = spec.get(label) if isinstance(spec, Mapping) else None
+            weight = item.get("weight") if isinstance(item, Mapping) else None
+            target = getattr(schedule, "value", None)
+            if weight is not None and target is not None and float(weight) != float(target):
+                raise ConfigurationError(f"penalties[{label!r}] gives weight={weight!r}, but schedules[{label!r}]="
+                                         f"{schedule!r} sets the weight every step (to {target!r} at the end): the "
+                                         "given weight would be ignored. Leave the weight out, or give the schedule "
+                                         "that value.")
+
     def _check_schedules(self, schedules: Mapping[str, Schedule] | None) -> dict[str, Schedule]:
         if schedules is None:
             return {}

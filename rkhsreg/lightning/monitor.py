@@ -68,13 +68,10 @@ def _not_a_string(value: Any) -> Any:
 
 
 def _lower_bounds(value: Any) -> Any:
-    """``lower_bounds`` as :func:`build_penalties` reads it (the message names this parameter), each penalty one
+    """``lower_bounds`` as :func:`build_penalties` reads it (its messages name this parameter), each penalty one
     that declares itself a lower bound of ‖f‖_H (``rkhs_bound = "lower"``): an upper bound or a baseline logged as
     ``lower/...`` would be a false bound."""
-    try:
-        built = build_penalties(value)
-    except ConfigurationError as exc:
-        raise ConfigurationError(str(exc).replace("penalties=", "lower_bounds=", 1)) from None
+    built = build_penalties(value, param="lower_bounds")
     for label, penalty in built.items():
         bound = getattr(type(penalty), "rkhs_bound", None)
         if bound != "lower":
@@ -170,7 +167,7 @@ class RKHSNormMonitor(pl.Callback):
         self.every_n_steps = every_n_steps   # the options are checked against `parameters` before the body runs
         self.probe_size = 64 if probe_size is None else probe_size
         self._probe_size_given = probe_size is not None
-        self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds)
+        self.lower_bounds = _default_lower_bounds() if lower_bounds is None else build_penalties(lower_bounds, param="lower_bounds")
         self.upper_bounds = tuple(upper_bounds)
         if not self.lower_bounds and not self.upper_bounds:  # said once, not refused, as RKHSRegularization does
             warnings.warn("RKHSNormMonitor got no lower bound and no upper bound: it will measure nothing; pass "
