@@ -23,7 +23,7 @@ from rkhsreg._params import Declaration, Interval, declared_parameters, validate
 
 __all__ = ["Penalty", "Constraint", "Attack", "PassCount", "Declared", "BOUNDS"]
 
-#: The values of a penalty's or constraint's ``bound``: a lower bound of ‖f‖_H, an upper bound, or neither.
+#: The values of a penalty's or constraint's ``rkhs_bound``: a lower bound of ‖f‖_H, an upper bound, or neither.
 BOUNDS: tuple[str | None, ...] = ("lower", "upper", None)
 
 
