@@ -547,3 +547,11 @@ def test_an_explicit_weight_a_schedule_would_override_is_refused() -> None:
         RKHSRegularization({"gradient_norm": {"weight": 0.5}}, schedules={"gradient_norm": Constant(0.3)})
     RKHSRegularization({"gradient_norm": {"weight": 0.1}}, schedules={"gradient_norm": LinearWarmup(0.1, 5)})
     RKHSRegularization({"gradient_norm": {}}, schedules={"gradient_norm": Constant(0.3)})
+
+
+def test_log_validation_in_a_run_that_never_validates_says_so_once() -> None:
+    """log_validation=True logged nothing without a word when the fit ran no validation (as RobustAccuracy says)."""
+    reg = RKHSRegularization({"sq": SquaredLogits(weight=0.1)}, log_validation=True)
+    with pytest.warns(UserWarning, match=r"RKHSRegularization\(log_validation=True\) will log no validation value "
+                                         r"in this run: the Trainer has limit_val_batches=0"):
+        _fit(model("tiny"), [reg], steps=1, limit_val_batches=0, inference_mode=False)

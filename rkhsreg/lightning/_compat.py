@@ -8,11 +8,13 @@ user already imported wins (``lightning.pytorch`` if only it is in ``sys.modules
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 from types import ModuleType
+from typing import Any
 
-__all__ = ["pl", "PACKAGE", "INSTALL_HINT"]
+__all__ = ["pl", "PACKAGE", "INSTALL_HINT", "check_trainer", "never_validates"]
 
 INSTALL_HINT = "pip install 'rkhsreg[lightning]'"
 _CANDIDATES = ("pytorch_lightning", "lightning.pytorch")
@@ -78,3 +80,27 @@ def check_trainer(trainer: object, callback: object, *, alone: type | None = Non
         raise ConfigurationError(f"{who}: trainer.callbacks holds {len(others) + 1} {alone.__name__} callbacks "
                                  f"(this one and {', '.join(repr(entry) for entry in others)}); each would add its "
                                  "penalties to the loss. Pass all penalties and constraints to one callback.")
+
+
+def never_validates(trainer: Any, pl_module: Any, every_n_epochs: int = 1) -> str:
+    """Why this fit runs no validation epoch at which a callback acting every ``every_n_epochs`` validation epochs
+    is due, or "" (also when it cannot tell): the one check of every callback that works on validation batches."""
+    limit = getattr(trainer, "limit_val_batches", None)
+    if limit is not None and not isinstance(limit, bool) and limit == 0:
+        return "the Trainer has limit_val_batches=0"
+    step = getattr(type(pl_module), "validation_step", None)
+    if not callable(step) or step is getattr(pl.LightningModule, "validation_step", None):
+        return f"{type(pl_module).__name__} defines no validation_step"
+    try:   # Lightning's own check ("You defined a validation_step but have no val_dataloader")
+        defined = trainer.fit_loop.epoch_loop.val_loop._data_source.is_defined()
+    except AttributeError:
+        defined = True
+    if not defined:
+        return "the fit has no validation data (no val_dataloaders, no val_dataloader in the module or datamodule)"
+    every_val, max_epochs = getattr(trainer, "check_val_every_n_epoch", None), getattr(trainer, "max_epochs", None)
+    if isinstance(every_val, int) and isinstance(max_epochs, int) and max_epochs > 0:
+        first = math.lcm(every_val, every_n_epochs)
+        if first > max_epochs:
+            return (f"with every_n_epochs={every_n_epochs} and the Trainer's check_val_every_n_epoch={every_val}, the "
+                    f"first epoch it is due at is {first}, past max_epochs={max_epochs}")
+    return ""

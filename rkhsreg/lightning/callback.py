@@ -32,7 +32,7 @@ from rkhsreg._errors import ConfigurationError, InputError
 from rkhsreg._params import Boolean, Check, InstanceOf, IsCallable, validates
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
-from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.lightning._compat import check_trainer, never_validates, pl
 from rkhsreg.lightning._resume import (STATE_KEY, STATE_VERSION, Report, ResumeWarning, check_state, compare,
                                        describe, legacy_key)
 from rkhsreg.functional.schedules import Schedule
@@ -208,6 +208,10 @@ class RKHSRegularization(pl.Callback):
         self._net = resolve_network(pl_module, self.forward)
         if stage != "fit":
             return
+        reason = never_validates(trainer, pl_module) if self.log_validation else ""
+        if reason:   # said once, not refused, as RobustAccuracy does
+            pl.utilities.rank_zero_warn(f"RKHSRegularization(log_validation=True) will log no validation value in "
+                                        f"this run: {reason}.", category=UserWarning)
         if not pl_module.automatic_optimization:
             raise ConfigurationError(
                 f"{type(pl_module).__name__}.automatic_optimization is False; RKHSRegularization adds penalties to "

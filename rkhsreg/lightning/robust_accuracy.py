@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -39,7 +38,7 @@ from rkhsreg.evaluation.settings import AttackSettings
 from rkhsreg.evaluation.sweep import evaluate_robustness
 from rkhsreg.lightning._adapters import (BatchToInputs, ForwardSpec, check_batch_to_inputs, check_forward,
                                          extract_inputs, resolve_network)
-from rkhsreg.lightning._compat import check_trainer, pl
+from rkhsreg.lightning._compat import check_trainer, never_validates, pl
 
 __all__ = ["RobustAccuracy"]
 
@@ -48,29 +47,6 @@ def _non_empty(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"log_prefix={value!r} is not allowed; pass a non-empty string.")
     return value
-
-
-def _never_evaluates(trainer: Any, pl_module: Any, every_n_epochs: int) -> str:
-    """Why this fit runs no validation epoch at which the callback is due, or "" (also when it cannot tell)."""
-    limit = getattr(trainer, "limit_val_batches", None)
-    if limit is not None and not isinstance(limit, bool) and limit == 0:
-        return "the Trainer has limit_val_batches=0"
-    step = getattr(type(pl_module), "validation_step", None)
-    if not callable(step) or step is getattr(pl.LightningModule, "validation_step", None):
-        return f"{type(pl_module).__name__} defines no validation_step"
-    try:   # Lightning's own check ("You defined a validation_step but have no val_dataloader")
-        defined = trainer.fit_loop.epoch_loop.val_loop._data_source.is_defined()
-    except AttributeError:
-        defined = True
-    if not defined:
-        return "the fit has no validation data (no val_dataloaders, no val_dataloader in the module or datamodule)"
-    every_val, max_epochs = getattr(trainer, "check_val_every_n_epoch", None), getattr(trainer, "max_epochs", None)
-    if isinstance(every_val, int) and isinstance(max_epochs, int) and max_epochs > 0:
-        first = math.lcm(every_val, every_n_epochs)
-        if first > max_epochs:
-            return (f"with every_n_epochs={every_n_epochs} and the Trainer's check_val_every_n_epoch={every_val}, the "
-                    f"first epoch it is due at is {first}, past max_epochs={max_epochs}")
-    return ""
 
 
 class RobustAccuracy(pl.Callback):
@@ -147,7 +123,7 @@ class RobustAccuracy(pl.Callback):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:  # noqa: D102
         check_trainer(trainer, self)
         if stage == "fit":
-            reason = _never_evaluates(trainer, pl_module, self.every_n_epochs)
+            reason = never_validates(trainer, pl_module, self.every_n_epochs)
             if reason:   # said once, not refused: a debugging run may skip validation on purpose
                 pl.utilities.rank_zero_warn(
                     f"RobustAccuracy will log nothing in this run: it evaluates at the end of validation epochs, and "
